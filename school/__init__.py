@@ -1,0 +1,62 @@
+"""网上党校 · Online Party School — the application factory."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, g, session
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from school.config import load_config
+from school.extensions import csrf, db, login_manager, migrate
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    config = load_config(overrides)
+    app = Flask(__name__, instance_path=config["INSTANCE_PATH"], instance_relative_config=False)
+    app.config.update(config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"),
+                     render_as_batch=True)
+    csrf.init_app(app)
+    _init_login(app)
+
+    from school import security, web
+    from school.accounts.views import bp as accounts_bp
+    from school.accounts.admin_views import bp as admin_bp
+    from school.credits.views import bp as credits_bp
+
+    security.init_app(app)
+    web.init_app(app)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(credits_bp)
+
+    from school.cli import register_commands
+    register_commands(app)
+    return app
+
+
+def _init_login(app: Flask) -> None:
+    from school.accounts.auth import load_session_user
+
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = "请先登录"
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = None  # sessions are checked on the server instead
+    login_manager.user_loader(load_session_user)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """WAL, a busy timeout and foreign keys for every SQLite connection (no-op elsewhere)."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()

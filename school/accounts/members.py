@@ -1,0 +1,109 @@
+"""Creating, editing and deactivating members, with the manager's scope enforced."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from school.accounts import auth
+from school.accounts.models import Category, Organisation, Role, User
+from school.accounts.scoping import org_in_scope
+from school.extensions import db
+
+PHONE_RE = re.compile(r"^1\d{10}$")
+MEMBER_NO_RE = re.compile(r"^[0-9A-Za-z\-_]{2,40}$")
+
+
+class MemberError(ValueError):
+    pass
+
+
+@dataclass
+class MemberData:
+    name: str
+    member_no: str
+    org: Organisation | None
+    phone: str | None = None
+    category: str = Category.FULL
+    role: str = Role.MEMBER
+    is_floating: bool = False
+    floating_place: str | None = None
+    floating_contact: str | None = None
+    active: bool = True
+
+
+def roles_assignable_by(actor: User) -> list[str]:
+    """Secretaries manage ordinary members; only an admin hands out editor/secretary/admin."""
+    if actor.role == Role.ADMIN:
+        return list(Role)
+    return [Role.MEMBER]
+
+
+def validate(data: MemberData, actor: User, existing: User | None = None) -> None:
+    if not data.name.strip():
+        raise MemberError("姓名不能为空")
+    if not MEMBER_NO_RE.match(data.member_no):
+        raise MemberError("党员编号应为 2–40 位字母、数字或 -_")
+    if data.phone and not PHONE_RE.match(data.phone):
+        raise MemberError("手机号应为 11 位数字")
+    if data.category not in set(Category):
+        raise MemberError("人员类别不正确")
+    if data.role not in set(Role):
+        raise MemberError("角色不正确")
+    if existing is None or existing.role != data.role:
+        if data.role not in roles_assignable_by(actor):
+            raise MemberError("无权设置该角色")
+    if data.org is None:
+        if data.role not in (Role.ADMIN, Role.EDITOR):
+            raise MemberError("请选择所在党组织")
+    elif not org_in_scope(actor, data.org):
+        raise MemberError("所在党组织不在您的管理范围内")
+    clash = db.session.scalar(select(User).where(User.member_no == data.member_no))
+    if clash is not None and clash is not existing:
+        raise MemberError(f"党员编号 {data.member_no} 已被 {clash.name} 使用")
+    if data.phone:
+        clash = db.session.scalar(select(User).where(User.phone == data.phone))
+        if clash is not None and clash is not existing:
+            raise MemberError(f"手机号 {data.phone} 已被 {clash.name} 使用")
+
+
+def _apply(user: User, data: MemberData) -> None:
+    user.name = data.name.strip()
+    user.member_no = data.member_no
+    user.phone = data.phone or None
+    user.org = data.org
+    user.category = data.category
+    user.role = data.role
+    user.is_floating = data.is_floating
+    user.floating_place = (data.floating_place or None) if data.is_floating else None
+    user.floating_contact = (data.floating_contact or None) if data.is_floating else None
+
+
+def create_member(data: MemberData, actor: User, password: str | None = None,
+                  now: datetime | None = None) -> User:
+    validate(data, actor)
+    user = User()
+    _apply(user, data)
+    user.active = data.active
+    if password:
+        user.password_hash = auth.hash_password(password)
+        user.password_changed_at = now
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def update_member(user: User, data: MemberData, actor: User) -> None:
+    validate(data, actor, existing=user)
+    _apply(user, data)
+    if user.active and not data.active:
+        deactivate(user)
+    user.active = data.active
+
+
+def deactivate(user: User) -> None:
+    """Stop the account and end its sessions at once; its ledger and history stay."""
+    user.active = False
+    auth.revoke_all_sessions(user)

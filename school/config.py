@@ -1,0 +1,69 @@
+"""Configuration from ``SCHOOL_*`` environment variables, with safe defaults."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs (as ops people write them) and use psycopg 3."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def _instance_secret(instance_path: Path) -> str:
+    """A random key kept in ``instance/`` so the demo survives restarts without a committed secret."""
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+def load_config(overrides: dict | None = None) -> dict:
+    env = os.environ
+    overrides = overrides or {}
+    instance_path = Path(overrides.get("INSTANCE_PATH") or env.get("SCHOOL_INSTANCE_PATH", "instance")).resolve()
+    production = env.get("SCHOOL_ENV", "development") == "production"
+
+    secret = overrides.get("SECRET_KEY") or env.get("SCHOOL_SECRET_KEY")
+    if not secret:
+        if production:
+            raise RuntimeError("生产环境必须设置 SCHOOL_SECRET_KEY（SCHOOL_ENV=production）")
+        secret = _instance_secret(instance_path)
+
+    database_url = overrides.get("SQLALCHEMY_DATABASE_URI") or env.get("SCHOOL_DATABASE_URL") or (
+        f"sqlite:///{instance_path / 'school.db'}"
+    )
+    config = {
+        "INSTANCE_PATH": str(instance_path),
+        "SECRET_KEY": secret,
+        "PRODUCTION": production,
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
+        "MEDIA_DIR": str(Path(env.get("SCHOOL_MEDIA_DIR", "media")).resolve()),
+        "CONTENT_DIR": str(Path(env.get("SCHOOL_CONTENT_DIR", Path(__file__).resolve().parent.parent / "content"))),
+        "CORPUS_DIR": env.get("SCHOOL_CORPUS_DIR", ""),
+        "REDIS_URL": env.get("SCHOOL_REDIS_URL", ""),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env.get("SCHOOL_COOKIE_SECURE", "1" if production else "0") == "1",
+        "SESSION_COOKIE_NAME": "school_session",
+        "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+        "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
+        "WTF_CSRF_TIME_LIMIT": None,  # the token is bound to the session, which expires on its own
+        # Login throttling: failures counted in the database within a sliding window.
+        "LOGIN_WINDOW_SECONDS": int(env.get("SCHOOL_LOGIN_WINDOW_SECONDS", 15 * 60)),
+        "LOGIN_MAX_FAILURES_PER_ACCOUNT": int(env.get("SCHOOL_LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)),
+        "LOGIN_MAX_FAILURES_PER_IP": int(env.get("SCHOOL_LOGIN_MAX_FAILURES_PER_IP", 30)),
+        "TESTING": False,
+    }
+    config.update(overrides)
+    config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
+    return config

@@ -1,0 +1,172 @@
+from datetime import datetime, timedelta
+
+import pytest
+
+from school.accounts import auth
+from school.accounts.models import AuthSession
+from school.extensions import db
+from tests.conftest import PASSWORD, CsrfClient
+
+T0 = datetime(2026, 3, 1, 8, 0, 0)
+
+
+def _cookie(client):
+    return client.get_cookie("school_session").value
+
+
+def _is_logged_in(client) -> bool:
+    response = client.get("/")
+    return response.status_code == 200
+
+
+def test_login_with_member_number_and_phone(client, auth, make):
+    user = make.user(phone="13800000001")
+    assert auth.login(user.member_no).status_code == 302
+    assert _is_logged_in(client)
+    auth.logout()
+    assert not _is_logged_in(client)
+    assert auth.login("13800000001").status_code == 302
+    assert _is_logged_in(client)
+
+
+def test_wrong_password_is_refused_in_chinese(client, auth, make):
+    user = make.user()
+    response = auth.login(user.member_no, "wrong-pass1")
+    assert response.status_code == 401
+    assert "党员编号/手机号或密码不正确" in response.get_data(as_text=True)
+    assert not _is_logged_in(client)
+
+
+def test_inactive_account_cannot_log_in(client, auth, make):
+    user = make.user(active=False)
+    response = auth.login(user)
+    assert response.status_code == 401
+    assert "已停用" in response.get_data(as_text=True)
+
+
+def test_session_is_renewed_at_login(client, auth, make):
+    user = make.user()
+    client.get("/login")
+    before = _cookie(client)
+    auth.login(user)
+    assert _cookie(client) != before
+    assert db.session.query(AuthSession).filter_by(user_id=user.id).count() == 1
+
+
+def test_replayed_cookie_after_logout_is_refused(app, client, auth, make):
+    user = make.user()
+    auth.login(user)
+    stolen = _cookie(client)
+    auth.logout()
+    replay = CsrfClient(app.test_client())
+    replay.set_cookie("school_session", stolen)
+    response = replay.get("/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_password_change_ends_other_sessions_but_keeps_this_one(app, client, auth, make):
+    user = make.user()
+    other = CsrfClient(app.test_client())
+    auth.login(user)
+    other.post("/login", data={"identifier": user.member_no, "password": PASSWORD})
+    assert _is_logged_in(other)
+    response = client.post("/account/password", data={"current": PASSWORD, "new": "NewPassw0rd", "confirm": "NewPassw0rd"})
+    assert response.status_code == 302
+    assert _is_logged_in(client)
+    assert not _is_logged_in(other)
+    auth.logout()
+    assert auth.login(user, PASSWORD).status_code == 401
+    assert auth.login(user, "NewPassw0rd").status_code == 302
+
+
+@pytest.mark.parametrize("current,new,confirm,message", [
+    ("wrong", "NewPassw0rd", "NewPassw0rd", "当前密码不正确"),
+    (PASSWORD, "short1", "short1", "至少 8 位"),
+    (PASSWORD, "12345678901", "12345678901", "字母和数字"),
+    (PASSWORD, "NewPassw0rd", "Different1", "不一致"),
+])
+def test_password_change_refusals(client, auth, make, current, new, confirm, message):
+    user = make.user()
+    auth.login(user)
+    response = client.post("/account/password", data={"current": current, "new": new, "confirm": confirm})
+    assert response.status_code == 200
+    assert message in response.get_data(as_text=True)
+
+
+def test_deactivation_ends_the_session(app, client, auth, make):
+    user = make.user()
+    auth.login(user)
+    assert _is_logged_in(client)
+    from school.accounts.members import deactivate
+    deactivate(db.session.get(type(user), user.id))
+    db.session.commit()
+    assert not _is_logged_in(client)
+
+
+def test_post_without_csrf_token_is_refused(client, auth, make):
+    user = make.user()
+    response = client.post("/login", data={"identifier": user.member_no, "password": PASSWORD}, csrf=False)
+    assert response.status_code == 400
+    assert "页面已过期" in response.get_data(as_text=True)
+
+
+def test_open_redirect_after_login_is_ignored(client, make):
+    user = make.user()
+    token = client.token()
+    response = client.client.post("/login?next=//evil.example/x",
+                                  data={"identifier": user.member_no, "password": PASSWORD, "csrf_token": token})
+    assert response.headers["Location"] == "/"
+
+
+# --- throttling: the rule, table-driven with explicit times --------------------------------
+
+POLICY = auth.ThrottlePolicy(window=timedelta(minutes=15), max_per_account=5, max_per_ip=8)
+
+
+@pytest.mark.parametrize("failures,check_at,expect_wait", [
+    # (times of earlier failures for one account from one IP, time of the new try, refused?)
+    ([0, 1, 2, 3], 4, False),                 # four failures: a fifth try is allowed
+    ([0, 1, 2, 3, 4], 5, True),               # five failures within 15 minutes: refused
+    ([0, 1, 2, 3, 4], 15 * 60 + 1, False),    # the oldest failure left the window
+    ([0, 60, 120, 180, 240], 14 * 60, True),  # spread out but still inside the window
+])
+def test_account_throttle_table(app, failures, check_at, expect_wait):
+    for seconds in failures:
+        auth.record_attempt("T1", "10.0.0.1", False, T0 + timedelta(seconds=seconds))
+    db.session.commit()
+    wait = auth.throttle_wait("T1", "10.0.0.2", POLICY, T0 + timedelta(seconds=check_at))
+    assert (wait is not None) == expect_wait
+
+
+def test_ip_throttle_counts_failures_across_accounts(app):
+    for i in range(8):
+        auth.record_attempt(f"guess{i}", "10.0.0.9", False, T0)
+    db.session.commit()
+    assert auth.throttle_wait("someone-else", "10.0.0.9", POLICY, T0 + timedelta(minutes=1)) is not None
+    assert auth.throttle_wait("someone-else", "10.0.0.10", POLICY, T0 + timedelta(minutes=1)) is None
+
+
+def test_throttled_login_refuses_even_the_right_password(client, auth, make):
+    user = make.user()
+    for _ in range(5):
+        assert auth.login(user, "wrong-pass1").status_code == 401
+    response = auth.login(user)
+    assert response.status_code == 429
+    assert "登录失败次数过多" in response.get_data(as_text=True)
+    assert not _is_logged_in(client)
+
+
+def test_success_clears_account_failures(app, make):
+    user = make.user()
+    for _ in range(4):
+        auth.record_attempt(user.member_no, "10.0.0.1", False, T0)
+    auth.record_attempt(user.member_no, "10.0.0.1", True, T0, user)
+    db.session.commit()
+    assert auth._recent_failures(auth.LoginAttempt.identifier, user.member_no.lower(), T0 - timedelta(hours=1)) == 0
+
+
+def test_passwords_are_hashed_with_argon2(app, make):
+    user = make.user()
+    auth.set_password(user, "Secret123x", T0)
+    assert user.password_hash.startswith("$argon2id$")
+    assert "Secret123x" not in user.password_hash

@@ -1,0 +1,148 @@
+import io
+
+from openpyxl import Workbook, load_workbook
+from sqlalchemy import func, select
+
+from school.accounts.member_import import MEMBER_HEADERS, import_members
+from school.accounts.models import Role, User
+from school.extensions import db
+from school.tabular import read_table
+from school.timeutil import utcnow
+
+HEADER = ",".join(MEMBER_HEADERS)
+
+
+def _csv(rows, encoding="utf-8-sig") -> bytes:
+    return ("\r\n".join([HEADER] + rows) + "\r\n").encode(encoding)
+
+
+def _import(actor, filename, data):
+    result = import_members(read_table(filename, data), actor, utcnow())
+    db.session.commit()
+    return result
+
+
+def _count():
+    return db.session.scalar(select(func.count(User.id)))
+
+
+GOOD = [
+    "张三,DY001,13800000001,东村党支部,正式党员,党员,否,,,在册,",
+    "李四,DY002,,第一党总支/西村党支部,预备党员,,是,广东省深圳市,王五 13800000009,在册,",
+]
+BAD = [
+    ",DY003,,东村党支部,正式党员,,,,,,",                     # row 4: no name
+    "王五,DY004,123,东村党支部,正式党员,,,,,,",                # row 5: bad phone
+    "赵六,DY005,,不存在的支部,正式党员,,,,,,",                 # row 6: unknown org
+    "钱七,DY006,,东村党支部,群众,,,,,,",                      # row 7: bad category
+    "孙八,DY001,,东村党支部,正式党员,,,,,,",                  # row 8: duplicate in file
+    "周九,DY007,,东村党支部,正式党员,,也许,,,,",              # row 9: bad yes/no
+]
+
+
+def test_csv_with_bad_rows_imports_the_good_ones(make):
+    t = make.tree()
+    admin = make.user(role=Role.ADMIN)
+    before = _count()
+    result = _import(admin, "名单.csv", _csv(GOOD + BAD))
+    assert (result.created, result.updated) == (2, 0)
+    reasons = dict(result.errors)
+    assert sorted(reasons) == [4, 5, 6, 7, 8, 9]
+    assert "姓名" in reasons[4] and "手机号" in reasons[5] and "不存在的支部" in reasons[6]
+    assert "人员类别" in reasons[7] and "第 2 行重复" in reasons[8] and "是" in reasons[9]
+    assert _count() == before + 2
+    li = db.session.scalar(select(User).where(User.member_no == "DY002"))
+    assert li.org_id == t["a2"].id and li.is_floating and li.floating_place == "广东省深圳市"
+
+
+def test_reimport_updates_and_never_duplicates(make):
+    make.tree()
+    admin = make.user(role=Role.ADMIN)
+    _import(admin, "a.csv", _csv(GOOD))
+    count = _count()
+    again = _import(admin, "a.csv", _csv(GOOD))
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
+    changed = _import(admin, "a.csv", _csv([GOOD[0].replace("张三", "张叁")]))
+    assert (changed.created, changed.updated) == (0, 1)
+    assert _count() == count
+    assert db.session.scalar(select(User.name).where(User.member_no == "DY001")) == "张叁"
+
+
+def test_gbk_csv_from_excel(make):
+    make.tree()
+    admin = make.user(role=Role.ADMIN)
+    result = _import(admin, "excel.csv", _csv(GOOD, encoding="gbk"))
+    assert result.created == 2 and not result.errors
+    assert db.session.scalar(select(User.name).where(User.member_no == "DY001")) == "张三"
+
+
+def test_utf8_without_bom(make):
+    make.tree()
+    result = _import(make.user(role=Role.ADMIN), "plain.csv", _csv(GOOD, encoding="utf-8"))
+    assert result.created == 2
+
+
+def test_xlsx_import_with_numbers_as_numbers(make):
+    make.tree()
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(MEMBER_HEADERS)
+    sheet.append(["张三", "DY001", 13800000001, "东村党支部", "正式党员", "党员", "否", None, None, "在册", None])
+    sheet.append(["", "DY002", None, "东村党支部", None, None, None, None, None, None, None])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    result = _import(make.user(role=Role.ADMIN), "名单.xlsx", buffer.getvalue())
+    assert result.created == 1
+    assert result.errors == [(3, "缺少姓名")]
+    assert db.session.scalar(select(User.phone).where(User.member_no == "DY001")) == "13800000001"
+
+
+def test_secretary_imports_only_inside_their_subtree(make):
+    t = make.tree()
+    secretary = make.user(org=t["a"], role=Role.SECRETARY)
+    outsider = make.user(org=t["b1"], member_no="OUT01")
+    rows = [
+        "张三,DY001,,东村党支部,正式党员,,,,,,",
+        "李四,DY002,,南村党支部,正式党员,,,,,,",          # outside: not found within scope
+        "王五,DY003,,东村党支部,正式党员,管理员,,,,,",       # may not hand out admin
+        f"改名,{outsider.member_no},,东村党支部,正式党员,,,,,,",  # someone else's member
+    ]
+    result = _import(secretary, "s.csv", _csv(rows))
+    assert result.created == 1
+    assert [row for row, _ in result.errors] == [3, 4, 5]
+    db.session.refresh(outsider)
+    assert outsider.org_id == t["b1"].id
+
+
+def test_broken_files_get_a_clear_message(client, auth, make):
+    make.tree()
+    auth.login(make.user(role=Role.ADMIN))
+    for name, data, message in [
+        ("a.xlsx", b"not a zip", "不是有效的 Excel"),
+        ("a.csv", b"", "文件是空的"),
+        ("a.pdf", b"%PDF-1.4", "只支持"),
+        ("a.csv", "姓名,手机号\n张三,1\n".encode(), "缺少必填列"),
+    ]:
+        response = client.post("/admin/members/import", data={"file": (io.BytesIO(data), name)},
+                               content_type="multipart/form-data")
+        assert response.status_code == 200
+        assert message in response.get_data(as_text=True), name
+
+
+def test_import_page_reports_rows(client, auth, make):
+    make.tree()
+    auth.login(make.user(role=Role.ADMIN))
+    response = client.post("/admin/members/import", data={"file": (io.BytesIO(_csv(GOOD + BAD[:1])), "m.csv")},
+                           content_type="multipart/form-data")
+    page = response.get_data(as_text=True)
+    assert "新增 2 人" in page and "第 4 行" in page
+
+
+def test_templates_download_with_chinese_headers(client, auth, make):
+    auth.login(make.user(role=Role.ADMIN))
+    xlsx = client.get("/admin/members/template.xlsx")
+    assert xlsx.status_code == 200
+    sheet = load_workbook(io.BytesIO(xlsx.data)).active
+    assert [c.value for c in sheet[1]] == MEMBER_HEADERS
+    csv = client.get("/admin/members/template.csv")
+    assert csv.data.startswith("\ufeff".encode()) and "党员编号" in csv.data.decode("utf-8-sig")

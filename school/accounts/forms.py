@@ -19,7 +19,7 @@ class PasswordChangeForm(FlaskForm):
 
 class OrgForm(FlaskForm):
     name = StringField("组织名称", validators=[DataRequired("请输入组织名称"), Length(max=120)])
-    kind = SelectField("组织类型", choices=list(ORG_KIND_LABELS.items()))
+    kind = SelectField("组织类型", choices=list(ORG_KIND_LABELS.items()), default="branch")
     parent_id = SelectField("上级组织", coerce=int)
 
 

@@ -86,3 +86,14 @@ class AnnualRequirement(db.Model):
     hours: Mapped[Decimal] = mapped_column(Numeric(6, 2))
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class CreditSetting(db.Model):
+    """An admin's override of one crediting rule (see ``credits.rules``)."""
+
+    __tablename__ = "credit_setting"
+
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(String(60))
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, g, session
+from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -40,14 +40,18 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 
 def _init_login(app: Flask) -> None:
+    from datetime import timedelta
+
     from school.accounts.auth import load_session_user
+    from school.timeutil import utcnow
 
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
     login_manager.login_message = "请先登录"
     login_manager.login_message_category = "info"
     login_manager.session_protection = None  # sessions are checked on the server instead
-    login_manager.user_loader(load_session_user)
+    max_age = timedelta(seconds=app.config["PERMANENT_SESSION_LIFETIME"])
+    login_manager.user_loader(lambda token: load_session_user(token, utcnow(), max_age))
 
 
 @event.listens_for(Engine, "connect")

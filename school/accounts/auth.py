@@ -111,12 +111,16 @@ def record_attempt(identifier: str, ip: str, success: bool, now: datetime, user:
 class LoginError(Exception):
     """A refusal with a message fit to show the person."""
 
+    def __init__(self, message: str, throttled: bool = False):
+        super().__init__(message)
+        self.throttled = throttled
+
 
 def authenticate(identifier: str, password: str, ip: str, policy: ThrottlePolicy, now: datetime) -> User:
     wait = throttle_wait(identifier, ip, policy, now)
     if wait is not None:
         minutes = max(1, int(wait.total_seconds() // 60) + (1 if wait.total_seconds() % 60 else 0))
-        raise LoginError(f"登录失败次数过多，请 {minutes} 分钟后再试")
+        raise LoginError(f"登录失败次数过多，请 {minutes} 分钟后再试", throttled=True)
     user = find_user_for_login(identifier)
     if user is None or not verify_password(user, password):
         record_attempt(identifier, ip, False, now)
@@ -138,16 +142,17 @@ def _hash_token(token: str) -> str:
 def start_session(user: User, now: datetime, ip: str | None, user_agent: str | None) -> str:
     token = secrets.token_urlsafe(32)
     db.session.add(AuthSession(token_hash=_hash_token(token), user_id=user.id, created_at=now,
-                               last_seen_at=now, ip=ip, user_agent=(user_agent or "")[:300]))
+                               ip=ip, user_agent=(user_agent or "")[:300]))
     user.auth_token = token
     return token
 
 
-def load_session_user(token: str | None) -> User | None:
+def load_session_user(token: str | None, now: datetime, max_age: timedelta) -> User | None:
+    """The user of a live login session; expired, revoked or deactivated sessions give ``None``."""
     if not token:
         return None
     row = db.session.scalar(select(AuthSession).where(AuthSession.token_hash == _hash_token(token)))
-    if row is None or not row.user.active:
+    if row is None or not row.user.active or row.created_at < now - max_age:
         return None
     user = row.user
     user.auth_token = token

@@ -50,7 +50,7 @@ def login():
         except auth.LoginError as exc:
             db.session.commit()  # the failed attempt must be counted even though we refuse
             flash(str(exc), "error")
-            status = 429 if "过多" in str(exc) else 401
+            status = 429 if exc.throttled else 401
         else:
             next_url = _safe_next(request.args.get("next"))
             _begin_session(user)

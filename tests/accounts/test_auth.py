@@ -170,3 +170,12 @@ def test_passwords_are_hashed_with_argon2(app, make):
     auth.set_password(user, "Secret123x", T0)
     assert user.password_hash.startswith("$argon2id$")
     assert "Secret123x" not in user.password_hash
+
+
+@pytest.mark.parametrize("age,alive", [(timedelta(hours=11, minutes=59), True), (timedelta(hours=12, seconds=1), False)])
+def test_sessions_expire_on_the_server(make, age, alive):
+    user = make.user()
+    token = auth.start_session(user, T0, "127.0.0.1", "pytest")
+    db.session.commit()
+    found = auth.load_session_user(token, T0 + age, timedelta(hours=12))
+    assert (found is not None) == alive

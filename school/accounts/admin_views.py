@@ -11,7 +11,8 @@ from school.accounts import auth, members, member_import, orgs
 from school.accounts.decorators import manager_required
 from school.accounts.forms import ConfirmForm, ImportForm, MemberForm, OrgForm, OrgMoveForm, OrgRenameForm
 from school.accounts.models import ROLE_LABELS, Organisation, User
-from school.accounts.scoping import get_member_or_404, get_org_or_404, scope_root, scoped_members, scoped_orgs
+from school.accounts.scoping import (can_manage_user, get_member_or_404, get_org_or_404, scope_root,
+                                    scoped_members)
 from school.extensions import db
 from school.tabular import TableError, read_table, template_csv, template_xlsx
 from school.timeutil import utcnow
@@ -219,14 +220,24 @@ def member_create():
         except (members.MemberError, auth.PasswordPolicyError) as exc:
             db.session.rollback()
             flash(str(exc), "error")
-    return render_template("accounts/member_form.html", form=form, user=None)
+    return render_template("accounts/member_form.html", form=form, user=None, manageable=True)
+
+
+def _manageable_member(user_id: int) -> User:
+    user = get_member_or_404(_actor(), user_id)
+    if not can_manage_user(_actor(), user):
+        abort(403)
+    return user
 
 
 @bp.route("/members/<int:user_id>", methods=["GET", "POST"])
 @manager_required
 def member_edit(user_id: int):
     user = get_member_or_404(_actor(), user_id)
+    manageable = can_manage_user(_actor(), user)
     form = _member_form(user)
+    if request.method == "POST" and not manageable:
+        abort(403)
     if form.validate_on_submit():
         try:
             members.update_member(user, _data_from(form), _actor())
@@ -236,7 +247,8 @@ def member_edit(user_id: int):
         except members.MemberError as exc:
             db.session.rollback()
             flash(str(exc), "error")
-    return render_template("accounts/member_form.html", form=form, user=user, confirm=ConfirmForm())
+    return render_template("accounts/member_form.html", form=form, user=user, confirm=ConfirmForm(),
+                           manageable=manageable)
 
 
 @bp.post("/members/<int:user_id>/deactivate")
@@ -245,6 +257,8 @@ def member_deactivate(user_id: int):
     user = get_member_or_404(_actor(), user_id)
     if user.id == current_user.id:
         flash("不能停用自己的账号", "error")
+    elif not can_manage_user(_actor(), user):
+        abort(403)
     else:
         members.deactivate(user)
         db.session.commit()
@@ -255,7 +269,7 @@ def member_deactivate(user_id: int):
 @bp.post("/members/<int:user_id>/reset-password")
 @manager_required
 def member_reset_password(user_id: int):
-    user = get_member_or_404(_actor(), user_id)
+    user = _manageable_member(user_id)
     temporary = f"dx{secrets.randbelow(10**8):08d}"  # letters and digits, easy to read out on the phone
     auth.set_password(user, temporary, utcnow())
     db.session.commit()

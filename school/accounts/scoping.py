@@ -58,6 +58,23 @@ def get_org_or_404(actor: User, org_id: int) -> Organisation:
     return org
 
 
+def can_manage_user(actor: User, user: User) -> bool:
+    """May ``actor`` change ``user`` (edit, deactivate, reset the password)?
+
+    A secretary manages ordinary members of their subtree and the secretaries of
+    organisations strictly below their own — never editors or admins, so a secretary can
+    never take over a more powerful account by resetting its password.
+    """
+    root = scope_root(actor)
+    if root is None:
+        return True
+    if user.id == actor.id or not org_in_scope(actor, user.org):
+        return False
+    if user.role == Role.MEMBER:
+        return True
+    return user.role == Role.SECRETARY and user.org.path != root.path
+
+
 def get_member_or_404(actor: User, user_id: int) -> User:
     user = db.session.get(User, user_id)
     if user is None:

@@ -83,3 +83,20 @@ def test_secretary_cannot_move_own_root_or_out_of_scope(client, auth, make):
     assert client.post(f"/admin/orgs/{t['a1'].id}/move", data={"parent_id": t["b"].id}).status_code == 404
     assert client.post(f"/admin/orgs/{t['a1'].id}/move", data={"parent_id": t["a2"].id}).status_code == 302
     assert client.post("/admin/orgs/new", data={"name": "X", "kind": "branch", "parent_id": t["b"].id}).status_code == 404
+
+
+def test_secretary_cannot_take_over_stronger_accounts(client, auth, make):
+    t = make.tree()
+    secretary = make.user(org=t["root"], role=Role.SECRETARY)
+    admin = make.user(org=t["root"], role=Role.ADMIN)
+    editor = make.user(org=t["a"], role=Role.EDITOR)
+    peer = make.user(org=t["root"], role=Role.SECRETARY)
+    branch_secretary = make.user(org=t["a1"], role=Role.SECRETARY)
+    auth.login(secretary)
+    for target in (admin, editor, peer):
+        assert client.post(f"/admin/members/{target.id}/reset-password").status_code == 403
+        assert client.post(f"/admin/members/{target.id}/deactivate").status_code == 403
+        assert client.get(f"/admin/members/{target.id}").status_code == 200  # may look, not touch
+    assert client.post(f"/admin/members/{branch_secretary.id}/reset-password").status_code == 200
+    db.session.expire_all()
+    assert db.session.get(type(admin), admin.id).active

@@ -6,6 +6,7 @@ import secrets
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
 
 from school.accounts import auth, members, member_import, orgs
 from school.accounts.decorators import manager_required
@@ -175,7 +176,8 @@ def member_list():
         query = query.where(User.active.is_(False))
     page = max(request.args.get("page", 1, type=int), 1)
     total = db.session.scalar(query.with_only_columns(func.count(User.id)).order_by(None))
-    people = list(db.session.scalars(query.order_by(User.name, User.id).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
+    people = list(db.session.scalars(query.options(selectinload(User.org)).order_by(User.name, User.id)
+                                     .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
     return render_template("accounts/member_list.html", people=people, q=q, status=status, page=page,
                            total=total, pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
                            org_choices=_org_choices(), selected_org=selected_org)

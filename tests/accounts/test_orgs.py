@@ -100,3 +100,28 @@ def test_secretary_cannot_take_over_stronger_accounts(client, auth, make):
     assert client.post(f"/admin/members/{branch_secretary.id}/reset-password").status_code == 200
     db.session.expire_all()
     assert db.session.get(type(admin), admin.id).active
+
+
+def test_member_list_queries_do_not_grow_with_members(app, client, auth, make):
+    """No N+1: the member list costs the same number of queries for 3 or 30 people."""
+    from sqlalchemy import event
+
+    t = make.tree()
+    auth.login(make.user(role=Role.ADMIN))
+
+    def count_queries():
+        statements = []
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            assert client.get("/admin/members?status=all").status_code == 200
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        return len(statements)
+
+    for org in (t["a1"], t["a2"], t["b1"]):
+        make.user(org=org)
+    few = count_queries()
+    for i in range(27):
+        make.user(org=(t["a1"], t["a2"], t["b1"])[i % 3])
+    assert count_queries() == few

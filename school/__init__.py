@@ -23,7 +23,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     csrf.init_app(app)
     _init_login(app)
 
-    from school import security, web
+    from school import library, security, web
     from school.accounts.views import bp as accounts_bp
     from school.accounts.admin_views import bp as admin_bp
     from school.credits.views import bp as credits_bp
@@ -33,6 +33,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(accounts_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(credits_bp)
+    library.init_app(app)
 
     from school.cli import register_commands
     register_commands(app)

@@ -50,6 +50,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "MEDIA_DIR": str(Path(env.get("SCHOOL_MEDIA_DIR", "media")).resolve()),
         "CONTENT_DIR": str(Path(env.get("SCHOOL_CONTENT_DIR", Path(__file__).resolve().parent.parent / "content"))),
         "CORPUS_DIR": env.get("SCHOOL_CORPUS_DIR", ""),
+        # The library's Whoosh index; rebuilt from the database whenever it is missing.
+        "SEARCH_INDEX_DIR": str(Path(overrides.get("SEARCH_INDEX_DIR") or env.get("SCHOOL_SEARCH_INDEX_DIR")
+                                     or instance_path / "search-index").resolve()),
+        "LIBRARY_HEARTBEAT_SECONDS": int(env.get("SCHOOL_LIBRARY_HEARTBEAT_SECONDS", 30)),
         "REDIS_URL": env.get("SCHOOL_REDIS_URL", ""),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

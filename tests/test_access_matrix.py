@@ -49,11 +49,41 @@ def _entry(ctx):
 # Placeholder → how to make the object for one case. ``ctx`` has ``make``, ``tree``,
 # ``org`` (the organisation of the relation under test) and ``member`` (a member in it).
 # A package whose routes name its own objects adds its builder here.
+def _document(ctx):
+    from school.library import services
+    from school.timeutil import utcnow
+    return services.create_document(services.DocumentData(
+        title="矩阵测试文献", category="policy", body="第一条 内容。", status="published"), None, utcnow()).id
+
+
+def _column(ctx):
+    from school.extensions import db
+    from school.library.models import LibraryColumn
+    column = LibraryColumn(title="主题教育", published=True)
+    db.session.add(column)
+    db.session.flush()
+    return column.id
+
+
 PLACEHOLDERS = {
     "org": lambda ctx: ctx.org.id,
     "member": lambda ctx: ctx.member.id,
     "entry": _entry,
+    "doc": _document,
+    "column": _column,
 }
+
+
+def _library_readers(ok):
+    """Library objects belong to no organisation: every signed-in role reads them."""
+    return lambda role, relation: 302 if role == "anonymous" else ok
+
+
+def _library_editors(ok):
+    return lambda role, relation: 302 if role == "anonymous" else (ok if role in (Role.EDITOR, Role.ADMIN) else 403)
+
+
+LIBRARY_EDITORS = (Role.EDITOR, Role.ADMIN)
 
 ROUTES = [
     Route("GET", "/healthz", public=True),
@@ -74,6 +104,26 @@ ROUTES = [
     Route("POST", "/admin/members/{member}/reset-password"),
     Route("POST", "/admin/members/{member}/deactivate", ok=302),
     Route("POST", "/admin/credits/{entry}/reverse", ok=302, data=(("reason", "重复登记"),)),
+    Route("GET", "/library/", roles=EVERYONE),
+    Route("GET", "/library/category/law", roles=EVERYONE),
+    Route("GET", "/library/search?q=党员", roles=EVERYONE),
+    Route("GET", "/library/doc/{doc}", expect=_library_readers(200)),
+    Route("GET", "/library/doc/{doc}?print=1", expect=_library_readers(200)),
+    Route("GET", "/library/doc/{doc}/file", expect=_library_readers(404)),  # no PDF attached
+    Route("POST", "/library/doc/{doc}/heartbeat", expect=_library_readers(400)),  # form data, not JSON
+    Route("GET", "/library/columns/{column}", expect=_library_readers(200)),
+    Route("GET", "/library/manage/", roles=LIBRARY_EDITORS),
+    Route("GET", "/library/manage/new", roles=LIBRARY_EDITORS),
+    Route("POST", "/library/manage/preview", roles=LIBRARY_EDITORS, ok=400),  # form data, not JSON
+    Route("POST", "/library/manage/upload", roles=LIBRARY_EDITORS, ok=302),  # no file: back with a message
+    Route("GET", "/library/manage/columns", roles=LIBRARY_EDITORS),
+    Route("GET", "/library/manage/columns/new", roles=LIBRARY_EDITORS),
+    Route("GET", "/library/manage/columns/{column}", expect=_library_editors(200)),
+    Route("GET", "/library/manage/{doc}/edit", expect=_library_editors(200)),
+    Route("POST", "/library/manage/{doc}/edit", expect=_library_editors(200), data=(("title", ""),)),
+    Route("GET", "/library/manage/{doc}/revisions", expect=_library_editors(200)),
+    Route("GET", "/library/manage/{doc}/revisions/1", expect=_library_editors(200)),
+    Route("POST", "/library/manage/{doc}/revisions/1/restore", expect=_library_editors(302)),
 ]
 
 

@@ -1,0 +1,10 @@
+"""The 党建工作图书馆: documents, Markdown rendering, Chinese full-text search, reading credit."""
+
+
+def init_app(app) -> None:
+    """Register the library's pages and make the search index follow the database."""
+    from school.library import search
+    from school.library.views import bp
+
+    search.init_app(app)
+    app.register_blueprint(bp)

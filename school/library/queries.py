@@ -1,0 +1,113 @@
+"""From what a member typed to a Whoosh query, with a defined answer for every input.
+
+No Whoosh query syntax is parsed: quotes (ASCII or Chinese, balanced) make phrases,
+everything else is segmented into words. Each word — and its full forms from the synonym
+table — is searched in title (boosted), body, issuer and tags; the words are OR-grouped
+with a coordination bonus, so a whole question ("农民工工资被拖欠怎么办") ranks the
+documents matching most of its words first without requiring every one of them.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from whoosh import query as wq
+
+from school.library.analysis import INDEX_STOP_WORDS, query_words, word_positions
+from school.library.synonyms import expansions
+
+MAX_QUERY_CHARS = 200
+MAX_WORDS = 24
+FIELD_BOOSTS = {"title": 3.0, "body": 1.0, "issuer": 0.5, "tags": 2.0}
+QUOTE_RE = re.compile(r'["“”„「」『』]([^"“”„「」『』]+)["“”„「」『』]')
+QUOTE_CHARS_RE = re.compile(r'["“”„「」『』]')
+
+
+@dataclass
+class ParsedQuery:
+    text: str
+    phrases: list[list[str]] = field(default_factory=list)
+    phrase_slops: list[int] = field(default_factory=list)  # 2 where a stop word was dropped inside
+    words: list[str] = field(default_factory=list)
+    truncated: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not self.phrases and not self.words
+
+    def highlight_terms(self) -> list[str]:
+        terms = ["".join(p) for p in self.phrases]
+        for word in self.words:
+            terms.append(word)
+            terms.extend(expansions(word))
+        return sorted({t for t in terms if t}, key=len, reverse=True)
+
+
+def _phrase_words(text: str) -> tuple[list[str], bool]:
+    """A phrase's words as indexed; whether an index stop word was dropped from the middle."""
+    words = [w.lower() for w, _, _, _ in word_positions(text, search=False)]
+    kept = [w for w in words if w not in INDEX_STOP_WORDS]
+    return kept, len(kept) != len(words)
+
+
+def parse(text: str | None) -> ParsedQuery:
+    text = (text or "").strip()
+    truncated = len(text) > MAX_QUERY_CHARS
+    text = text[:MAX_QUERY_CHARS]
+    parsed = ParsedQuery(text=text, truncated=truncated)
+    for match in QUOTE_RE.finditer(text):
+        words, gap = _phrase_words(match.group(1))
+        if words:
+            parsed.phrases.append(words)
+            parsed.phrase_slops.append(2 if gap else 1)
+    rest = QUOTE_CHARS_RE.sub(" ", QUOTE_RE.sub(" ", text))  # unbalanced quotes are ignored
+    parsed.words = query_words(rest)[:MAX_WORDS]
+    return parsed
+
+
+def _fields_query(words: list[str], boost: float = 1.0, slop: int = 1) -> wq.Query:
+    """The words (one word, or a phrase) in any searched field."""
+    parts = []
+    for fieldname, field_boost in FIELD_BOOSTS.items():
+        if fieldname == "tags":
+            parts.append(wq.Term("tags", "".join(words), boost=field_boost * boost))
+        elif len(words) == 1:
+            parts.append(wq.Term(fieldname, words[0], boost=field_boost * boost))
+        else:
+            parts.append(wq.Phrase(fieldname, words, slop=slop, boost=field_boost * boost))
+    return wq.Or(parts)
+
+
+def _word_query(word: str, weight: float = 1.0) -> wq.Query:
+    alternatives = [_fields_query([word], boost=weight)]
+    for full in expansions(word):
+        words, gap = _phrase_words(full)
+        if words:
+            alternatives.append(_fields_query(words, boost=0.9 * weight, slop=2 if gap else 1))
+    return alternatives[0] if len(alternatives) == 1 else wq.Or(alternatives)
+
+
+def rarity_weights(words: list[str], doc_frequency, doc_count: int) -> dict[str, float]:
+    """Extra weight for rare words, so the one telling word of a question (宅基地 in
+    “宅基地怎么申请”) outweighs a common one that happens to be in many titles (申请)."""
+    weights = {}
+    for word in words:
+        frequency = doc_frequency(word)
+        for full in expansions(word):
+            frequency = min(frequency, doc_frequency(full)) if frequency else doc_frequency(full)
+        weights[word] = 1.0 + math.log((doc_count + 1) / (frequency + 1))
+    return weights
+
+
+def build(parsed: ParsedQuery, weights: dict[str, float] | None = None) -> wq.Query | None:
+    if parsed.empty:
+        return None
+    weights = weights or {}
+    required = [_fields_query(words, slop=slop) for words, slop in zip(parsed.phrases, parsed.phrase_slops)]
+    optional = [_word_query(word, weights.get(word, 1.0)) for word in parsed.words]
+    words_query = wq.Or(optional, scale=0.9) if optional else None
+    if not required:
+        return words_query
+    must = required[0] if len(required) == 1 else wq.And(required)
+    return wq.AndMaybe(must, words_query) if words_query is not None else must

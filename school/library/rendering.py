@@ -1,0 +1,105 @@
+"""Markdown → safe HTML, with a table of contents and a stable anchor on every article.
+
+The Markdown is rendered, then sanitised with an nh3 allowlist (raw HTML, scripts,
+``on*`` attributes and ``javascript:`` links never survive). Only afterwards are ids
+added — from text that is already sanitised — to headings (编/章/节) and to every
+paragraph that opens an article (第十条), so ``#第十条`` always points at that article.
+"""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+import markdown
+import nh3
+
+ALLOWED_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6", "p", "br", "hr", "strong", "em", "b", "i", "u", "s",
+                "blockquote", "ul", "ol", "li", "a", "code", "pre", "table", "thead", "tbody", "tr",
+                "th", "td", "sup", "sub", "img", "span", "del", "ins"}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "th": {"align"}, "td": {"align"}}
+URL_SCHEMES = {"http", "https", "mailto"}
+
+CN_NUM = "零〇一二三四五六七八九十百千万两"
+ARTICLE_RE = re.compile(rf"(第[{CN_NUM}\d]+条(?:之[{CN_NUM}\d]+)?)")
+HEADING_RE = re.compile(r"<h([1-4])>(.*?)</h\1>", re.S)
+PARAGRAPH_RE = re.compile(rf"<p>(第[{CN_NUM}\d]+条(?:之[{CN_NUM}\d]+)?)")
+TAG_RE = re.compile(r"<[^>]+>")
+
+
+@dataclass
+class TocEntry:
+    level: int
+    text: str
+    anchor: str
+
+
+@dataclass
+class Rendered:
+    html: str
+    toc: list[TocEntry]
+    articles: list[str]
+
+
+def sanitise(raw_html: str) -> str:
+    return nh3.clean(raw_html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes=URL_SCHEMES,
+                     link_rel="noopener noreferrer nofollow", strip_comments=True)
+
+
+def markdown_to_safe_html(text: str) -> str:
+    # Raw HTML in the Markdown is escaped by nh3 afterwards either way; tables and line breaks help laws.
+    raw = markdown.markdown(text or "", extensions=["tables", "sane_lists"], output_format="html")
+    return sanitise(raw)
+
+
+def render(text: str) -> Rendered:
+    body = markdown_to_safe_html(text)
+    toc: list[TocEntry] = []
+    used: dict[str, int] = {}
+
+    def unique(anchor: str) -> str:
+        used[anchor] = used.get(anchor, 0) + 1
+        return anchor if used[anchor] == 1 else f"{anchor}-{used[anchor]}"
+
+    def heading(match: re.Match) -> str:
+        level, inner = int(match.group(1)), match.group(2)
+        label = html.unescape(TAG_RE.sub("", inner)).strip()
+        anchor = unique("h-" + re.sub(r"\s+", "", label)[:40]) if label else unique("h")
+        toc.append(TocEntry(level, label, anchor))
+        return f'<h{level} id="{html.escape(anchor)}">{inner}</h{level}>'
+
+    articles: list[str] = []
+
+    def article(match: re.Match) -> str:
+        anchor = unique(match.group(1))
+        articles.append(anchor)
+        return f'<p id="{html.escape(anchor)}" class="article"><a class="article-no" href="#{html.escape(anchor)}">{match.group(1)}</a>'
+
+    body = HEADING_RE.sub(heading, body)
+    body = PARAGRAPH_RE.sub(lambda m: article(m), body)
+    return Rendered(body, toc, articles)
+
+
+def article_of(text: str, offset: int) -> str | None:
+    """The article (第X条) whose text contains character ``offset`` of the Markdown, if any."""
+    start = text.rfind("\n第", 0, offset + 1)
+    while start != -1:
+        match = ARTICLE_RE.match(text, start + 1)
+        if match:
+            # A heading between the article and the offset means the hit is outside it.
+            if text.find("\n#", start, offset) != -1:
+                return None
+            return match.group(1)
+        start = text.rfind("\n第", 0, start)
+    if text.startswith("第"):
+        match = ARTICLE_RE.match(text)
+        return match.group(1) if match else None
+    return None
+
+
+def plain_text(markdown_text: str) -> str:
+    """The Markdown without its markup, for snippets and the index."""
+    text = re.sub(r"<!--.*?-->", "", markdown_text or "", flags=re.S)
+    text = re.sub(r"^\s{0,3}#{1,6}\s*", "", text, flags=re.M)
+    text = re.sub(r"[*_`>]+", "", text)
+    return text

@@ -1,0 +1,289 @@
+"""The Whoosh index of the library: built from the database, followed after each commit.
+
+Changes to documents are collected on the SQLAlchemy session at flush time and written
+to the index only after the commit succeeds (a rolled-back change never reaches it),
+through one writer per process (a lock) and Whoosh's own file lock between processes.
+A small ``state.json`` records what the index reflects (document count and newest
+``updated_at``); a search that finds the index missing, unreadable or behind the
+database rebuilds it first instead of failing.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
+from whoosh import index as windex
+from whoosh import query as wq
+from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
+
+from school.extensions import db
+from school.library.analysis import chinese_analyzer
+from school.library.models import DocStatus, Document
+from school.library.queries import ParsedQuery, build, parse, rarity_weights
+from school.library.snippets import snippet
+
+log = logging.getLogger(__name__)
+SCHEMA_VERSION = 1
+_writer_lock = threading.RLock()
+_SESSION_KEY = "library_search_changes"
+
+
+def make_schema(analyzer=None) -> Schema:
+    analyzer = analyzer or chinese_analyzer()
+    return Schema(
+        id=ID(stored=True, unique=True),
+        title=TEXT(analyzer=analyzer, stored=True),
+        body=TEXT(analyzer=analyzer),
+        issuer=TEXT(analyzer=analyzer),
+        tags=KEYWORD(commas=True, lowercase=True, scorable=True),
+        category=ID(stored=True),
+        status=ID(stored=True),
+        date=DATETIME(stored=True, sortable=True),
+        year=NUMERIC(int, sortable=True),
+    )
+
+
+def fields_of(snapshot: dict) -> dict:
+    published = snapshot["published_on"]
+    when = datetime(published.year, published.month, published.day) if published else snapshot["created_at"]
+    return dict(id=str(snapshot["id"]), title=snapshot["title"], body=snapshot["body"] or "",
+                issuer=snapshot["issuer"] or "", tags=snapshot["tags"] or "", category=snapshot["category"],
+                status=snapshot["status"], date=when, year=when.year)
+
+
+def snapshot_of(doc: Document) -> dict:
+    return dict(id=doc.id, title=doc.title, body=doc.body, issuer=doc.issuer, tags=doc.tags,
+                category=doc.category, status=doc.status, published_on=doc.published_on,
+                created_at=doc.created_at or datetime(1970, 1, 1))
+
+
+# --- where the index lives and what it reflects ----------------------------------------
+
+
+def index_dir() -> Path:
+    return Path(current_app.config["SEARCH_INDEX_DIR"])
+
+
+def _state_file(path: Path) -> Path:
+    return path / "state.json"
+
+
+def database_state() -> dict:
+    with db.engine.connect() as conn:
+        count, newest = conn.execute(select(func.count(Document.id), func.max(Document.updated_at))).one()
+    return {"schema": SCHEMA_VERSION, "count": count, "newest": newest.isoformat() if newest else None}
+
+
+def _write_state(path: Path) -> None:
+    _state_file(path).write_text(json.dumps(database_state()))
+
+
+def index_state(path: Path | None = None) -> dict | None:
+    path = path or index_dir()
+    try:
+        return json.loads(_state_file(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def is_current() -> bool:
+    path = index_dir()
+    return windex.exists_in(str(path)) and index_state(path) == database_state()
+
+
+def rebuild(batch: int = 200, procs: int = 1) -> int:
+    """Recreate the index from the database in a new directory, then swap it in."""
+    path = index_dir()
+    fresh = path.with_name(path.name + ".new")
+    with _writer_lock:
+        shutil.rmtree(fresh, ignore_errors=True)
+        fresh.mkdir(parents=True)
+        ix = windex.create_in(str(fresh), make_schema())
+        writer = ix.writer(limitmb=128, procs=procs)
+        count = 0
+        last_id = 0
+        while True:  # keyset pagination keeps memory flat on a large library
+            docs = db.session.scalars(select(Document).where(Document.id > last_id)
+                                      .order_by(Document.id).limit(batch)).all()
+            if not docs:
+                break
+            for doc in docs:
+                writer.add_document(**fields_of(snapshot_of(doc)))
+                count += 1
+            last_id = docs[-1].id
+            db.session.expire_all()
+        writer.commit()
+        ix.close()
+        _write_state(fresh)
+        old = path.with_name(path.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if path.exists():
+            path.rename(old)
+        fresh.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
+    return count
+
+
+def open_index():
+    """The index, rebuilt first when it is missing, unreadable or behind the database."""
+    with _writer_lock:
+        if not is_current():
+            log.warning("search index missing or stale: rebuilding from the database")
+            rebuild()
+        try:
+            return windex.open_dir(str(index_dir()))
+        except Exception:  # a corrupt index is rebuilt rather than shown as an error page
+            log.exception("search index unreadable: rebuilding")
+            rebuild()
+            return windex.open_dir(str(index_dir()))
+
+
+# --- following the database after commit -----------------------------------------------
+
+
+def _collect(session: Session, flush_context) -> None:
+    changes = session.info.setdefault(_SESSION_KEY, {})
+    for obj in list(session.new) + list(session.dirty):
+        if isinstance(obj, Document) and obj.id is not None:
+            changes[obj.id] = snapshot_of(obj)
+    for obj in session.deleted:
+        if isinstance(obj, Document) and obj.id is not None:
+            changes[obj.id] = None
+
+
+def _discard(session: Session, previous_transaction) -> None:
+    # A rolled-back savepoint (one failed file of an import) keeps the outer changes.
+    if not previous_transaction.nested:
+        session.info.pop(_SESSION_KEY, None)
+
+
+def _apply_after_commit(session: Session) -> None:
+    changes = session.info.pop(_SESSION_KEY, None)
+    if not changes:
+        return
+    try:
+        apply_changes(changes)
+    except Exception:  # the commit stands; a stale index is rebuilt on the next search
+        log.exception("search index update failed; it will be rebuilt on the next search")
+        try:
+            _state_file(index_dir()).unlink(missing_ok=True)
+        except Exception:
+            pass
+
+
+def apply_changes(changes: dict[int, dict | None]) -> None:
+    path = index_dir()
+    with _writer_lock:
+        if not windex.exists_in(str(path)):
+            return  # nothing to follow yet: the first search builds the index from the database
+        ix = windex.open_dir(str(path))
+        writer = ix.writer(timeout=30)
+        try:
+            for doc_id, snap in changes.items():
+                if snap is None:
+                    writer.delete_by_term("id", str(doc_id))
+                else:
+                    writer.update_document(**fields_of(snap))
+            writer.commit()
+        except Exception:
+            writer.cancel()
+            raise
+        finally:
+            ix.close()
+        _write_state(path)
+
+
+def init_app(app) -> None:
+    app.config.setdefault("SEARCH_INDEX_DIR", str(Path(app.instance_path) / "search-index"))
+    if not getattr(init_app, "_listening", False):
+        event.listen(Session, "after_flush", _collect)
+        event.listen(Session, "after_commit", _apply_after_commit)
+        event.listen(Session, "after_soft_rollback", _discard)
+        init_app._listening = True
+
+
+# --- searching --------------------------------------------------------------------------
+
+
+@dataclass
+class Hit:
+    document: Document
+    score: float
+    snippet: str
+    anchor: str | None
+
+
+@dataclass
+class Results:
+    query: ParsedQuery
+    hits: list[Hit] = field(default_factory=list)
+    total: int = 0
+    page: int = 1
+    per_page: int = 10
+    message: str = ""
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+
+SORTS = {"relevance": "按相关度", "date": "按日期（新的在前）"}
+
+
+def search(text: str | None, *, include_drafts: bool = False, category: str | None = None,
+           year_from: int | None = None, year_to: int | None = None, sort: str = "relevance",
+           page: int = 1, per_page: int = 10, with_snippets: bool = True) -> Results:
+    parsed = parse(text)
+    results = Results(query=parsed, page=max(1, page), per_page=per_page)
+    if not parsed.text:
+        results.message = "请输入要查找的内容。"
+        return results
+    if parsed.empty:
+        results.message = "没有可以查找的词语，请换个说法（标点和“的、怎么办”等虚词不参与查找）。"
+        return results
+    filters = []
+    if not include_drafts:
+        filters.append(wq.Term("status", DocStatus.PUBLISHED.value))
+    if category:
+        filters.append(wq.Term("category", category))
+    if year_from or year_to:
+        filters.append(wq.NumericRange("year", year_from, year_to))
+    ix = open_index()
+    with ix.searcher() as searcher:
+        def doc_frequency(word: str) -> int:
+            return max(searcher.doc_frequency("body", word), searcher.doc_frequency("title", word))
+
+        query = build(parsed, rarity_weights(parsed.words, doc_frequency, searcher.doc_count()))
+        kwargs = {"filter": wq.And(filters) if filters else None}
+        if sort == "date":
+            kwargs.update(sortedby="date", reverse=True)
+        page_hits = searcher.search_page(query, results.page, pagelen=per_page, **kwargs)
+        results.total = len(page_hits)
+        if results.page > results.pages:
+            results.page = results.pages
+            page_hits = searcher.search_page(query, results.page, pagelen=per_page, **kwargs)
+        scored = [(int(hit["id"]), hit.score or 0.0) for hit in page_hits]
+    ix.close()
+    docs = {d.id: d for d in db.session.scalars(select(Document).where(Document.id.in_([i for i, _ in scored])))}
+    terms = parsed.highlight_terms()
+    for doc_id, score in scored:
+        doc = docs.get(doc_id)
+        if doc is None:
+            continue  # deleted since the index last heard: skip rather than fail
+        if with_snippets:
+            html, anchor = snippet(doc.body, terms, fallback=doc.summary)
+        else:
+            html, anchor = "", None
+        results.hits.append(Hit(doc, round(score, 3), html, anchor))
+    if parsed.truncated:
+        results.message = "查询内容过长，只按前 200 个字查找。"
+    return results

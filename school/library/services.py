@@ -1,0 +1,133 @@
+"""Creating, editing and restoring documents; every save writes a full revision."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+
+from sqlalchemy import func, select, update
+
+from school.accounts.models import Role, User
+from school.extensions import db
+from school.library.categories import CATEGORIES
+from school.library.models import DocStatus, Document, DocumentRevision
+
+EDITOR_ROLES = (Role.EDITOR, Role.ADMIN)
+
+
+class LibraryError(ValueError):
+    """A problem the editor can fix; the message is shown to them."""
+
+
+@dataclass
+class DocumentData:
+    title: str
+    category: str
+    body: str = ""
+    issuer: str = ""
+    published_on: date | None = None
+    tags: str = ""
+    summary: str = ""
+    status: str = DocStatus.DRAFT
+
+
+def is_editor(user) -> bool:
+    return bool(user and getattr(user, "is_authenticated", False) and user.role in EDITOR_ROLES)
+
+
+def content_hash(data: DocumentData) -> str:
+    parts = [data.title, data.category, data.issuer, str(data.published_on or ""), data.tags, data.summary,
+             data.body]
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def normalise_tags(tags: str) -> str:
+    seen: dict[str, None] = {}
+    for tag in tags.replace("，", ",").replace("、", ",").split(","):
+        if tag.strip():
+            seen.setdefault(tag.strip()[:30], None)
+    return ",".join(seen)
+
+
+def _validate(data: DocumentData) -> DocumentData:
+    data.title = (data.title or "").strip()
+    if not data.title:
+        raise LibraryError("请填写标题")
+    if len(data.title) > 300:
+        raise LibraryError("标题不能超过 300 个字")
+    if data.category not in CATEGORIES:
+        raise LibraryError("请选择分类")
+    if data.status not in (DocStatus.DRAFT, DocStatus.PUBLISHED):
+        raise LibraryError("状态不正确")
+    data.issuer = (data.issuer or "").strip()[:200]
+    data.tags = normalise_tags(data.tags or "")[:500]
+    data.summary = (data.summary or "").strip()
+    data.body = (data.body or "").replace("\r\n", "\n")
+    if data.status == DocStatus.PUBLISHED and not data.body.strip():
+        raise LibraryError("正文为空的文献不能发布")
+    return data
+
+
+def _revise(doc: Document, actor: User | None, now: datetime, note: str) -> DocumentRevision:
+    number = (db.session.scalar(select(func.max(DocumentRevision.number))
+                                .where(DocumentRevision.document_id == doc.id)) or 0) + 1
+    revision = DocumentRevision(
+        document=doc, number=number, title=doc.title, category=doc.category, issuer=doc.issuer,
+        published_on=doc.published_on, tags=doc.tags, summary=doc.summary, body=doc.body, status=doc.status,
+        content_hash=doc.content_hash, note=note[:200], created_at=now, created_by_id=actor.id if actor else None)
+    db.session.add(revision)
+    return revision
+
+
+def create_document(data: DocumentData, actor: User | None, now: datetime, note: str = "创建",
+                    source_path: str | None = None) -> Document:
+    data = _validate(data)
+    doc = Document(**{f.name: getattr(data, f.name) for f in fields(DocumentData)},
+                   content_hash=content_hash(data), source_path=source_path, created_at=now, updated_at=now,
+                   created_by_id=actor.id if actor else None, updated_by_id=actor.id if actor else None)
+    db.session.add(doc)
+    db.session.flush()
+    _revise(doc, actor, now, note)
+    return doc
+
+
+def update_document(doc: Document, data: DocumentData, actor: User | None, now: datetime,
+                    note: str = "修改") -> bool:
+    """Save ``data`` as the document's new state; ``False`` when nothing changed (no revision)."""
+    data = _validate(data)
+    digest = content_hash(data)
+    if digest == doc.content_hash and data.status == doc.status:
+        return False
+    for f in fields(DocumentData):
+        setattr(doc, f.name, getattr(data, f.name))
+    doc.content_hash = digest
+    doc.updated_at = now
+    doc.updated_by_id = actor.id if actor else None
+    _revise(doc, actor, now, note)
+    return True
+
+
+def data_of(obj) -> DocumentData:
+    return DocumentData(**{f.name: getattr(obj, f.name) for f in fields(DocumentData)})
+
+
+def restore_revision(doc: Document, revision: DocumentRevision, actor: User, now: datetime) -> bool:
+    if revision.document_id != doc.id:
+        raise LibraryError("该版本不属于此文献")
+    data = data_of(revision)
+    data.status = doc.status if not data.body.strip() else data.status
+    return update_document(doc, data, actor, now, note=f"恢复到第 {revision.number} 版")
+
+
+def visible_documents(user):
+    """Published documents for everyone; drafts too for editors."""
+    query = select(Document)
+    if not is_editor(user):
+        query = query.where(Document.status == DocStatus.PUBLISHED)
+    return query
+
+
+def count_read(doc: Document) -> None:
+    # A plain UPDATE: counting a view must not mark the document changed (nor reindex it).
+    db.session.execute(update(Document).where(Document.id == doc.id)
+                       .values(read_count=Document.read_count + 1).execution_options(synchronize_session=False))

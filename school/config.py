@@ -50,6 +50,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "MEDIA_DIR": str(Path(env.get("SCHOOL_MEDIA_DIR", "media")).resolve()),
         "CONTENT_DIR": str(Path(env.get("SCHOOL_CONTENT_DIR", Path(__file__).resolve().parent.parent / "content"))),
         "CORPUS_DIR": env.get("SCHOOL_CORPUS_DIR", ""),
+        # A TrueType font with Chinese glyphs for PDF study records (default: WenQuanYi Micro Hei).
+        "PDF_FONT": env.get("SCHOOL_PDF_FONT", ""),
         "REDIS_URL": env.get("SCHOOL_REDIS_URL", ""),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Callable
 
 from flask import g, has_request_context
-from sqlalchemy import Numeric, String, case, cast, func, literal, select, union_all
+from sqlalchemy import Numeric, String, and_, case, cast, func, literal, select, union_all
 from sqlalchemy.sql import Select
 
 from school.accounts.models import Organisation, User
@@ -101,6 +101,17 @@ def _prefix(org: Organisation | None) -> str:
     return org.path if org is not None else "/"
 
 
+def in_subtree(prefix: str):
+    """``path LIKE prefix%``; on SQLite also the equivalent range, which its planner can
+    answer from the path index (it cannot use an index for ``LIKE ? || '%'``). Every path
+    under ``/1/4/`` sorts in [``/1/4/``, ``/1/40``) — '0' is the character after '/'. Only
+    in byte order, which SQLite uses; PostgreSQL keeps the LIKE alone."""
+    condition = Organisation.path.startswith(prefix, autoescape=True)
+    if db.session.get_bind().dialect.name == "sqlite":
+        condition = and_(condition, Organisation.path >= prefix, Organisation.path < prefix[:-1] + "0")
+    return condition
+
+
 def _requirement_table(year: int):
     """Read once per request: a report page builds several queries over the same year."""
     if not has_request_context():
@@ -124,7 +135,7 @@ def _requirements(period: Period):
 def member_rows(org: Organisation | None, period: Period, metrics: list[Metric] | None = None) -> Select:
     """One row per active member in ``org``'s subtree with hours, requirement, gaps and ``met``."""
     metrics = METRICS if metrics is None else metrics
-    in_subtree = Organisation.path.startswith(_prefix(org), autoescape=True)
+    subtree = in_subtree(_prefix(org))
     # The ledger is summed per member first (restricted to the subtree's members, so a small
     # branch reads only its own rows through the (member_id, year) index), then joined.
     sums = (
@@ -138,7 +149,7 @@ def member_rows(org: Organisation | None, period: Period, metrics: list[Metric] 
     )
     if org is not None:
         sums = sums.where(CreditEntry.member_id.in_(
-            select(User.id).join(Organisation, User.org_id == Organisation.id).where(in_subtree)))
+            select(User.id).join(Organisation, User.org_id == Organisation.id).where(subtree)))
     sums = sums.subquery("sums")
     group = case((User.is_floating.is_(True), cast(literal(FLOATING), String(20))), else_=User.category)
     base = (
@@ -151,7 +162,7 @@ def member_rows(org: Organisation | None, period: Period, metrics: list[Metric] 
                func.round(func.coalesce(sums.c.concentrated, 0), 2).label("concentrated"))
         .join(Organisation, User.org_id == Organisation.id)
         .outerjoin(sums, sums.c.member_id == User.id)
-        .where(User.active.is_(True), in_subtree)
+        .where(User.active.is_(True), subtree)
     ).subquery("m")
     req = _requirements(period)
     total = base.c.online + base.c.concentrated

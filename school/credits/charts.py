@@ -36,7 +36,7 @@ def org_bars(title: str, lines: list[tuple[str, int, str]]) -> str:
 
 def histogram(title: str, labels: list[str], counts: list[int]) -> str:
     """Vertical bars: how many members fall in each band of the requirement."""
-    col, chart_h, top = 70, 150, 28
+    col, chart_h, top = 70, 150, 40
     peak = max(counts) if counts and max(counts) > 0 else 1
     body = [f'<text x="0" y="16" font-weight="bold" fill="{INK}">{escape(title)}</text>']
     for i, (label, count) in enumerate(zip(labels, counts)):

@@ -12,10 +12,16 @@ from school.accounts.scoping import get_org_or_404, scope_root
 from school.credits import attachments, offline
 from school.credits.forms import BackfillForm, OfflineSessionForm, RejectForm
 from school.credits.models import SESSION_STATE_LABELS, OfflineSession
+from school.credits.rules import current_rules
 from school.extensions import db
 from school.timeutil import utcnow
 
 bp = Blueprint("offline", __name__, url_prefix="/offline", template_folder="templates")
+
+
+@bp.context_processor
+def _session_limit():
+    return {"limit": current_rules().offline_max_hours_per_session}
 
 PAGE_SIZE = 30
 

@@ -27,6 +27,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     from school.accounts.views import bp as accounts_bp
     from school.accounts.admin_views import bp as admin_bp
     from school.credits.views import bp as credits_bp
+    from school.credits.offline_views import bp as offline_bp
+    from school.credits.report_views import bp as reports_bp
 
     security.init_app(app)
     web.init_app(app)
@@ -34,6 +36,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(admin_bp)
     app.register_blueprint(credits_bp)
     library.init_app(app)
+    app.register_blueprint(offline_bp)
+    app.register_blueprint(reports_bp)
 
     from school.cli import register_commands
     register_commands(app)

@@ -46,6 +46,17 @@ def _entry(ctx):
     return ledger.award(ctx.member, 1, "online", "reading", f"matrix:{ctx.member.id}", utcnow()).id
 
 
+def _offline(ctx):
+    from datetime import date
+
+    from school.credits import attachments, offline
+    from school.timeutil import utcnow
+    creator = ctx.make.user(org=ctx.org, role=Role.SECRETARY)
+    return offline.submit(offline.SessionData(
+        org=ctx.org, held_on=date(2026, 1, 5), hours=1, topic="矩阵", session_type="study",
+        attendee_ids=[ctx.member.id]), creator, utcnow(), attachments.check("a.pdf", b"%PDF-1.4 matrix")).id
+
+
 # Placeholder → how to make the object for one case. ``ctx`` has ``make``, ``tree``,
 # ``org`` (the organisation of the relation under test) and ``member`` (a member in it).
 # A package whose routes name its own objects adds its builder here.
@@ -71,6 +82,7 @@ PLACEHOLDERS = {
     "entry": _entry,
     "doc": _document,
     "column": _column,
+    "offline": _offline,
 }
 
 
@@ -124,6 +136,31 @@ ROUTES = [
     Route("GET", "/library/manage/{doc}/revisions", expect=_library_editors(200)),
     Route("GET", "/library/manage/{doc}/revisions/1", expect=_library_editors(200)),
     Route("POST", "/library/manage/{doc}/revisions/1/restore", expect=_library_editors(302)),
+    # credits: rules, study record, offline training, branch reports
+    Route("GET", "/admin/credit-rules", roles=(Role.ADMIN,)),
+    Route("GET", "/my/record.xlsx", roles=EVERYONE),
+    Route("GET", "/my/record.pdf", roles=EVERYONE),
+    Route("GET", "/offline/"),
+    Route("GET", "/offline/new"),
+    Route("GET", "/offline/backfill"),
+    Route("GET", "/offline/new?org={org}"),
+    Route("GET", "/offline/backfill?org={org}"),
+    Route("GET", "/offline/{offline}"),
+    Route("GET", "/offline/{offline}/edit"),
+    Route("GET", "/offline/{offline}/attachment"),
+    Route("POST", "/offline/{offline}/approve", ok=302),
+    Route("POST", "/offline/{offline}/reject", ok=302, data=(("reason", "签到表不清楚"),)),
+    Route("GET", "/reports/"),
+    Route("GET", "/reports/export.csv"),
+    Route("GET", "/reports/export.xlsx"),
+    Route("GET", "/reports/?org={org}"),
+    Route("GET", "/reports/chart/orgs.svg?org={org}"),
+    Route("GET", "/reports/chart/distribution.svg?org={org}"),
+    Route("GET", "/reports/export.csv?org={org}"),
+    Route("GET", "/reports/export.xlsx?org={org}"),
+    Route("GET", "/reports/members/{member}"),
+    Route("GET", "/reports/members/{member}/record.xlsx"),
+    Route("GET", "/reports/members/{member}/record.pdf"),
 ]
 
 

@@ -1,14 +1,14 @@
 """The append-only credit ledger and the annual requirements it is measured against."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from school.accounts.models import User
+from school.accounts.models import Organisation, User
 from school.extensions import db
 from school.timeutil import utcnow
 
@@ -75,7 +75,12 @@ class CreditEntry(db.Model):
 
 
 class AnnualRequirement(db.Model):
-    """Hours a member of a category must earn in a year. A year without rows uses the defaults."""
+    """Hours a member of a category must earn in a year. A year without rows uses the defaults.
+
+    ``hours`` is the year's total; ``online_hours`` / ``concentrated_hours`` are the least of
+    each kind within it (0: no separate minimum). ``category`` is a member category, or
+    ``floating`` for floating members (流动党员), who are measured against their own row.
+    """
 
     __tablename__ = "annual_requirement"
     __table_args__ = (UniqueConstraint("year", "category", name="uq_annual_requirement_year_category"),)
@@ -84,6 +89,8 @@ class AnnualRequirement(db.Model):
     year: Mapped[int] = mapped_column(Integer)
     category: Mapped[str] = mapped_column(String(20))
     hours: Mapped[Decimal] = mapped_column(Numeric(6, 2))
+    online_hours: Mapped[Decimal] = mapped_column(Numeric(6, 2), default=Decimal("0"), server_default="0")
+    concentrated_hours: Mapped[Decimal] = mapped_column(Numeric(6, 2), default=Decimal("0"), server_default="0")
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
@@ -97,3 +104,116 @@ class CreditSetting(db.Model):
     value: Mapped[str] = mapped_column(String(60))
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+# --- offline and concentrated training (集中培训) -------------------------------------------
+
+
+class SessionType(StrEnum):
+    STUDY = "study"
+    THREE_MEETINGS = "three_meetings"
+    REMOTE_SITE = "remote_site"
+    SEASONAL = "seasonal"
+    OTHER = "other"
+
+
+SESSION_TYPE_LABELS = {
+    SessionType.STUDY: "集中学习",
+    SessionType.THREE_MEETINGS: "三会一课",
+    SessionType.REMOTE_SITE: "远程教育站点集体收看",
+    SessionType.SEASONAL: "春训冬训",
+    SessionType.OTHER: "其他",
+}
+
+
+class SessionState(StrEnum):
+    SUBMITTED = "submitted"
+    REJECTED = "rejected"
+    APPROVED = "approved"
+
+
+SESSION_STATE_LABELS = {
+    SessionState.SUBMITTED: "待审批",
+    SessionState.REJECTED: "已退回",
+    SessionState.APPROVED: "已通过",
+}
+
+
+class OfflineSession(db.Model):
+    """A training held offline (or a back-fill for one member), approved by the parent organisation.
+
+    ``backfill`` marks a 补录 for a single member with an evidence note; it follows the same
+    path and awards with source ``backfill`` instead of ``offline``.
+    """
+
+    __tablename__ = "offline_session"
+    __table_args__ = (Index("ix_offline_session_state_approver", "state", "approver_org_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    # The organisation that approves: the parent of ``org`` when submitted (None: admins only).
+    approver_org_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
+    backfill: Mapped[bool] = mapped_column(Boolean, default=False)
+    held_on: Mapped[date] = mapped_column(Date)
+    hours: Mapped[Decimal] = mapped_column(Numeric(6, 2))
+    topic: Mapped[str] = mapped_column(String(200))
+    session_type: Mapped[str] = mapped_column(String(20))
+    place: Mapped[str] = mapped_column(String(200), default="")
+    evidence: Mapped[str] = mapped_column(String(500), default="")
+    attachment_path: Mapped[str | None] = mapped_column(String(200))
+    attachment_name: Mapped[str | None] = mapped_column(String(200))
+    attachment_type: Mapped[str | None] = mapped_column(String(60))
+    state: Mapped[str] = mapped_column(String(20), default=SessionState.SUBMITTED)
+    reject_reason: Mapped[str | None] = mapped_column(String(500))
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    org: Mapped[Organisation] = relationship(foreign_keys=[org_id])
+    approver_org: Mapped[Organisation | None] = relationship(foreign_keys=[approver_org_id])
+    created_by: Mapped[User] = relationship(foreign_keys=[created_by_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+    attendees: Mapped[list[OfflineAttendee]] = relationship(
+        back_populates="session", cascade="all, delete-orphan", order_by="OfflineAttendee.member_id")
+
+    @property
+    def type_label(self) -> str:
+        return SESSION_TYPE_LABELS.get(self.session_type, self.session_type)
+
+    @property
+    def state_label(self) -> str:
+        return SESSION_STATE_LABELS.get(self.state, self.state)
+
+    @property
+    def source(self) -> str:
+        return CreditSource.BACKFILL if self.backfill else CreditSource.OFFLINE
+
+
+class OfflineAttendee(db.Model):
+    __tablename__ = "offline_attendee"
+    __table_args__ = (UniqueConstraint("session_id", "member_id", name="uq_offline_attendee_session_member"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("offline_session.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+
+    session: Mapped[OfflineSession] = relationship(back_populates="attendees")
+    member: Mapped[User] = relationship()
+
+
+class OfflineAudit(db.Model):
+    """Who did what to an offline session, and when; ``detail`` lists what changed."""
+
+    __tablename__ = "offline_audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("offline_session.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    action: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    session: Mapped[OfflineSession] = relationship()
+    actor: Mapped[User] = relationship()

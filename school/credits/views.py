@@ -1,50 +1,82 @@
-"""The member's home page (this year's hours) and the admin's requirement table."""
+"""The member's home page and study record, the admin's requirement table and credit rules."""
 from __future__ import annotations
 
+from dataclasses import fields
 from decimal import Decimal
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from wtforms import DecimalField
-from wtforms.validators import InputRequired, NumberRange
+from flask_wtf import FlaskForm
+from wtforms import DecimalField, IntegerField
+from wtforms.validators import InputRequired, NumberRange, Optional
 
 from school.accounts.decorators import admin_required, manager_required
-from school.accounts.models import CATEGORY_LABELS
 from school.accounts.scoping import get_member_or_404
-from school.credits import ledger, requirements
+from school.credits import exports, ledger, record, requirements, rules
 from school.credits.forms import ReverseForm
 from school.credits.models import CreditEntry
 from school.extensions import db
 from school.timeutil import local_year, utcnow
-from flask_wtf import FlaskForm
 
 bp = Blueprint("credits", __name__, template_folder="templates")
+
+
+def _actor():
+    return current_user._get_current_object()
 
 
 @bp.get("/")
 @login_required
 def home():
     year = local_year(utcnow())
-    user = current_user._get_current_object()
-    earned = ledger.balance(user, year)
-    required = requirements.required_hours(user, year)
-    by_kind = ledger.balances_by_kind(user, year)
-    percent = int(min(earned / required * 100, 100)) if required else 100
-    return render_template("credits/home.html", year=year, earned=earned, required=required,
-                           missing=max(required - earned, Decimal("0")), percent=percent,
-                           by_kind=by_kind, entries=ledger.entries(user, year))
+    status = record.member_status(_actor(), year)
+    return render_template("credits/home.html", year=year, status=status,
+                           entries=ledger.entries(_actor(), year))
+
+
+@bp.get("/my/record.<fmt>")
+@login_required
+def my_record(fmt: str):
+    year = request.args.get("year", local_year(utcnow()), type=int)
+    if not 2000 <= year <= 2100 or fmt not in ("xlsx", "pdf"):
+        abort(404)
+    return record_response(_actor(), year, fmt, url_for("credits.home"))
+
+
+def record_response(member, year: int, fmt: str, back: str):
+    filename = f"学习档案-{member.name}-{year}.{fmt}"
+    if fmt == "xlsx":
+        body, mimetype = record.study_record_xlsx(member, year, utcnow()), record.XLSX_MIME
+    else:
+        try:
+            body, mimetype = record.study_record_pdf(member, year, utcnow()), "application/pdf"
+        except record.FontMissing as exc:
+            flash(str(exc), "error")
+            return redirect(back)
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = exports.attachment_header(filename)
+    return response
+
+
+# --- annual requirements ----------------------------------------------------------------
 
 
 def _requirement_form(year: int):
-    current = requirements.requirements_for(year)
+    current = requirements.requirement_table(year)
+    hours_range = NumberRange(0, 1000, "学时应在 0 到 1000 之间")
 
     class Form(FlaskForm):
         pass
 
-    for category, label in CATEGORY_LABELS.items():
-        setattr(Form, category, DecimalField(
-            label, places=2, default=current[category],
-            validators=[InputRequired("请填写学时"), NumberRange(0, 1000, "学时应在 0 到 1000 之间")]))
+    for group, label in requirements.GROUP_LABELS.items():
+        setattr(Form, group, DecimalField(f"{label} · 年度总学时", places=2, default=current[group].total,
+                                          validators=[InputRequired("请填写学时"), hours_range]))
+        setattr(Form, f"{group}_online", DecimalField(
+            f"{label} · 其中网络学习至少", places=2, default=current[group].online,
+            validators=[Optional(), hours_range]))
+        setattr(Form, f"{group}_concentrated", DecimalField(
+            f"{label} · 其中集中培训至少", places=2, default=current[group].concentrated,
+            validators=[Optional(), hours_range]))
     return Form()
 
 
@@ -56,20 +88,71 @@ def requirement_table():
         abort(404)
     form = _requirement_form(year)
     if form.validate_on_submit():
-        for category in CATEGORY_LABELS:
-            requirements.set_requirement(year, category, getattr(form, category).data,
-                                         current_user._get_current_object(), utcnow())
-        db.session.commit()
-        flash(f"{year} 年度学时要求已保存", "success")
-        return redirect(url_for("credits.requirement_table", year=year))
+        try:
+            for group in requirements.GROUP_LABELS:
+                requirements.set_requirement(
+                    year, group, form[group].data, _actor(), utcnow(),
+                    online=form[f"{group}_online"].data or 0,
+                    concentrated=form[f"{group}_concentrated"].data or 0)
+        except ValueError as exc:
+            db.session.rollback()
+            flash(f"{requirements.GROUP_LABELS[group]}：{exc}", "error")
+        else:
+            db.session.commit()
+            flash(f"{year} 年度学时要求已保存", "success")
+            return redirect(url_for("credits.requirement_table", year=year))
     return render_template("credits/requirements.html", form=form, year=year,
-                           categories=CATEGORY_LABELS)
+                           groups=requirements.GROUP_LABELS)
+
+
+# --- crediting rules --------------------------------------------------------------------
+
+
+def _rules_form():
+    current = rules.current_rules()
+
+    class Form(FlaskForm):
+        pass
+
+    for f in fields(rules.CreditRules):
+        value = getattr(current, f.name)
+        label = rules.LABELS[f.name]
+        if isinstance(value, Decimal):
+            field = DecimalField(label, places=2, default=value, validators=[
+                InputRequired("请填写数值"), NumberRange(0, 1000, "数值应在 0 到 1000 之间")])
+        else:
+            field = IntegerField(label, default=value, validators=[
+                InputRequired("请填写整数"), NumberRange(1, 1000, "数值应在 1 到 1000 之间")])
+        setattr(Form, f.name, field)
+    return Form()
+
+
+@bp.route("/admin/credit-rules", methods=["GET", "POST"])
+@admin_required
+def rule_table():
+    form = _rules_form()
+    if form.validate_on_submit():
+        current = rules.current_rules()
+        changed = []
+        for f in fields(rules.CreditRules):
+            value = form[f.name].data
+            if value != getattr(current, f.name):
+                rules.set_rule(f.name, value, _actor(), utcnow())
+                changed.append(rules.LABELS[f.name])
+        db.session.commit()
+        flash("已保存：" + "、".join(changed) if changed else "没有改动", "success")
+        return redirect(url_for("credits.rule_table"))
+    return render_template("credits/rules.html", form=form, defaults=rules.DEFAULTS,
+                           names=[f.name for f in fields(rules.CreditRules)])
+
+
+# --- a manager's view of one member's ledger --------------------------------------------
 
 
 @bp.route("/admin/members/<int:user_id>/credits", methods=["GET"])
 @manager_required
 def member_credits(user_id: int):
-    member = get_member_or_404(current_user._get_current_object(), user_id)
+    member = get_member_or_404(_actor(), user_id)
     year = request.args.get("year", local_year(utcnow()), type=int)
     return render_template("credits/member_credits.html", member=member, year=year,
                            earned=ledger.balance(member, year),
@@ -81,11 +164,11 @@ def member_credits(user_id: int):
 @manager_required
 def reverse_entry(entry_id: int):
     entry = db.session.get(CreditEntry, entry_id) or abort(404)
-    member = get_member_or_404(current_user._get_current_object(), entry.member_id)
+    member = get_member_or_404(_actor(), entry.member_id)
     form = ReverseForm()
     if form.validate_on_submit():
         try:
-            ledger.reverse(entry, form.reason.data, current_user._get_current_object(), utcnow())
+            ledger.reverse(entry, form.reason.data, _actor(), utcnow())
             db.session.commit()
             flash("已更正该条学时记录", "success")
         except ledger.LedgerError as exc:

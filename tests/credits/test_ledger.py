@@ -114,9 +114,15 @@ def test_requirements_default_and_editable_per_year(make):
 
 def test_admin_edits_requirements_in_the_browser(client, auth, make):
     auth.login(make.user(role=Role.ADMIN))
-    data = {"full": "36", "probationary": "32", "committee": "60", "cadre": "56"}
+    data = {"full": "36", "probationary": "32", "committee": "60", "cadre": "56", "floating": "24",
+            "full_online": "10", "full_concentrated": "12"}
     assert client.post("/admin/requirements?year=2026", data=data).status_code == 302
     assert requirements.requirements_for(2026)["committee"] == Decimal("60.00")
+    assert requirements.requirements_for(2026)["floating"] == Decimal("24.00")
+    full = requirements.requirement_table(2026)["full"]
+    assert (full.online, full.concentrated) == (Decimal("10.00"), Decimal("12.00"))
+    too_much = client.post("/admin/requirements?year=2026", data={**data, "full_online": "30"})
+    assert "之和不能超过年度总学时" in too_much.get_data(as_text=True)
     bad = client.post("/admin/requirements?year=2026", data={**data, "full": "-3"})
     assert "学时应在 0 到 1000 之间" in bad.get_data(as_text=True)
 

@@ -32,3 +32,25 @@ def test_override_applies_and_defaults_stay(make):
         rules.set_rule("no_such_rule", 1, admin, NOW)
     with pytest.raises(ValueError):
         rules.set_rule("exam_default_hours", -1, admin, NOW)
+
+
+def test_admin_edits_rules_on_one_page_and_past_awards_keep_their_hours(client, auth, make):
+    from school.credits import ledger
+    from school.credits.models import CreditEntry
+    from sqlalchemy import select
+
+    member = make.user()
+    ledger.award(member, rules.current_rules().exam_default_hours, "online", "exam", "exam-pass:1", NOW)
+    db.session.commit()
+    auth.login(make.user(role="admin"))
+    page = client.get("/admin/credit-rules").get_data(as_text=True)
+    assert "单次集中培训最多学时" in page and "默认值：8.00" in page
+    form = {name: str(getattr(rules.DEFAULTS, name)) for name in rules.LABELS}
+    bad = client.post("/admin/credit-rules", data={**form, "reading_minutes_per_hour": "0"})
+    assert "数值应在 1 到 1000 之间" in bad.get_data(as_text=True)
+    response = client.post("/admin/credit-rules", data={**form, "exam_default_hours": "2",
+                                                        "offline_max_hours_per_session": "6"})
+    assert response.status_code == 302
+    current = rules.current_rules()
+    assert (current.exam_default_hours, current.offline_max_hours_per_session) == (Decimal("2.00"), Decimal("6.00"))
+    assert db.session.scalar(select(CreditEntry.hours)) == Decimal("1.00")

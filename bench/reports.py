@@ -1,0 +1,251 @@
+"""Benchmark for branch reports (issue 6).
+
+Generates a four-level tree of about 3,000 organisations, 100,000 members and 2 million
+ledger rows, on SQLite and on PostgreSQL, then measures in one run:
+
+* the root report (``reports.org_report``) against the bare aggregate SQL (baseline),
+* one branch report page (a real HTTP request through the app, as an admin),
+* the XLSX export of the root against the bare member-level SQL,
+* the export's peak Python memory (tracemalloc) for a small branch and for the root,
+  to show it does not grow with the number of rows.
+
+    .venv/bin/python bench/reports.py                                   # SQLite
+    .venv/bin/python bench/reports.py --pg postgresql://postgres@127.0.0.1:5432/school_reports
+
+Generation uses executemany (SQLite) or COPY (PostgreSQL); on PostgreSQL the data goes to a
+schema of its own (``bench_reports``), dropped afterwards.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from school import create_app  # noqa: E402
+from school.config import normalise_database_url  # noqa: E402
+from school.extensions import db  # noqa: E402
+
+YEAR = 2026
+CATEGORIES = ["full"] * 8 + ["probationary", "committee", "cadre"]
+
+
+def build_tree(levels=(15, 14, 13)):
+    """Rows (id, parent_id, name, kind, path): 1 + 15 + 210 + 2730 = 2956 organisations."""
+    rows, next_id = [(1, None, "县委", "committee", "/1/")], 2
+    frontier = [(1, "/1/")]
+    kinds = ["committee", "general_branch", "branch"]
+    for depth, fan in enumerate(levels):
+        new = []
+        for parent_id, path in frontier:
+            for i in range(fan):
+                org_path = f"{path}{next_id}/"
+                rows.append((next_id, parent_id, f"组织{next_id}", kinds[depth], org_path))
+                new.append((next_id, org_path))
+                next_id += 1
+        frontier = new
+    return rows, [org_id for org_id, _ in frontier]
+
+
+def generate(engine, members: int, entries: int, seed: int = 6) -> dict:
+    rnd = random.Random(seed)
+    orgs, leaves = build_tree()
+    now = datetime(2026, 6, 1)
+    users = []
+    for uid in range(1, members + 1):
+        org_id = rnd.choice(leaves) if rnd.random() < 0.97 else rnd.randint(2, 226)
+        users.append(dict(id=uid, name=f"党员{uid}", member_no=f"B{uid:07d}", role="member", org_id=org_id,
+                          category=rnd.choice(CATEGORIES), is_floating=rnd.random() < 0.05, active=True,
+                          large_text=False, created_at=now))
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO organisation (id, parent_id, name, kind, path, created_at) "
+                          "VALUES (:id, :parent_id, :name, :kind, :path, :created_at)"),
+                     [dict(id=i, parent_id=p, name=n, kind=k, path=path, created_at=now) for i, p, n, k, path in orgs])
+        conn.execute(text("INSERT INTO users (id, name, member_no, role, org_id, category, is_floating, active, "
+                          "large_text, created_at) VALUES (:id, :name, :member_no, :role, :org_id, :category, "
+                          ":is_floating, :active, :large_text, :created_at)"), users)
+
+        def ledger_rows():
+            for eid in range(1, entries + 1):
+                member = rnd.randint(1, members)
+                year = YEAR if rnd.random() < 0.8 else YEAR - 1
+                kind = "online" if rnd.random() < 0.7 else "concentrated"
+                yield (eid, member, year, kind, f"{rnd.choice((0.25, 0.5, 1, 1, 2, 3)):.2f}",
+                       "video" if kind == "online" else "offline", f"bench:{eid}", "", now)
+
+        if engine.dialect.name == "postgresql":
+            raw = conn.connection.dbapi_connection
+            with raw.cursor().copy("COPY credit_entry (id, member_id, year, kind, hours, source, "
+                                   "idempotency_key, description, created_at) FROM STDIN") as copy:
+                for row in ledger_rows():
+                    copy.write_row(row)
+            for table in ("organisation", "users", "credit_entry"):
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                  f"(SELECT max(id) FROM {table}))"))
+            conn.execute(text("ANALYZE"))
+        else:
+            cursor = conn.connection.dbapi_connection.cursor()
+            batch = []
+            for row in ledger_rows():
+                batch.append(row)
+                if len(batch) == 50_000:
+                    cursor.executemany("INSERT INTO credit_entry (id, member_id, year, kind, hours, source, "
+                                       "idempotency_key, description, created_at) VALUES (?,?,?,?,?,?,?,?,?)", batch)
+                    batch = []
+            if batch:
+                cursor.executemany("INSERT INTO credit_entry (id, member_id, year, kind, hours, source, "
+                                   "idempotency_key, description, created_at) VALUES (?,?,?,?,?,?,?,?,?)", batch)
+            conn.execute(text("ANALYZE"))
+    return dict(orgs=len(orgs), members=members, entries=entries, seconds=time.perf_counter() - started,
+                branch=leaves[len(leaves) // 2], general_branch=orgs[20][0])
+
+
+# The baselines: the plainest SQL giving members and hours per organisation (and per member),
+# with the same index-friendly path range the report uses (both databases here sort bytewise).
+BARE_ORGS = """
+SELECT o.path, count(DISTINCT u.id), sum(e.hours)
+FROM organisation o JOIN users u ON u.org_id = o.id
+LEFT JOIN credit_entry e ON e.member_id = u.id AND e.year = :year
+WHERE u.active AND o.path LIKE :prefix AND o.path >= :low AND o.path < :high
+GROUP BY o.path
+"""
+BARE_MEMBERS = """
+SELECT u.id, u.name, o.name, sum(e.hours)
+FROM organisation o JOIN users u ON u.org_id = o.id
+LEFT JOIN credit_entry e ON e.member_id = u.id AND e.year = :year
+WHERE u.active AND o.path LIKE :prefix AND o.path >= :low AND o.path < :high
+GROUP BY u.id, u.name, o.name, o.path ORDER BY o.path, u.name
+"""
+
+
+def timed(fn, repeat: int) -> float:
+    fn()  # warm the caches once
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def measure(app, info: dict, repeat: int) -> dict:
+    from school.accounts.models import Organisation, Role, User
+    from school.credits import exports, reports
+
+    out = {}
+    with app.app_context():
+        root = db.session.get(Organisation, 1)
+        branch = db.session.get(Organisation, info["branch"])
+        general = db.session.get(Organisation, info["general_branch"])
+        period = reports.Period(YEAR)
+
+        def bare(sql, prefix):
+            args = {"year": YEAR, "prefix": prefix + "%", "low": prefix, "high": prefix[:-1] + "0"}
+            return lambda: db.session.execute(text(sql), args).all()
+
+        out["bare_root"] = timed(bare(BARE_ORGS, root.path), repeat)
+        out["root_report"] = timed(lambda: reports.org_report(root, period), repeat)
+        out["bare_branch"] = timed(bare(BARE_ORGS, branch.path), repeat)
+        out["branch_report"] = timed(lambda: reports.org_report(branch, period), repeat)
+        out["bare_members"] = timed(bare(BARE_MEMBERS, root.path), max(1, repeat // 2))
+
+        def export(org):
+            def run():
+                with tempfile.TemporaryFile() as target:
+                    exports.write_xlsx(org, period, target)
+            return run
+
+        out["export_root"] = timed(export(root), max(1, repeat // 2))
+        for name, org in (("branch", general), ("root", root)):
+            tracemalloc.start()
+            export(org)()
+            out[f"peak_{name}"] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        out["rows_branch"] = db.session.execute(text(
+            "SELECT count(*) FROM users u JOIN organisation o ON o.id = u.org_id WHERE o.path LIKE :p"),
+            {"p": general.path + "%"}).scalar()
+        admin = User(name="管理员", member_no="bench-admin", role=Role.ADMIN, password_hash=None)
+        db.session.add(admin)
+        db.session.commit()
+        admin_id = admin.id
+
+    # The branch report page as a browser gets it: an admin's real HTTP request.
+    app.config["WTF_CSRF_ENABLED"] = False
+    client = app.test_client()
+    with app.app_context():
+        from school.accounts import auth as accounts_auth
+        from school.timeutil import utcnow
+        token = accounts_auth.start_session(db.session.get(User, admin_id), utcnow(), "127.0.0.1", "bench")
+        db.session.commit()
+    with client.session_transaction() as session:
+        session["_user_id"] = token
+        session["_fresh"] = True
+    url = f"/reports/?org={info['branch']}&year={YEAR}"
+    response = client.get(url)
+    assert response.status_code == 200 and "学时报表" in response.get_data(as_text=True), response.status_code
+    out["branch_page"] = timed(lambda: client.get(url).get_data(), repeat)
+    return out
+
+
+def run(label: str, url: str, args) -> None:
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "TESTING": True,
+                      "INSTANCE_PATH": tempfile.mkdtemp(prefix="bench-instance-")})
+    with app.app_context():
+        db.create_all()
+        engine = db.engine
+        info = generate(engine, args.members, args.entries)
+    print(f"[{label}] generated {info['orgs']} organisations, {info['members']} members, "
+          f"{info['entries']} ledger rows in {info['seconds']:.1f} s")
+    m = measure(app, info, args.repeat)
+    ms = lambda s: f"{s * 1000:.1f} ms"  # noqa: E731
+    print(f"[{label}] root report      {ms(m['root_report'])}  vs bare SQL {ms(m['bare_root'])}"
+          f"  ratio {m['root_report'] / m['bare_root']:.2f}")
+    print(f"[{label}] branch report    {ms(m['branch_report'])}  vs bare SQL {ms(m['bare_branch'])}"
+          f"  ratio {m['branch_report'] / m['bare_branch']:.2f}")
+    print(f"[{label}] branch report page (HTTP request, whole page) {ms(m['branch_page'])}")
+    print(f"[{label}] XLSX export root {ms(m['export_root'])}  vs bare member SQL {ms(m['bare_members'])}"
+          f"  ratio {m['export_root'] / m['bare_members']:.2f}")
+    print(f"[{label}] export peak memory: {m['rows_branch']} rows {m['peak_branch'] / 2**20:.1f} MiB, "
+          f"{args.members} rows {m['peak_root'] / 2**20:.1f} MiB")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--entries", type=int, default=2_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--pg", default=os.environ.get("SCHOOL_BENCH_DATABASE_URL", ""),
+                        help="PostgreSQL URL (the data goes to schema bench_reports, dropped afterwards)")
+    parser.add_argument("--skip-sqlite", action="store_true")
+    args = parser.parse_args()
+    if not args.skip_sqlite:
+        with tempfile.TemporaryDirectory() as tmp:
+            run("SQLite", f"sqlite:///{tmp}/bench.db", args)
+    if args.pg:
+        url = normalise_database_url(args.pg)
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS bench_reports CASCADE"))
+            conn.execute(text("CREATE SCHEMA bench_reports"))
+        sep = "&" if "?" in url else "?"
+        try:
+            run("PostgreSQL", f"{url}{sep}options=-csearch_path%3Dbench_reports", args)
+        finally:
+            with engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA IF EXISTS bench_reports CASCADE"))
+            engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

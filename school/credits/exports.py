@@ -1,0 +1,180 @@
+"""CSV and XLSX exports of a branch report, streamed so memory does not grow with the rows.
+
+Rows come from the database in batches (``yield_per``); CSV lines are yielded as they
+are written; the XLSX is built by openpyxl in write-only mode (rows go to temporary
+files, not memory) into a temporary file that is then sent in chunks and deleted.
+The XLSX has a summary sheet and one sheet per sub-organisation.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import tempfile
+from urllib.parse import quote
+from decimal import Decimal
+from typing import IO, Iterator
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment, Font, PatternFill
+
+from school.accounts.models import Organisation
+from school.credits import reports
+from school.extensions import db
+
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MEMBER_HEADERS = ["所属党组织", "姓名", "党员编号", "人员类别", "网络学习学时", "集中培训学时", "合计学时",
+                  "年度要求学时", "网络学习尚缺", "集中培训尚缺", "尚缺合计", "是否达标"]
+SUMMARY_HEADERS = ["党组织", "党员人数", "合计学时", "人均学时", "达标人数", "达标率", "未达标人数",
+                   "流动党员人数", "流动党员达标人数"]
+BATCH = 2000
+
+
+def _hours(value) -> float:
+    return float(Decimal(str(value or 0)).quantize(Decimal("0.01")))
+
+
+def member_values(row, metrics) -> list:
+    return [row.org_name, row.name, row.member_no, reports.group_label(row), _hours(row.online),
+            _hours(row.concentrated), _hours(row.total), _hours(row.req_total), _hours(row.gap_online),
+            _hours(row.gap_concentrated), _hours(row.missing), "是" if row.met else "否",
+            *[_hours(getattr(row, m.key)) for m in metrics]]
+
+
+def summary_values(line: reports.OrgLine, metrics) -> list:
+    return [line.name, line.members, _hours(line.hours), _hours(line.average), line.met, line.share / 100,
+            line.behind, line.floating, line.floating_met, *[_hours(line.metrics.get(m.key)) for m in metrics]]
+
+
+def _rows(query, session):
+    return session.execute(query.execution_options(yield_per=BATCH))
+
+
+def csv_lines(query, metrics: list[reports.Metric], session) -> Iterator[str]:
+    """Rows of ``reports.all_members``, one CSV line at a time (UTF-8 with BOM so Excel reads Chinese)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow(MEMBER_HEADERS + [m.label for m in metrics])
+    yield "\ufeff" + flush()
+    for n, row in enumerate(_rows(query, session), 1):
+        writer.writerow(member_values(row, metrics))
+        if n % 500 == 0:
+            yield flush()
+    yield flush()
+
+
+_BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
+
+
+def _sheet_title(name: str, used: set[str]) -> str:
+    base = _BAD_SHEET_CHARS.sub("_", name).strip("'")[:28] or "组织"
+    title, n = base, 2
+    while title.lower() in used:
+        title, n = f"{base[:26]}({n})", n + 1
+    used.add(title.lower())
+    return title
+
+
+class _Sheets:
+    """Write-only sheets with a bold, shaded header row, frozen panes and column widths."""
+
+    def __init__(self, workbook: Workbook):
+        self.workbook = workbook
+        self.used: set[str] = set()
+        self.bold = Font(bold=True)
+        self.fill = PatternFill("solid", fgColor="F5E0E0")
+
+    def new(self, name: str, headers: list[str], widths: list[int]):
+        sheet = self.workbook.create_sheet(_sheet_title(name, self.used))
+        sheet.freeze_panes = "A2"
+        for index, width in enumerate(widths):
+            sheet.column_dimensions[chr(ord("A") + index)].width = width
+        cells = []
+        for header in headers:
+            cell = WriteOnlyCell(sheet, value=header)
+            cell.font, cell.fill = self.bold, self.fill
+            cell.alignment = Alignment(horizontal="center")
+            cells.append(cell)
+        sheet.append(cells)
+        return sheet
+
+    @staticmethod
+    def formatted(sheet, values: list, formats: dict[int, str]):
+        cells = []
+        for index, value in enumerate(values):
+            cell = WriteOnlyCell(sheet, value=value)
+            if index in formats:
+                cell.number_format = formats[index]
+            cells.append(cell)
+        return cells
+
+
+def write_xlsx(org: Organisation | None, period: reports.Period, target: IO[bytes]) -> None:
+    report = reports.org_report(org, period)
+    metrics = report.metrics
+    workbook = Workbook(write_only=True)
+    sheets = _Sheets(workbook)
+    summary = sheets.new("汇总", SUMMARY_HEADERS + [m.label for m in metrics], [28] + [12] * 12)
+    summary_formats = {2: "0.00", 3: "0.00", 5: "0%"}
+    for line in report.children + [report.total]:
+        values = summary_values(line, metrics)
+        if line is report.total:
+            values[0] = f"合计：{line.name}（{period.label}）"
+        summary.append(sheets.formatted(summary, values, summary_formats))
+    member_formats = {i: "0.00" for i in range(4, 11)} | {12 + i: "0.00" for i in range(len(metrics))}
+    widths = [24, 10, 12, 12] + [12] * 8
+    headers = MEMBER_HEADERS + [m.label for m in metrics]
+    names = {line.path: line.name for line in report.children}
+    prefix = report.total.path
+    current_key, sheet = None, None
+    for row in _rows(reports.all_members(org, period), db.session):
+        rest = row.org_path[len(prefix):]
+        key = prefix + rest.split("/", 1)[0] + "/" if rest else prefix
+        if key != current_key:
+            current_key = key
+            sheet = sheets.new(names.get(key, "本级党员") if key != prefix else "本级党员", headers, widths)
+        sheet.append(sheets.formatted(sheet, member_values(row, metrics), member_formats))
+    workbook.save(target)
+
+
+def xlsx_file(org: Organisation | None, period: reports.Period) -> str:
+    """Build the workbook in a temporary file and return its path (the caller deletes it)."""
+    handle, path = tempfile.mkstemp(suffix=".xlsx", prefix="school-report-")
+    try:
+        with os.fdopen(handle, "wb") as target:
+            write_xlsx(org, period, target)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path
+
+
+def file_chunks(path: str, size: int = 64 * 1024) -> Iterator[bytes]:
+    """Send a temporary file in chunks and delete it afterwards."""
+    try:
+        with open(path, "rb") as source:
+            while chunk := source.read(size):
+                yield chunk
+    finally:
+        os.unlink(path)
+
+
+def filename(org: Organisation | None, period: reports.Period, extension: str) -> str:
+    name = org.name if org is not None else "全校"
+    return f"学时报表-{name}-{period.label.replace(' ', '')}.{extension}"
+
+
+def attachment_header(name: str) -> str:
+    """Content-Disposition for a Chinese file name (RFC 6266 / 5987), with an ASCII fallback."""
+    ascii_name = name.encode("ascii", "ignore").decode() or "download"
+    ascii_name = re.sub(r"[^A-Za-z0-9._-]+", "-", ascii_name).strip("-") or "download"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"

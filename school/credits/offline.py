@@ -1,0 +1,255 @@
+"""Offline and concentrated training (集中培训): record, approve by the parent organisation, credit.
+
+A secretary records a session for members of an organisation in their scope; the
+parent of that organisation approves it (admins, and secretaries whose scope contains
+the parent — never the person who recorded it). Approval is one conditional UPDATE
+(``WHERE state='submitted'``), so a double click credits once; every attendee then gets
+the hours through ``ledger.award`` with a key per session and member. A rejected record
+carries the reason; the secretary corrects it and submits again. Every step is audited.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import or_, select, update
+
+from school.accounts.models import Organisation, Role, User
+from school.accounts.scoping import org_in_scope, scope_root
+from school.credits import attachments, ledger
+from school.credits.models import (
+    SESSION_TYPE_LABELS, CreditKind, OfflineAttendee, OfflineAudit, OfflineSession, SessionState,
+)
+from school.credits.rules import current_rules
+from school.extensions import db
+from school.timeutil import to_local
+
+
+class OfflineError(ValueError):
+    """A refused action, with a message for the person."""
+
+
+@dataclass
+class SessionData:
+    org: Organisation
+    held_on: date
+    hours: Decimal
+    topic: str
+    session_type: str
+    place: str = ""
+    evidence: str = ""
+    attendee_ids: list[int] = field(default_factory=list)
+    backfill: bool = False
+
+
+# --- who may do what --------------------------------------------------------------------
+
+
+def can_view(actor: User, session: OfflineSession) -> bool:
+    return actor.role in (Role.SECRETARY, Role.ADMIN) and org_in_scope(actor, session.org)
+
+
+def can_edit(actor: User, session: OfflineSession) -> bool:
+    return can_view(actor, session) and session.state in (SessionState.SUBMITTED, SessionState.REJECTED)
+
+
+def can_decide(actor: User, session: OfflineSession) -> bool:
+    """Admins, or secretaries whose scope contains the approving (parent) organisation."""
+    if session.created_by_id == actor.id:
+        return False  # nobody approves their own record
+    if actor.role == Role.ADMIN:
+        return True
+    return (actor.role == Role.SECRETARY and session.approver_org is not None
+            and org_in_scope(actor, session.approver_org))
+
+
+def visible_sessions(actor: User):
+    """Sessions of organisations in the actor's scope, newest first."""
+    query = select(OfflineSession).join(Organisation, OfflineSession.org_id == Organisation.id)
+    root = scope_root(actor)
+    if root is not None:
+        query = query.where(Organisation.path.startswith(root.path, autoescape=True))
+    return query.order_by(OfflineSession.submitted_at.desc(), OfflineSession.id.desc())
+
+
+def awaiting_decision(actor: User):
+    """Submitted sessions the actor may approve or reject."""
+    query = (select(OfflineSession).where(OfflineSession.state == SessionState.SUBMITTED,
+                                          OfflineSession.created_by_id != actor.id)
+             .order_by(OfflineSession.submitted_at, OfflineSession.id))
+    if actor.role == Role.ADMIN:
+        return query
+    root = scope_root(actor)
+    return query.join(Organisation, OfflineSession.approver_org_id == Organisation.id).where(
+        Organisation.path.startswith(root.path, autoescape=True))
+
+
+# --- validation -------------------------------------------------------------------------
+
+
+def _validate(data: SessionData, actor: User, now: datetime) -> list[User]:
+    if not org_in_scope(actor, data.org):
+        raise OfflineError("只能为您管理范围内的党组织登记")
+    hours = ledger.to_hours(data.hours or 0)
+    limit = current_rules().offline_max_hours_per_session
+    if hours <= 0:
+        raise OfflineError("学时必须大于 0")
+    if hours > limit:
+        raise OfflineError(f"单次集中培训最多记 {limit:.2f} 学时")
+    data.hours = hours
+    if data.held_on is None or data.held_on > to_local(now).date():
+        raise OfflineError("培训日期不能晚于今天")
+    if data.held_on.year < 2000:
+        raise OfflineError("培训日期不正确")
+    data.topic = (data.topic or "").strip()
+    if not data.topic:
+        raise OfflineError("请填写培训主题")
+    if data.session_type not in SESSION_TYPE_LABELS:
+        raise OfflineError("请选择培训类型")
+    data.place, data.evidence = (data.place or "").strip(), (data.evidence or "").strip()
+    if data.backfill and not data.evidence:
+        raise OfflineError("补录必须填写证明材料说明")
+    ids = sorted(set(data.attendee_ids))
+    if not ids:
+        raise OfflineError("请至少选择一名参加人员")
+    if data.backfill and len(ids) != 1:
+        raise OfflineError("补录只能针对一名党员")
+    members = list(db.session.scalars(
+        select(User).join(Organisation, User.org_id == Organisation.id)
+        .where(User.id.in_(ids), User.active.is_(True),
+               Organisation.path.startswith(data.org.path, autoescape=True))))
+    if len(members) != len(ids):
+        raise OfflineError(f"所选人员必须是“{data.org.name}”及其下级组织的在册党员")
+    return members
+
+
+def _audit(session: OfflineSession, actor: User, now: datetime, action: str, detail: str) -> None:
+    db.session.add(OfflineAudit(session=session, actor_id=actor.id, at=now, action=action, detail=detail))
+
+
+def _describe(data: SessionData, members: list[User]) -> str:
+    return (f"{SESSION_TYPE_LABELS[data.session_type]}“{data.topic}”，{data.held_on:%Y-%m-%d}，"
+            f"{data.hours:.2f} 学时，{len(members)} 人" + (f"，地点：{data.place}" if data.place else ""))
+
+
+def _attach(session: OfflineSession, attachment: attachments.Attachment | None) -> None:
+    if attachment is not None:
+        session.attachment_path = attachments.store(attachment)
+        session.attachment_name = attachment.original_name
+        session.attachment_type = attachment.mimetype
+
+
+# --- the workflow -----------------------------------------------------------------------
+
+
+def submit(data: SessionData, actor: User, now: datetime,
+           attachment: attachments.Attachment | None = None) -> OfflineSession:
+    members = _validate(data, actor, now)
+    duplicate = db.session.scalar(select(OfflineSession.id).where(
+        OfflineSession.org_id == data.org.id, OfflineSession.held_on == data.held_on,
+        OfflineSession.topic == data.topic, OfflineSession.backfill.is_(data.backfill),
+        OfflineSession.state != SessionState.REJECTED,
+        or_(OfflineSession.backfill.is_(False),
+            OfflineSession.attendees.any(OfflineAttendee.member_id == members[0].id))))
+    if duplicate is not None:
+        raise OfflineError(f"已有同一天、同一主题的记录（编号 {duplicate}），请勿重复登记")
+    session = OfflineSession(
+        org=data.org, approver_org_id=data.org.parent_id, backfill=data.backfill, held_on=data.held_on,
+        hours=data.hours, topic=data.topic[:200], session_type=data.session_type, place=data.place[:200],
+        evidence=data.evidence[:500], state=SessionState.SUBMITTED, created_by_id=actor.id,
+        created_at=now, submitted_at=now)
+    session.attendees = [OfflineAttendee(member_id=m.id) for m in members]
+    _attach(session, attachment)
+    db.session.add(session)
+    _audit(session, actor, now, "submit", ("补录：" if data.backfill else "登记：") + _describe(data, members)
+           + (f"；证明材料：{data.evidence}" if data.evidence else "")
+           + (f"；附件：{attachment.original_name}" if attachment else ""))
+    db.session.flush()  # the caller commits; the id is known from here on
+    return session
+
+
+def resubmit(session: OfflineSession, data: SessionData, actor: User, now: datetime,
+             attachment: attachments.Attachment | None = None) -> OfflineSession:
+    """Correct a submitted or rejected record; it goes (back) to the approver."""
+    if not can_edit(actor, session):
+        raise OfflineError("该记录已审批通过，不能再修改")
+    data.backfill = session.backfill
+    members = _validate(data, actor, now)
+    changes = []
+    for name, label in (("held_on", "日期"), ("hours", "学时"), ("topic", "主题"), ("session_type", "类型"),
+                        ("place", "地点"), ("evidence", "证明材料")):
+        before, after = getattr(session, name), getattr(data, name)
+        if name == "hours":
+            before = ledger.to_hours(before)
+        if before != after:
+            show = (lambda v: SESSION_TYPE_LABELS.get(v, v)) if name == "session_type" else str
+            changes.append(f"{label}：{show(before)} → {show(after)}")
+            setattr(session, name, after)
+    old_ids = {a.member_id for a in session.attendees}
+    new_ids = {m.id for m in members}
+    if old_ids != new_ids:
+        names = {u.id: u.name for u in db.session.scalars(select(User).where(User.id.in_(old_ids | new_ids)))}
+        added = "、".join(names[i] for i in sorted(new_ids - old_ids))
+        removed = "、".join(names[i] for i in sorted(old_ids - new_ids))
+        changes.append("参加人员：" + "；".join(p for p in (f"增加 {added}" if added else "",
+                                                          f"减少 {removed}" if removed else "") if p))
+        session.attendees = [a for a in session.attendees if a.member_id in new_ids] + [
+            OfflineAttendee(member_id=i) for i in sorted(new_ids - old_ids)]
+    if attachment is not None:
+        changes.append(f"附件：{session.attachment_name or '无'} → {attachment.original_name}")
+        _attach(session, attachment)
+    was_rejected = session.state == SessionState.REJECTED
+    session.state = SessionState.SUBMITTED
+    session.submitted_at = now
+    _audit(session, actor, now, "resubmit" if was_rejected else "edit",
+           ("；".join(changes) if changes else "内容未改动") + ("，重新提交审批" if was_rejected else ""))
+    return session
+
+
+def _decide(session: OfflineSession, actor: User, now: datetime, state: str, reason: str | None) -> bool:
+    """Move a submitted session to ``state`` exactly once; False when someone else got there first."""
+    result = db.session.execute(
+        update(OfflineSession)
+        .where(OfflineSession.id == session.id, OfflineSession.state == SessionState.SUBMITTED)
+        .values(state=state, decided_by_id=actor.id, decided_at=now, reject_reason=reason)
+        .execution_options(synchronize_session=False))
+    db.session.refresh(session)
+    return result.rowcount == 1
+
+
+def approve(session: OfflineSession, actor: User, now: datetime) -> int:
+    """Approve and credit every attendee; returns how many were credited by this call."""
+    if not can_decide(actor, session):
+        raise OfflineError("您不能审批这条记录（由上级党组织审批，且不能审批自己登记的记录）")
+    if not _decide(session, actor, now, SessionState.APPROVED, None):
+        raise OfflineError("这条记录已被处理，请刷新页面查看最新状态")
+    label = "补录" if session.backfill else session.type_label
+    for attendee in session.attendees:
+        ledger.award(attendee.member_id, session.hours, CreditKind.CONCENTRATED, session.source,
+                     key=f"offline-session:{session.id}:member:{attendee.member_id}", now=now,
+                     description=f"{label}：{session.topic}（{session.held_on:%Y-%m-%d}）", actor=actor,
+                     year=session.held_on.year)
+    _audit(session, actor, now, "approve",
+           f"审批通过，{len(session.attendees)} 人各记集中培训 {session.hours:.2f} 学时")
+    return len(session.attendees)
+
+
+def reject(session: OfflineSession, reason: str, actor: User, now: datetime) -> None:
+    reason = (reason or "").strip()
+    if not reason:
+        raise OfflineError("退回时必须填写原因")
+    if not can_decide(actor, session):
+        raise OfflineError("您不能审批这条记录（由上级党组织审批，且不能审批自己登记的记录）")
+    if not _decide(session, actor, now, SessionState.REJECTED, reason[:500]):
+        raise OfflineError("这条记录已被处理，请刷新页面查看最新状态")
+    _audit(session, actor, now, "reject", f"退回，原因：{reason[:500]}")
+
+
+ACTION_LABELS = {"submit": "提交", "edit": "修改", "resubmit": "更正后重新提交", "approve": "审批通过",
+                 "reject": "退回"}
+
+
+def audit_trail(session: OfflineSession) -> list[OfflineAudit]:
+    return list(db.session.scalars(select(OfflineAudit).where(OfflineAudit.session_id == session.id)
+                                   .order_by(OfflineAudit.at, OfflineAudit.id)))

@@ -1,0 +1,305 @@
+"""Branch reports: who in a part of the tree met the year's study requirement, and who is behind.
+
+Everything is one SQL aggregation over the materialised path (``organisation.path LIKE
+'/1/4/%'``): a per-member subquery sums the ledger by kind for the period, joins the
+year's requirement for the member's group, and computes the gaps and the "met" flag in
+SQL; organisations are then summed in SQL (GROUP BY organisation) and rolled up to the
+direct children of the report's organisation in Python — a loop over organisations,
+never over members. No query runs per member or per organisation.
+
+Other packages add columns through ``METRICS``: a metric is a label and a function
+returning ``SELECT member_id, value`` for a period (e.g. required courses completed,
+exams passed); each is LEFT JOINed once into the member rows and summed per
+organisation, and appears in the pages and exports without further code.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from typing import Callable
+
+from flask import g, has_request_context
+from sqlalchemy import Numeric, String, and_, case, cast, func, literal, select, union_all
+from sqlalchemy.sql import Select
+
+from school.accounts.models import Organisation, User
+from school.credits.ledger import to_hours
+from school.credits.models import CreditEntry, CreditKind
+from school.credits.requirements import FLOATING, GROUP_LABELS, requirement_table
+from school.extensions import db
+from school.timeutil import LOCAL_TZ
+
+ZERO = Decimal("0.00")
+HALF_CENT = Decimal("0.005")
+BUCKETS = ["0 学时", "1–24%", "25–49%", "50–74%", "75–99%", "已达标"]
+
+
+class ReportError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Period:
+    """A study year, or a date range (China dates, inclusive) measured against its end year's requirement."""
+
+    year: int
+    start: date | None = None
+    end: date | None = None
+
+    @classmethod
+    def parse(cls, year: int | None, start: str | None, end: str | None, today: date) -> Period:
+        if start or end:
+            try:
+                first = date.fromisoformat(start) if start else date(int(end[:4]), 1, 1)
+                last = date.fromisoformat(end) if end else today
+            except ValueError:
+                raise ReportError("日期格式应为 年-月-日，例如 2026-03-01")
+            if first > last:
+                raise ReportError("开始日期不能晚于结束日期")
+            if last - first > timedelta(days=3 * 366):
+                raise ReportError("日期范围不能超过三年")
+            return cls(year=last.year, start=first, end=last)
+        year = year or today.year
+        if not 2000 <= year <= 2100:
+            raise ReportError("年度不正确")
+        return cls(year=year)
+
+    @property
+    def is_range(self) -> bool:
+        return self.start is not None
+
+    @property
+    def label(self) -> str:
+        return f"{self.start:%Y-%m-%d} 至 {self.end:%Y-%m-%d}" if self.is_range else f"{self.year} 年度"
+
+    def args(self) -> dict:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat()} if self.is_range else {"year": self.year}
+
+    def entry_conditions(self) -> list:
+        if not self.is_range:
+            return [CreditEntry.year == self.year]
+
+        def utc(d: date) -> datetime:
+            return datetime.combine(d, time(), LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
+
+        return [CreditEntry.created_at >= utc(self.start), CreditEntry.created_at < utc(self.end + timedelta(days=1))]
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    member_values: Callable[[Period], Select]  # SELECT member_id, value
+
+
+# Columns contributed by other packages (courses completed, exams passed); see module doc.
+METRICS: list[Metric] = []
+
+
+def _prefix(org: Organisation | None) -> str:
+    return org.path if org is not None else "/"
+
+
+def in_subtree(prefix: str):
+    """``path LIKE prefix%``; on SQLite also the equivalent range, which its planner can
+    answer from the path index (it cannot use an index for ``LIKE ? || '%'``). Every path
+    under ``/1/4/`` sorts in [``/1/4/``, ``/1/40``) — '0' is the character after '/'. Only
+    in byte order, which SQLite uses; PostgreSQL keeps the LIKE alone."""
+    condition = Organisation.path.startswith(prefix, autoescape=True)
+    if db.session.get_bind().dialect.name == "sqlite":
+        condition = and_(condition, Organisation.path >= prefix, Organisation.path < prefix[:-1] + "0")
+    return condition
+
+
+def _requirement_table(year: int):
+    """Read once per request: a report page builds several queries over the same year."""
+    if not has_request_context():
+        return requirement_table(year)
+    cache = g.setdefault("credit_requirements", {})
+    if year not in cache:
+        cache[year] = requirement_table(year)
+    return cache[year]
+
+
+def _requirements(period: Period):
+    """The period's requirement per group as a small inline table (defaults included)."""
+    hours = Numeric(8, 2)
+    rows = [select(cast(literal(group), String(20)).label("grp"), cast(literal(req.total), hours).label("req_total"),
+                   cast(literal(req.online), hours).label("req_online"),
+                   cast(literal(req.concentrated), hours).label("req_concentrated"))
+            for group, req in _requirement_table(period.year).items()]
+    return union_all(*rows).subquery("req")
+
+
+def member_rows(org: Organisation | None, period: Period, metrics: list[Metric] | None = None) -> Select:
+    """One row per active member in ``org``'s subtree with hours, requirement, gaps and ``met``."""
+    metrics = METRICS if metrics is None else metrics
+    subtree = in_subtree(_prefix(org))
+    # The ledger is summed per member first (restricted to the subtree's members, so a small
+    # branch reads only its own rows through the (member_id, year) index), then joined.
+    sums = (
+        select(CreditEntry.member_id.label("member_id"),
+               func.sum(case((CreditEntry.kind == CreditKind.ONLINE.value, CreditEntry.hours), else_=0))
+               .label("online"),
+               func.sum(case((CreditEntry.kind == CreditKind.CONCENTRATED.value, CreditEntry.hours), else_=0))
+               .label("concentrated"))
+        .where(*period.entry_conditions())
+        .group_by(CreditEntry.member_id)
+    )
+    if org is not None:
+        sums = sums.where(CreditEntry.member_id.in_(
+            select(User.id).join(Organisation, User.org_id == Organisation.id).where(subtree)))
+    sums = sums.subquery("sums")
+    group = case((User.is_floating.is_(True), cast(literal(FLOATING), String(20))), else_=User.category)
+    base = (
+        select(User.id.label("member_id"), User.name.label("name"), User.member_no.label("member_no"),
+               User.category.label("category"), User.is_floating.label("is_floating"),
+               group.label("grp"), Organisation.id.label("org_id"), Organisation.path.label("org_path"),
+               Organisation.name.label("org_name"),
+               # Rounded to cents in SQL: SQLite sums in floating point.
+               func.round(func.coalesce(sums.c.online, 0), 2).label("online"),
+               func.round(func.coalesce(sums.c.concentrated, 0), 2).label("concentrated"))
+        .join(Organisation, User.org_id == Organisation.id)
+        .outerjoin(sums, sums.c.member_id == User.id)
+        .where(User.active.is_(True), subtree)
+    ).subquery("m")
+    req = _requirements(period)
+    total = base.c.online + base.c.concentrated
+    gap_online = case((req.c.req_online > base.c.online, req.c.req_online - base.c.online), else_=0)
+    gap_concentrated = case((req.c.req_concentrated > base.c.concentrated,
+                             req.c.req_concentrated - base.c.concentrated), else_=0)
+    short = case((req.c.req_total > total, req.c.req_total - total), else_=0)
+    missing = case((short > gap_online + gap_concentrated, short), else_=gap_online + gap_concentrated)
+    met = missing < HALF_CENT  # a tolerance, again for SQLite's floating point
+    bucket = case(
+        (met, 5), (total < HALF_CENT, 0), (total * 4 < req.c.req_total, 1), (total * 2 < req.c.req_total, 2),
+        (total * 4 < req.c.req_total * 3, 3), else_=4)
+    columns = [base.c.member_id, base.c.name, base.c.member_no, base.c.category, base.c.is_floating, base.c.grp,
+               base.c.org_id, base.c.org_path, base.c.org_name, base.c.online, base.c.concentrated,
+               total.label("total"), req.c.req_total, gap_online.label("gap_online"),
+               gap_concentrated.label("gap_concentrated"), missing.label("missing"),
+               case((met, 1), else_=0).label("met"), bucket.label("bucket")]
+    query = select(*columns).select_from(base).join(req, req.c.grp == base.c.grp)
+    for metric in metrics:
+        values = metric.member_values(period).subquery(f"metric_{metric.key}")
+        value_column = values.c[values.c.keys()[1]]
+        query = query.outerjoin(values, values.c[values.c.keys()[0]] == base.c.member_id).add_columns(
+            func.coalesce(value_column, 0).label(metric.key))
+    return query
+
+
+@dataclass
+class OrgLine:
+    """Totals of one organisation's subtree (or of the members directly in it)."""
+
+    org_id: int | None
+    name: str
+    path: str
+    members: int = 0
+    hours: Decimal = ZERO
+    met: int = 0
+    floating: int = 0
+    floating_met: int = 0
+    metrics: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def average(self) -> Decimal:
+        return to_hours(self.hours / self.members) if self.members else ZERO
+
+    @property
+    def share(self) -> int:
+        """Percent of members who met the requirement (rounded down)."""
+        return self.met * 100 // self.members if self.members else 0
+
+    @property
+    def behind(self) -> int:
+        return self.members - self.met
+
+    def add(self, row, metrics: list[Metric]) -> None:
+        self.members += row.members
+        self.hours += to_hours(row.hours or 0)  # SQLite hands back floats
+        self.met += int(row.met or 0)
+        self.floating += int(row.floating or 0)
+        self.floating_met += int(row.floating_met or 0)
+        for metric in metrics:
+            self.metrics[metric.key] = self.metrics.get(metric.key, ZERO) + to_hours(getattr(row, metric.key) or 0)
+
+
+@dataclass
+class OrgReport:
+    org: Organisation | None
+    period: Period
+    total: OrgLine
+    children: list[OrgLine]  # one per direct child (its whole subtree), then the org's own members
+    buckets: list[int]
+    metrics: list[Metric]
+
+
+def org_report(org: Organisation | None, period: Period) -> OrgReport:
+    """The organisation's totals and one line per direct child subtree (plus 本级 members)."""
+    metrics = list(METRICS)
+    rows = member_rows(org, period, metrics).subquery("r")
+    per_org = select(
+        rows.c.org_path, func.count().label("members"), func.sum(rows.c.total).label("hours"),
+        func.sum(rows.c.met).label("met"),
+        func.sum(case((rows.c.is_floating.is_(True), 1), else_=0)).label("floating"),
+        func.sum(case((rows.c.is_floating.is_(True), rows.c.met), else_=0)).label("floating_met"),
+        *[func.sum(rows.c[m.key]).label(m.key) for m in metrics],
+        *[func.sum(case((rows.c.bucket == i, 1), else_=0)).label(f"b{i}") for i in range(len(BUCKETS))],
+    ).group_by(rows.c.org_path)
+    prefix = _prefix(org)
+    children_query = select(Organisation).order_by(Organisation.name, Organisation.id)
+    children_query = children_query.where(Organisation.parent_id == org.id) if org is not None else \
+        children_query.where(Organisation.parent_id.is_(None))
+    lines = {}
+    for child in db.session.scalars(children_query):
+        lines[str(child.id)] = OrgLine(child.id, child.name, child.path)
+    own = OrgLine(org.id if org else None, "本级党员", prefix)
+    total = OrgLine(org.id if org else None, org.name if org else "全校", prefix)
+    buckets = [0] * len(BUCKETS)
+    for row in db.session.execute(per_org):
+        # The first path segment below the report's org names the child subtree the row belongs to.
+        rest = row.org_path[len(prefix):]
+        key = rest.split("/", 1)[0] if rest else ""
+        target = lines.get(key, own) if key else own
+        target.add(row, metrics)
+        total.add(row, metrics)
+        for i in range(len(BUCKETS)):
+            buckets[i] += int(getattr(row, f"b{i}") or 0)
+    children = list(lines.values()) + ([own] if own.members else [])
+    return OrgReport(org=org, period=period, total=total, children=children, buckets=buckets, metrics=metrics)
+
+
+def path_order(column):
+    """Byte order for paths: a locale collation (PostgreSQL's default) ignores '/' and would
+    interleave subtrees; in byte order every subtree is one contiguous run."""
+    return column.collate("C") if db.session.get_bind().dialect.name == "postgresql" else column
+
+
+SORTS = {
+    "missing": lambda r: (r.c.missing.desc(), r.c.name, r.c.member_id),
+    "name": lambda r: (r.c.name, r.c.member_id),
+    "org": lambda r: (path_order(r.c.org_path), r.c.name, r.c.member_id),
+    "hours": lambda r: (r.c.total, r.c.name, r.c.member_id),
+}
+
+
+def behind(org: Organisation | None, period: Period, floating: bool, sort: str = "missing",
+           limit: int = 100, offset: int = 0) -> list:
+    """Members who have not met the requirement (floating members or the others), sorted."""
+    rows = member_rows(org, period).subquery("r")
+    order = SORTS.get(sort, SORTS["missing"])(rows)
+    return list(db.session.execute(
+        select(rows).where(rows.c.met == 0, rows.c.is_floating.is_(floating))
+        .order_by(*order).limit(limit).offset(offset)))
+
+
+def all_members(org: Organisation | None, period: Period) -> Select:
+    """Every member row, ordered so that each child subtree is contiguous (for exports)."""
+    rows = member_rows(org, period).subquery("r")
+    return select(rows).order_by(path_order(rows.c.org_path), rows.c.name, rows.c.member_id)
+
+
+def group_label(row) -> str:
+    return GROUP_LABELS.get(row.grp, row.grp)

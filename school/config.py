@@ -51,6 +51,9 @@ def load_config(overrides: dict | None = None) -> dict:
         "CONTENT_DIR": str(Path(env.get("SCHOOL_CONTENT_DIR", Path(__file__).resolve().parent.parent / "content"))),
         "CORPUS_DIR": env.get("SCHOOL_CORPUS_DIR", ""),
         "REDIS_URL": env.get("SCHOOL_REDIS_URL", ""),
+        "RQ_QUEUE": env.get("SCHOOL_RQ_QUEUE", "school"),
+        # nginx internal location that maps to MEDIA_DIR, e.g. "/protected-media" (empty: Flask sends files).
+        "ACCEL_REDIRECT": env.get("SCHOOL_ACCEL_REDIRECT", ""),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env.get("SCHOOL_COOKIE_SECURE", "1" if production else "0") == "1",

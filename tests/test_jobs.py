@@ -129,3 +129,12 @@ def test_job_runs_in_a_separate_rq_worker_process(app, courses, clips):
     job = job_row(lesson.job_id)
     assert job.state == jobs.DONE, job.error
     assert db.session.get(Lesson, lesson.id).media_status == MediaStatus.READY
+
+
+def test_a_job_is_claimed_once(app, courses, clips):
+    course = courses.course()
+    lesson = services.add_video_lesson(course, "课", stage(clips["small"]), "a.mp4", utcnow())
+    db.session.commit()
+    assert jobs.run_job(lesson.job_id) == jobs.DONE
+    assert jobs.run_job(lesson.job_id) is None  # already done: a second runner does nothing
+    assert job_row(lesson.job_id).attempts == 1

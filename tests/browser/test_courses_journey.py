@@ -74,3 +74,27 @@ def test_rural_learner_watches_resumes_finishes_and_is_credited(live_server, pho
     assert page.locator("#earned-hours").inner_text() == "0.25"
     assert "完成课程《春茶采摘技术》" in page.locator("table.ledger").inner_text()
     assert not errors, errors
+
+
+def test_audio_only_mode_plays_the_audio_rendition(live_server, phone_page, make, courses):
+    member = make.user(name="张秋收")
+    course = courses.course(title="果树修剪", track="rural", category="planting")
+    lesson = courses.video_lesson(course, title="冬季修剪")
+    db.session.commit()
+    page = phone_page
+    page.goto(f"{live_server}/login")
+    page.get_by_label("党员编号或手机号").fill(member.member_no)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_selector("#credit-progress")
+    page.goto(f"{live_server}/courses/rural")
+    with page.expect_request(lambda r: r.url.endswith("/audio/index.m3u8")):
+        page.get_by_role("link", name="只听声音").click()
+    assert page.get_by_role("button", name="看视频").get_attribute("aria-pressed") == "true"
+    assert page.locator("#quality").is_disabled()
+    page.evaluate("() => { const v = document.getElementById('video'); v.muted = true; v.play(); }")
+    wait_until(page, "document.getElementById('video').currentTime > 1")
+    assert page.evaluate("document.getElementById('video').videoHeight") == 0  # no picture: audio only
+    assert page.evaluate("document.getElementById('video').playbackRate") == 1
+    page.select_option("#speed", "1.5")
+    assert page.evaluate("document.getElementById('video').playbackRate") == 1.5

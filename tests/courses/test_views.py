@@ -175,3 +175,37 @@ def test_editor_pages_render(client, auth, make, courses):
         assert client.get(url).status_code == 200
     page = client.get(f"/courses/manage/{course.id}").get_data(as_text=True)
     assert "上传视频课时" in page and "已可播放" in page
+
+
+def test_second_tab_supersedes_and_idle_answer_resumes(app, client, auth, make, courses, monkeypatch):
+    course = courses.course(idle_check_minutes=1)
+    lesson = courses.video_lesson(course)
+    auth.login(make.user())
+    t0 = utcnow()
+    clock = {"now": t0}
+    monkeypatch.setattr("school.courses.views.utcnow", lambda: clock["now"])
+    at = lambda s: {"sent_at": 1_000_000 + s}
+    assert beat(client, lesson, tab="A", seq=1, position=0, playing=True, **at(0))["reason"] == "takeover"
+    clock["now"] = t0 + timedelta(seconds=3)
+    assert beat(client, lesson, tab="B", seq=1, position=0, playing=True, **at(3))["reason"] == "takeover"
+    clock["now"] = t0 + timedelta(seconds=6)
+    assert beat(client, lesson, tab="A", seq=2, position=6, playing=True, **at(6))["superseded"]
+    clock["now"] = t0 + timedelta(seconds=70)  # past the 1-minute idle check
+    r = beat(client, lesson, tab="B", seq=2, position=7, playing=True, **at(70))
+    assert r["idle_prompt"]
+    clock["now"] = t0 + timedelta(seconds=71)
+    assert client.post(f"/courses/lessons/{lesson.id}/still-here").get_json()["ok"]
+    db.session.expire_all()
+    state = db.session.query(WatchState).one()
+    assert state.idle_ack_at == t0 + timedelta(seconds=71)
+
+
+def test_cli_create_course(app, runner):
+    result = runner.invoke(args=["courses", "create", "pig-farming", "--title", "生猪养殖", "--track", "rural",
+                                 "--category", "breeding", "--required"])
+    assert result.exit_code == 0, result.output
+    course = db.session.query(Course).one()
+    assert (course.track, course.category, course.required) == ("rural", "breeding", True)
+    again = runner.invoke(args=["courses", "create", "pig-farming", "--title", "重复"])
+    assert again.exit_code != 0 and "已被使用" in again.output
+    assert runner.invoke(args=["courses", "--help"]).output.count("课程") > 0

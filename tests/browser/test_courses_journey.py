@@ -98,3 +98,21 @@ def test_audio_only_mode_plays_the_audio_rendition(live_server, phone_page, make
     assert page.evaluate("document.getElementById('video').playbackRate") == 1
     page.select_option("#speed", "1.5")
     assert page.evaluate("document.getElementById('video').playbackRate") == 1.5
+
+
+def test_required_course_cannot_be_skipped_ahead_on_first_viewing(live_server, phone_page, make, courses):
+    member = make.user(name="王必修")
+    course = courses.course(title="安全生产", required=True)
+    lesson = courses.video_lesson(course, title="第一课")
+    db.session.commit()
+    page = phone_page
+    page.goto(f"{live_server}/login")
+    page.get_by_label("党员编号或手机号").fill(member.member_no)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_selector("#credit-progress")
+    page.goto(f"{live_server}/courses/lessons/{lesson.id}")
+    wait_until(page, "document.getElementById('video').readyState >= 1")
+    page.evaluate("document.getElementById('video').currentTime = 6")
+    wait_until(page, "document.getElementById('video').currentTime < 1")
+    assert "不能快进" in page.inner_text("#player-status")

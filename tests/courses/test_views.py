@@ -209,3 +209,34 @@ def test_cli_create_course(app, runner):
     again = runner.invoke(args=["courses", "create", "pig-farming", "--title", "重复"])
     assert again.exit_code != 0 and "已被使用" in again.output
     assert runner.invoke(args=["courses", "--help"]).output.count("课程") > 0
+
+
+def test_cover_upload_reencoded_and_bad_image_refused(app, client, auth, make, courses, tmp_path):
+    import subprocess
+
+    from school.courses.probe import ffmpeg_exe
+
+    course = courses.course()
+    png = tmp_path / "cover.png"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=1200x800", "-frames:v", "1",
+                    str(png)], check=True)
+    auth.login(make.user(role=Role.EDITOR))
+    bad = client.post(f"/courses/manage/{course.id}/cover", data={"file": (io.BytesIO(b"not an image"), "a.png")},
+                      content_type="multipart/form-data", follow_redirects=True)
+    assert "无法读取这张图片" in bad.get_data(as_text=True)
+    client.post(f"/courses/manage/{course.id}/cover", data={"file": (io.BytesIO(png.read_bytes()), "cover.png")},
+                content_type="multipart/form-data")
+    response = client.get(f"/courses/{course.id}/cover.jpg")
+    assert response.status_code == 200 and response.mimetype == "image/jpeg" and response.data[:2] == b"\xff\xd8"
+    assert len(list((services.media_root() / "covers").iterdir())) == 1
+
+
+def test_deleting_a_lesson_removes_its_files(app, client, auth, make, courses):
+    course = courses.course()
+    lesson = courses.video_lesson(course)
+    folder = services.media_dir(lesson)
+    assert folder.is_dir()
+    auth.login(make.user(role=Role.EDITOR))
+    assert client.post(f"/courses/manage/lessons/{lesson.id}/delete").status_code == 302
+    db.session.expire_all()
+    assert db.session.query(Lesson).count() == 0 and not folder.exists()

@@ -23,12 +23,13 @@ def create_app(overrides: dict | None = None) -> Flask:
     csrf.init_app(app)
     _init_login(app)
 
-    from school import library, security, web
+    from school import jobs, library, security, web
     from school.accounts.views import bp as accounts_bp
     from school.accounts.admin_views import bp as admin_bp
     from school.credits.views import bp as credits_bp
     from school.credits.offline_views import bp as offline_bp
     from school.credits.report_views import bp as reports_bp
+    from school.courses.views import bp as courses_bp
 
     security.init_app(app)
     web.init_app(app)
@@ -38,6 +39,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     library.init_app(app)
     app.register_blueprint(offline_bp)
     app.register_blueprint(reports_bp)
+    app.register_blueprint(courses_bp)
+    jobs.init_app(app)
 
     from school.cli import register_commands
     register_commands(app)

@@ -35,6 +35,9 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(library_group)
     app.cli.add_command(search_group)
     app.cli.add_command(reports_group)
+    from school.courses.cli import courses_group, jobs_group
+    app.cli.add_command(courses_group)
+    app.cli.add_command(jobs_group)
 
 
 @click.command("init", help="创建或升级数据库（运行全部数据库迁移），并建好 instance/ 和 media/ 目录。可重复运行。")

@@ -57,6 +57,9 @@ def load_config(overrides: dict | None = None) -> dict:
         # A TrueType font with Chinese glyphs for PDF study records (default: WenQuanYi Micro Hei).
         "PDF_FONT": env.get("SCHOOL_PDF_FONT", ""),
         "REDIS_URL": env.get("SCHOOL_REDIS_URL", ""),
+        "RQ_QUEUE": env.get("SCHOOL_RQ_QUEUE", "school"),
+        # nginx internal location that maps to MEDIA_DIR, e.g. "/protected-media" (empty: Flask sends files).
+        "ACCEL_REDIRECT": env.get("SCHOOL_ACCEL_REDIRECT", ""),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env.get("SCHOOL_COOKIE_SECURE", "1" if production else "0") == "1",

@@ -57,6 +57,36 @@ def _offline(ctx):
         attendee_ids=[ctx.member.id]), creator, utcnow(), attachments.check("a.pdf", b"%PDF-1.4 matrix")).id
 
 
+def _course(ctx):
+    """A course assigned to the organisation under test (and its subtree)."""
+    from school.courses import services
+    from school.timeutil import utcnow
+    return services.save_course(services.CourseData(title="矩阵课程", slug=f"m-{ctx.org.id}-{ctx.member.id}",
+                                                    audience_org_ids=(ctx.org.id,)), None, utcnow())
+
+
+def _text_lesson(ctx):
+    from school.courses import services
+    from school.timeutil import utcnow
+    return services.add_text_lesson(_course(ctx), "图文课", "正文", utcnow()).id
+
+
+def _video_lesson(ctx):
+    """A ready video lesson; its files are tiny stand-ins (what is tested here is who may fetch them)."""
+    from school.courses import services
+    from school.courses.models import Lesson
+    course = _course(ctx)
+    folder = services.media_root() / "videos" / f"k{course.id}"
+    (folder / "v0").mkdir(parents=True)
+    (folder / "master.m3u8").write_text("#EXTM3U\n")
+    lesson = Lesson(course=course, title="视频课", kind="video", position=1, media_key=f"k{course.id}",
+                    media_status="ready", duration_seconds=60, ladder="240")
+    from school.extensions import db
+    db.session.add(lesson)
+    db.session.flush()
+    return lesson.id
+
+
 # Placeholder → how to make the object for one case. ``ctx`` has ``make``, ``tree``,
 # ``org`` (the organisation of the relation under test) and ``member`` (a member in it).
 # A package whose routes name its own objects adds its builder here.
@@ -83,6 +113,9 @@ PLACEHOLDERS = {
     "doc": _document,
     "column": _column,
     "offline": _offline,
+    "course": lambda ctx: _course(ctx).id,
+    "lesson": _text_lesson,
+    "vlesson": _video_lesson,
 }
 
 
@@ -96,6 +129,28 @@ def _library_editors(ok):
 
 
 LIBRARY_EDITORS = (Role.EDITOR, Role.ADMIN)
+
+
+def course_audience(ok: int = 200):
+    """Courses are assigned to an organisation's subtree: a member of A sees courses of A and of the
+    root above it, not of A1 below or B beside; a secretary of A also sees A1's; editors and admins all."""
+    def rule(role, relation):
+        if role == "anonymous":
+            return 302
+        if role in (Role.EDITOR, Role.ADMIN):
+            return ok
+        visible = {"own", "parent"} | ({"child"} if role == Role.SECRETARY else set())
+        return ok if relation in visible else 404
+    return rule
+
+
+def course_pack(role, relation):
+    if role == Role.MEMBER:
+        return 403
+    return course_audience()(role, relation)
+
+
+EDITORS = (Role.EDITOR, Role.ADMIN)
 
 ROUTES = [
     Route("GET", "/healthz", public=True),
@@ -161,6 +216,23 @@ ROUTES = [
     Route("GET", "/reports/members/{member}"),
     Route("GET", "/reports/members/{member}/record.xlsx"),
     Route("GET", "/reports/members/{member}/record.pdf"),
+    # courses
+    Route("GET", "/courses/", roles=EVERYONE),
+    Route("GET", "/courses/rural", roles=EVERYONE),
+    Route("GET", "/courses/{course}", expect=course_audience()),
+    Route("GET", "/courses/lessons/{lesson}", expect=course_audience()),
+    Route("POST", "/courses/lessons/{lesson}/done", expect=course_audience(302)),
+    Route("GET", "/courses/lessons/{vlesson}", expect=course_audience()),
+    Route("GET", "/courses/media/{vlesson}/master.m3u8", expect=course_audience()),
+    Route("POST", "/courses/lessons/{vlesson}/heartbeat", expect=course_audience(),
+          data=(("tab", "t"), ("seq", "1"), ("position", "0"), ("playing", "1"), ("sent_at", "0"))),
+    Route("POST", "/courses/lessons/{vlesson}/still-here", expect=course_audience()),
+    Route("GET", "/courses/{course}/pack.zip", expect=course_pack),
+    Route("GET", "/courses/manage", roles=EDITORS),
+    Route("GET", "/courses/manage/new", roles=EDITORS),
+    Route("GET", "/courses/manage/{course}", roles=EDITORS),
+    Route("GET", "/courses/manage/lessons/{vlesson}/status", roles=EDITORS),
+    Route("POST", "/courses/manage/lessons/{lesson}/move", roles=EDITORS, ok=302, data=(("direction", "up"),)),
 ]
 
 

@@ -1,0 +1,132 @@
+"""``school courses …`` and ``school jobs …``: the same as the editor pages, for scripts and tests."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from school.extensions import db
+
+
+@click.group("courses", help="课程：新建课程、添加视频、导出离线学习包。")
+def courses_group():
+    pass
+
+
+def _course(slug: str):
+    from school.courses.models import Course
+
+    course = db.session.scalar(select(Course).where(Course.slug == slug))
+    if course is None:
+        raise click.ClickException(f"找不到课程：{slug}")
+    return course
+
+
+@courses_group.command("create", help="新建课程。SLUG 是课程代号（小写字母、数字、连字符），例：school courses create tea --title 茶叶种植 --track rural --category planting")
+@click.argument("slug")
+@click.option("--title", required=True, help="课程名称")
+@click.option("--track", type=click.Choice(["theory", "rural"]), default="theory", show_default=True,
+              help="theory 理论学习，rural 农村实用技术")
+@click.option("--category", type=click.Choice(["planting", "breeding", "processing", "ecommerce", "labour"]),
+              default=None, help="农村实用技术分类：种植、养殖、农产品加工、农村电商、务工技能")
+@click.option("--required", is_flag=True, help="设为必修课（默认选修）")
+@click.option("--summary", default="", help="课程简介")
+@with_appcontext
+def create_course(slug, title, track, category, required, summary):
+    from school.courses import services
+    from school.timeutil import utcnow
+
+    if track == "rural" and category is None:
+        category = "planting"
+    try:
+        course = services.save_course(services.CourseData(title=title, slug=slug, track=track, category=category,
+                                                          required=required, summary=summary), None, utcnow())
+    except services.CourseError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc))
+    db.session.commit()
+    click.echo(f"已创建课程：{course.title}（{course.slug}，编号 {course.id}）")
+
+
+@courses_group.command("add-video", help="把视频文件 FILE 加为课程的一个课时：先检查文件，再排队转码（用 school jobs run --until-empty 处理）。")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--course", "slug", required=True, help="课程代号")
+@click.option("--title", required=True, help="课时标题")
+@with_appcontext
+def add_video(file, slug, title):
+    from school.courses import services
+    from school.timeutil import utcnow
+
+    course = _course(slug)
+    source = Path(file)
+    staging = services.media_root() / "uploads"
+    staging.mkdir(exist_ok=True)
+    # The check and the job work on a copy the server owns; the original file is left alone.
+    handle = tempfile.NamedTemporaryFile(dir=staging, suffix=".part", delete=False)
+    handle.close()
+    copy = Path(handle.name)
+    shutil.copyfile(source, copy)
+    try:
+        lesson = services.add_video_lesson(course, title, copy, source.name, utcnow())
+    except services.CourseError as exc:
+        db.session.rollback()
+        copy.unlink(missing_ok=True)
+        raise click.ClickException(str(exc))
+    db.session.commit()
+    click.echo(f"已添加课时“{lesson.title}”（编号 {lesson.id}），转码任务 {lesson.job_id} 已排队。")
+
+
+@courses_group.command("pack", help="导出离线学习包 OUT（zip）：各课 360p 视频和一个不用服务器就能播放的 index.html，可拷到 U 盘给远程教育站点用。")
+@click.argument("slug")
+@click.argument("out", type=click.Path(dir_okay=False))
+@with_appcontext
+def pack_course(slug, out):
+    from school.courses.pack import build_pack
+
+    course = _course(slug)
+    target = Path(out)
+    if target.exists():
+        raise click.ClickException(f"{target} 已存在，不会覆盖")
+    names = build_pack(course, target)
+    click.echo(f"已导出 {target}：{len(names) - 1} 个视频和 index.html")
+
+
+@click.group("jobs", help="后台任务（视频转码等）。")
+def jobs_group():
+    pass
+
+
+@jobs_group.command("run", help="在前台处理排队的任务。加 --until-empty 处理完就退出；否则一直等待新任务（Ctrl+C 停止）。")
+@click.option("--until-empty", is_flag=True, help="队列处理完就退出")
+@click.option("--recover", is_flag=True, help="确认没有其他进程在处理任务时使用：把所有“处理中”的任务重新排队")
+@with_appcontext
+def run_jobs(until_empty, recover):
+    import time
+
+    from school import jobs
+
+    while True:
+        for job_id, state in jobs.run_until_empty(recover_running=recover):
+            click.echo(f"任务 {job_id}：{jobs.STATE_LABELS[state]}")
+            if state == jobs.FAILED:
+                job = db.session.get(jobs.Job, job_id)
+                db.session.refresh(job)
+                click.echo(f"  原因：{job.error}")
+        recover = False
+        if until_empty:
+            break
+        db.session.remove()
+        time.sleep(3)
+
+
+@jobs_group.command("list", help="列出最近的任务及其状态。")
+@with_appcontext
+def list_jobs():
+    from school import jobs
+
+    for job in db.session.scalars(select(jobs.Job).order_by(jobs.Job.id.desc()).limit(30)):
+        click.echo(f"{job.id:>5}  {job.state_label:<4} {job.progress:>3}%  {job.handler}  {job.error or ''}")

@@ -1,0 +1,79 @@
+"""Chunked, resumable uploads: the browser sends the file in pieces at the offset the server
+has, so a dropped connection resumes where it stopped instead of starting over."""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from school.courses.models import Course, Upload
+from school.courses.probe import ALLOWED_EXTENSIONS
+from school.courses.services import CourseError, media_root
+from school.extensions import db
+
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
+MAX_CHUNK_BYTES = 8 * 1024 * 1024
+ABANDONED_AFTER = timedelta(days=2)
+
+
+def part_path(upload: Upload) -> Path:
+    folder = media_root() / "uploads"
+    folder.mkdir(exist_ok=True)
+    return folder / f"{upload.token}.part"
+
+
+def start(course: Course, user, filename: str, size: int, title: str, now: datetime) -> Upload:
+    filename = Path(str(filename or "")).name.strip()
+    suffix = Path(filename).suffix.lower()
+    if suffix in {".m3u8", ".m3u", ".txt", ".ffconcat"}:
+        raise CourseError("不接受播放列表或拼接列表（如 .m3u8），请上传视频或音频文件本身")
+    if suffix not in ALLOWED_EXTENSIONS:
+        raise CourseError(f"不支持的文件类型“{suffix or '无扩展名'}”，请上传 MP4、MOV、MKV、WEBM、MP3、M4A 等音视频文件")
+    if size <= 0:
+        raise CourseError("文件是空的（0 字节），请重新选择文件")
+    if size > MAX_UPLOAD_BYTES:
+        raise CourseError("文件超过 2 GB，请先压缩或分段后再上传")
+    if not title.strip():
+        raise CourseError("请填写课时标题")
+    _clean_abandoned(now)
+    upload = Upload(token=secrets.token_urlsafe(18), user_id=user.id, course_id=course.id, title=title.strip()[:200],
+                    filename=filename[:200], size=size, received=0, created_at=now, updated_at=now)
+    db.session.add(upload)
+    db.session.flush()
+    part_path(upload).write_bytes(b"")
+    return upload
+
+
+def find(token: str, user) -> Upload | None:
+    return db.session.scalar(select(Upload).where(Upload.token == token, Upload.user_id == user.id))
+
+
+def append(upload: Upload, offset: int, data: bytes, now: datetime) -> int:
+    """Write a chunk at ``offset``; a chunk at any other offset than what we have is refused
+    (the client then resumes from ``received``)."""
+    if offset != upload.received:
+        raise CourseError("续传位置不一致")
+    if len(data) > MAX_CHUNK_BYTES:
+        raise CourseError("分片过大")
+    if upload.received + len(data) > upload.size:
+        raise CourseError("上传的数据超过了文件大小")
+    path = part_path(upload)
+    with path.open("r+b" if path.exists() else "wb") as fh:
+        fh.seek(offset)
+        fh.write(data)
+        fh.truncate()
+    upload.received += len(data)
+    upload.updated_at = now
+    return upload.received
+
+
+def discard(upload: Upload) -> None:
+    part_path(upload).unlink(missing_ok=True)
+    db.session.delete(upload)
+
+
+def _clean_abandoned(now: datetime) -> None:
+    for old in db.session.scalars(select(Upload).where(Upload.updated_at < now - ABANDONED_AFTER)):
+        discard(old)

@@ -1,0 +1,223 @@
+"""Members: my courses, the catalogue, the 农村实用技术 track, lessons, the player's heartbeats, media."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, abort, after_this_request, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from school.accounts.models import Role
+from school.courses import pack, progress, services
+from school.courses.forms import PlainForm
+from school.courses.models import RURAL_CATEGORIES, TRACK_LABELS, Course, Lesson, MediaStatus, Track, WatchState
+from school.courses.serving import RENDITION_NAME, send_media
+from school.credits.rules import current_rules
+from school.extensions import db
+from school.timeutil import utcnow
+
+bp = Blueprint("courses", __name__, url_prefix="/courses", template_folder="templates")
+
+
+def _me():
+    return current_user._get_current_object()
+
+
+def course_or_404(course_id: int) -> Course:
+    course = db.session.get(Course, course_id)
+    if course is None or not services.can_see(course, _me()):
+        abort(404)
+    return course
+
+
+def lesson_or_404(lesson_id: int) -> Lesson:
+    lesson = db.session.get(Lesson, lesson_id)
+    if lesson is None or not services.can_see(lesson.course, _me()):
+        abort(404)
+    return lesson
+
+
+@bp.get("/")
+@login_required
+def index():
+    me = _me()
+    mine = services.my_courses(me)
+    track = request.args.get("track") if request.args.get("track") in TRACK_LABELS else None
+    catalogue = [c for c in services.visible_courses(me, track=track) if c.published]
+    progress_of = {c.id: services.course_progress(me, c) for c in {*mine, *catalogue}}
+    return render_template("courses/index.html", mine=mine, catalogue=catalogue, progress_of=progress_of,
+                           track=track, tracks=TRACK_LABELS)
+
+
+@bp.get("/rural")
+@login_required
+def rural():
+    category = request.args.get("category")
+    if category not in RURAL_CATEGORIES:
+        category = None
+    courses = [c for c in services.visible_courses(_me(), track=Track.RURAL, category=category) if c.published]
+    return render_template("courses/rural.html", courses=courses, category=category,
+                           categories=RURAL_CATEGORIES)
+
+
+@bp.get("/<int:course_id>")
+@login_required
+def course(course_id: int):
+    me = _me()
+    course = course_or_404(course_id)
+    states = services.states_for(me, course)
+    return render_template("courses/course.html", course=course, states=states,
+                           done=services.course_progress(me, course), hours=services.course_hours(course),
+                           credit=services.course_credit_entry(me, course),
+                           can_pack=services.can_edit(me) or me.role == Role.SECRETARY)
+
+
+@bp.get("/lessons/<int:lesson_id>")
+@login_required
+def lesson(lesson_id: int):
+    me = _me()
+    lesson = lesson_or_404(lesson_id)
+    course = lesson.course
+    if not services.unlocked(me, lesson):
+        flash("本课程要求按顺序学习，请先学完前面的课时", "info")
+        return redirect(url_for("courses.course", course_id=course.id))
+    state = services.watch_state(me, lesson, create=False)
+    lessons = list(course.lessons)
+    index = lessons.index(lesson)
+    seek_locked = bool(course.required and course.no_seek_ahead and not (state and state.completed_at))
+    return render_template(
+        "courses/lesson.html", lesson=lesson, course=course, state=state, form=PlainForm(),
+        body=services.render_markdown(lesson.body_md) if not lesson.is_video else "",
+        previous=lessons[index - 1] if index > 0 else None,
+        next=lessons[index + 1] if index + 1 < len(lessons) else None,
+        seek_locked=seek_locked, credit=services.course_credit_entry(me, course))
+
+
+@bp.post("/lessons/<int:lesson_id>/heartbeat")
+@login_required
+def heartbeat(lesson_id: int):
+    me = _me()
+    lesson = lesson_or_404(lesson_id)
+    if not lesson.is_video or lesson.media_status != MediaStatus.READY:
+        return jsonify(error="此课时没有可播放的视频"), 400
+    data = request.get_json(silent=True) or request.form
+    try:
+        beat = progress.Beat(
+            tab=str(data.get("tab", ""))[:41], seq=int(data.get("seq")), position=float(data.get("position")),
+            playing=str(data.get("playing")).lower() in ("true", "1"), sent_at=float(data.get("sent_at")),
+            rate=float(data.get("rate", 1)))
+    except (TypeError, ValueError):
+        return jsonify(error="学习记录数据格式不正确"), 400
+    for attempt in range(2):
+        try:
+            return _apply_heartbeat(me, lesson, beat)
+        except IntegrityError:  # two first heartbeats raced to create the row; the second retries
+            db.session.rollback()
+    return jsonify(error="请稍后再试"), 409
+
+
+def _apply_heartbeat(me, lesson: Lesson, beat: progress.Beat):
+    now = utcnow()
+    state = services.watch_state(me, lesson)
+    # Lock the row so two concurrent heartbeats are applied one after the other.
+    state = db.session.scalar(select(WatchState).where(WatchState.id == state.id)
+                              .with_for_update().execution_options(populate_existing=True))
+    rules = current_rules()
+    outcome = progress.apply_heartbeat(state, beat, duration=lesson.duration_seconds, now=now,
+                                       complete_ratio=float(rules.lesson_complete_ratio),
+                                       idle_minutes=lesson.course.idle_check_minutes)
+    entry = services.check_course_completion(me, lesson.course, now) if outcome.completed_now else None
+    db.session.commit()
+    entry = entry or services.course_credit_entry(me, lesson.course)
+    return jsonify(
+        accepted=outcome.accepted, reason=outcome.reason, superseded=outcome.reason == "superseded",
+        idle_prompt=outcome.idle_prompt, covered=state.covered_seconds, duration=lesson.duration_seconds,
+        percent=int(min(100, state.covered_seconds / lesson.duration_seconds * 100)) if lesson.duration_seconds else 0,
+        furthest=state.furthest_position, lesson_complete=state.completed_at is not None,
+        course_complete=entry is not None, credit_hours=str(entry.hours) if entry else None)
+
+
+@bp.post("/lessons/<int:lesson_id>/still-here")
+@login_required
+def still_here(lesson_id: int):
+    lesson = lesson_or_404(lesson_id)
+    state = services.watch_state(_me(), lesson)
+    progress.acknowledge_idle(state, utcnow())
+    db.session.commit()
+    return jsonify(ok=True)
+
+
+@bp.post("/lessons/<int:lesson_id>/done")
+@login_required
+def text_done(lesson_id: int):
+    me = _me()
+    lesson = lesson_or_404(lesson_id)
+    if lesson.is_video:
+        abort(400)
+    if not services.unlocked(me, lesson):
+        abort(403)
+    now = utcnow()
+    services.complete_text_lesson(me, lesson, now)
+    entry = services.check_course_completion(me, lesson.course, now)
+    db.session.commit()
+    flash(f"课程已完成，获得 {entry.hours} 学时" if entry else "本课时已学完", "success")
+    return redirect(url_for("courses.lesson", lesson_id=lesson.id))
+
+
+@bp.get("/media/<int:lesson_id>/<path:name>")
+@login_required
+def media(lesson_id: int, name: str):
+    lesson = lesson_or_404(lesson_id)
+    folder = services.media_dir(lesson)
+    if folder is None or lesson.media_status != MediaStatus.READY or not RENDITION_NAME.match(name):
+        abort(404)
+    download = None
+    if name.startswith("download.") and request.args.get("download"):
+        download = f"{lesson.course.title}-{lesson.position:02d}-{lesson.title}{Path(name).suffix}"
+    return send_media(folder / name, download_name=download)
+
+
+@bp.get("/lessons/<int:lesson_id>/subtitles.vtt")
+@login_required
+def subtitles(lesson_id: int):
+    lesson = lesson_or_404(lesson_id)
+    path = services.subtitles_path(lesson)
+    if path is None:
+        abort(404)
+    return send_media(path, cache_seconds=300)
+
+
+@bp.get("/<int:course_id>/cover.jpg")
+@login_required
+def cover(course_id: int):
+    course = course_or_404(course_id)
+    path = services.cover_path(course)
+    if path is None:
+        abort(404)
+    return send_media(path, cache_seconds=300)
+
+
+@bp.get("/<int:course_id>/pack.zip")
+@login_required
+def pack_zip(course_id: int):
+    me = _me()
+    if not (services.can_edit(me) or me.role == Role.SECRETARY):
+        abort(403)
+    course = course_or_404(course_id)
+    handle = tempfile.NamedTemporaryFile(suffix=".zip", delete=False)
+    handle.close()
+    target = Path(handle.name)
+    pack.build_pack(course, target)
+
+    @after_this_request
+    def _remove(response):
+        response.call_on_close(lambda: target.unlink(missing_ok=True))
+        return response
+
+    return send_file(target, mimetype="application/zip", as_attachment=True,
+                     download_name=f"{course.slug}-离线学习包.zip")
+
+
+from school.courses import manage_views  # noqa: E402,F401  (registers the editor routes on bp)

@@ -1,0 +1,183 @@
+// The lesson player: HLS (hls.js where Media Source Extensions exist, the browser's own HLS
+// otherwise), quality and speed choice, audio-only mode, resume, and the heartbeats from
+// which the server — not this script — decides how much watching to credit.
+(function () {
+  "use strict";
+  var root = document.getElementById("player");
+  if (!root) { return; }
+  var video = document.getElementById("video");
+  var d = root.dataset;
+  var csrf = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
+  var statusLine = document.getElementById("player-status");
+  var qualitySelect = document.getElementById("quality");
+  var speedSelect = document.getElementById("speed");
+  var audioToggle = document.getElementById("audio-toggle");
+  var idleDialog = document.getElementById("idle-dialog");
+  var HEARTBEAT_MS = 10000;
+
+  var tab = (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2);
+  tab = tab.slice(0, 40);
+  var seq = 0;
+  var hls = null;
+  var audioMode = d.startAudio === "1" || !d.master;
+  var furthest = parseFloat(d.furthest) || 0;
+  var localReach = furthest;
+  var seekLocked = d.seekLocked === "1";
+  var started = false;
+  var stopped = false;
+  var inFlight = false;
+  var lastSent = null;
+
+  function say(text) { statusLine.textContent = text; }
+
+  // A sensible automatic start: the lowest rung on slow or data-saving connections.
+  function startLevel() {
+    var c = navigator.connection;
+    if (c && (c.saveData || /(^|-)2g$/.test(c.effectiveType || ""))) { return 0; }
+    if (c && c.effectiveType === "3g") { return 1; }
+    return -1;
+  }
+
+  function seekTo(at) {
+    if (at > 0.5 && isFinite(at)) { video.currentTime = at; }
+  }
+
+  function load(src, at) {
+    if (hls) { hls.destroy(); hls = null; }
+    if (window.Hls && window.Hls.isSupported()) {
+      hls = new window.Hls({ enableWorker: false, capLevelToPlayerSize: true, startLevel: startLevel(),
+                             maxBufferLength: 20 });
+      hls.on(window.Hls.Events.MANIFEST_PARSED, function () { applyQuality(); seekTo(at); });
+      hls.on(window.Hls.Events.ERROR, function (event, data) {
+        if (!data.fatal) { return; }
+        if (data.type === window.Hls.ErrorTypes.NETWORK_ERROR) { say("网络不稳定，正在重新连接…"); hls.startLoad(); }
+        else if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) { hls.recoverMediaError(); }
+        else { say("播放出错，请刷新页面或下载后观看。"); }
+      });
+      hls.loadSource(src);
+      hls.attachMedia(video);
+    } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+      video.src = src;
+      video.addEventListener("loadedmetadata", function () { seekTo(at); }, { once: true });
+    } else {
+      video.src = d.download;  // no HLS at all: the small MP4 still plays
+      video.addEventListener("loadedmetadata", function () { seekTo(at); }, { once: true });
+    }
+  }
+
+  function applyQuality() {
+    if (!hls || !qualitySelect || audioMode) { return; }
+    var level = parseInt(qualitySelect.value, 10);
+    hls.currentLevel = isNaN(level) ? -1 : level;
+  }
+
+  if (qualitySelect) {
+    qualitySelect.addEventListener("change", function () {
+      try { localStorage.setItem("school-quality", qualitySelect.value); } catch (e) { /* private mode */ }
+      applyQuality();
+    });
+    try {
+      var savedQuality = localStorage.getItem("school-quality");
+      if (savedQuality !== null && qualitySelect.querySelector('option[value="' + savedQuality + '"]')) {
+        qualitySelect.value = savedQuality;
+      }
+    } catch (e) { /* private mode */ }
+  }
+
+  speedSelect.addEventListener("change", function () { video.playbackRate = parseFloat(speedSelect.value) || 1; });
+  video.addEventListener("loadedmetadata", function () { video.playbackRate = parseFloat(speedSelect.value) || 1; });
+
+  function setAudioMode(on) {
+    audioMode = on;
+    var at = video.currentTime || parseFloat(d.resume) || 0;
+    var wasPlaying = !video.paused;
+    root.classList.toggle("audio-only", on);
+    if (audioToggle) {
+      audioToggle.setAttribute("aria-pressed", on ? "true" : "false");
+      audioToggle.textContent = on ? "看视频" : "只听声音";
+    }
+    if (qualitySelect) { qualitySelect.disabled = on; }
+    load(on ? d.audio : d.master, at);
+    if (wasPlaying) { video.play(); }
+  }
+  if (audioToggle) { audioToggle.addEventListener("click", function () { setAudioMode(!audioMode); }); }
+
+  // First viewing of a required course: no seeking past what has been watched.
+  video.addEventListener("timeupdate", function () {
+    if (!video.seeking && video.currentTime <= localReach + 3) { localReach = Math.max(localReach, video.currentTime); }
+  });
+  video.addEventListener("seeking", function () {
+    var limit = Math.max(furthest, localReach);
+    if (seekLocked && video.currentTime > limit + 2) {
+      video.currentTime = limit;
+      say("必修课首次学习时不能快进到还没看过的地方。");
+    }
+  });
+
+  function beat(force) {
+    if (stopped || inFlight || !started) { return; }
+    var position = video.currentTime || 0;
+    var playing = !video.paused && !video.ended;
+    if (!force && lastSent && !playing && !lastSent.playing && Math.abs(lastSent.position - position) < 0.5) { return; }
+    seq += 1;
+    inFlight = true;
+    var body = { tab: tab, seq: seq, position: position, playing: playing, rate: video.playbackRate,
+                 sent_at: Date.now() / 1000 };
+    fetch(d.heartbeat, { method: "POST", credentials: "same-origin",
+                         headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+                         body: JSON.stringify(body) })
+      .then(function (r) { return r.json(); })
+      .then(function (res) {
+        inFlight = false;
+        if (res.accepted) { lastSent = body; }
+        handle(res);
+      })
+      .catch(function () { inFlight = false; say("网络中断，恢复后会继续记录学习进度。"); });
+  }
+
+  function handle(res) {
+    if (res.error) { say(res.error); return; }
+    if (res.reason === "too_frequent") { setTimeout(function () { beat(true); }, 2500); return; }
+    if (res.superseded) {
+      stopped = true;
+      video.pause();
+      say("您已在其他页面或设备上打开本课，这里不再计时。如需在这里继续，请刷新页面。");
+      return;
+    }
+    if (typeof res.furthest === "number") { furthest = Math.max(furthest, res.furthest); }
+    if (typeof res.percent === "number") { document.getElementById("watched-percent").textContent = res.percent; }
+    if (res.idle_prompt && !video.paused) {
+      video.pause();
+      if (idleDialog.showModal) { idleDialog.showModal(); } else { idleDialog.setAttribute("open", ""); }
+    }
+    if (res.lesson_complete) {
+      say("本课已学完。");
+      if (seekLocked) { seekLocked = false; }
+    }
+    if (res.course_complete && res.credit_hours) {
+      var credit = document.getElementById("course-credit");
+      document.getElementById("credit-hours").textContent = String(parseFloat(res.credit_hours));
+      credit.hidden = false;
+    }
+  }
+
+  document.getElementById("idle-continue").addEventListener("click", function () {
+    fetch(d.stillHere, { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf } })
+      .then(function () {
+        if (idleDialog.close) { idleDialog.close(); } else { idleDialog.removeAttribute("open"); }
+        video.play();
+      });
+  });
+
+  video.addEventListener("play", function () {
+    if (!started) { started = true; beat(true); }
+  });
+  video.addEventListener("pause", function () { beat(true); });
+  video.addEventListener("ended", function () { beat(true); });
+  setInterval(function () { beat(false); }, HEARTBEAT_MS);
+
+  root.classList.toggle("audio-only", audioMode);
+  if (audioToggle && audioMode) { audioToggle.setAttribute("aria-pressed", "true"); audioToggle.textContent = "看视频"; }
+  if (qualitySelect) { qualitySelect.disabled = audioMode; }
+  load(audioMode ? d.audio : d.master, parseFloat(d.resume) || 0);
+}());

@@ -1,0 +1,125 @@
+"""Heartbeat rules, table-driven with explicit `now`: what the server credits for what the player claims."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from school.courses.models import WatchState
+from school.courses.progress import Beat, apply_heartbeat, acknowledge_idle, epoch, merge
+
+T0 = datetime(2026, 3, 1, 8, 0, 0)
+DURATION = 300.0
+
+
+def B(t, pos, playing=True, tab="A", seq=None, skew=0.0, rate=1.0):
+    """A heartbeat sent at T0+t seconds (client clock off by `skew` seconds)."""
+    return dict(t=t, beat=dict(tab=tab, seq=seq, position=pos, playing=playing,
+                               sent_at=epoch(T0 + timedelta(seconds=t)) + skew, rate=rate))
+
+
+def run(beats, idle_minutes=0, acks=()):
+    state = WatchState(intervals="[]", covered_seconds=0.0, credited_seconds=0.0, furthest_position=0.0,
+                       resume_position=0.0, last_seq=0, last_position=0.0, last_playing=False, clock_offset=0.0)
+    seqs, outcomes = {}, []
+    for item in beats:
+        for ack_t in [a for a in acks if a <= item["t"]]:
+            acknowledge_idle(state, T0 + timedelta(seconds=ack_t))
+        acks = [a for a in acks if a > item["t"]]
+        b = dict(item["beat"])
+        if b["seq"] is None:
+            seqs[b["tab"]] = seqs.get(b["tab"], 0) + 1
+            b["seq"] = seqs[b["tab"]]
+        outcomes.append(apply_heartbeat(state, Beat(**b), duration=DURATION, now=T0 + timedelta(seconds=item["t"]),
+                                        complete_ratio=0.95, idle_minutes=idle_minutes))
+    return state, outcomes
+
+
+CASES = {
+    # name: (beats, expected covered seconds, expected credited seconds, expected reasons)
+    "normal viewing": (
+        [B(0, 0), B(10, 10), B(20, 20), B(30, 30)], 30, 30, ["takeover", "ok", "ok", "ok"]),
+    "double speed covers twice the ground, credits wall-clock time": (
+        [B(0, 0, rate=2), B(10, 20, rate=2), B(20, 40, rate=2)], 40, 20, ["takeover", "ok", "ok"]),
+    "seeking ahead earns nothing": (
+        [B(0, 0), B(10, 10), B(20, 200), B(30, 210)], 20, 20, ["takeover", "ok", "seek", "ok"]),
+    "seeking back then re-watching earns nothing twice": (
+        [B(0, 0), B(10, 10), B(20, 20), B(22, 0), B(32, 10), B(42, 20), B(52, 30)], 30, 30,
+        ["takeover", "ok", "ok", "seek", "ok", "ok", "ok"]),
+    "pause earns nothing": (
+        [B(0, 0), B(10, 10, playing=False), B(100, 10, playing=False), B(110, 10), B(120, 20)], 20, 20,
+        ["takeover", "ok", "ok", "ok", "ok"]),
+    "position moving while claiming pause is not credited later": (
+        [B(0, 0, playing=False), B(100, 100, playing=False), B(110, 110)], 0, 0, ["takeover", "ok", "ok"]),
+    "two tabs: the second takes over, the first is refused": (
+        [B(0, 0, tab="A"), B(10, 10, tab="A"), B(12, 50, tab="B"), B(20, 20, tab="A"), B(22, 60, tab="B")],
+        20, 20, ["takeover", "ok", "takeover", "superseded", "ok"]),
+    "clock skew: a heartbeat whose clock jumped is ignored": (
+        [B(0, 0, skew=-3600), B(10, 10, skew=-3600), B(20, 20, skew=600), B(30, 30, skew=-3600)], 30, 30,
+        ["takeover", "ok", "clock_skew", "ok"]),
+    "replayed heartbeat is ignored": (
+        [B(0, 0, seq=1), B(10, 10, seq=2), B(20, 20, seq=3), B(30, 20, seq=3), B(40, 40, seq=4)], 40, 40,
+        ["takeover", "ok", "ok", "replay", "ok"]),
+    "too-frequent heartbeats are ignored": (
+        [B(0, 0), B(10, 10), B(10.5, 11), B(11, 12), B(20, 20)], 20, 20,
+        ["takeover", "ok", "too_frequent", "too_frequent", "ok"]),
+    "negative and out-of-range positions are ignored": (
+        [B(0, 0), B(10, -5), B(12, 9999), B(20, 20)], 20, 20, ["takeover", "invalid", "invalid", "ok"]),
+    "never past the duration": (
+        [B(0, 290), B(10, 300), B(20, 300.5)], 10, 10, ["takeover", "ok", "ok"]),
+    "a gap in heartbeats credits the range only once": (
+        [B(0, 0), B(60, 60), B(70, 70)], 70, 70, ["takeover", "ok", "ok"]),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_heartbeat_rules(name):
+    beats, covered, credited, reasons = CASES[name]
+    state, outcomes = run(beats)
+    assert [o.reason for o in outcomes] == reasons
+    assert state.covered_seconds == pytest.approx(covered, abs=0.01)
+    assert state.credited_seconds == pytest.approx(credited, abs=0.01)
+
+
+IDLE_CASES = {
+    # idle check every 1 minute; the prompt falls due at T0+60
+    "unanswered prompt: nothing after it counts": (
+        [B(0, 0), B(30, 30), B(60, 60), B(90, 90), B(120, 120), B(150, 150)], (), 60, [False, False, False, True, True, True]),
+    "answered prompt: counting resumes from the answer": (
+        [B(0, 0), B(30, 30), B(60, 60), B(75, 60, playing=False), B(80, 60), B(90, 70), B(100, 80)], (78,), 80,
+        [False, False, False, True, False, False, False]),
+}
+
+
+@pytest.mark.parametrize("name", list(IDLE_CASES))
+def test_idle_prompt(name):
+    beats, acks, covered, prompts = IDLE_CASES[name]
+    state, outcomes = run(beats, idle_minutes=1, acks=list(acks))
+    assert [o.idle_prompt for o in outcomes] == prompts
+    assert state.covered_seconds == pytest.approx(covered, abs=0.01)
+
+
+def test_lesson_completes_at_ratio_once():
+    beats = [B(t, t) for t in range(0, 300, 10)] + [B(290, 290)]
+    state, outcomes = run([B(t, t) for t in range(0, 290, 10)])
+    assert state.completed_at is None  # 280 of 300 s < 95 %
+    state, outcomes = run([B(t, t) for t in range(0, 300, 10)])
+    assert state.completed_at == T0 + timedelta(seconds=290)
+    assert sum(o.completed_now for o in outcomes) == 1
+
+
+def test_furthest_is_contiguous_from_start():
+    state, _ = run([B(0, 0), B(10, 10), B(20, 200), B(30, 210)])
+    assert state.furthest_position == pytest.approx(10)
+
+
+@pytest.mark.parametrize("intervals,add,expected,new", [
+    ([], (0, 10), [[0, 10]], 10),
+    ([[0, 10]], (5, 15), [[0, 15]], 5),
+    ([[0, 10], [20, 30]], (8, 22), [[0, 30]], 10),
+    ([[0, 10]], (2, 8), [[0, 10]], 0),
+])
+def test_merge(intervals, add, expected, new):
+    merged, gained = merge([list(i) for i in intervals], *add)
+    assert merged == expected
+    assert gained == pytest.approx(new)

@@ -27,12 +27,14 @@ def create_app(overrides: dict | None = None) -> Flask:
     from school.accounts.views import bp as accounts_bp
     from school.accounts.admin_views import bp as admin_bp
     from school.credits.views import bp as credits_bp
+    from school.exams.views import bp as exams_bp
 
     security.init_app(app)
     web.init_app(app)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(credits_bp)
+    app.register_blueprint(exams_bp)
 
     from school.cli import register_commands
     register_commands(app)

@@ -46,6 +46,62 @@ def _entry(ctx):
     return ledger.award(ctx.member, 1, "online", "reading", f"matrix:{ctx.member.id}", utcnow()).id
 
 
+def _exam(ctx):
+    """A published exam for the organisation under test (and its subtree)."""
+    from school.exams.models import Exam, Question
+    from school.extensions import db
+    question = Question(qtype="truefalse", stem="判断题", data={"answer": True})
+    db.session.add(question)
+    db.session.flush()
+    exam = Exam(title="矩阵考试", published=True, audience_org_ids=[ctx.org.id], selection={"fixed": [question.id]})
+    db.session.add(exam)
+    db.session.flush()
+    return exam.id
+
+
+def _attempt(ctx):
+    """Someone else's attempt (the member of the organisation under test)."""
+    from school.exams import attempts
+    from school.exams.models import Exam
+    from school.extensions import db
+    from school.timeutil import utcnow
+    exam = db.session.get(Exam, _exam(ctx))
+    db.session.commit()
+    return attempts.start(exam, ctx.member, utcnow()).id
+
+
+def _question(ctx):
+    from school.exams.models import Question
+    from school.extensions import db
+    question = Question(qtype="fill", stem="填空题", data={"answers": [{"text": "人民", "weight": 100}]})
+    db.session.add(question)
+    db.session.flush()
+    return question.id
+
+
+def _exam_page(role, relation):
+    """Members see an exam only if their organisation (A) is in its audience; editors and admins always."""
+    if role == "anonymous":
+        return 302
+    if role in (Role.EDITOR, Role.ADMIN):
+        return 200
+    return 200 if relation in ("own", "parent") else 404
+
+
+def _others_attempt(role, relation):
+    return 302 if role == "anonymous" else 404  # an attempt is its owner's only
+
+
+def _results(role, relation):
+    """Results of any exam; the rows are scoped to the secretary's subtree, not the exam."""
+    if role == "anonymous":
+        return 302
+    return 200 if role in RESULT_READERS else 403
+
+
+RESULT_READERS = (Role.EDITOR, Role.SECRETARY, Role.ADMIN)
+EDITORS = (Role.EDITOR, Role.ADMIN)
+
 # Placeholder → how to make the object for one case. ``ctx`` has ``make``, ``tree``,
 # ``org`` (the organisation of the relation under test) and ``member`` (a member in it).
 # A package whose routes name its own objects adds its builder here.
@@ -53,6 +109,9 @@ PLACEHOLDERS = {
     "org": lambda ctx: ctx.org.id,
     "member": lambda ctx: ctx.member.id,
     "entry": _entry,
+    "exam": _exam,
+    "attempt": _attempt,
+    "question": _question,
 }
 
 ROUTES = [
@@ -74,6 +133,31 @@ ROUTES = [
     Route("POST", "/admin/members/{member}/reset-password"),
     Route("POST", "/admin/members/{member}/deactivate", ok=302),
     Route("POST", "/admin/credits/{entry}/reverse", ok=302, data=(("reason", "重复登记"),)),
+    # exams
+    Route("GET", "/exams/", roles=EVERYONE),
+    Route("GET", "/exams/{exam}", expect=_exam_page),
+    Route("POST", "/exams/{exam}/start", expect=lambda role, rel: 302),  # to the attempt, or back with the reason
+    Route("GET", "/exams/attempts/{attempt}", expect=_others_attempt),
+    Route("POST", "/exams/attempts/{attempt}/answers", expect=_others_attempt),
+    Route("POST", "/exams/attempts/{attempt}/submit", expect=_others_attempt),
+    Route("GET", "/exams/attempts/{attempt}/result", expect=_others_attempt),
+    Route("GET", "/exams/manage", roles=EDITORS),
+    Route("GET", "/exams/manage/new", roles=EDITORS),
+    Route("GET", "/exams/manage/{exam}/edit", roles=EDITORS,
+          expect=lambda role, rel: 302 if role == "anonymous" else (200 if role in EDITORS else 403)),
+    Route("GET", "/exams/bank", roles=EDITORS),
+    Route("GET", "/exams/bank/questions/new", roles=EDITORS),
+    Route("GET", "/exams/bank/questions/{question}/edit", roles=EDITORS,
+          expect=lambda role, rel: 302 if role == "anonymous" else (200 if role in EDITORS else 403)),
+    Route("POST", "/exams/bank/questions/{question}/delete", roles=EDITORS,
+          expect=lambda role, rel: 302 if role == "anonymous" else (302 if role in EDITORS else 403)),
+    Route("GET", "/exams/bank/import", roles=EDITORS),
+    Route("GET", "/exams/bank/template.xlsx", roles=EDITORS),
+    Route("GET", "/exams/bank/export.gift", roles=EDITORS),
+    Route("GET", "/exams/bank/export.xlsx", roles=EDITORS),
+    Route("GET", "/exams/results", roles=RESULT_READERS),
+    Route("GET", "/exams/results/{exam}", expect=_results),
+    Route("GET", "/exams/results/{exam}.xlsx", expect=_results),
 ]
 
 

@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import random
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -27,6 +29,19 @@ from school.exams.models import Answer, Attempt, AttemptState, Exam, Question, Q
 from school.extensions import db
 
 MAX_TEXT = 500
+_SQLITE_WRITES = threading.RLock()
+
+
+@contextmanager
+def write_section():
+    """SQLite admits one writer at a time and makes the others poll with sleeps of up to
+    100 ms; queueing this process's writers on a lock instead keeps the waits short and fair.
+    PostgreSQL locks rows, so nothing is needed there."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        with _SQLITE_WRITES:
+            yield
+    else:
+        yield
 
 
 class ExamError(ValueError):
@@ -135,7 +150,7 @@ def draw_layout(exam: Exam, rng: random.Random) -> list[dict]:
     layout = []
     for qid in ids:
         question = questions[qid]
-        item: dict = {"q": qid}
+        item: dict = {"q": qid, "t": question.qtype}
         if question.qtype in (QuestionType.SINGLE, QuestionType.MULTIPLE):
             opts = list(range(len(question.data.get("options", []))))
             if exam.shuffle_options:
@@ -173,7 +188,8 @@ def start(exam: Exam, member: User, now: datetime, rng: random.Random | None = N
                       started_at=now, deadline_at=deadline_for(exam, now), layout=layout)
     db.session.add(attempt)
     try:
-        db.session.commit()
+        with write_section():
+            db.session.commit()
     except IntegrityError:  # a second tap on "start" raced this one: use the attempt it made
         db.session.rollback()
         attempt = current_attempt(exam, member)
@@ -271,6 +287,14 @@ def _upsert(values: dict) -> None:
     db.session.execute(stmt)
 
 
+def _qtypes(attempt: Attempt) -> dict[int, str]:
+    """Question types by id; the layout carries them (``"t"``) so a save needs no extra query."""
+    if all("t" in item for item in attempt.layout):
+        return {item["q"]: item["t"] for item in attempt.layout}
+    return dict(db.session.execute(select(Question.id, Question.qtype).where(
+        Question.id.in_([item["q"] for item in attempt.layout]))).all())
+
+
 def save_answers(attempt: Attempt, member: User, items: list[dict], now: datetime) -> SaveResult:
     """Save ``items`` (``{"question", "response", "flagged", "rev"}``, shown order) to ``attempt``.
 
@@ -284,8 +308,7 @@ def save_answers(attempt: Attempt, member: User, items: list[dict], now: datetim
         finish(attempt.id, now, "overdue")
         raise ExamError("已超过作答截止时间，系统已按已保存的答案交卷")
     result = SaveResult(saved_at=now)
-    qtypes = dict(db.session.execute(select(Question.id, Question.qtype).where(
-        Question.id.in_([item["q"] for item in attempt.layout]))).all())
+    qtypes = _qtypes(attempt)
     rows = []
     for raw in items[:200]:
         qid = raw.get("question") if isinstance(raw, dict) else None
@@ -300,16 +323,17 @@ def save_answers(attempt: Attempt, member: User, items: list[dict], now: datetim
         rev = rev if isinstance(rev, int) and not isinstance(rev, bool) and 0 <= rev < 2**62 else 0
         rows.append(dict(attempt_id=attempt.id, question_id=qid, response=stored,
                          flagged=bool(raw.get("flagged")), saved_at=now, client_rev=rev))
-    # Taking the attempt's row first orders this save against a concurrent finish.
-    touched = db.session.execute(update(Attempt).where(
-        Attempt.id == attempt.id, Attempt.state == AttemptState.IN_PROGRESS).values(last_saved_at=now))
-    if touched.rowcount != 1:
-        db.session.rollback()
-        raise ExamError("本次作答已交卷，答案不能再修改")
-    for values in rows:
-        _upsert(values)
-        result.saved.append(values["question_id"])
-    db.session.commit()
+    with write_section():
+        # Taking the attempt's row first orders this save against a concurrent finish.
+        touched = db.session.execute(update(Attempt).where(
+            Attempt.id == attempt.id, Attempt.state == AttemptState.IN_PROGRESS).values(last_saved_at=now))
+        if touched.rowcount != 1:
+            db.session.rollback()
+            raise ExamError("本次作答已交卷，答案不能再修改")
+        for values in rows:
+            _upsert(values)
+            result.saved.append(values["question_id"])
+        db.session.commit()
     return result
 
 
@@ -347,22 +371,23 @@ def finish(attempt_id: int, now: datetime, reason: str = "submitted") -> tuple[A
     finished_at = now
     if reason == "overdue" and attempt is not None and attempt.deadline_at and attempt.deadline_at < now:
         finished_at = attempt.deadline_at  # it ended at its deadline; the sweep only noticed later
-    changed = db.session.execute(update(Attempt).where(
-        Attempt.id == attempt_id, Attempt.state == AttemptState.IN_PROGRESS).values(
-        state=AttemptState.FINISHED, finished_at=finished_at, finish_reason=reason))
-    if changed.rowcount != 1:
-        db.session.rollback()
-        return db.session.get(Attempt, attempt_id, populate_existing=True), False
-    attempt = db.session.get(Attempt, attempt_id, populate_existing=True)
-    _grade(attempt)
-    if attempt.passed:
-        hours = credit_hours(attempt.exam)
-        if hours > 0:
-            # Once per exam and member, however many attempts pass.
-            ledger.award(attempt.member_id, hours, "online", "exam",
-                         key=f"exam-pass:{attempt.exam_id}:{attempt.member_id}", now=finished_at,
-                         description=f"考试通过：{attempt.exam.title}"[:300])
-    db.session.commit()
+    with write_section():
+        changed = db.session.execute(update(Attempt).where(
+            Attempt.id == attempt_id, Attempt.state == AttemptState.IN_PROGRESS).values(
+            state=AttemptState.FINISHED, finished_at=finished_at, finish_reason=reason))
+        if changed.rowcount != 1:
+            db.session.rollback()
+            return db.session.get(Attempt, attempt_id, populate_existing=True), False
+        attempt = db.session.get(Attempt, attempt_id, populate_existing=True)
+        _grade(attempt)
+        if attempt.passed:
+            hours = credit_hours(attempt.exam)
+            if hours > 0:
+                # Once per exam and member, however many attempts pass.
+                ledger.award(attempt.member_id, hours, "online", "exam",
+                             key=f"exam-pass:{attempt.exam_id}:{attempt.member_id}", now=finished_at,
+                             description=f"考试通过：{attempt.exam.title}"[:300])
+        db.session.commit()
     return attempt, True
 
 
@@ -417,8 +442,7 @@ def review_allowed(exam: Exam, now: datetime) -> bool:
 
 def items_from_form(attempt: Attempt, form) -> list[dict]:
     """The attempt page also works as a plain form (no JavaScript): its fields → save items."""
-    qtypes = dict(db.session.execute(select(Question.id, Question.qtype).where(
-        Question.id.in_([item["q"] for item in attempt.layout]))).all())
+    qtypes = _qtypes(attempt)
     items = []
     for item in attempt.layout:
         qid = item["q"]

@@ -143,7 +143,7 @@ class Attempt(db.Model):
     last_saved_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     finish_reason: Mapped[str | None] = mapped_column(String(20))  # submitted | overdue
-    # Drawn once at start: [{"q": question id, "opts": [original option index in shown order],
+    # Drawn once at start: [{"q": question id, "t": its type, "opts": [original option index in shown order],
     # "rights": [original pair index in shown order] (matching)}]
     layout: Mapped[list] = mapped_column(JSON, default=list)
     score: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import secrets
+import time
 from datetime import timezone
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from school.accounts.scoping import get_org_or_404, scope_root
 from school.exams import attempts, bank, editing, paper, stats
 from school.exams.formats import FORMATS, FormatError, parse, xlsx
 from school.exams.forms import ConfirmForm, ConfirmImportForm, ExamForm, ImportForm, QuestionForm
-from school.exams.models import TYPE_LABELS, Answer, Attempt, AttemptState, Exam, Question, QuestionCategory
+from school.exams.models import TYPE_LABELS, Answer, Attempt, AttemptState, Exam, Question
 from school.exams.text import render
 from school.extensions import db
 from school.tabular import template_xlsx
@@ -63,7 +64,12 @@ def index():
     member = _actor()
     exams = [e for e in db.session.scalars(select(Exam).where(Exam.published.is_(True)).order_by(
         Exam.closes_at.is_(None), Exam.closes_at, Exam.id.desc())) if attempts.in_audience(e, member)]
-    rows = [(exam, attempts.current_attempt(exam, member), attempts.counted_attempt(exam, member)) for exam in exams]
+    rows = []
+    for exam in exams:
+        current = attempts.current_attempt(exam, member)
+        if current is not None and attempts.finish_if_overdue(current, now).state != AttemptState.IN_PROGRESS:
+            current = None  # overdue: handed in from its saved answers on this visit
+        rows.append((exam, current, attempts.counted_attempt(exam, member)))
     return render_template("exams/index.html", rows=rows, now=now)
 
 
@@ -125,14 +131,14 @@ def save_answers(attempt_id: int):
     now = utcnow()
     if not isinstance(items, list):
         return jsonify(error="请求格式不正确", server_time=_ms(now)), 400
+    deadline = _ms(attempt.deadline_at)  # read before the commit expires the object
     try:
         result = attempts.save_answers(attempt, _actor(), items, now)
     except attempts.ExamError as exc:
         return jsonify(error=str(exc), finished=True, server_time=_ms(now),
                        result_url=url_for("exams.result", attempt_id=attempt.id)), 409
     return jsonify(saved=result.saved, errors={str(k): v for k, v in result.errors.items()},
-                   saved_at=format_local(now, "%H:%M:%S"), server_time=_ms(utcnow()),
-                   deadline=_ms(attempt.deadline_at))
+                   saved_at=format_local(now, "%H:%M:%S"), server_time=_ms(utcnow()), deadline=deadline)
 
 
 @bp.post("/attempts/<int:attempt_id>/submit")
@@ -288,6 +294,14 @@ def _import_dir() -> Path:
     return path
 
 
+def _prune_previews(max_age_seconds: int = 24 * 3600) -> None:
+    """Uploads whose preview was never confirmed are kept a day, then removed."""
+    limit = time.time() - max_age_seconds
+    for old in _import_dir().iterdir():
+        if old.is_file() and old.stat().st_mtime < limit:
+            old.unlink(missing_ok=True)
+
+
 @bp.route("/bank/import", methods=["GET", "POST"])
 @roles_required(*EDITORS)
 def import_bank():
@@ -301,6 +315,7 @@ def import_bank():
             form.file.errors.append(str(exc))
             return render_template("exams/import.html", form=form, formats=FORMATS)
         # The upload waits under a server-made name until the editor confirms the preview.
+        _prune_previews()
         token = secrets.token_hex(16)
         (_import_dir() / token).write_bytes(data)
         confirm = ConfirmImportForm(token=token, format=form.format.data, category=form.category.data or "",

@@ -30,6 +30,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from school.credits.offline_views import bp as offline_bp
     from school.credits.report_views import bp as reports_bp
     from school.courses.views import bp as courses_bp
+    from school.exams.views import bp as exams_bp
 
     security.init_app(app)
     web.init_app(app)
@@ -41,6 +42,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(reports_bp)
     app.register_blueprint(courses_bp)
     jobs.init_app(app)
+    app.register_blueprint(exams_bp)
 
     from school.cli import register_commands
     register_commands(app)

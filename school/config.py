@@ -71,6 +71,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "LOGIN_WINDOW_SECONDS": int(env.get("SCHOOL_LOGIN_WINDOW_SECONDS", 15 * 60)),
         "LOGIN_MAX_FAILURES_PER_ACCOUNT": int(env.get("SCHOOL_LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)),
         "LOGIN_MAX_FAILURES_PER_IP": int(env.get("SCHOOL_LOGIN_MAX_FAILURES_PER_IP", 30)),
+        # Exams: saves still in flight this many seconds after an attempt's deadline are accepted.
+        "EXAM_GRACE_SECONDS": int(env.get("SCHOOL_EXAM_GRACE_SECONDS", 30)),
         "TESTING": False,
     }
     config.update(overrides)

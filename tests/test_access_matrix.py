@@ -87,6 +87,62 @@ def _video_lesson(ctx):
     return lesson.id
 
 
+def _exam(ctx):
+    """A published exam for the organisation under test (and its subtree)."""
+    from school.exams.models import Exam, Question
+    from school.extensions import db
+    question = Question(qtype="truefalse", stem="判断题", data={"answer": True})
+    db.session.add(question)
+    db.session.flush()
+    exam = Exam(title="矩阵考试", published=True, audience_org_ids=[ctx.org.id], selection={"fixed": [question.id]})
+    db.session.add(exam)
+    db.session.flush()
+    return exam.id
+
+
+def _attempt(ctx):
+    """Someone else's attempt (the member of the organisation under test)."""
+    from school.exams import attempts
+    from school.exams.models import Exam
+    from school.extensions import db
+    from school.timeutil import utcnow
+    exam = db.session.get(Exam, _exam(ctx))
+    db.session.commit()
+    return attempts.start(exam, ctx.member, utcnow()).id
+
+
+def _question(ctx):
+    from school.exams.models import Question
+    from school.extensions import db
+    question = Question(qtype="fill", stem="填空题", data={"answers": [{"text": "人民", "weight": 100}]})
+    db.session.add(question)
+    db.session.flush()
+    return question.id
+
+
+def _exam_page(role, relation):
+    """Members see an exam only if their organisation (A) is in its audience; editors and admins always."""
+    if role == "anonymous":
+        return 302
+    if role in (Role.EDITOR, Role.ADMIN):
+        return 200
+    return 200 if relation in ("own", "parent") else 404
+
+
+def _others_attempt(role, relation):
+    return 302 if role == "anonymous" else 404  # an attempt is its owner's only
+
+
+def _results(role, relation):
+    """Results of any exam; the rows are scoped to the secretary's subtree, not the exam."""
+    if role == "anonymous":
+        return 302
+    return 200 if role in RESULT_READERS else 403
+
+
+RESULT_READERS = (Role.EDITOR, Role.SECRETARY, Role.ADMIN)
+EDITORS = (Role.EDITOR, Role.ADMIN)
+
 # Placeholder → how to make the object for one case. ``ctx`` has ``make``, ``tree``,
 # ``org`` (the organisation of the relation under test) and ``member`` (a member in it).
 # A package whose routes name its own objects adds its builder here.
@@ -116,6 +172,9 @@ PLACEHOLDERS = {
     "course": lambda ctx: _course(ctx).id,
     "lesson": _text_lesson,
     "vlesson": _video_lesson,
+    "exam": _exam,
+    "attempt": _attempt,
+    "question": _question,
 }
 
 
@@ -150,7 +209,6 @@ def course_pack(role, relation):
     return course_audience()(role, relation)
 
 
-EDITORS = (Role.EDITOR, Role.ADMIN)
 
 ROUTES = [
     Route("GET", "/healthz", public=True),
@@ -233,6 +291,31 @@ ROUTES = [
     Route("GET", "/courses/manage/{course}", roles=EDITORS),
     Route("GET", "/courses/manage/lessons/{vlesson}/status", roles=EDITORS),
     Route("POST", "/courses/manage/lessons/{lesson}/move", roles=EDITORS, ok=302, data=(("direction", "up"),)),
+    # exams
+    Route("GET", "/exams/", roles=EVERYONE),
+    Route("GET", "/exams/{exam}", expect=_exam_page),
+    Route("POST", "/exams/{exam}/start", expect=lambda role, rel: 302),  # to the attempt, or back with the reason
+    Route("GET", "/exams/attempts/{attempt}", expect=_others_attempt),
+    Route("POST", "/exams/attempts/{attempt}/answers", expect=_others_attempt),
+    Route("POST", "/exams/attempts/{attempt}/submit", expect=_others_attempt),
+    Route("GET", "/exams/attempts/{attempt}/result", expect=_others_attempt),
+    Route("GET", "/exams/manage", roles=EDITORS),
+    Route("GET", "/exams/manage/new", roles=EDITORS),
+    Route("GET", "/exams/manage/{exam}/edit", roles=EDITORS,
+          expect=lambda role, rel: 302 if role == "anonymous" else (200 if role in EDITORS else 403)),
+    Route("GET", "/exams/bank", roles=EDITORS),
+    Route("GET", "/exams/bank/questions/new", roles=EDITORS),
+    Route("GET", "/exams/bank/questions/{question}/edit", roles=EDITORS,
+          expect=lambda role, rel: 302 if role == "anonymous" else (200 if role in EDITORS else 403)),
+    Route("POST", "/exams/bank/questions/{question}/delete", roles=EDITORS,
+          expect=lambda role, rel: 302 if role == "anonymous" else (302 if role in EDITORS else 403)),
+    Route("GET", "/exams/bank/import", roles=EDITORS),
+    Route("GET", "/exams/bank/template.xlsx", roles=EDITORS),
+    Route("GET", "/exams/bank/export.gift", roles=EDITORS),
+    Route("GET", "/exams/bank/export.xlsx", roles=EDITORS),
+    Route("GET", "/exams/results", roles=RESULT_READERS),
+    Route("GET", "/exams/results/{exam}", expect=_results),
+    Route("GET", "/exams/results/{exam}.xlsx", expect=_results),
 ]
 
 

@@ -1,0 +1,1 @@
+"""Question bank, timed exams, attempts, grading and statistics."""

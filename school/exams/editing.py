@@ -1,0 +1,127 @@
+"""Exam settings from the editor's form, and single questions written in GIFT."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+
+from school.accounts.models import User
+from school.exams import bank
+from school.exams.formats import gift
+from school.exams.models import Exam, Question, QuestionCategory
+from school.extensions import db
+from school.timeutil import LOCAL_TZ, to_local
+
+
+class EditError(ValueError):
+    pass
+
+
+def local_to_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def utc_to_local_naive(value: datetime | None) -> datetime | None:
+    local = to_local(value)
+    return local.replace(tzinfo=None) if local else None
+
+
+def parse_draw_rules(text: str) -> list[dict]:
+    """``党章/总纲 | 3 | 5`` per line → rules; errors name the line."""
+    rules = []
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.replace("｜", "|").split("|")]
+        if len(parts) != 3:
+            raise EditError(f"抽题规则第 {number} 行应写成“分类 | 难度 | 题数”")
+        path, difficulty, count = parts
+        category = None
+        if path:
+            category = db.session.scalar(select(QuestionCategory).where(QuestionCategory.path == path.strip("/")))
+            if category is None:
+                raise EditError(f"抽题规则第 {number} 行：没有分类“{path}”")
+        if difficulty and not (difficulty.isdigit() and 1 <= int(difficulty) <= 5):
+            raise EditError(f"抽题规则第 {number} 行：难度应为 1–5 或留空")
+        if not count.isdigit() or not 1 <= int(count) <= 500:
+            raise EditError(f"抽题规则第 {number} 行：题数应为 1–500 的整数")
+        rules.append({"category_id": category.id if category else None,
+                      "difficulty": int(difficulty) if difficulty else None, "count": int(count)})
+    if not rules:
+        raise EditError("随机抽题至少需要一条规则")
+    return rules
+
+
+def draw_rules_text(exam: Exam) -> str:
+    lines = []
+    for rule in (exam.selection or {}).get("draw", []):
+        category = db.session.get(QuestionCategory, rule["category_id"]) if rule.get("category_id") else None
+        lines.append(f"{category.path if category else ''} | {rule.get('difficulty') or ''} | {rule['count']}")
+    return "\n".join(lines)
+
+
+def apply_form(exam: Exam, form, actor: User) -> None:
+    exam.title = form.title.data.strip()
+    exam.instructions = form.instructions.data or ""
+    exam.course_id = form.course_id.data
+    exam.opens_at = local_to_utc(form.opens_at.data)
+    exam.closes_at = local_to_utc(form.closes_at.data)
+    exam.time_limit_minutes = form.time_limit_minutes.data
+    exam.attempts_allowed = form.attempts_allowed.data
+    exam.grading = form.grading.data
+    exam.pass_percent = form.pass_percent.data
+    exam.credit_hours = form.credit_hours.data
+    exam.audience_org_ids = sorted(set(form.audience_orgs.data or []))
+    exam.audience_categories = sorted(set(form.audience_categories.data or []))
+    if form.selection_mode.data == "draw":
+        exam.selection = {"draw": parse_draw_rules(form.draw_rules.data)}
+    else:
+        ids = list(dict.fromkeys(form.fixed_questions.data or []))
+        if form.published.data and not ids:
+            raise EditError("发布前请至少选择一道题目")
+        exam.selection = {"fixed": ids}
+    exam.shuffle_questions = form.shuffle_questions.data
+    exam.shuffle_options = form.shuffle_options.data
+    exam.one_per_page = form.one_per_page.data
+    exam.review = form.review.data
+    exam.review_answers = form.review_answers.data
+    exam.published = form.published.data
+    if exam.created_by_id is None:
+        exam.created_by_id = actor.id
+
+
+def fill_form(form, exam: Exam) -> None:
+    for name in ("title", "instructions", "course_id", "time_limit_minutes", "attempts_allowed", "grading",
+                 "pass_percent", "credit_hours", "shuffle_questions", "shuffle_options", "one_per_page", "review",
+                 "review_answers", "published"):
+        getattr(form, name).data = getattr(exam, name)
+    form.opens_at.data = utc_to_local_naive(exam.opens_at)
+    form.closes_at.data = utc_to_local_naive(exam.closes_at)
+    form.audience_orgs.data = exam.audience_org_ids or []
+    form.audience_categories.data = exam.audience_categories or []
+    selection = exam.selection or {}
+    form.selection_mode.data = "draw" if "draw" in selection else "fixed"
+    form.fixed_questions.data = selection.get("fixed", [])
+    form.draw_rules.data = draw_rules_text(exam)
+
+
+def question_from_gift(text: str, question: Question | None, form, actor: User, now: datetime) -> Question:
+    """Create or update one question written in GIFT, with the form's category, points, difficulty, tags."""
+    result = gift.parse(text)
+    if result.problems:
+        raise EditError("；".join(f"第 {p.line} 行：{p.message}" for p in result.problems))
+    if len(result.questions) != 1:
+        raise EditError("请只写一道题（题目之间的空行会被当作分隔）")
+    parsed = result.questions[0]
+    if question is None:
+        question = Question(created_at=now, created_by_id=actor.id)
+        db.session.add(question)
+    question.qtype, question.name, question.stem = parsed.qtype, parsed.name[:200], parsed.stem
+    question.stem_format, question.explanation, question.data = parsed.stem_format, parsed.explanation, parsed.data
+    question.category = bank.category_for_path(form.category.data or parsed.category)
+    question.points, question.difficulty = form.points.data, form.difficulty.data
+    question.tags = ",".join(t.strip() for t in (form.tags.data or "").replace("，", ",").split(",") if t.strip())
+    db.session.flush()
+    return question

@@ -1,0 +1,178 @@
+"""Question bank, exams, attempts and answers.
+
+Question details that differ per type (options, accepted answers, pairs) live in one
+JSON column: the bank is read far more often than queried by those details.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from school.accounts.models import User
+from school.extensions import db
+from school.timeutil import utcnow
+
+
+class QuestionType(StrEnum):
+    SINGLE = "single"
+    MULTIPLE = "multiple"
+    TRUEFALSE = "truefalse"
+    FILL = "fill"
+    NUMERIC = "numeric"
+    MATCHING = "matching"
+
+
+TYPE_LABELS = {
+    QuestionType.SINGLE: "单选题",
+    QuestionType.MULTIPLE: "多选题",
+    QuestionType.TRUEFALSE: "判断题",
+    QuestionType.FILL: "填空题",
+    QuestionType.NUMERIC: "数值题",
+    QuestionType.MATCHING: "匹配题",
+}
+
+
+class AttemptState(StrEnum):
+    IN_PROGRESS = "in_progress"
+    FINISHED = "finished"
+
+
+class Review(StrEnum):
+    NEVER = "never"
+    AFTER_SUBMIT = "after_submit"
+    AFTER_CLOSE = "after_close"
+
+
+REVIEW_LABELS = {Review.NEVER: "不允许查看", Review.AFTER_SUBMIT: "交卷后可查看",
+                 Review.AFTER_CLOSE: "考试结束后可查看"}
+
+
+class QuestionCategory(db.Model):
+    """A node of the category tree; ``path`` is the names joined with '/' (GIFT's $CATEGORY form)."""
+
+    __tablename__ = "exam_category"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("exam_category.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    path: Mapped[str] = mapped_column(String(500), unique=True)
+
+    parent: Mapped[QuestionCategory | None] = relationship(remote_side=[id])
+
+    @property
+    def depth(self) -> int:
+        return self.path.count("/")
+
+
+class Question(db.Model):
+    __tablename__ = "exam_question"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("exam_category.id"), index=True)
+    qtype: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    stem: Mapped[str] = mapped_column(Text)
+    stem_format: Mapped[str] = mapped_column(String(20), default="markdown")  # markdown | html | plain
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    points: Mapped[Decimal] = mapped_column(Numeric(6, 2), default=Decimal("1"))
+    difficulty: Mapped[int] = mapped_column(Integer, default=3)  # 1 easy … 5 hard
+    tags: Mapped[str] = mapped_column(String(300), default="")
+    # single/multiple: {"options": [{"text", "weight", "feedback"}], "weighted": bool}
+    # truefalse: {"answer": bool, "feedback_true", "feedback_false"}
+    # fill: {"answers": [{"text", "weight", "feedback"}]}
+    # numeric: {"answers": [{"value", "tolerance"} | {"min", "max"}, + "weight", "feedback"]}
+    # matching: {"pairs": [{"left", "right"}]}
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    category: Mapped[QuestionCategory | None] = relationship()
+
+    @property
+    def type_label(self) -> str:
+        return TYPE_LABELS.get(self.qtype, self.qtype)
+
+
+class Exam(db.Model):
+    __tablename__ = "exam"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    instructions: Mapped[str] = mapped_column(Text, default="")
+    # The courses package is written separately: a plain integer until it is wired as a foreign key.
+    course_id: Mapped[int | None] = mapped_column(Integer)
+    opens_at: Mapped[datetime | None] = mapped_column(DateTime)
+    closes_at: Mapped[datetime | None] = mapped_column(DateTime)
+    time_limit_minutes: Mapped[int | None] = mapped_column(Integer)
+    attempts_allowed: Mapped[int] = mapped_column(Integer, default=1)  # 0 = unlimited
+    grading: Mapped[str] = mapped_column(String(20), default="highest")  # highest | last
+    pass_percent: Mapped[int] = mapped_column(Integer, default=60)
+    credit_hours: Mapped[Decimal | None] = mapped_column(Numeric(6, 2))  # None: the rules' default
+    audience_org_ids: Mapped[list] = mapped_column(JSON, default=list)  # empty: every organisation
+    audience_categories: Mapped[list] = mapped_column(JSON, default=list)  # empty: every category
+    # {"fixed": [question ids]} or {"draw": [{"category_id", "difficulty", "count"}]}
+    selection: Mapped[dict] = mapped_column(JSON, default=dict)
+    shuffle_questions: Mapped[bool] = mapped_column(Boolean, default=False)
+    shuffle_options: Mapped[bool] = mapped_column(Boolean, default=False)
+    one_per_page: Mapped[bool] = mapped_column(Boolean, default=False)
+    review: Mapped[str] = mapped_column(String(20), default=Review.AFTER_SUBMIT)
+    review_answers: Mapped[bool] = mapped_column(Boolean, default=False)  # show correct answers + explanations
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class Attempt(db.Model):
+    __tablename__ = "exam_attempt"
+    __table_args__ = (
+        UniqueConstraint("exam_id", "member_id", "number", name="uq_exam_attempt_exam_member_number"),
+        Index("ix_exam_attempt_state_deadline", "state", "deadline_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exam_id: Mapped[int] = mapped_column(ForeignKey("exam.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer, default=1)
+    state: Mapped[str] = mapped_column(String(20), default=AttemptState.IN_PROGRESS)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    deadline_at: Mapped[datetime | None] = mapped_column(DateTime)  # fixed at start
+    last_saved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finish_reason: Mapped[str | None] = mapped_column(String(20))  # submitted | overdue
+    # Drawn once at start: [{"q": question id, "t": its type, "opts": [original option index in shown order],
+    # "rights": [original pair index in shown order] (matching)}]
+    layout: Mapped[list] = mapped_column(JSON, default=list)
+    score: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
+    max_score: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+
+    exam: Mapped[Exam] = relationship()
+    member: Mapped[User] = relationship()
+
+    @property
+    def percent(self) -> float:
+        if not self.max_score:
+            return 0.0
+        return float(self.score or 0) * 100 / float(self.max_score)
+
+
+class Answer(db.Model):
+    """One row per (attempt, question): every save is an upsert of this row."""
+
+    __tablename__ = "exam_answer"
+    __table_args__ = (UniqueConstraint("attempt_id", "question_id", name="uq_exam_answer_attempt_question"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("exam_attempt.id", ondelete="CASCADE"))
+    question_id: Mapped[int] = mapped_column(ForeignKey("exam_question.id"), index=True)
+    response: Mapped[dict | None] = mapped_column(JSON)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    saved_at: Mapped[datetime] = mapped_column(DateTime)
+    # The browser's change time (ms, server-corrected): a late, stale re-send never
+    # overwrites a newer answer saved from another tab or device.
+    client_rev: Mapped[int] = mapped_column(BigInteger, default=0)
+    fraction: Mapped[Decimal | None] = mapped_column(Numeric(6, 4))  # set when the attempt is graded

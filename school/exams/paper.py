@@ -1,0 +1,77 @@
+"""What the member's browser receives: the paper during an attempt (texts only, in the
+attempt's stored order) and, after finishing, the review the exam's policy allows."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from school.exams import grading
+from school.exams.attempts import to_shown
+from school.exams.models import Answer, Attempt, Question, QuestionType
+from school.exams.text import inline, render
+from school.extensions import db
+
+
+def _questions(attempt: Attempt) -> dict[int, Question]:
+    ids = [item["q"] for item in attempt.layout]
+    return {q.id: q for q in db.session.scalars(select(Question).where(Question.id.in_(ids)))}
+
+
+def _answers(attempt: Attempt) -> dict[int, Answer]:
+    return {a.question_id: a for a in db.session.scalars(select(Answer).where(Answer.attempt_id == attempt.id))}
+
+
+def paper(attempt: Attempt) -> list[dict]:
+    """Stem, option texts and the member's own saved answer; nothing about what is right."""
+    questions, answers = _questions(attempt), _answers(attempt)
+    out = []
+    for number, item in enumerate(attempt.layout, start=1):
+        question = questions[item["q"]]
+        answer = answers.get(question.id)
+        entry = {"id": question.id, "number": number, "qtype": question.qtype, "type_label": question.type_label,
+                 "points": question.points, "stem": render(question.stem, question.stem_format),
+                 "response": to_shown(item, question.qtype, answer.response) if answer else None,
+                 "flagged": bool(answer and answer.flagged), "rev": answer.client_rev if answer else 0}
+        if question.qtype in (QuestionType.SINGLE, QuestionType.MULTIPLE):
+            entry["options"] = [inline(question.data["options"][i]["text"]) for i in item["opts"]]
+        elif question.qtype == QuestionType.MATCHING:
+            pairs = question.data["pairs"]
+            entry["lefts"] = [(i, inline(p["left"])) for i, p in enumerate(pairs) if p.get("left")]
+            entry["rights"] = [inline(pairs[i]["right"]) for i in item["rights"]]
+        out.append(entry)
+    return out
+
+
+def review(attempt: Attempt, with_answers: bool) -> list[dict]:
+    """After finishing: per question the points earned, and (if allowed) the right answer and explanation."""
+    questions, answers = _questions(attempt), _answers(attempt)
+    out = []
+    for entry in paper(attempt):
+        question = questions[entry["id"]]
+        answer = answers.get(question.id)
+        fraction = float(answer.fraction) if answer and answer.fraction is not None else 0.0
+        entry["earned"] = grading.points_for(question.points, fraction)
+        entry["given"] = _given_text(question, answer.response if answer else None)
+        if with_answers:
+            entry["correct"] = grading.correct_answer_text(question.qtype, question.data)
+            entry["explanation"] = render(question.explanation) if question.explanation else ""
+        out.append(entry)
+    return out
+
+
+def _given_text(question: Question, response: dict | None) -> str:
+    if not response:
+        return "（未作答）"
+    data = question.data
+    if question.qtype == QuestionType.SINGLE:
+        return data["options"][response["choice"]]["text"]
+    if question.qtype == QuestionType.MULTIPLE:
+        return "；".join(data["options"][i]["text"] for i in response.get("choices", [])) or "（未作答）"
+    if question.qtype == QuestionType.TRUEFALSE:
+        return "正确" if response.get("value") else "错误"
+    if question.qtype == QuestionType.FILL:
+        return response.get("text") or "（未作答）"
+    if question.qtype == QuestionType.NUMERIC:
+        return response.get("value") or "（未作答）"
+    pairs = data["pairs"]
+    return "；".join(f"{pairs[int(k)]['left']} → {pairs[v]['right']}" for k, v in response.get("pairs", {}).items()
+                    if int(k) < len(pairs) and v < len(pairs)) or "（未作答）"

@@ -238,6 +238,7 @@ class InlineWorker:
     def __init__(self, app: Flask):
         self.app = app
         self.event = threading.Event()
+        self.stopping = False
         self.thread = threading.Thread(target=self._loop, name="school-jobs", daemon=True)
         self.thread.start()
 
@@ -251,9 +252,14 @@ class InlineWorker:
     def wake(self) -> None:
         self.event.set()
 
+    def stop(self) -> None:
+        self.stopping = True
+        self.event.set()
+        self.thread.join(timeout=30)
+
     def _loop(self) -> None:
         failures = 0
-        while failures < 3:
+        while failures < 3 and not self.stopping:
             try:
                 with self.app.app_context():
                     run_until_empty()
@@ -264,7 +270,7 @@ class InlineWorker:
                 log.exception("inline job worker")
             self.event.wait(timeout=5)
             self.event.clear()
-        # Still failing: stop; the next request starts a fresh worker.
+        # Stopped, or still failing: the next request starts a fresh worker.
         with self._lock:
             self._workers.pop(id(self.app), None)
 
@@ -278,5 +284,11 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _start_inline_worker():
-        if id(app) not in InlineWorker._workers:
-            InlineWorker.for_app(app)
+        if id(app) in InlineWorker._workers:
+            return
+        try:  # only with a reachable database (and its job table); otherwise a later request tries again
+            db.session.execute(select(Job.id).limit(1))
+        except Exception:
+            db.session.rollback()
+            return
+        InlineWorker.for_app(app)

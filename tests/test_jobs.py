@@ -138,3 +138,37 @@ def test_a_job_is_claimed_once(app, courses, clips):
     assert jobs.run_job(lesson.job_id) == jobs.DONE
     assert jobs.run_job(lesson.job_id) is None  # already done: a second runner does nothing
     assert job_row(lesson.job_id).attempts == 1
+
+
+def test_inline_worker_of_the_web_process_runs_queued_jobs(tmp_path, clips):
+    """Without Redis the serving app's first request starts the in-process worker, which resumes
+    queued work (here: a job left queued before a restart)."""
+    from school import create_app
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'inline.db'}", "SECRET_KEY": "x",
+                      "INSTANCE_PATH": str(tmp_path / "instance"), "MEDIA_DIR": str(tmp_path / "media")})
+    assert app.config["JOBS_INLINE_WORKER"]
+    with app.app_context():
+        db.create_all()
+        course = services.save_course(services.CourseData(title="课", slug="inline"), None, utcnow())
+        lesson = services.add_video_lesson(course, "课", stage(clips["small"]), "a.mp4", utcnow())
+        db.session.commit()
+        job_id = lesson.job_id
+        db.session.remove()
+    try:
+        app.test_client().get("/healthz")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with app.app_context():
+                state = db.session.get(jobs.Job, job_id).state
+                db.session.remove()
+            if state == jobs.DONE:
+                break
+            time.sleep(0.2)
+        assert state == jobs.DONE
+    finally:
+        worker = jobs.InlineWorker._workers.get(id(app))
+        if worker is not None:
+            worker.stop()
+        with app.app_context():
+            db.engine.dispose()

@@ -31,6 +31,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from school.credits.report_views import bp as reports_bp
     from school.courses.views import bp as courses_bp
     from school.exams.views import bp as exams_bp
+    # Report columns of courses and exams (registered once, on first import).
+    import school.courses.metrics  # noqa: F401
+    import school.exams.metrics  # noqa: F401
 
     security.init_app(app)
     web.init_app(app)

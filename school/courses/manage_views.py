@@ -94,7 +94,7 @@ def manage_course(course_id: int):
     job_of = {l.id: db.session.get(jobs.Job, l.job_id) for l in course.lessons if l.job_id}
     return render_template("courses/manage_course.html", course=course, form=form, text_form=TextLessonForm(),
                            subtitles_form=SubtitlesForm(), cover_form=CoverForm(), plain=PlainForm(),
-                           job_of=job_of, hours=services.course_hours(course))
+                           job_of=job_of, hours=services.course_hours_for(course))
 
 
 @bp.post("/manage/<int:course_id>/lessons/text")

@@ -187,3 +187,18 @@ class WatchState(db.Model):
     idle_ack_at: Mapped[datetime | None] = mapped_column(DateTime)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CourseCompletion(db.Model):
+    """The moment a member completed a course (lessons and/or its test, per the course's mode).
+
+    Written once, when completion is first established; reports count these rows.
+    """
+
+    __tablename__ = "course_completion"
+    __table_args__ = (UniqueConstraint("member_id", "course_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"), index=True)
+    completed_at: Mapped[datetime] = mapped_column(DateTime)

@@ -19,8 +19,9 @@ from school.accounts.models import Category, Role, User
 from school.courses import probe as media_probe
 from school.courses import transcode
 from school.courses.models import (RURAL_CATEGORIES, CompletionMode, Course, Lesson, LessonKind, MediaStatus,
-                                   Track, WatchState)
+                                   CourseCompletion, Track, WatchState)
 from school.credits import ledger
+from school.exams.signals import attempt_passed
 from school.credits.rules import current_rules
 from school.extensions import db
 
@@ -364,23 +365,67 @@ def complete_text_lesson(member: User, lesson: Lesson, now: datetime) -> WatchSt
     return state
 
 
-def check_course_completion(member: User, course: Course, now: datetime):
-    """When every lesson is complete, award the course's hours once through the ledger.
+def course_test_passed(member: User, course: Course) -> bool:
+    """Has the member passed an exam that is this course's test? (courses may read exams)"""
+    from school.exams.models import Attempt, Exam
 
-    Only the "timed" mode is decided here; a course whose completion needs its test
-    ("exam", "both") is awarded by the exams integration when the test is passed.
-    """
+    return db.session.scalar(select(func.count(Attempt.id)).join(Exam, Attempt.exam_id == Exam.id).where(
+        Exam.course_id == course.id, Attempt.member_id == member.id, Attempt.passed.is_(True))) > 0
+
+
+def course_tests(course: Course) -> list:
+    """The published exams that are this course's test."""
+    from school.exams.models import Exam
+
+    return list(db.session.scalars(select(Exam).where(Exam.course_id == course.id, Exam.published.is_(True))
+                                   .order_by(Exam.id)))
+
+
+def lessons_completed(member: User, course: Course) -> bool:
     lessons = list(course.lessons)
-    if not lessons or course.completion_mode != CompletionMode.TIMED:
-        return None
     states = states_for(member, course)
-    if not all(states.get(l.id) and states[l.id].completed_at for l in lessons):
+    return bool(lessons) and all(states.get(l.id) and states[l.id].completed_at for l in lessons)
+
+
+def is_course_complete(member: User, course: Course) -> bool:
+    """Per the course's completion mode: its lessons watched, its test passed, or both."""
+    if course.completion_mode == CompletionMode.TIMED:
+        return lessons_completed(member, course)
+    if course.completion_mode == CompletionMode.EXAM:
+        return course_test_passed(member, course)
+    return lessons_completed(member, course) and course_test_passed(member, course)
+
+
+def course_hours_for(course: Course) -> Decimal:
+    """The course's credit: the editor's override, else the lesson ladder plus the test bonus."""
+    if course.credit_hours is not None:
+        return course.credit_hours
+    bonus = current_rules().course_test_bonus_hours if course.completion_mode != CompletionMode.TIMED else 0
+    return course_hours(course) + bonus
+
+
+def check_course_completion(member: User, course: Course, now: datetime):
+    """When the course is complete, record it and award its hours once through the ledger."""
+    if not is_course_complete(member, course):
         return None
-    hours = course_hours(course)
+    if db.session.scalar(select(CourseCompletion.id).where(
+            CourseCompletion.member_id == member.id, CourseCompletion.course_id == course.id)) is None:
+        db.session.add(CourseCompletion(member_id=member.id, course_id=course.id, completed_at=now))
+    hours = course_hours_for(course)
     if hours <= 0:
         return None
     return ledger.award(member, hours, "online", "video", f"course-complete:{course.id}:{member.id}", now,
                         description=f"完成课程《{course.title}》")
+
+
+def completed_course_ids(member: User) -> set[int]:
+    return set(db.session.scalars(select(CourseCompletion.course_id).where(CourseCompletion.member_id == member.id)))
+
+
+def required_pending(member: User) -> list[Course]:
+    """Required courses assigned to the member that they have not completed yet."""
+    done = completed_course_ids(member)
+    return [c for c in my_courses(member) if c.required and c.id not in done]
 
 
 def course_credit_entry(member: User, course: Course):
@@ -388,6 +433,16 @@ def course_credit_entry(member: User, course: Course):
 
     return db.session.scalar(select(CreditEntry).where(
         CreditEntry.idempotency_key == f"course-complete:{course.id}:{member.id}"))
+
+
+@attempt_passed.connect
+def _on_course_test_passed(attempt, now: datetime, **_):
+    """A passed exam may complete the course it is the test of."""
+    course = db.session.get(Course, attempt.exam.course_id) if attempt.exam.course_id else None
+    if course is None:
+        return
+    check_course_completion(db.session.get(User, attempt.member_id), course, now)
+    db.session.commit()
 
 
 # --- cover image --------------------------------------------------------------------------

@@ -68,9 +68,12 @@ def course(course_id: int):
     me = _me()
     course = course_or_404(course_id)
     states = services.states_for(me, course)
+    if services.course_credit_entry(me, course) is None:
+        services.check_course_completion(me, course, utcnow())  # e.g. its test was passed meanwhile
+        db.session.commit()
     return render_template("courses/course.html", course=course, states=states,
-                           done=services.course_progress(me, course), hours=services.course_hours(course),
-                           credit=services.course_credit_entry(me, course),
+                           done=services.course_progress(me, course), hours=services.course_hours_for(course),
+                           credit=services.course_credit_entry(me, course), tests=services.course_tests(course),
                            can_pack=services.can_edit(me) or me.role == Role.SECRETARY)
 
 
@@ -221,3 +224,9 @@ def pack_zip(course_id: int):
 
 
 from school.courses import manage_views  # noqa: E402,F401  (registers the editor routes on bp)
+
+
+@bp.app_template_global()
+def pending_required_courses() -> list:
+    """For the member's home page: required courses assigned to them and not completed yet."""
+    return services.required_pending(_me()) if current_user.is_authenticated else []

@@ -303,3 +303,14 @@ def all_members(org: Organisation | None, period: Period) -> Select:
 
 def group_label(row) -> str:
     return GROUP_LABELS.get(row.grp, row.grp)
+
+
+def utc_bounds(period: Period) -> tuple[datetime, datetime]:
+    """[start, end) of the period in naive UTC, for metrics over timestamp columns."""
+    first = period.start if period.is_range else date(period.year, 1, 1)
+    after = period.end + timedelta(days=1) if period.is_range else date(period.year + 1, 1, 1)
+
+    def utc(d: date) -> datetime:
+        return datetime.combine(d, time(), LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
+
+    return utc(first), utc(after)

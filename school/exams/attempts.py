@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from school.accounts.models import User
 from school.credits import ledger
+from school.exams import signals
 from school.credits.rules import current_rules
 from school.exams import grading
 from school.exams.models import Answer, Attempt, AttemptState, Exam, Question, QuestionCategory, QuestionType
@@ -388,6 +389,8 @@ def finish(attempt_id: int, now: datetime, reason: str = "submitted") -> tuple[A
                              key=f"exam-pass:{attempt.exam_id}:{attempt.member_id}", now=finished_at,
                              description=f"考试通过：{attempt.exam.title}"[:300])
         db.session.commit()
+    if attempt.passed:
+        signals.attempt_passed.send(attempt, now=finished_at)  # e.g. a course whose test this is
     return attempt, True
 
 

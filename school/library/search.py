@@ -137,13 +137,29 @@ def rebuild(batch: int = 200, procs: int = 1) -> int:
     return count
 
 
+def _catch_up(path: Path, state: dict) -> bool:
+    """Bring an index that is merely behind (another worker's commit not yet written, or a
+    write that failed) up to date with the documents changed since; ``False`` when that
+    cannot make it current (e.g. documents were deleted) and a rebuild is needed."""
+    if state.get("schema") != SCHEMA_VERSION or not state.get("newest"):
+        return False
+    since = datetime.fromisoformat(state["newest"])
+    with db.engine.connect() as conn:
+        ids = list(conn.scalars(select(Document.id).where(Document.updated_at >= since)))
+    docs = db.session.scalars(select(Document).where(Document.id.in_(ids))).all() if ids else []
+    apply_changes({doc.id: snapshot_of(doc) for doc in docs})
+    return index_state(path) == database_state()
+
+
 def _open_current(db_state: dict):
-    """The index as of ``db_state``, rebuilt first when missing, unreadable or behind."""
+    """The index as of ``db_state``: caught up when behind, rebuilt when missing or unreadable."""
     path = index_dir()
     with _writer_lock:
-        if not (windex.exists_in(str(path)) and index_state(path) == db_state):
-            log.warning("search index missing or stale: rebuilding from the database")
-            rebuild()
+        state = index_state(path) if windex.exists_in(str(path)) else None
+        if state != db_state:
+            if state is None or not _catch_up(path, state):
+                log.warning("search index missing or stale: rebuilding from the database")
+                rebuild()
         try:
             return windex.open_dir(str(path))
         except Exception:  # a corrupt index is rebuilt rather than shown as an error page
@@ -218,7 +234,7 @@ def _apply_after_commit(session: Session) -> None:
 def apply_changes(changes: dict[int, dict | None]) -> None:
     path = index_dir()
     with _writer_lock:
-        if not windex.exists_in(str(path)):
+        if not windex.exists_in(str(path)) or not changes:
             return  # nothing to follow yet: the first search builds the index from the database
         ix = windex.open_dir(str(path))
         writer = ix.writer(timeout=30)

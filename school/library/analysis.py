@@ -103,6 +103,13 @@ def ChineseAnalyzer():  # noqa: N802 - named like Whoosh's own analyzer factorie
     return ChineseTokenizer() | LowercaseFilter() | StopFilter(stoplist=INDEX_STOP_WORDS, minsize=1, renumber=False)
 
 
+def sub_words(word: str) -> list[str]:
+    """The dictionary words inside a long word (劳动合同 → 劳动, 合同), for words of 4+ characters."""
+    if len(word) < 4:
+        return []
+    return [w for w, _, _ in _tokenize(word, True) if w != word and len(w) >= 2 and is_word(w)]
+
+
 def query_words(text: str) -> list[str]:
     """The meaningful words of what a member typed, in order, without duplicates."""
     seen: dict[str, None] = {}

@@ -28,3 +28,9 @@ def test_fast_indexing_path_matches_the_analyzer_chain():
 def test_query_words_drop_question_words():
     assert query_words("农民工工资被拖欠怎么办？") == ["农民工", "工资", "拖欠"]
     assert query_words("，。！") == []
+
+
+def test_sub_words_of_long_words():
+    from school.library.analysis import sub_words
+    assert sub_words("劳动合同") == ["劳动", "合同"]
+    assert sub_words("工资") == []

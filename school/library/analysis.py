@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from whoosh.analysis import LowercaseFilter, StopFilter, Token, Tokenizer
+from whoosh.formats import Positions
 
 try:  # rjieba is jieba-rs: the same dictionary and algorithm, an order of magnitude faster
     import rjieba as _engine
@@ -102,6 +103,13 @@ def ChineseAnalyzer():  # noqa: N802 - named like Whoosh's own analyzer factorie
     return ChineseTokenizer() | LowercaseFilter() | StopFilter(stoplist=INDEX_STOP_WORDS, minsize=1, renumber=False)
 
 
+def sub_words(word: str) -> list[str]:
+    """The dictionary words inside a long word (劳动合同 → 劳动, 合同), for words of 4+ characters."""
+    if len(word) < 4:
+        return []
+    return [w for w, _, _ in _tokenize(word, True) if w != word and len(w) >= 2 and is_word(w)]
+
+
 def query_words(text: str) -> list[str]:
     """The meaningful words of what a member typed, in order, without duplicates."""
     seen: dict[str, None] = {}
@@ -110,3 +118,61 @@ def query_words(text: str) -> list[str]:
         if word not in QUERY_STOP_WORDS:
             seen.setdefault(word, None)
     return list(seen)
+
+
+_TERM_CACHE: dict[str, str | None] = {}
+
+
+def _term(word: str) -> str | None:
+    """The indexed form of a word (lower-cased), or ``None`` for punctuation and stop words."""
+    term = _TERM_CACHE.get(word, "")
+    if term == "":
+        term = word.lower() if is_word(word) and word.lower() not in INDEX_STOP_WORDS else None
+        if len(_TERM_CACHE) > 500_000:
+            _TERM_CACHE.clear()
+        _TERM_CACHE[word] = term
+    return term
+
+
+def term_positions(text: str) -> dict[str, list[int]]:
+    """What the analyzer chain yields when indexing, grouped by term: term → positions.
+
+    Indexing a large library spends most of its time in per-token Python objects; this
+    one loop gives Whoosh the same postings (same words, lower-cased, same stop words,
+    same positions) without them. ``test_analysis`` checks the two agree.
+    """
+    tokens = _tokenize(text, True)
+    count = len(tokens)
+    groups = [0] * count
+    group, span_start, span_end = 0, -1, -1
+    for i in range(count - 1, -1, -1):  # the same grouping as ``word_positions``
+        _, start, end = tokens[i]
+        if not (span_start <= start and end <= span_end):
+            group += 1
+            span_start, span_end = start, end
+        groups[i] = group
+    out: dict[str, list[int]] = {}
+    term_of = _term
+    for (word, _, _), g in zip(tokens, groups):
+        term = term_of(word)
+        if term is None:
+            continue
+        positions = out.get(term)
+        if positions is None:
+            out[term] = [group - g]
+        else:
+            positions.append(group - g)
+    return out
+
+
+class FastPositions(Positions):
+    """Whoosh's ``Positions`` format, fed by ``term_positions`` for our analyzer."""
+
+    def word_values(self, value, analyzer, **kwargs):
+        first = getattr(analyzer, "items", [None])[0]
+        if not isinstance(first, ChineseTokenizer) or kwargs.get("mode") == "query":
+            yield from super().word_values(value, analyzer, **kwargs)
+            return
+        boost = self.field_boost
+        for word, positions in term_positions(value).items():
+            yield word, len(positions), len(positions) * boost, self.encode(positions)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from whoosh import query as wq
 
-from school.library.analysis import INDEX_STOP_WORDS, query_words, word_positions
+from school.library.analysis import INDEX_STOP_WORDS, query_words, sub_words, word_positions
 from school.library.synonyms import expansions
 
 MAX_QUERY_CHARS = 200
@@ -79,8 +79,17 @@ def _fields_query(words: list[str], boost: float = 1.0, slop: int = 1) -> wq.Que
     return wq.Or(parts)
 
 
+def _parts_query(parts: list[str], boost: float) -> wq.Query:
+    """All parts of a long word in one field (劳动合同 in a title indexed as 劳动 + 合同法)."""
+    return wq.Or([wq.And([wq.Term(fieldname, part) for part in parts], boost=field_boost * boost)
+                  for fieldname, field_boost in FIELD_BOOSTS.items() if fieldname != "tags"])
+
+
 def _word_query(word: str, weight: float = 1.0) -> wq.Query:
     alternatives = [_fields_query([word], boost=weight)]
+    parts = sub_words(word)
+    if len(parts) >= 2:
+        alternatives.append(_parts_query(parts, boost=0.6 * weight))
     for full in expansions(word):
         words, gap = _phrase_words(full)
         if words:

@@ -26,7 +26,7 @@ from whoosh import query as wq
 from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
 
 from school.extensions import db
-from school.library.analysis import chinese_analyzer
+from school.library.analysis import FastPositions, chinese_analyzer
 from school.library.models import DocStatus, Document
 from school.library.queries import ParsedQuery, build, parse, rarity_weights
 from school.library.snippets import snippet
@@ -39,7 +39,7 @@ _SESSION_KEY = "library_search_changes"
 
 def make_schema(analyzer=None) -> Schema:
     analyzer = analyzer or chinese_analyzer()
-    return Schema(
+    schema = Schema(
         id=ID(stored=True, unique=True),
         title=TEXT(analyzer=analyzer, stored=True),
         body=TEXT(analyzer=analyzer),
@@ -50,6 +50,10 @@ def make_schema(analyzer=None) -> Schema:
         date=DATETIME(stored=True, sortable=True),
         year=NUMERIC(int, sortable=True),
     )
+    if analyzer is chinese_analyzer():
+        for name in ("title", "body", "issuer"):
+            schema[name].format = FastPositions(field_boost=schema[name].format.field_boost)
+    return schema
 
 
 def fields_of(snapshot: dict) -> dict:
@@ -133,18 +137,65 @@ def rebuild(batch: int = 200, procs: int = 1) -> int:
     return count
 
 
-def open_index():
-    """The index, rebuilt first when it is missing, unreadable or behind the database."""
+def _catch_up(path: Path, state: dict) -> bool:
+    """Bring an index that is merely behind (another worker's commit not yet written, or a
+    write that failed) up to date with the documents changed since; ``False`` when that
+    cannot make it current (e.g. documents were deleted) and a rebuild is needed."""
+    if state.get("schema") != SCHEMA_VERSION or not state.get("newest"):
+        return False
+    since = datetime.fromisoformat(state["newest"])
+    with db.engine.connect() as conn:
+        ids = list(conn.scalars(select(Document.id).where(Document.updated_at >= since)))
+    docs = db.session.scalars(select(Document).where(Document.id.in_(ids))).all() if ids else []
+    apply_changes({doc.id: snapshot_of(doc) for doc in docs})
+    return index_state(path) == database_state()
+
+
+def _open_current(db_state: dict):
+    """The index as of ``db_state``: caught up when behind, rebuilt when missing or unreadable."""
+    path = index_dir()
     with _writer_lock:
-        if not is_current():
-            log.warning("search index missing or stale: rebuilding from the database")
-            rebuild()
+        state = index_state(path) if windex.exists_in(str(path)) else None
+        if state != db_state:
+            if state is None or not _catch_up(path, state):
+                log.warning("search index missing or stale: rebuilding from the database")
+                rebuild()
         try:
-            return windex.open_dir(str(index_dir()))
+            return windex.open_dir(str(path))
         except Exception:  # a corrupt index is rebuilt rather than shown as an error page
             log.exception("search index unreadable: rebuilding")
             rebuild()
-            return windex.open_dir(str(index_dir()))
+            return windex.open_dir(str(path))
+
+
+def open_index():
+    return _open_current(database_state())
+
+
+@dataclass
+class _CachedSearcher:
+    path: Path
+    state: dict
+    searcher: object
+    filters: dict = field(default_factory=dict)
+
+
+_local = threading.local()
+
+
+def current_searcher() -> _CachedSearcher:
+    """This thread's searcher, kept open between searches (opening one costs more than
+    most queries) and replaced as soon as the database or the index moved on."""
+    path = index_dir()
+    db_state = database_state()
+    cached = getattr(_local, "searcher", None)
+    if cached is not None and cached.path == path and cached.state == db_state and index_state(path) == db_state:
+        return cached
+    if cached is not None:
+        cached.searcher.close()
+    ix = _open_current(db_state)
+    _local.searcher = _CachedSearcher(path, db_state, ix.searcher())
+    return _local.searcher
 
 
 # --- following the database after commit -----------------------------------------------
@@ -183,7 +234,7 @@ def _apply_after_commit(session: Session) -> None:
 def apply_changes(changes: dict[int, dict | None]) -> None:
     path = index_dir()
     with _writer_lock:
-        if not windex.exists_in(str(path)):
+        if not windex.exists_in(str(path)) or not changes:
             return  # nothing to follow yet: the first search builds the index from the database
         ix = windex.open_dir(str(path))
         writer = ix.writer(timeout=30)
@@ -257,22 +308,28 @@ def search(text: str | None, *, include_drafts: bool = False, category: str | No
         filters.append(wq.Term("category", category))
     if year_from or year_to:
         filters.append(wq.NumericRange("year", year_from, year_to))
-    ix = open_index()
-    with ix.searcher() as searcher:
-        def doc_frequency(word: str) -> int:
-            return max(searcher.doc_frequency("body", word), searcher.doc_frequency("title", word))
+    cached = current_searcher()
+    searcher = cached.searcher
+    key = (include_drafts, category, year_from, year_to)
+    if filters and key not in cached.filters:  # the allowed documents, computed once per index version
+        cached.filters[key] = set(searcher.docs_for_query(wq.And(filters)))
+    allowed = cached.filters[key] if filters else None
+    if allowed is not None and not allowed:
+        return results  # nothing passes the filters (Whoosh would read an empty set as "no filter")
 
-        query = build(parsed, rarity_weights(parsed.words, doc_frequency, searcher.doc_count()))
-        kwargs = {"filter": wq.And(filters) if filters else None}
-        if sort == "date":
-            kwargs.update(sortedby="date", reverse=True)
+    def doc_frequency(word: str) -> int:
+        return max(searcher.doc_frequency("body", word), searcher.doc_frequency("title", word))
+
+    query = build(parsed, rarity_weights(parsed.words, doc_frequency, searcher.doc_count()))
+    kwargs = {"filter": allowed}
+    if sort == "date":
+        kwargs.update(sortedby="date", reverse=True)
+    page_hits = searcher.search_page(query, results.page, pagelen=per_page, **kwargs)
+    results.total = len(page_hits)
+    if results.page > results.pages:
+        results.page = results.pages
         page_hits = searcher.search_page(query, results.page, pagelen=per_page, **kwargs)
-        results.total = len(page_hits)
-        if results.page > results.pages:
-            results.page = results.pages
-            page_hits = searcher.search_page(query, results.page, pagelen=per_page, **kwargs)
-        scored = [(int(hit["id"]), hit.score or 0.0) for hit in page_hits]
-    ix.close()
+    scored = [(int(hit["id"]), hit.score or 0.0) for hit in page_hits]
     docs = {d.id: d for d in db.session.scalars(select(Document).where(Document.id.in_([i for i, _ in scored])))}
     terms = parsed.highlight_terms()
     for doc_id, score in scored:

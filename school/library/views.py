@@ -33,6 +33,11 @@ def _readable_or_404(doc_id: int) -> Document:
     return doc
 
 
+def _year_arg(name: str) -> int | None:
+    year = request.args.get(name, type=int)
+    return year if year is not None and 1000 <= year <= 3000 else None
+
+
 def _page_arg() -> int:
     return max(1, min(request.args.get("page", 1, type=int) or 1, 10_000))
 
@@ -87,8 +92,8 @@ def column(column_id: int):
 def search_page():
     q = request.args.get("q", "")
     code = resolve_category(request.args.get("category"))
-    year_from = request.args.get("year_from", type=int)
-    year_to = request.args.get("year_to", type=int)
+    year_from = _year_arg("year_from")
+    year_to = _year_arg("year_to")
     sort = request.args.get("sort", "relevance")
     sort = sort if sort in search.SORTS else "relevance"
     results = None

@@ -35,6 +35,7 @@ CASES = [
     ("酒后驾驶", "道路交通安全法"),
     ("离婚", "民法典"),  # the file 婚姻家庭编.md is titled 中华人民共和国民法典
     ("食品安全", "食品安全法"),
+    ("劳动合同到期不续签有补偿吗", "劳动合同法"),
 ]
 
 
@@ -112,6 +113,23 @@ def test_missing_or_stale_index_is_rebuilt(app, add_doc):
     assert search.search("合格党员").total == 1
     (search.index_dir() / "state.json").write_text("{}")
     assert search.search("合格党员").total == 1
+
+
+def test_index_behind_the_database_catches_up_without_rebuilding(app, add_doc, monkeypatch):
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+    add_doc("两学一做学习教育", "学党章党规，做合格党员。")
+    assert search.search("合格党员").total == 1
+    # Another worker committed a document but has not written it to the index yet.
+    event.remove(Session, "after_commit", search._apply_after_commit)
+    try:
+        add_doc("三会一课制度", "支部党员大会、支部委员会、党小组会和党课。")
+    finally:
+        event.listen(Session, "after_commit", search._apply_after_commit)
+        db.session.info.pop(search._SESSION_KEY, None)
+    monkeypatch.setattr(search, "rebuild", lambda *a, **k: pytest.fail("a full rebuild was not needed"))
+    assert search.search("党小组会").total == 1
+    assert search.search("合格党员").hits[0].document.title == "两学一做学习教育"
 
 
 def test_rebuild_gives_the_same_results(laws):

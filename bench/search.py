@@ -1,0 +1,144 @@
+"""Library search benchmark: our analyzer vs Whoosh + jieba.analyse.ChineseAnalyzer, one run.
+
+    .venv/bin/python bench/search.py [--corpus ../shared/corpus/laws] [--queries 60]
+
+Imports the corpus into a fresh SQLite database (timed), builds the index with our
+pipeline and with the baseline (same schema and fields, same writer settings), then
+runs the query set through the full search service (query building, Whoosh, loading the
+documents, snippets) and prints p50/p95 latency and the index sizes on disk.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+QUERIES = [
+    # two-character words
+    "工资", "拖欠", "土地", "婚姻", "继承", "合同", "仲裁", "赔偿", "环境", "税收", "教育", "医疗", "养老", "选举",
+    "征收", "户籍", "消防", "森林", "渔业", "专利",
+    # several words / whole questions
+    "农民工工资被拖欠怎么办", "村委会选举怎么搞", "宅基地怎么申请", "离婚后孩子归谁", "劳动合同到期不续签有补偿吗",
+    "网购东西有质量问题能退货吗", "老人赡养", "交通事故责任认定", "低保怎么申请", "被狗咬了谁负责", "工伤认定 申请",
+    "土地承包经营权 流转", "食品安全 处罚", "未成年人 保护 学校", "个人信息 泄露", "医疗事故 赔偿",
+    "拆迁补偿标准", "家暴怎么办", "社保断缴", "公积金提取",
+    # phrases
+    '"农村集体经济组织"', '"劳动争议"', '"最低生活保障"', '"村民委员会"', '"个人信息"', '"不可抗力"',
+    '"正当防卫"', '"诉讼时效"', '"行政复议"', '"土地承包经营权"',
+    # filters (category / year range / date sort), handled below
+]
+FILTERED = [("工资", dict(year_from=2010)), ("合同", dict(year_from=2000, year_to=2015)),
+            ("土地", dict(sort="date")), ("婚姻", dict(category="law")), ("仲裁", dict(year_to=2010)),
+            ("环境 保护", dict(year_from=2015, sort="date"))]
+
+
+def dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default = os.environ.get("SCHOOL_CORPUS_DIR")
+    default = Path(default) / "laws" if default else Path(__file__).resolve().parents[2] / "shared" / "corpus" / "laws"
+    if not default.is_dir():
+        default = Path("/work/shared/corpus/laws")
+    parser.add_argument("--corpus", type=Path, default=default)
+    parser.add_argument("--skip-baseline", action="store_true")
+    args = parser.parse_args()
+    if not args.corpus.is_dir():
+        sys.exit(f"找不到语料目录：{args.corpus}")
+
+    from sqlalchemy import select
+    from whoosh import index as windex
+
+    from school import create_app
+    from school.extensions import db
+    from school.library import importer, search
+    from school.library.models import Document
+    from school.timeutil import utcnow
+
+    work = Path(tempfile.mkdtemp(prefix="bench-search-"))
+    app = create_app({"INSTANCE_PATH": str(work), "SECRET_KEY": "bench",
+                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{work / 'bench.db'}",
+                      "SEARCH_INDEX_DIR": str(work / "index-ours")})
+    with app.app_context():
+        db.create_all()
+        files = importer.corpus_files(args.corpus)
+        chars = sum(len(p.read_text("utf-8", errors="replace")) for p in files)
+        started = time.perf_counter()
+        report = importer.import_tree(args.corpus, "law", None, utcnow(), files=files)
+        import_seconds = time.perf_counter() - started
+        docs = db.session.scalars(select(Document).order_by(Document.id)).all()
+        snapshots = [search.snapshot_of(d) for d in docs]
+        db.session.expunge_all()
+        print(f"语料：{len(files)} 个文件，{chars / 1e6:.1f} 百万字；导入 {report.created} 篇，"
+              f"失败 {len(report.failed)}，用时 {import_seconds:.1f} s")
+
+        def build(analyzer, directory: Path) -> tuple[float, float]:
+            """Wall-clock and CPU seconds; on a shared machine CPU time is the fair comparison."""
+            directory.mkdir(parents=True, exist_ok=True)
+            ix = windex.create_in(str(directory), search.make_schema(analyzer))
+            started, cpu = time.perf_counter(), time.process_time()
+            writer = ix.writer(limitmb=128)
+            for snap in snapshots:
+                writer.add_document(**search.fields_of(snap))
+            writer.commit()
+            return time.perf_counter() - started, time.process_time() - cpu
+
+        from school.library.analysis import chinese_analyzer
+        ours_wall, ours_cpu = build(chinese_analyzer(), work / "index-ours")
+        search._write_state(work / "index-ours")
+        n = len(snapshots)
+        print(f"我们的索引（rjieba 分词器）：墙钟 {ours_wall:.1f} s（{n / ours_wall:.1f} 篇/秒），"
+              f"CPU {ours_cpu:.1f} s（{n / ours_cpu:.1f} 篇/秒），{dir_size(work / 'index-ours') / 1e6:.1f} MB")
+        if not args.skip_baseline:
+            from jieba.analyse import ChineseAnalyzer
+            base_wall, base_cpu = build(ChineseAnalyzer(), work / "index-jieba")
+            print(f"基线（jieba.analyse.ChineseAnalyzer）：墙钟 {base_wall:.1f} s（{n / base_wall:.1f} 篇/秒），"
+                  f"CPU {base_cpu:.1f} s（{n / base_cpu:.1f} 篇/秒），{dir_size(work / 'index-jieba') / 1e6:.1f} MB")
+            print(f"索引吞吐量之比（我们 / 基线）：按 CPU 时间 {base_cpu / ours_cpu:.2f}×，按墙钟 {base_wall / ours_wall:.2f}×")
+
+        # The analysis stage alone (segmenting into index terms), where the pipelines differ.
+        from school.library.analysis import term_positions
+        started = time.process_time()
+        for snap in snapshots:
+            term_positions(snap["title"]), term_positions(snap["body"] or "")
+        ours_analysis = len(snapshots) / (time.process_time() - started)
+        line = f"仅分词阶段（CPU）：我们 {ours_analysis:.0f} 篇/秒"
+        if not args.skip_baseline:
+            baseline = ChineseAnalyzer()
+            started = time.process_time()
+            for snap in snapshots:
+                for field in (snap["title"], snap["body"] or ""):
+                    for _ in baseline(field, positions=True, mode="index"):
+                        pass
+            base_analysis = len(snapshots) / (time.process_time() - started)
+            line += f"，基线 {base_analysis:.0f} 篇/秒，之比 {ours_analysis / base_analysis:.1f}×"
+        print(line)
+
+        search.search("预热")  # open the index and load the dictionary once, as a running server has
+        latencies, cpu_times = [], []
+        for text, options in [(q, {}) for q in QUERIES] + FILTERED:
+            started, cpu = time.perf_counter(), time.process_time()
+            search.search(text, **options)
+            latencies.append((time.perf_counter() - started) * 1000)
+            cpu_times.append((time.process_time() - cpu) * 1000)
+        print(f"查询 {len(latencies)} 个（完整搜索服务：查询、读取文献、摘要）：墙钟 "
+              f"p50 {statistics.median(latencies):.1f} ms，p95 {percentile(latencies, 0.95):.1f} ms，"
+              f"最慢 {max(latencies):.1f} ms；CPU p50 {statistics.median(cpu_times):.1f} ms，"
+              f"p95 {percentile(cpu_times, 0.95):.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

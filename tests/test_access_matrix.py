@@ -143,6 +143,19 @@ def _results(role, relation):
 RESULT_READERS = (Role.EDITOR, Role.SECRETARY, Role.ADMIN)
 EDITORS = (Role.EDITOR, Role.ADMIN)
 
+def _pdf(default):
+    """A PDF needs a Chinese font; without one the page redirects with an explanation."""
+    from pathlib import Path
+
+    from school.credits.record import FONT_CANDIDATES
+    has_font = any(Path(p).is_file() for p in FONT_CANDIDATES)
+
+    def expect(role, relation):
+        status = default(role, relation)
+        return 302 if status == 200 and not has_font else status
+    return expect
+
+
 # Placeholder → how to make the object for one case. ``ctx`` has ``make``, ``tree``,
 # ``org`` (the organisation of the relation under test) and ``member`` (a member in it).
 # A package whose routes name its own objects adds its builder here.
@@ -252,7 +265,8 @@ ROUTES = [
     # credits: rules, study record, offline training, branch reports
     Route("GET", "/admin/credit-rules", roles=(Role.ADMIN,)),
     Route("GET", "/my/record.xlsx", roles=EVERYONE),
-    Route("GET", "/my/record.pdf", roles=EVERYONE),
+    Route("GET", "/my/record.pdf", roles=EVERYONE,
+          expect=_pdf(lambda role, rel: 302 if role == "anonymous" else 200)),
     Route("GET", "/offline/"),
     Route("GET", "/offline/new"),
     Route("GET", "/offline/backfill"),
@@ -273,7 +287,6 @@ ROUTES = [
     Route("GET", "/reports/export.xlsx?org={org}"),
     Route("GET", "/reports/members/{member}"),
     Route("GET", "/reports/members/{member}/record.xlsx"),
-    Route("GET", "/reports/members/{member}/record.pdf"),
     # courses
     Route("GET", "/courses/", roles=EVERYONE),
     Route("GET", "/courses/rural", roles=EVERYONE),
@@ -316,6 +329,9 @@ ROUTES = [
     Route("GET", "/exams/results", roles=RESULT_READERS),
     Route("GET", "/exams/results/{exam}", expect=_results),
     Route("GET", "/exams/results/{exam}.xlsx", expect=_results),
+    Route("GET", "/reports/members/{member}/record.pdf", expect=_pdf(
+        lambda role, rel: 302 if role == "anonymous" else 403 if role not in MANAGERS
+        else 404 if role == Role.SECRETARY and rel in ("sibling", "parent") else 200)),
 ]
 
 

@@ -147,7 +147,7 @@ def member_rows(org: Organisation | None, period: Period, metrics: list[Metric] 
         .where(*period.entry_conditions())
         .group_by(CreditEntry.member_id)
     )
-    if org is not None:
+    if org is not None and org.parent_id is not None:  # a top-level org holds (nearly) everyone: no filter
         sums = sums.where(CreditEntry.member_id.in_(
             select(User.id).join(Organisation, User.org_id == Organisation.id).where(subtree)))
     sums = sums.subquery("sums")

@@ -209,6 +209,35 @@ def run_until_empty(now: datetime | None = None, recover_running: bool = False) 
     return results
 
 
+# --- periodic tasks ---------------------------------------------------------------------
+# Small sweeps other packages register (e.g. handing in overdue exam attempts). They run
+# in the in-process worker's loop and at each pass of ``school jobs run``; with RQ workers,
+# run ``school jobs run`` (or the package's own command) from cron/systemd instead.
+
+_periodic: dict[str, tuple[int, Callable[[datetime], object]]] = {}
+
+
+def every(seconds: int, name: str, task: Callable[[datetime], object]) -> None:
+    _periodic[name] = (seconds, task)
+
+
+def run_periodic(now: datetime, last_run: dict[str, datetime]) -> list[str]:
+    """Run every task whose interval has passed since ``last_run`` (updated in place)."""
+    ran = []
+    for name, (seconds, task) in _periodic.items():
+        if name in last_run and (now - last_run[name]).total_seconds() < seconds:
+            continue
+        try:
+            task(now)
+            db.session.commit()
+        except Exception:  # one failing sweep must not stop the jobs or the other sweeps
+            db.session.rollback()
+            log.exception("periodic task %s", name)
+        last_run[name] = now
+        ran.append(name)
+    return ran
+
+
 def rq_entry(job_id: int) -> None:
     """What an RQ worker process executes: the same run, inside an app of its own."""
     with _worker_app().app_context():
@@ -239,6 +268,7 @@ class InlineWorker:
         self.app = app
         self.event = threading.Event()
         self.stopping = False
+        self.last_periodic: dict[str, datetime] = {}
         self.thread = threading.Thread(target=self._loop, name="school-jobs", daemon=True)
         self.thread.start()
 
@@ -263,6 +293,7 @@ class InlineWorker:
             try:
                 with self.app.app_context():
                     run_until_empty()
+                    run_periodic(utcnow(), self.last_periodic)
                     db.session.remove()
                 failures = 0
             except Exception:  # the database may be briefly unavailable; try again a little later

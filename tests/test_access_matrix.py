@@ -304,6 +304,7 @@ ROUTES = [
     Route("GET", "/courses/manage/{course}", roles=EDITORS),
     Route("GET", "/courses/manage/lessons/{vlesson}/status", roles=EDITORS),
     Route("POST", "/courses/manage/lessons/{lesson}/move", roles=EDITORS, ok=302, data=(("direction", "up"),)),
+    Route("POST", "/courses/manage/{course}/lessons/document", roles=EDITORS, ok=302),  # no document: back with the reason
     # exams
     Route("GET", "/exams/", roles=EVERYONE),
     Route("GET", "/exams/{exam}", expect=_exam_page),

@@ -108,8 +108,12 @@ def run_jobs(until_empty, recover):
     import time
 
     from school import jobs
+    from school.timeutil import utcnow
 
+    last_periodic: dict = {}
     while True:
+        for name in jobs.run_periodic(utcnow(), last_periodic):
+            click.echo(f"定时任务：{name}")
         for job_id, state in jobs.run_until_empty(recover_running=recover):
             click.echo(f"任务 {job_id}：{jobs.STATE_LABELS[state]}")
             if state == jobs.FAILED:

@@ -41,6 +41,11 @@ class TextLessonForm(FlaskForm):
     body = TextAreaField("正文（Markdown）", validators=[DataRequired("请填写课时正文"), Length(max=200000)])
 
 
+class DocumentLessonForm(FlaskForm):
+    reference = StringField("图书馆文献编号或完整标题", validators=[DataRequired("请填写文献编号或标题"), Length(max=300)])
+    title = StringField("课时标题（可不填，默认用文献标题）", validators=[Length(max=200)])
+
+
 class SubtitlesForm(FlaskForm):
     file = FileField("WebVTT 字幕文件（.vtt）")
 

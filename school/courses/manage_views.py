@@ -10,7 +10,7 @@ from school.accounts.decorators import roles_required
 from school.accounts.models import Role
 from school.accounts.orgs import ordered_tree
 from school.courses import services, uploads
-from school.courses.forms import CourseForm, CoverForm, PlainForm, SubtitlesForm, TextLessonForm
+from school.courses.forms import CourseForm, CoverForm, DocumentLessonForm, PlainForm, SubtitlesForm, TextLessonForm
 from school.courses.models import Course, Lesson
 from school.courses.views import bp
 from school.extensions import db
@@ -93,8 +93,28 @@ def manage_course(course_id: int):
             return redirect(url_for("courses.manage_course", course_id=course.id))
     job_of = {l.id: db.session.get(jobs.Job, l.job_id) for l in course.lessons if l.job_id}
     return render_template("courses/manage_course.html", course=course, form=form, text_form=TextLessonForm(),
+                           document_form=DocumentLessonForm(),
                            subtitles_form=SubtitlesForm(), cover_form=CoverForm(), plain=PlainForm(),
                            job_of=job_of, hours=services.course_hours_for(course))
+
+
+@bp.post("/manage/<int:course_id>/lessons/document")
+@editor_required
+def manage_add_document(course_id: int):
+    course = _course(course_id)
+    form = DocumentLessonForm()
+    if not form.validate_on_submit():
+        flash("；".join(e for errors in form.errors.values() for e in errors), "error")
+        return redirect(url_for("courses.manage_course", course_id=course.id))
+    try:
+        services.add_document_lesson(course, form.title.data or "", form.reference.data, utcnow())
+    except services.CourseError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash("文献课时已添加", "success")
+    return redirect(url_for("courses.manage_course", course_id=course.id))
 
 
 @bp.post("/manage/<int:course_id>/lessons/text")

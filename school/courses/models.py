@@ -48,6 +48,7 @@ COMPLETION_LABELS = {
 class LessonKind(StrEnum):
     VIDEO = "video"
     TEXT = "text"
+    DOCUMENT = "document"  # a document of the library, read there
 
 
 class MediaStatus(StrEnum):
@@ -126,9 +127,11 @@ class Lesson(db.Model):
     ladder: Mapped[str] = mapped_column(String(100), default="")  # rendition heights, "240,360"
     subtitles_name: Mapped[str | None] = mapped_column(String(100))  # file under media/subtitles/
     job_id: Mapped[int | None] = mapped_column(ForeignKey("job.id", ondelete="SET NULL"))
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("library_document.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     course: Mapped[Course] = relationship(back_populates="lessons")
+    document = relationship("Document")
 
     @property
     def is_video(self) -> bool:

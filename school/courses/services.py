@@ -179,6 +179,27 @@ def add_text_lesson(course: Course, title: str, body_md: str, now: datetime) -> 
     return lesson
 
 
+def add_document_lesson(course: Course, title: str, reference: str, now: datetime) -> Lesson:
+    """A lesson that is a published library document, given by its number or exact title."""
+    from school.library.models import DocStatus, Document
+
+    reference = reference.strip()
+    query = select(Document).where(Document.status == DocStatus.PUBLISHED)
+    query = query.where(Document.id == int(reference)) if reference.isdigit() else \
+        query.where(Document.title == reference)
+    found = list(db.session.scalars(query.limit(2)))
+    if len(found) != 1:
+        raise CourseError(f"图书馆中找不到已发布的文献“{reference}”（请填写文献编号或完整标题）" if not found
+                          else "有多篇文献同名，请填写文献编号")
+    document = found[0]
+    lesson = Lesson(course=course, title=(title.strip() or document.title)[:200], kind=LessonKind.DOCUMENT,
+                    document=document, position=_next_position(course), media_status=MediaStatus.NONE,
+                    created_at=now)
+    db.session.add(lesson)
+    db.session.flush()
+    return lesson
+
+
 def render_markdown(text: str) -> str:
     html = markdown.markdown(text, extensions=["extra", "sane_lists"])
     return nh3.clean(html, link_rel="noopener noreferrer")
@@ -426,6 +447,21 @@ def required_pending(member: User) -> list[Course]:
     """Required courses assigned to the member that they have not completed yet."""
     done = completed_course_ids(member)
     return [c for c in my_courses(member) if c.required and c.id not in done]
+
+
+@dataclass
+class CourseRow:
+    course: Course
+    done: int
+    total: int
+    completed_at: datetime | None
+
+
+def member_course_rows(member: User) -> list[CourseRow]:
+    completions = dict(db.session.execute(select(CourseCompletion.course_id, CourseCompletion.completed_at)
+                                          .where(CourseCompletion.member_id == member.id)).all())
+    return [CourseRow(course, *course_progress(member, course), completions.get(course.id))
+            for course in my_courses(member)]
 
 
 def course_credit_entry(member: User, course: Course):

@@ -230,3 +230,9 @@ from school.courses import manage_views  # noqa: E402,F401  (registers the edito
 def pending_required_courses() -> list:
     """For the member's home page: required courses assigned to them and not completed yet."""
     return services.required_pending(_me()) if current_user.is_authenticated else []
+
+
+@bp.app_template_global()
+def member_course_rows(member) -> list:
+    """For a manager's member page (already scope-checked by the caller): assigned courses and progress."""
+    return services.member_course_rows(member)

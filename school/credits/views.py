@@ -31,7 +31,7 @@ def home():
     year = local_year(utcnow())
     status = record.member_status(_actor(), year)
     return render_template("credits/home.html", year=year, status=status,
-                           entries=ledger.entries(_actor(), year))
+                           entries=ledger.entries(_actor()))  # the full ledger, every year
 
 
 @bp.get("/my/record.<fmt>")

@@ -21,11 +21,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from school import jobs
 from school.accounts.models import User
 from school.credits import ledger
-from school.exams import signals
 from school.credits.rules import current_rules
-from school.exams import grading
+from school.exams import grading, signals
 from school.exams.models import Answer, Attempt, AttemptState, Exam, Question, QuestionCategory, QuestionType
 from school.extensions import db
 
@@ -472,3 +472,7 @@ def items_from_form(attempt: Attempt, form) -> list[dict]:
             items.append({"question": qid, "response": response, "flagged": bool(form.get(f"flag{qid}")),
                           "rev": 0})
     return items
+
+
+# Hand in overdue attempts every minute, from the in-process worker or ``school jobs run``.
+jobs.every(60, "exams-finish-overdue", finish_overdue)

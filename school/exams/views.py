@@ -430,3 +430,11 @@ def results_xlsx(exam_id: int):
     workbook.save(buffer)
     return Response(buffer.getvalue(), mimetype=XLSX_TYPE,
                     headers={"Content-Disposition": f"attachment; filename=exam-{exam.id}-results.xlsx"})
+
+
+@bp.app_template_global()
+def member_exam_attempts(member) -> list:
+    """For a manager's member page (already scope-checked by the caller): finished attempts, newest first."""
+    return list(db.session.scalars(
+        select(Attempt).where(Attempt.member_id == member.id, Attempt.state == AttemptState.FINISHED)
+        .order_by(Attempt.finished_at.desc())))

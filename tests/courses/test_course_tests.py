@@ -87,3 +87,18 @@ def test_reports_count_required_courses_and_exams_passed(make):
     assert report.total.metrics["required_courses"] == 1
     assert report.total.metrics["exams_passed"] == 1
     assert reports.org_report(t["b"], period).total.metrics["exams_passed"] == 0
+
+
+def test_member_detail_shows_courses_and_exams(client, auth, make):
+    from school.accounts.models import Role
+
+    t = make.tree()
+    member = make.user(org=t["a1"], name="杨树林")
+    course = _course(t["a"], "exam", title="党章学习课")
+    _pass_test(course, member)
+    auth.login(make.user(org=t["a"], role=Role.SECRETARY))
+    page = client.get(f"/reports/members/{member.id}").get_data(as_text=True)
+    courses = page.split('id="member-courses"')[1].split("</section>")[0]
+    exams = page.split('id="member-exams"')[1].split("</section>")[0]
+    assert "党章学习课" in courses and "未完成" not in courses
+    assert "党章知识测试" in exams and "通过" in exams

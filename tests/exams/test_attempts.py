@@ -202,3 +202,19 @@ def test_ten_simultaneous_submits_finish_once_and_credit_once(app, make, monkeyp
         CreditEntry.member_id == member_id)) == 1
     finished = db.session.scalar(select(func.count()).select_from(Attempt).where(Attempt.state == "finished"))
     assert finished == 1
+
+
+def test_overdue_attempts_are_handed_in_by_the_periodic_sweep(make):
+    """The in-process worker and `school jobs run` run registered sweeps; exams registers one."""
+    from school import jobs
+    from school.timeutil import utcnow
+
+    member = make.user()
+    started = utcnow() - timedelta(hours=2)
+    attempt = attempts.start(helpers.exam(helpers.questions(), started, limit=30), member, started)
+    db.session.commit()
+    last_run: dict = {}
+    assert "exams-finish-overdue" in jobs.run_periodic(utcnow(), last_run)
+    db.session.expire_all()
+    assert db.session.get(Attempt, attempt.id).state == "finished"
+    assert jobs.run_periodic(utcnow(), last_run) == []  # not again within its minute

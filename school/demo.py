@@ -61,8 +61,9 @@ def load_demo() -> str:
             ledger.award(member, row["学时"], _KIND[row["类别"]], _SOURCE[row["来源"]], key,
                          now=day.replace(hour=4), description=row["内容"])
     db.session.commit()
+    learning = load_learning(content, now)
     return (f"演示内容：组织新增 {orgs.created} 个（已有 {orgs.unchanged}），"
-            f"党员新增 {people.created} 人、更新 {people.updated} 人（无变化 {people.unchanged}）。")
+            f"党员新增 {people.created} 人、更新 {people.updated} 人（无变化 {people.unchanged}）。{learning}")
 
 
 def print_logins(echo) -> None:
@@ -81,3 +82,69 @@ def print_logins(echo) -> None:
     echo(f"演示账号（密码均为 {password}，保存在 instance/demo_password）：")
     for member_no, label in accounts:
         echo(f"  {member_no:<8} {label}")
+
+
+# --- the demo's library, question bank, exam and courses ----------------------------------
+
+DEMO_EXAM = "2026年度党员应知应会测试"
+
+
+def load_learning(content: Path, now: datetime) -> str:
+    """Library documents, a question bank, an exam and two courses, each created once."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from school.courses import services as courses
+    from school.courses.models import Course
+    from school.exams import bank
+    from school.exams.formats import parse
+    from school.exams.models import Exam, Question
+    from school.library.importer import import_tree
+    from school.library.models import Document
+
+    editor = db.session.scalar(select(User).where(User.member_no == "QS0002"))
+    documents = 0
+    for folder in sorted(p for p in (content / "library").iterdir() if p.is_dir()):
+        report = import_tree(folder, folder.name, editor, now)
+        if report.failed:
+            raise RuntimeError(f"演示文献有误：{report.failed}")
+        documents += report.created
+    db.session.commit()
+
+    if db.session.scalar(select(Question.id).where(Question.name == "青山-01")) is None:
+        parsed = parse("gift", "questions.gift", (content / "questions.gift").read_bytes())
+        if parsed.problems:
+            raise RuntimeError(f"演示题库有误：{parsed.problems}")
+        bank.save_parsed(parsed.questions, editor, now)
+    questions = list(db.session.scalars(select(Question).where(Question.name.like("青山-%")).order_by(Question.name)))
+
+    def doc(title):
+        return db.session.scalar(select(Document).where(Document.title == title))
+
+    created_courses = 0
+    if db.session.scalar(select(Course.id).where(Course.slug == "sanhui-yike")) is None:
+        course = courses.save_course(courses.CourseData(
+            title="党支部“三会一课”学习", slug="sanhui-yike", required=True, completion_mode="exam",
+            summary="学习镇党委印发的“三会一课”工作指引，并通过课程测试。"), editor, now)
+        courses.add_document_lesson(course, "", str(doc("青山镇党支部“三会一课”工作指引").id), now)
+        created_courses += 1
+    if db.session.scalar(select(Course.id).where(Course.slug == "tea-spring")) is None:
+        course = courses.save_course(courses.CourseData(
+            title="茶园春季管理", slug="tea-spring", track="rural", category="planting",
+            summary="春季施肥、病虫害防治和采摘保鲜，适合茶园村党员和种植户。"), editor, now)
+        courses.add_text_lesson(course, "春季施肥三要点", "## 春季施肥三要点\n\n1. 开采前 30–40 天施催芽肥。\n"
+                                "2. 开沟 10 厘米左右，施后覆土。\n3. 农家肥要充分腐熟。", now)
+        courses.add_document_lesson(course, "", str(doc("茶园春季管理技术要点").id), now)
+        created_courses += 1
+    db.session.flush()
+
+    if db.session.scalar(select(Exam.id).where(Exam.title == DEMO_EXAM)) is None:
+        test_course = db.session.scalar(select(Course).where(Course.slug == "sanhui-yike"))
+        db.session.add(Exam(
+            title=DEMO_EXAM, instructions="共 10 题，限时 20 分钟，60 分及格；通过后获得学时，并完成《党支部“三会一课”学习》课程。",
+            course_id=test_course.id, opens_at=now - timedelta(days=1), closes_at=datetime(2027, 12, 31, 15, 59),
+            time_limit_minutes=20, attempts_allowed=3, pass_percent=60, credit_hours=Decimal("1.00"),
+            selection={"fixed": [q.id for q in questions]}, shuffle_options=True, review="after_submit",
+            review_answers=True, published=True, created_at=now, created_by_id=editor.id))
+    db.session.commit()
+    return f"学习内容：文献新增 {documents} 篇，课程新增 {created_courses} 门，题库 {len(questions)} 题。"

@@ -86,3 +86,15 @@ def test_every_command_has_help(runner):
                  ["user", "deactivate"], ["org", "import"], ["backup"]):
         result = runner.invoke(args=args + ["--help"])
         assert result.exit_code == 0 and any("\u4e00" <= ch <= "\u9fff" for ch in result.output), args
+
+
+def test_demo_has_a_library_courses_and_an_exam_to_use(runner, client):
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    from school.demo import demo_password
+    assert client.post("/login", data={"identifier": "QS0303", "password": demo_password()}).status_code == 302
+    assert "茶园春季管理技术要点" in client.get("/library/search?q=催芽肥").get_data(as_text=True)
+    home = client.get("/").get_data(as_text=True)
+    assert "党支部“三会一课”学习" in home.split('id="pending-required"')[1].split("</section>")[0]
+    assert "茶园春季管理" in client.get("/courses/rural").get_data(as_text=True)
+    exams = client.get("/exams/").get_data(as_text=True)
+    assert "2026年度党员应知应会测试" in exams

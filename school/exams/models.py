@@ -103,7 +103,7 @@ class Exam(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
     instructions: Mapped[str] = mapped_column(Text, default="")
-    # The courses package is written separately: a plain integer until it is wired as a foreign key.
+    # The course this exam is the test of (courses read it; no foreign key, so exams need not know courses).
     course_id: Mapped[int | None] = mapped_column(Integer)
     opens_at: Mapped[datetime | None] = mapped_column(DateTime)
     closes_at: Mapped[datetime | None] = mapped_column(DateTime)

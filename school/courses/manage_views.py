@@ -98,42 +98,35 @@ def manage_course(course_id: int):
                            job_of=job_of, hours=services.course_hours_for(course))
 
 
-@bp.post("/manage/<int:course_id>/lessons/document")
-@editor_required
-def manage_add_document(course_id: int):
+def _add_lesson(course_id: int, form, add, done_message: str):
+    """Validate ``form``, call ``add(course, form)``, and go back to the course with the outcome."""
     course = _course(course_id)
-    form = DocumentLessonForm()
     if not form.validate_on_submit():
         flash("；".join(e for errors in form.errors.values() for e in errors), "error")
         return redirect(url_for("courses.manage_course", course_id=course.id))
     try:
-        services.add_document_lesson(course, form.title.data or "", form.reference.data, utcnow())
+        add(course, form)
     except services.CourseError as exc:
         db.session.rollback()
         flash(str(exc), "error")
     else:
         db.session.commit()
-        flash("文献课时已添加", "success")
+        flash(done_message, "success")
     return redirect(url_for("courses.manage_course", course_id=course.id))
+
+
+@bp.post("/manage/<int:course_id>/lessons/document")
+@editor_required
+def manage_add_document(course_id: int):
+    return _add_lesson(course_id, DocumentLessonForm(), lambda course, form: services.add_document_lesson(
+        course, form.title.data or "", form.reference.data, utcnow()), "文献课时已添加")
 
 
 @bp.post("/manage/<int:course_id>/lessons/text")
 @editor_required
 def manage_add_text(course_id: int):
-    course = _course(course_id)
-    form = TextLessonForm()
-    if not form.validate_on_submit():
-        flash("；".join(e for errors in form.errors.values() for e in errors), "error")
-        return redirect(url_for("courses.manage_course", course_id=course.id))
-    try:
-        services.add_text_lesson(course, form.title.data, form.body.data, utcnow())
-    except services.CourseError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-    else:
-        db.session.commit()
-        flash("图文课时已添加", "success")
-    return redirect(url_for("courses.manage_course", course_id=course.id))
+    return _add_lesson(course_id, TextLessonForm(), lambda course, form: services.add_text_lesson(
+        course, form.title.data, form.body.data, utcnow()), "图文课时已添加")
 
 
 @bp.post("/manage/<int:course_id>/cover")

@@ -10,6 +10,7 @@ from html import escape
 from pathlib import Path
 
 from school.courses import services
+from school.safe_html import markdown_to_safe_html
 from school.courses.models import Course, MediaStatus
 
 PAGE = """<!doctype html>
@@ -58,7 +59,7 @@ def build_pack(course: Course, target: Path) -> list[str]:
                 sections.append(f"<section>{heading}<{tag} controls preload=\"metadata\" src=\"{name}\"></{tag}>"
                                 f"<p><a href=\"{name}\" download>保存此视频</a></p></section>")
             else:
-                sections.append(f"<section>{heading}{services.render_markdown(lesson.body_md)}</section>")
+                sections.append(f"<section>{heading}{markdown_to_safe_html(lesson.body_md)}</section>")
         page = PAGE.format(title=escape(course.title), summary=escape(course.summary), lessons="\n".join(sections))
         archive.writestr("index.html", page, compress_type=zipfile.ZIP_DEFLATED)
         names.append("index.html")

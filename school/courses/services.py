@@ -9,8 +9,6 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-import markdown
-import nh3
 from flask import current_app
 from sqlalchemy import func, select
 
@@ -198,11 +196,6 @@ def add_document_lesson(course: Course, title: str, reference: str, now: datetim
     db.session.add(lesson)
     db.session.flush()
     return lesson
-
-
-def render_markdown(text: str) -> str:
-    html = markdown.markdown(text, extensions=["extra", "sane_lists"])
-    return nh3.clean(html, link_rel="noopener noreferrer")
 
 
 def add_video_lesson(course: Course, title: str, stored: Path, original_name: str, now: datetime) -> Lesson:

@@ -15,6 +15,7 @@ from school.courses.forms import PlainForm
 from school.courses.models import RURAL_CATEGORIES, TRACK_LABELS, Course, Lesson, MediaStatus, Track, WatchState
 from school.courses.serving import RENDITION_NAME, send_media
 from school.credits.rules import current_rules
+from school.safe_html import markdown_to_safe_html
 from school.extensions import db
 from school.timeutil import utcnow
 
@@ -92,7 +93,7 @@ def lesson(lesson_id: int):
     seek_locked = bool(course.required and course.no_seek_ahead and not (state and state.completed_at))
     return render_template(
         "courses/lesson.html", lesson=lesson, course=course, state=state, form=PlainForm(),
-        body=services.render_markdown(lesson.body_md) if not lesson.is_video else "",
+        body=markdown_to_safe_html(lesson.body_md) if not lesson.is_video else "",
         previous=lessons[index - 1] if index > 0 else None,
         next=lessons[index + 1] if index + 1 < len(lessons) else None,
         seek_locked=seek_locked, credit=services.course_credit_entry(me, course))

@@ -11,14 +11,7 @@ import html
 import re
 from dataclasses import dataclass
 
-import markdown
-import nh3
-
-ALLOWED_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6", "p", "br", "hr", "strong", "em", "b", "i", "u", "s",
-                "blockquote", "ul", "ol", "li", "a", "code", "pre", "table", "thead", "tbody", "tr",
-                "th", "td", "sup", "sub", "img", "span", "del", "ins"}
-ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "th": {"align"}, "td": {"align"}}
-URL_SCHEMES = {"http", "https", "mailto"}
+from school.safe_html import markdown_to_safe_html
 
 CN_NUM = "零〇一二三四五六七八九十百千万两"
 ARTICLE_RE = re.compile(rf"(第[{CN_NUM}\d]+条(?:之[{CN_NUM}\d]+)?)")
@@ -39,17 +32,6 @@ class Rendered:
     html: str
     toc: list[TocEntry]
     articles: list[str]
-
-
-def sanitise(raw_html: str) -> str:
-    return nh3.clean(raw_html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes=URL_SCHEMES,
-                     link_rel="noopener noreferrer nofollow", strip_comments=True)
-
-
-def markdown_to_safe_html(text: str) -> str:
-    # Raw HTML in the Markdown is escaped by nh3 afterwards either way; tables and line breaks help laws.
-    raw = markdown.markdown(text or "", extensions=["tables", "sane_lists"], output_format="html")
-    return sanitise(raw)
 
 
 def render(text: str) -> Rendered:

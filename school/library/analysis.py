@@ -1,35 +1,45 @@
 """The Chinese analyzer for Whoosh: words from rjieba (jieba as a fallback).
 
 Token positions are numbered per *word* of the ordinary segmentation. When indexing,
-the finer "search mode" sub-words of a long word (人民, 共和国 inside 中华人民共和国)
-are added at the position of the word they belong to, so a query for a sub-word finds
-the document while a quoted phrase still needs its words to be adjacent.
+the "search mode" sub-words of a long word (人民, 共和国 inside 中华人民共和国: its
+two- and three-character substrings that are dictionary words, as jieba's search mode
+defines them) are added at the position of the word they belong to, so a query for a
+sub-word finds the document while a quoted phrase still needs its words to be adjacent.
 Queries are segmented in the ordinary mode only. The dictionary loads once per process
 (rjieba and jieba both keep one module-level segmenter).
 """
 from __future__ import annotations
 
 from functools import lru_cache
+from operator import sub
+from pickle import dumps
 
 from whoosh.analysis import LowercaseFilter, StopFilter, Token, Tokenizer
 from whoosh.formats import Positions
+from whoosh.system import pack_uint
 
 try:  # rjieba is jieba-rs: the same dictionary and algorithm, an order of magnitude faster
     import rjieba as _engine
 
-    def _tokenize(text: str, search: bool):
-        return _engine.tokenize(text, mode="search" if search else "default")
+    def _tokenize(text: str):
+        return _engine.tokenize(text)
 
     def cut(text: str) -> list[str]:
         return _engine.cut(text)
+
+    has_word = _engine.has_word
 except ImportError:  # pragma: no cover - exercised only where rjieba has no wheel
     import jieba as _engine
 
-    def _tokenize(text: str, search: bool):
-        return list(_engine.tokenize(text, mode="search" if search else "default"))
+    def _tokenize(text: str):
+        return list(_engine.tokenize(text))
 
     def cut(text: str) -> list[str]:
         return list(_engine.cut(text))
+
+    def has_word(word: str) -> bool:
+        _engine.dt.check_initialized()
+        return bool(_engine.dt.FREQ.get(word))
 
 # Words so common they only cost index space; removed from both the index and queries.
 INDEX_STOP_WORDS = frozenset("的 了 和 与 及 或 是 在 被 把 对 为 于 之 其 等 而 也 就 都 并 由 从 以 向 该 这 那".split())
@@ -73,24 +83,31 @@ class ChineseTokenizer(Tokenizer):
             yield token
 
 
-def word_positions(text: str, search: bool = True):
-    """``(word, position, start, end)`` for every word; sub-words share their word's position.
+@lru_cache(maxsize=200_000)
+def _sub_words(word: str) -> tuple[tuple[str, int], ...]:
+    """``(sub-word, offset)`` for a word's dictionary sub-words: its two-character substrings
+    when it is longer than two characters, then its three-character ones when longer than
+    three (jieba's search mode, computed per word so it can be cached)."""
+    n = len(word)
+    if n < 3:
+        return ()
+    grams = [(word[i:i + 2], i) for i in range(n - 1)]
+    if n > 3:
+        grams += [(word[i:i + 3], i) for i in range(n - 2)]
+    return tuple((gram, i) for gram, i in grams if has_word(gram))
 
-    In search mode rjieba/jieba emit a long word's sub-words just before the word itself,
-    all inside its span, so walking backwards the word opens a group that its sub-words join.
-    """
-    tokens = _tokenize(text, search)
-    groups = [0] * len(tokens)
-    group, span_start, span_end = 0, -1, -1
-    for i in range(len(tokens) - 1, -1, -1):
-        _, start, end = tokens[i]
-        if not (span_start <= start and end <= span_end):
-            group += 1
-            span_start, span_end = start, end
-        groups[i] = group
-    for (word, start, end), g in zip(tokens, groups):
-        if is_word(word):
-            yield word, group - g, start, end
+
+def word_positions(text: str, search: bool = True):
+    """``(word, position, start, end)`` for every word; with ``search`` a word's sub-words
+    come just before it, at its position. Punctuation and spaces keep a position of their own."""
+    for pos, (word, start, end) in enumerate(_tokenize(text)):
+        if not is_word(word):
+            continue
+        if search:
+            for part, offset in _sub_words(word):
+                if is_word(part):
+                    yield part, pos, start + offset, start + offset + len(part)
+        yield word, pos, start, end
 
 
 @lru_cache(maxsize=1)
@@ -107,7 +124,7 @@ def sub_words(word: str) -> list[str]:
     """The dictionary words inside a long word (劳动合同 → 劳动, 合同), for words of 4+ characters."""
     if len(word) < 4:
         return []
-    return [w for w, _, _ in _tokenize(word, True) if w != word and len(w) >= 2 and is_word(w)]
+    return [part for part, _ in _sub_words(word) if is_word(part)]
 
 
 def query_words(text: str) -> list[str]:
@@ -120,48 +137,42 @@ def query_words(text: str) -> list[str]:
     return list(seen)
 
 
-_TERM_CACHE: dict[str, str | None] = {}
+_TERMS: dict[str, tuple[str, ...]] = {}
 
 
-def _term(word: str) -> str | None:
-    """The indexed form of a word (lower-cased), or ``None`` for punctuation and stop words."""
-    term = _TERM_CACHE.get(word, "")
-    if term == "":
-        term = word.lower() if is_word(word) and word.lower() not in INDEX_STOP_WORDS else None
-        if len(_TERM_CACHE) > 500_000:
-            _TERM_CACHE.clear()
-        _TERM_CACHE[word] = term
-    return term
+def _terms_of(word: str) -> tuple[str, ...]:
+    """The index terms one word of the text yields, as the analyzer chain would (sub-words,
+    then the word; lower-cased; no punctuation or stop words)."""
+    terms = _TERMS.get(word)
+    if terms is None:
+        words = [part for part, _ in _sub_words(word)] + [word] if is_word(word) else []
+        terms = tuple(w.lower() for w in words if is_word(w) and w.lower() not in INDEX_STOP_WORDS)
+        if len(_TERMS) > 500_000:
+            _TERMS.clear()
+        _TERMS[word] = terms
+    return terms
 
 
 def term_positions(text: str) -> dict[str, list[int]]:
     """What the analyzer chain yields when indexing, grouped by term: term → positions.
 
     Indexing a large library spends most of its time in per-token Python objects; this
-    one loop gives Whoosh the same postings (same words, lower-cased, same stop words,
-    same positions) without them. ``test_analysis`` checks the two agree.
+    one loop over the plain segmentation gives Whoosh the same postings (same words,
+    lower-cased, same stop words, same positions) without them, looking each distinct
+    word up once. ``test_analysis`` checks the two agree.
     """
-    tokens = _tokenize(text, True)
-    count = len(tokens)
-    groups = [0] * count
-    group, span_start, span_end = 0, -1, -1
-    for i in range(count - 1, -1, -1):  # the same grouping as ``word_positions``
-        _, start, end = tokens[i]
-        if not (span_start <= start and end <= span_end):
-            group += 1
-            span_start, span_end = start, end
-        groups[i] = group
     out: dict[str, list[int]] = {}
-    term_of = _term
-    for (word, _, _), g in zip(tokens, groups):
-        term = term_of(word)
-        if term is None:
-            continue
-        positions = out.get(term)
-        if positions is None:
-            out[term] = [group - g]
-        else:
-            positions.append(group - g)
+    terms_of = _TERMS.get
+    for pos, word in enumerate(cut(text)):
+        terms = terms_of(word)
+        if terms is None:
+            terms = _terms_of(word)
+        for term in terms:
+            positions = out.get(term)
+            if positions is None:
+                out[term] = [pos]
+            else:
+                positions.append(pos)
     return out
 
 
@@ -169,10 +180,34 @@ class FastPositions(Positions):
     """Whoosh's ``Positions`` format, fed by ``term_positions`` for our analyzer."""
 
     def word_values(self, value, analyzer, **kwargs):
-        first = getattr(analyzer, "items", [None])[0]
-        if not isinstance(first, ChineseTokenizer) or kwargs.get("mode") == "query":
+        if not self.is_fast(analyzer) or kwargs.get("mode") == "query":
             yield from super().word_values(value, analyzer, **kwargs)
             return
+        for tbytes, freq, weight, encoded in self.index_postings(value):
+            yield tbytes.decode("utf-8"), freq, weight, encoded
+
+    @staticmethod
+    def is_fast(analyzer) -> bool:
+        return isinstance(getattr(analyzer, "items", [None])[0], ChineseTokenizer)
+
+    def index_postings(self, value: str) -> list[tuple[bytes, int, float, bytes]]:
+        """``(term bytes, frequency, weight, encoded positions)`` per term of ``value``: what
+        ``Field.index`` yields, in one loop (``BulkWriter`` calls it for every document)."""
         boost = self.field_boost
+        single = _SINGLE_POSITION
+        out = []
         for word, positions in term_positions(value).items():
-            yield word, len(positions), len(positions) * boost, self.encode(positions)
+            n = len(positions)
+            # Whoosh's encoding (count, then the pickled gaps between positions), inline, as
+            # this runs once per term per document; most terms occur once in a document.
+            if n == 1:
+                encoded = single.get(positions[0])
+                if encoded is None:
+                    encoded = single[positions[0]] = pack_uint(1) + dumps(positions, 2)
+            else:
+                encoded = pack_uint(n) + dumps(list(map(sub, positions, [0] + positions[:-1])), 2)
+            out.append((word.encode("utf-8"), n, n * boost, encoded))
+        return out
+
+
+_SINGLE_POSITION: dict[int, bytes] = {}  # position → its encoding, for terms that occur once

@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from flask import current_app
 from sqlalchemy import event, func, select
@@ -26,6 +27,7 @@ from whoosh import query as wq
 from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
 
 from school.extensions import db
+from school.library import index_builder
 from school.library.analysis import FastPositions, chinese_analyzer
 from school.library.models import DocStatus, Document
 from school.library.queries import ParsedQuery, build, parse, rarity_weights
@@ -104,29 +106,47 @@ def is_current() -> bool:
     return windex.exists_in(str(path)) and index_state(path) == database_state()
 
 
-def rebuild(batch: int = 200, procs: int = 1) -> int:
+def _database_snapshots(batch: int = 200) -> Iterator[dict]:
+    """Every document, in id order, a page at a time (keyset pagination keeps memory flat)."""
+    last_id = 0
+    while True:
+        docs = db.session.scalars(select(Document).where(Document.id > last_id)
+                                  .order_by(Document.id).limit(batch)).all()
+        if not docs:
+            return
+        for doc in docs:
+            yield snapshot_of(doc)
+        last_id = docs[-1].id
+        db.session.expire_all()
+
+
+def write_new_index(directory: Path, snapshots: Iterable[dict]) -> int:
+    """Create an index in ``directory`` holding ``snapshots``, in one pass (``BulkWriter``)."""
+    ix = windex.create_in(str(directory), make_schema())
+    try:
+        writer = index_builder.BulkWriter(ix)
+        count = 0
+        try:
+            for snap in snapshots:
+                writer.add_document(**fields_of(snap))
+                count += 1
+            writer.commit()
+        except BaseException:
+            writer.cancel()
+            raise
+    finally:
+        ix.close()
+    return count
+
+
+def rebuild() -> int:
     """Recreate the index from the database in a new directory, then swap it in."""
     path = index_dir()
     fresh = path.with_name(path.name + ".new")
     with _writer_lock:
         shutil.rmtree(fresh, ignore_errors=True)
         fresh.mkdir(parents=True)
-        ix = windex.create_in(str(fresh), make_schema())
-        writer = ix.writer(limitmb=128, procs=procs)
-        count = 0
-        last_id = 0
-        while True:  # keyset pagination keeps memory flat on a large library
-            docs = db.session.scalars(select(Document).where(Document.id > last_id)
-                                      .order_by(Document.id).limit(batch)).all()
-            if not docs:
-                break
-            for doc in docs:
-                writer.add_document(**fields_of(snapshot_of(doc)))
-                count += 1
-            last_id = docs[-1].id
-            db.session.expire_all()
-        writer.commit()
-        ix.close()
+        count = write_new_index(fresh, _database_snapshots())
         _write_state(fresh)
         old = path.with_name(path.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -237,7 +257,7 @@ def apply_changes(changes: dict[int, dict | None]) -> None:
         if not windex.exists_in(str(path)) or not changes:
             return  # nothing to follow yet: the first search builds the index from the database
         ix = windex.open_dir(str(path))
-        writer = ix.writer(timeout=30)
+        writer = ix.writer(timeout=30, codec=index_builder.codec())
         try:
             for doc_id, snap in changes.items():
                 if snap is None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from school.extensions import db
-from school.library import services
+from school.library import search, services
 from school.library.models import DocStatus, Document
 
 ALLOWED_EXTENSIONS = (".md", ".markdown", ".txt", ".docx", ".pdf")
@@ -212,6 +212,12 @@ def import_tree(root: Path, category: str, actor, now: datetime, files: list[Pat
     files = files if files is not None else corpus_files(root)
     base = root.parent if root.is_dir() else root.parent
     report = ImportReport()
+    with search.following_in_bulk():
+        _import_files(files, base, category, actor, now, report, progress, batch)
+    return report
+
+
+def _import_files(files, base, category, actor, now, report, progress, batch) -> None:
     for i, path in enumerate(files, 1):
         source = str(path.relative_to(base))[:500]
         try:
@@ -229,4 +235,3 @@ def import_tree(root: Path, category: str, actor, now: datetime, files: list[Pat
         if progress:
             progress(path)
     db.session.commit()
-    return report

@@ -85,8 +85,10 @@ def _parts_query(parts: list[str], boost: float) -> wq.Query:
                   for fieldname, field_boost in FIELD_BOOSTS.items() if fieldname != "tags"])
 
 
-def _word_query(word: str, weight: float = 1.0) -> wq.Query:
+def _word_query(word: str, weight: float = 1.0, related: list[str] = ()) -> wq.Query:
     alternatives = [_fields_query([word], boost=weight)]
+    for other in related:  # the indexed words that contain a single-character query (党 → 党员)
+        alternatives.append(_fields_query([other], boost=0.5 * weight))
     parts = sub_words(word)
     if len(parts) >= 2:
         alternatives.append(_parts_query(parts, boost=0.6 * weight))
@@ -109,12 +111,23 @@ def rarity_weights(words: list[str], doc_frequency, doc_count: int) -> dict[str,
     return weights
 
 
-def build(parsed: ParsedQuery, weights: dict[str, float] | None = None) -> wq.Query | None:
+def single_character(parsed: ParsedQuery) -> str | None:
+    """The character, when a member searched for one Chinese character alone (党)."""
+    if not parsed.phrases and len(parsed.words) == 1:
+        word = parsed.words[0]
+        if len(word) == 1 and not word.isascii() and word.isalpha():
+            return word
+    return None
+
+
+def build(parsed: ParsedQuery, weights: dict[str, float] | None = None,
+          related: dict[str, list[str]] | None = None) -> wq.Query | None:
+    """``related``: for a word, other indexed words that count as matching it (see ``single_character``)."""
     if parsed.empty:
         return None
-    weights = weights or {}
+    weights, related = weights or {}, related or {}
     required = [_fields_query(words, slop=slop) for words, slop in zip(parsed.phrases, parsed.phrase_slops)]
-    optional = [_word_query(word, weights.get(word, 1.0)) for word in parsed.words]
+    optional = [_word_query(word, weights.get(word, 1.0), related.get(word, ())) for word in parsed.words]
     words_query = wq.Or(optional, scale=0.9) if optional else None
     if not required:
         return words_query

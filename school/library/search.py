@@ -14,6 +14,7 @@ import logging
 import math
 import shutil
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,13 +31,16 @@ from school.extensions import db
 from school.library import index_builder
 from school.library.analysis import FastPositions, chinese_analyzer
 from school.library.models import DocStatus, Document
-from school.library.queries import ParsedQuery, build, parse, rarity_weights
+from school.library.queries import ParsedQuery, build, parse, rarity_weights, single_character
 from school.library.snippets import snippet
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 _writer_lock = threading.RLock()
 _SESSION_KEY = "library_search_changes"
+_DEFERRED_KEY = "library_search_deferred"
+MAX_RELATED_WORDS = 20  # words that stand in for a one-character search
+REBUILD_AT = 200  # changed documents from which a bulk import rebuilds the index instead
 
 
 def make_schema(analyzer=None) -> Schema:
@@ -198,6 +202,27 @@ class _CachedSearcher:
     state: dict
     searcher: object
     filters: dict = field(default_factory=dict)
+    lexicons: dict = field(default_factory=dict)  # field → every indexed term (bytes)
+    containing: dict = field(default_factory=dict)  # character → words_containing()
+
+    def words_containing(self, char: str) -> list[str]:
+        """The indexed words of titles and bodies that contain ``char``, in the most documents
+        first, at most ``MAX_RELATED_WORDS``: a one-character search (党) finds 党员, 共产党…,
+        not only the places where the character stands as a word of its own."""
+        found = self.containing.get(char)
+        if found is None:
+            needle = char.encode("utf-8")  # UTF-8 never matches inside another character
+            frequency: dict[str, int] = {}
+            for fieldname in ("title", "body"):
+                if fieldname not in self.lexicons:
+                    self.lexicons[fieldname] = list(self.searcher.reader().lexicon(fieldname))
+                for tbytes in self.lexicons[fieldname]:
+                    if needle in tbytes and tbytes != needle:
+                        word = tbytes.decode("utf-8")
+                        frequency[word] = max(frequency.get(word, 0), self.searcher.doc_frequency(fieldname, word))
+            ranked = sorted(frequency.items(), key=lambda item: (-item[1], item[0]))
+            found = self.containing[char] = [word for word, _ in ranked[:MAX_RELATED_WORDS]]
+        return found
 
 
 _local = threading.local()
@@ -241,8 +266,37 @@ def _apply_after_commit(session: Session) -> None:
     changes = session.info.pop(_SESSION_KEY, None)
     if not changes:
         return
+    deferred = session.info.get(_DEFERRED_KEY)
+    if deferred is not None:  # inside ``following_in_bulk``: written when it ends
+        deferred.update(changes)
+        return
+    _write_changes(changes)
+
+
+@contextmanager
+def following_in_bulk():
+    """For a bulk import: documents committed inside are collected rather than written to the
+    index batch by batch, and written once at the end — by a rebuild when there are many, as
+    building the whole index in one pass costs less than updating it a document at a time."""
+    session = db.session()
+    if _DEFERRED_KEY in session.info:  # already collecting
+        yield
+        return
+    session.info[_DEFERRED_KEY] = {}
     try:
-        apply_changes(changes)
+        yield
+    finally:
+        changes = session.info.pop(_DEFERRED_KEY)
+        if changes:
+            _write_changes(changes)
+
+
+def _write_changes(changes: dict[int, dict | None]) -> None:
+    try:
+        if len(changes) >= REBUILD_AT:
+            rebuild()
+        else:
+            apply_changes(changes)
     except Exception:  # the commit stands; a stale index is rebuilt on the next search
         log.exception("search index update failed; it will be rebuilt on the next search")
         try:
@@ -340,7 +394,9 @@ def search(text: str | None, *, include_drafts: bool = False, category: str | No
     def doc_frequency(word: str) -> int:
         return max(searcher.doc_frequency("body", word), searcher.doc_frequency("title", word))
 
-    query = build(parsed, rarity_weights(parsed.words, doc_frequency, searcher.doc_count()))
+    char = single_character(parsed)
+    related = {char: cached.words_containing(char)} if char else None
+    query = build(parsed, rarity_weights(parsed.words, doc_frequency, searcher.doc_count()), related)
     kwargs = {"filter": allowed}
     if sort == "date":
         kwargs.update(sortedby="date", reverse=True)

@@ -44,6 +44,47 @@ def test_import_tree_reports_failures_and_is_idempotent(app, copy_corpus, corpus
     assert search.search('"新增的条文"').hits[0].document.id == doc.id
 
 
+LIVE_FILES = ["社会法/劳动法(2018-12-29).md", "民法典/婚姻家庭编.md", "社会法/反家庭暴力法(2015-12-27).md",
+              "诉讼与非诉讼程序法/人民调解法(2010-08-28).md"]
+
+
+@pytest.mark.parametrize("rebuild_at, rebuilds, updates", [(3, 1, 0), (100, 0, 1)])
+def test_import_into_a_live_index_writes_it_once(app, copy_corpus, monkeypatch, rebuild_at, rebuilds, updates):
+    search.search("预热")  # the index exists and is followed
+    root = copy_corpus(*LIVE_FILES)
+    calls = {"rebuild": 0, "apply": 0}
+    real_rebuild, real_apply = search.rebuild, search.apply_changes
+    monkeypatch.setattr(search, "REBUILD_AT", rebuild_at)
+    monkeypatch.setattr(search, "rebuild", lambda: calls.__setitem__("rebuild", calls["rebuild"] + 1) or real_rebuild())
+    monkeypatch.setattr(search, "apply_changes",
+                        lambda changes: calls.__setitem__("apply", calls["apply"] + 1) or real_apply(changes))
+
+    report = importer.import_tree(root, "law", None, utcnow(), batch=1)  # a commit per file
+
+    assert report.created == 4
+    assert calls == {"rebuild": rebuilds, "apply": updates}
+    assert search.is_current()
+    assert search.search("家庭暴力").hits[0].document.title == "中华人民共和国反家庭暴力法"
+
+
+def test_a_failing_import_still_indexes_what_it_committed(app, copy_corpus, monkeypatch):
+    search.search("预热")
+    root = copy_corpus(*LIVE_FILES)
+    files = importer.corpus_files(root)
+    real = importer.import_file
+
+    def crash_on_third(path, *args):
+        if path == files[2]:
+            raise RuntimeError("磁盘出错")
+        return real(path, *args)
+
+    monkeypatch.setattr(importer, "import_file", crash_on_third)
+    with pytest.raises(RuntimeError):
+        importer.import_tree(root, "law", None, utcnow(), files=files, batch=1)
+    assert search.is_current()
+    assert search.search("劳动").total >= 1
+
+
 def test_corpus_metadata(corpus):
     parsed = importer.parse_markdown((corpus / "社会法/劳动法(2018-12-29).md").read_text("utf-8"),
                                      "劳动法(2018-12-29).md")

@@ -156,3 +156,21 @@ def test_single_character_and_long_query(app, add_doc):
     assert search.search("党").total == 1
     long = search.search("党员" * 150)
     assert long.query.truncated and "200" in long.message and long.total == 1
+
+
+def test_a_single_character_finds_the_words_that_contain_it(app, add_doc):
+    add_doc("支部工作", "加强党组织建设，发展党员，交纳党费。")  # 党 never stands alone here
+    add_doc("基层治理", "中国共产党领导的村民自治。")
+    add_doc("乡村振兴", "发展集体经济。")
+    results = search.search("党")
+    assert {h.document.title for h in results.hits} == {"支部工作", "基层治理"}
+    assert results.hits[0].document.title == "支部工作"  # three words with 党 outrank one
+    assert "<mark>党</mark>" in results.hits[0].snippet
+    assert search.search("党 ").total == 2 and search.search("“党”").total >= 0
+
+
+@pytest.mark.parametrize("query", ["工资 党", "党员", "A", "的"])
+def test_only_a_lone_character_is_widened(query):
+    from school.library.queries import parse, single_character
+    assert single_character(parse(query)) is None
+

@@ -34,6 +34,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     # Report columns of courses and exams (registered once, on first import).
     import school.courses.metrics  # noqa: F401
     import school.exams.metrics  # noqa: F401
+    # Documents used by course lessons are not deleted from the library.
+    import school.courses.library_uses  # noqa: F401
 
     security.init_app(app)
     web.init_app(app)

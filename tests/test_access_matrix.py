@@ -262,6 +262,8 @@ ROUTES = [
     Route("GET", "/library/manage/{doc}/revisions", expect=_library_editors(200)),
     Route("GET", "/library/manage/{doc}/revisions/1", expect=_library_editors(200)),
     Route("POST", "/library/manage/{doc}/revisions/1/restore", expect=_library_editors(302)),
+    Route("GET", "/library/manage/{doc}/delete", expect=_library_editors(200)),
+    Route("POST", "/library/manage/{doc}/delete", expect=_library_editors(302)),  # deleted, back to the list
     # credits: rules, study record, offline training, branch reports
     Route("GET", "/admin/credit-rules", roles=(Role.ADMIN,)),
     Route("GET", "/my/record.xlsx", roles=EVERYONE),

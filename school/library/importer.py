@@ -8,6 +8,7 @@ becomes a new revision of the document it was imported as before.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -168,6 +169,20 @@ def pdf_path(media_dir: str, stored: str) -> Path:
     if not re.fullmatch(r"[0-9a-f]{32}\.pdf", stored or ""):
         raise FileNotFoundError(stored)
     return Path(media_dir) / "library" / stored
+
+
+def remove_pdf(media_dir: str, stored: str | None) -> None:
+    """Remove a kept PDF (its document was deleted); a missing file is not an error."""
+    if not stored:
+        return
+    try:
+        path = pdf_path(media_dir, stored)
+    except FileNotFoundError:  # not a name the server generated: nothing of ours to remove
+        return
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:  # the document is gone already; a leftover file only takes space
+        logging.getLogger(__name__).warning("could not remove %s", path, exc_info=True)
 
 
 # --- bulk import ------------------------------------------------------------------------

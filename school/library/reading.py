@@ -1,12 +1,17 @@
 """Reading credit: only time the page is really being read, measured by the server.
 
 The reading page sends a heartbeat every ``HEARTBEAT_SECONDS`` while it is visible, and
-one last beat (``visible: false``) when it is hidden. The server credits at most the
-wall-clock time since the member's last accepted beat — per member, not per page, so
+one last beat (``visible: false``) when it is hidden or closed. The server credits at most
+the wall-clock time since the member's last accepted beat — per member, not per page, so
 two open tabs count once — and nothing after a silence longer than ``MAX_GAP_SECONDS``
 (a closed laptop, a hidden tab) or after a "hidden" beat. Seconds accumulate per local
 day; hours follow the rule in ``credits.rules`` (default 1 学时 per 45 minutes, at most
-1 学时 a day) and reach the ledger in steps of ``AWARD_STEP`` with an idempotency key.
+1 学时 a day). While the page is visible, hours reach the ledger in steps of
+``AWARD_STEP`` (so the ledger does not get a row every 30 seconds); the "hidden" beat
+that ends a session credits whatever is left of at least ``FINAL_STEP`` (0.01 学时), so
+the last minutes of a session are not lost. Every award is capped by the day's limit and
+keyed ``reading:<member>:<day>:<hours already awarded that day, in hundredths>``: the
+day's total only grows, so keys are unique per award and a repeated beat awards nothing.
 """
 from __future__ import annotations
 
@@ -25,7 +30,8 @@ from school.timeutil import to_local
 
 HEARTBEAT_SECONDS = 30
 MAX_GAP_SECONDS = 75
-AWARD_STEP = Decimal("0.10")
+AWARD_STEP = Decimal("0.10")  # while the page is visible
+FINAL_STEP = Decimal("0.01")  # on the "hidden" beat that ends a session
 
 
 def accepted_seconds(last_beat_at: datetime | None, paused: bool, now: datetime,
@@ -40,7 +46,8 @@ def accepted_seconds(last_beat_at: datetime | None, paused: bool, now: datetime,
 
 
 def hours_due(seconds: int, awarded: Decimal, rules: CreditRules, step: Decimal = AWARD_STEP) -> Decimal:
-    """Hours to add to the ledger now, given the day's seconds and what it already got."""
+    """Hours to add to the ledger now, given the day's seconds and what it already got:
+    nothing until at least ``step`` is due (or the day's cap is reached)."""
     earned = min(rules.reading_daily_cap_hours, rules.reading_hours(seconds))
     delta = earned - awarded
     if delta <= 0:
@@ -94,7 +101,7 @@ def record_heartbeat(member, document: Document, now: datetime, visible: bool = 
     row.seconds += seconds
     row.last_beat_at = now
     row.paused = not visible
-    due = hours_due(row.seconds, row.awarded_hours, rules)
+    due = hours_due(row.seconds, row.awarded_hours, rules, step=AWARD_STEP if visible else FINAL_STEP)
     if due > 0:
         key = f"reading:{member.id}:{day.isoformat()}:{int(row.awarded_hours * 100)}"
         ledger.award(member, due, CreditKind.ONLINE, CreditSource.READING, key, now,

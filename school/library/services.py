@@ -1,22 +1,40 @@
-"""Creating, editing and restoring documents; every save writes a full revision."""
+"""Creating, editing, restoring and deleting documents; every save writes a full revision."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, fields
+import logging
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
+from typing import Callable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from school.accounts.models import Role, User
 from school.extensions import db
 from school.library.categories import CATEGORIES
-from school.library.models import DocStatus, Document, DocumentRevision
+from school.library.models import (ColumnItem, DocStatus, Document, DocumentRevision, LibraryColumn,
+                                   ReadingPosition)
 
 EDITOR_ROLES = (Role.EDITOR, Role.ADMIN)
+log = logging.getLogger(__name__)
+
+# Other packages whose rows point at documents say where a document is in use, so that it is
+# not deleted from under them: each function takes a document id and returns one Chinese
+# description per use (e.g. 课程《…》的课时《…》). ``courses`` registers its lessons here
+# (school/courses/library_uses.py), so the library need not import ``courses``.
+DOCUMENT_USES: list[Callable[[int], list[str]]] = []
 
 
 class LibraryError(ValueError):
     """A problem the editor can fix; the message is shown to them."""
+
+
+class DocumentInUse(LibraryError):
+    """The document is used elsewhere (a course lesson) and cannot be deleted."""
+
+
+class DocumentGone(LookupError):
+    """The document was deleted meanwhile (by another request)."""
 
 
 @dataclass
@@ -131,3 +149,69 @@ def count_read(doc: Document) -> None:
     # A plain UPDATE: counting a view must not mark the document changed (nor reindex it).
     db.session.execute(update(Document).where(Document.id == doc.id)
                        .values(read_count=Document.read_count + 1).execution_options(synchronize_session=False))
+
+
+# --- deleting ---------------------------------------------------------------------------
+
+
+def document_uses(doc: Document) -> list[str]:
+    """Where ``doc`` is used outside the library (course lessons); such a document stays."""
+    return [use for uses_of in DOCUMENT_USES for use in uses_of(doc.id)]
+
+
+@dataclass
+class DeletionPlan:
+    """What deleting a document removes, keeps, or what prevents it — for the confirmation page."""
+
+    revisions: int
+    columns: list[str]
+    reading_positions: int
+    has_file: bool
+    uses: list[str] = field(default_factory=list)
+
+    @property
+    def allowed(self) -> bool:
+        return not self.uses
+
+
+def deletion_plan(doc: Document) -> DeletionPlan:
+    def count(model) -> int:
+        return db.session.scalar(select(func.count()).select_from(model).where(model.document_id == doc.id)) or 0
+
+    columns = db.session.scalars(select(LibraryColumn.title).join(ColumnItem, ColumnItem.column_id == LibraryColumn.id)
+                                 .where(ColumnItem.document_id == doc.id).order_by(LibraryColumn.position,
+                                                                                   LibraryColumn.id)).all()
+    return DeletionPlan(revisions=count(DocumentRevision), columns=list(columns),
+                        reading_positions=count(ReadingPosition), has_file=bool(doc.file_stored),
+                        uses=document_uses(doc))
+
+
+def in_use_message(doc: Document, uses: list[str], shown: int = 10) -> str:
+    where = "；".join(uses[:shown]) + (f" 等 {len(uses)} 处" if len(uses) > shown else "")
+    return f"《{doc.title}》正被{where}使用，不能删除。请先在课程中删除这些课时。"
+
+
+def delete_document(doc: Document, actor: User, now: datetime) -> str | None:
+    """Delete ``doc`` with its revisions, its places in columns and members' reading positions;
+    the caller commits. Credit already earned by reading it stays in the ledger (history).
+
+    Refused (``DocumentInUse``, nothing changed) while a course lesson uses the document.
+    Returns the stored PDF's name, if any, for the caller to remove once the commit succeeded.
+    """
+    if not is_editor(actor):
+        raise LibraryError("只有编辑和管理员可以删除文献")
+    # Lock the row first (PostgreSQL; SQLite writes queue anyway): a lesson being added at
+    # this moment needs the row too, so it either is seen below or fails for want of it.
+    if db.session.scalar(select(Document.id).where(Document.id == doc.id).with_for_update()) is None:
+        raise DocumentGone(doc.id)
+    uses = document_uses(doc)
+    if uses:
+        raise DocumentInUse(in_use_message(doc, uses))
+    stored, doc_id, title = doc.file_stored, doc.id, doc.title
+    # The foreign keys cascade too; deleting here keeps the session's own view in step.
+    for model in (ColumnItem, ReadingPosition, DocumentRevision):
+        db.session.execute(delete(model).where(model.document_id == doc.id))
+    db.session.delete(doc)  # through the session, so the search index forgets it after the commit
+    db.session.flush()
+    log.info("library document %s 《%s》 deleted by user %s at %s", doc_id, title, actor.id, now.isoformat())
+    return stored

@@ -300,6 +300,35 @@ def restore(doc_id: int, number: int):
     return redirect(url_for("library.edit", doc_id=doc.id))
 
 
+@bp.get("/manage/<int:doc_id>/delete")
+@editor_required
+def confirm_delete(doc_id: int):
+    doc = db.get_or_404(Document, doc_id)
+    plan = services.deletion_plan(doc)
+    return render_template("library/delete.html", doc=doc, plan=plan, form=ConfirmForm(),
+                           in_use=services.in_use_message(doc, plan.uses) if plan.uses else "")
+
+
+@bp.post("/manage/<int:doc_id>/delete")
+@editor_required
+def delete(doc_id: int):
+    doc = db.get_or_404(Document, doc_id)  # a second submit finds nothing: 404
+    title = doc.title
+    try:
+        stored = services.delete_document(doc, _me(), utcnow())
+    except services.DocumentGone:
+        db.session.rollback()
+        abort(404)
+    except services.LibraryError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("library.confirm_delete", doc_id=doc_id))
+    db.session.commit()
+    importer.remove_pdf(current_app.config["MEDIA_DIR"], stored)
+    flash(f"已删除文献《{title}》", "success")
+    return redirect(url_for("library.manage"))
+
+
 # --- thematic columns -------------------------------------------------------------------
 
 

@@ -83,3 +83,75 @@ def test_columns(client, auth, make, add_doc):
     assert response.status_code == 302
     page = client.get(response.headers["Location"].replace("/manage/columns/", "/columns/")).get_data(as_text=True)
     assert page.index("文献乙") < page.index("文献甲") and "<strong>学思想</strong>" in page
+
+
+# --- deleting a document ---------------------------------------------------------------
+
+
+def test_editor_deletes_after_confirming(client, auth, make, add_doc):
+    from school.library import search
+    from school.library.models import ReadingPosition
+
+    doc = add_doc("待删除的通知", "第一条 这是一份过时的通知。")
+    kept = add_doc("党支部工作条例", BODY)
+    doc_id, kept_id = doc.id, kept.id
+    member = make.user()
+    auth.login(member)
+    client.post(f"/library/doc/{doc_id}/heartbeat", json={"visible": True, "anchor": "第一条", "fraction": 0.3})
+    auth.logout()
+    assert search.search("过时的通知").total == 1
+
+    auth.login(make.user(role="editor"))
+    assert f"/library/manage/{doc_id}/delete" in client.get(f"/library/manage/{doc_id}/edit").get_data(as_text=True)
+    assert f"/library/manage/{doc_id}/delete" in client.get("/library/manage/").get_data(as_text=True)
+    page = client.get(f"/library/manage/{doc_id}/delete").get_data(as_text=True)
+    assert "待删除的通知" in page and "确认删除" in page and 'name="csrf_token"' in page
+    assert "全部 1 个历史版本" in page and "1 位党员的阅读进度" in page and "学时" in page
+    assert "<script>" not in page and "onclick" not in page
+
+    response = client.post(f"/library/manage/{doc_id}/delete")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/library/manage/")
+    listing = client.get("/library/manage/").get_data(as_text=True)
+    assert "已删除文献《待删除的通知》" in listing and "待删除的通知" not in listing.replace("已删除文献《待删除的通知》", "")
+    assert "党支部工作条例" in listing
+    db.session.expire_all()
+    assert db.session.get(Document, doc_id) is None and db.session.get(ReadingPosition, (member.id, doc_id)) is None
+    assert search.search("过时的通知").total == 0
+    # A second submit (a double click, the back button) finds nothing to delete.
+    assert client.post(f"/library/manage/{doc_id}/delete").status_code == 404
+    assert client.get(f"/library/manage/{doc_id}/delete").status_code == 404
+    assert db.session.get(Document, kept_id) is not None
+
+
+def test_delete_refused_while_a_lesson_uses_the_document(client, auth, make, add_doc):
+    from school.courses import services as courses
+    from school.timeutil import utcnow
+
+    doc = add_doc("党支部工作条例", BODY)
+    course = courses.save_course(courses.CourseData(title="基层组织建设", slug="jiceng"), None, utcnow())
+    courses.add_document_lesson(course, "", str(doc.id), utcnow())
+    db.session.commit()
+    auth.login(make.user(role="admin"))
+    page = client.get(f"/library/manage/{doc.id}/delete").get_data(as_text=True)
+    message = "《党支部工作条例》正被课程《基层组织建设》的课时《党支部工作条例》使用，不能删除。"
+    assert message in page and "确认删除" not in page
+    response = client.post(f"/library/manage/{doc.id}/delete")
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/library/manage/{doc.id}/delete")
+    assert message in client.get(response.headers["Location"]).get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Document, doc.id) is not None
+    assert len(db.session.scalars(select(DocumentRevision).where(DocumentRevision.document_id == doc.id)).all()) == 1
+
+
+def test_delete_needs_an_editor_and_a_csrf_token(client, auth, make, add_doc):
+    doc = add_doc("党支部工作条例", BODY)
+    for role in ("member", "secretary"):
+        auth.login(make.user(role=role))
+        assert client.get(f"/library/manage/{doc.id}/delete").status_code == 403
+        assert client.post(f"/library/manage/{doc.id}/delete").status_code == 403
+        auth.logout()
+    auth.login(make.user(role="editor"))
+    assert client.post(f"/library/manage/{doc.id}/delete", csrf=False).status_code == 400
+    assert client.post(f"/library/manage/{doc.id}/delete", data={"csrf_token": "forged"}).status_code == 400
+    db.session.expire_all()
+    assert db.session.get(Document, doc.id) is not None

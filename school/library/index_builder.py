@@ -24,7 +24,7 @@ from array import array
 from collections import defaultdict
 
 from whoosh.codec.whoosh3 import W3Codec
-from whoosh.writing import SegmentWriter
+from whoosh.writing import NO_MERGE, SegmentWriter
 
 BLOCK_COMPRESSION = 1
 MIN_COMPRESSED_BLOCK = 8  # postings
@@ -45,20 +45,27 @@ class TermGroupedPool:
 
 
 class BulkWriter(SegmentWriter):
-    """A ``SegmentWriter`` for an empty index; use it like ``ix.writer()``."""
+    """A ``SegmentWriter`` that writes one new segment; use it like ``ix.writer()``.
+
+    It holds every posting of its segment in memory (``postings`` counts them): to bound
+    memory, commit and go on with a new ``BulkWriter``, which adds another segment beside
+    the first. It never merges segments nor deletes documents.
+    """
 
     def __init__(self, ix, **kwargs):
         kwargs.setdefault("codec", codec())
         super().__init__(ix, **kwargs)
-        if self.segments:
-            self.cancel()
-            raise ValueError("BulkWriter only builds an empty index")
         for name, field in self.schema.items():
             if field.separate_spelling() or field.vector:
                 self.cancel()
                 raise ValueError(f"BulkWriter does not write spelling or vectors (field {name})")
         self.pool = TermGroupedPool()
+        self.postings = 0
         self._lengths: dict[str, dict[int, int]] = defaultdict(dict)
+
+    def commit(self, **_ignored) -> None:
+        # Merging earlier segments would send their postings through the pool one at a time.
+        super().commit(mergetype=NO_MERGE)
 
     def add_document(self, **fields) -> None:
         """Whoosh's ``add_document`` without what an index built from the database never
@@ -93,6 +100,7 @@ class BulkWriter(SegmentWriter):
         else:
             items = field.index(value)
         for tbytes, freq, weight, vbytes in items:
+            self.postings += 1
             length += freq
             postings = terms.get(tbytes)
             if postings is None:

@@ -9,6 +9,7 @@ database rebuilds it first instead of failing.
 """
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -42,7 +43,10 @@ _writer_lock = threading.RLock()
 _SESSION_KEY = "library_search_changes"
 _DEFERRED_KEY = "library_search_deferred"
 MAX_RELATED_WORDS = 20  # words that stand in for a one-character search
-REBUILD_AT = 200  # changed documents from which a bulk import rebuilds the index instead
+REBUILD_AT = 200
+# Postings a rebuild holds in memory before it writes them out as a segment (≈ 170 bytes
+# each): the 1,561 laws of bench/search.py make 1.07 million, so one segment.
+MAX_POSTINGS_IN_MEMORY = 2_000_000  # changed documents from which a bulk import rebuilds the index instead
 
 
 def make_schema(analyzer=None) -> Schema:
@@ -126,9 +130,14 @@ def _database_snapshots(batch: int = 200) -> Iterator[dict]:
         db.session.expire_all()
 
 
-def write_new_index(directory: Path, snapshots: Iterable[dict]) -> int:
-    """Create an index in ``directory`` holding ``snapshots``, in one pass (``BulkWriter``)."""
+def write_new_index(directory: Path, snapshots: Iterable[dict], max_postings: int = MAX_POSTINGS_IN_MEMORY) -> int:
+    """Create an index in ``directory`` holding ``snapshots``, in one pass (``BulkWriter``),
+    as one segment per ``max_postings`` postings."""
     ix = windex.create_in(str(directory), make_schema())
+    # The pool holds a few objects per posting (millions for a large library) and none of them
+    # can form a cycle: the garbage collector would only walk them again and again.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         writer = index_builder.BulkWriter(ix)
         count = 0
@@ -136,11 +145,16 @@ def write_new_index(directory: Path, snapshots: Iterable[dict]) -> int:
             for snap in snapshots:
                 writer.add_document(**fields_of(snap))
                 count += 1
+                if writer.postings >= max_postings:
+                    writer.commit()
+                    writer = index_builder.BulkWriter(ix)
             writer.commit()
         except BaseException:
             writer.cancel()
             raise
     finally:
+        if collecting:
+            gc.enable()
         ix.close()
     return count
 

@@ -85,9 +85,16 @@ def test_bulk_index_accepts_later_updates_through_whooshs_writer(tmp_path):
     ix.close()
 
 
-def test_bulk_writer_refuses_an_index_that_already_has_documents(tmp_path):
-    ix = build(tmp_path, "bulk", True, snapshots(3))
-    with pytest.raises(ValueError):
-        BulkWriter(ix)
-    ix.writer().cancel()  # the refused writer released the lock
-    ix.close()
+def test_a_large_library_is_written_as_several_segments_with_the_same_results(tmp_path):
+    docs = snapshots(120)
+    (tmp_path / "one").mkdir(), (tmp_path / "several").mkdir()
+    search.write_new_index(tmp_path / "one", docs)
+    search.write_new_index(tmp_path / "several", docs, max_postings=1500)
+    one, several = windex.open_dir(str(tmp_path / "one")), windex.open_dir(str(tmp_path / "several"))
+    assert len(one._segments()) == 1 and len(several._segments()) > 2
+    for q in [wq.Term("body", "劳动"), wq.Phrase("body", ["农民工", "按时"]), wq.Term("title", "劳动合同")]:
+        with one.searcher() as a, several.searcher() as b:
+            assert [(h["id"], round(h.score, 6)) for h in a.search(q, limit=None)] == \
+                   [(h["id"], round(h.score, 6)) for h in b.search(q, limit=None)]
+            assert b.doc_count() == 120
+    one.close(), several.close()

@@ -452,4 +452,6 @@ def search(text: str | None, *, include_drafts: bool = False, category: str | No
         results.hits.append(Hit(doc, round(score, 3), html, anchor))
     if parsed.truncated:
         results.message = "查询内容过长，只按前 200 个字查找。"
+    elif related and related[char]:
+        results.message = f"按单字“{char}”查找，也包括含有它的词语，如{'、'.join(related[char][:5])}。"
     return results

@@ -166,6 +166,7 @@ def test_a_single_character_finds_the_words_that_contain_it(app, add_doc):
     assert {h.document.title for h in results.hits} == {"支部工作", "基层治理"}
     assert results.hits[0].document.title == "支部工作"  # three words with 党 outrank one
     assert "<mark>党</mark>" in results.hits[0].snippet
+    assert results.message.startswith("按单字“党”查找，也包括含有它的词语，如") and "党员" in results.message
     assert search.search("党 ").total == 2 and search.search("“党”").total >= 0
 
 

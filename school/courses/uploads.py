@@ -3,7 +3,7 @@ has, so a dropped connection resumes where it stopped instead of starting over."
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import select
@@ -11,6 +11,7 @@ from sqlalchemy import select
 from school.courses.models import Course, Upload
 from school.courses.probe import ALLOWED_EXTENSIONS
 from school.courses.services import CourseError, media_root
+from school import jobs
 from school.extensions import db
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
@@ -37,7 +38,7 @@ def start(course: Course, user, filename: str, size: int, title: str, now: datet
         raise CourseError("文件超过 2 GB，请先压缩或分段后再上传")
     if not title.strip():
         raise CourseError("请填写课时标题")
-    _clean_abandoned(now)
+    clean_abandoned(now)
     upload = Upload(token=secrets.token_urlsafe(18), user_id=user.id, course_id=course.id, title=title.strip()[:200],
                     filename=filename[:200], size=size, received=0, created_at=now, updated_at=now)
     db.session.add(upload)
@@ -74,6 +75,23 @@ def discard(upload: Upload) -> None:
     db.session.delete(upload)
 
 
-def _clean_abandoned(now: datetime) -> None:
-    for old in db.session.scalars(select(Upload).where(Upload.updated_at < now - ABANDONED_AFTER)):
+def clean_abandoned(now: datetime) -> int:
+    """Remove uploads nobody resumed for ``ABANDONED_AFTER`` (a closed browser, a lost phone),
+    and partial files no upload row knows any more (a crash between the two); the caller
+    commits. Runs when an upload starts and every hour from the job worker."""
+    removed = 0
+    for old in db.session.scalars(select(Upload).where(Upload.updated_at < now - ABANDONED_AFTER)).all():
         discard(old)
+        removed += 1
+    folder = media_root() / "uploads"
+    if folder.is_dir():
+        known = set(db.session.scalars(select(Upload.token)))
+        cutoff = (now - ABANDONED_AFTER).replace(tzinfo=timezone.utc).timestamp()
+        for part in folder.glob("*.part"):
+            if part.stem not in known and part.stat().st_mtime < cutoff:
+                part.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+jobs.every(3600, "courses-clean-abandoned-uploads", clean_abandoned)

@@ -1,6 +1,9 @@
 """Chunked upload through the editor's API, and every bad upload refused in Chinese with nothing left behind."""
 from __future__ import annotations
 
+import os
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from school import jobs
@@ -123,3 +126,38 @@ def test_cli_add_video_refuses_bad_file(app, runner, courses, tmp_path):
     assert result.exit_code != 0 and "无法识别的文件" in result.output
     assert media_files(app) == []
     assert bad.exists()  # the editor's own file is never touched
+
+
+@pytest.mark.parametrize("idle, kept", [
+    (timedelta(hours=1), True),
+    (timedelta(days=2) - timedelta(minutes=1), True),
+    (timedelta(days=2, minutes=1), False),
+    (timedelta(days=30), False),
+])
+def test_the_hourly_sweep_removes_uploads_nobody_resumed(app, make, courses, idle, kept):
+    from school.courses import uploads
+
+    now = datetime(2026, 11, 27, 12, 0)
+    course = courses.course()
+    upload = uploads.start(course, make.user(role=Role.EDITOR), "a.mp4", 10, "课时", now - idle)
+    part = uploads.part_path(upload)
+    db.session.commit()
+    assert "courses-clean-abandoned-uploads" in jobs.run_periodic(now, {})
+    db.session.expire_all()
+    assert (db.session.query(Upload).count() == 1) is kept
+    assert part.exists() is kept
+
+
+@pytest.mark.parametrize("age, kept", [(timedelta(hours=3), True), (timedelta(days=3), False)])
+def test_the_sweep_removes_partial_files_no_upload_knows(app, courses, age, kept):
+    from school.courses import uploads
+
+    now = datetime(2026, 11, 27, 12, 0)
+    folder = services.media_root() / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    orphan = folder / "left-by-a-crash.part"
+    orphan.write_bytes(b"\0" * 10)
+    stamp = (now - age).replace(tzinfo=timezone.utc).timestamp()
+    os.utime(orphan, (stamp, stamp))
+    uploads.clean_abandoned(now)
+    assert orphan.exists() is kept

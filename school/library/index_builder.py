@@ -1,4 +1,5 @@
-"""Building a whole Whoosh index in one pass (``school search rebuild``, a stale index).
+"""Building a whole Whoosh index in one pass (``school search rebuild``, a missing or
+unreadable index, the end of a bulk import).
 
 Whoosh's ``SegmentWriter`` is made for adding a few documents to an existing index: every
 posting goes through an external merge sort (pickled runs on disk once the pool passes
@@ -12,11 +13,14 @@ When the index is built from nothing, postings arrive in document order, so:
   straight from its format into the pool, in one loop, and remembers the field lengths;
 * ``BulkWriter`` writes every term's postings a block at a time (the block layout of
   Whoosh's W3 codec, which reads them back unchanged);
-* postings blocks are compressed with zlib level 1 instead of 3 (a few per cent larger,
-  faster to write and to read).
+* postings blocks are compressed with zlib level 1 instead of 3, and blocks of fewer than
+  ``MIN_COMPRESSED_BLOCK`` postings not at all (a few per cent larger, faster to write and
+  to read).
 
-``tests/library/test_index_builder.py`` checks that an index built this way holds exactly
-the postings, lengths and stored fields of one built by Whoosh's own writer.
+Filling the block buffers relies on the W3 codec's internals (hence the ``<2.8`` pin on
+whoosh-reloaded); ``tests/library/test_index_builder.py`` checks that an index built this
+way holds exactly the postings, lengths, stored fields and scores of one built by Whoosh's
+own writer, so a change there fails a test rather than a search.
 """
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from school.exams import attempts, bank, editing, images, paper, stats
 from school.exams.formats import FORMATS, FormatError, parse, xlsx
 from school.exams.forms import ConfirmForm, ConfirmImportForm, ExamForm, ImportForm, QuestionForm
 from school.exams.models import TYPE_LABELS, Answer, Attempt, AttemptState, Exam, Question
-from school.exams.text import render
+from school.exams.text import render, summary
 from school.extensions import db
 from school.tabular import template_xlsx
 from school.timeutil import format_local, utcnow
@@ -183,7 +183,7 @@ def _exam_form(exam: Exam | None = None) -> ExamForm:
     form.audience_orgs.choices = [(o.id, "　" * o.depth + o.name) for o in ordered_tree(None)]
     questions = db.session.scalars(select(Question).order_by(Question.category_id, Question.id)).all()
     form.fixed_questions.choices = [
-        (q.id, f"#{q.id} [{q.type_label}] {(q.category.path + ' · ') if q.category else ''}{q.stem[:60]}")
+        (q.id, f"#{q.id} [{q.type_label}] {(q.category.path + ' · ') if q.category else ''}{summary(q.stem)}")
         for q in questions]
     if exam is not None and request.method == "GET":
         editing.fill_form(form, exam)
@@ -467,6 +467,11 @@ def results_xlsx(exam_id: int):
     workbook.save(buffer)
     return Response(buffer.getvalue(), mimetype=XLSX_TYPE,
                     headers={"Content-Disposition": f"attachment; filename=exam-{exam.id}-results.xlsx"})
+
+
+@bp.app_template_filter("question_summary")
+def question_summary(text: str, length: int = 60) -> str:
+    return summary(text, length)
 
 
 @bp.app_template_global()

@@ -397,3 +397,18 @@ def test_gift_and_xlsx_export_keep_the_picture_address(app):
 
     rows = xlsx.parse("bank.xlsx", bank.export(original, "xlsx")).questions
     assert rows[0].stem == original[0].stem
+
+
+def test_lists_show_a_picture_as_its_description_not_its_address(app, client, auth, make):
+    from school.exams.text import summary
+
+    url = f"/exams/images/{'c' * 64}.png"
+    assert summary(f"看图回答：  \n![水稻田]({url})这是什么？") == "看图回答： [图：水稻田]这是什么？"
+    assert summary("![](data:image/png;base64," + "A" * 5000 + ")看图") == "[图]看图"
+    assert summary('<p>看图</p><img src="x.png" alt="a">') == "<p>看图</p>[图]"
+    assert summary("长" * 100, 10) == "长" * 9 + "…"
+    db.session.add(Question(qtype="truefalse", stem=f"看图判断：![水稻田]({url})", data={"answer": True}))
+    db.session.commit()
+    _editor(auth, make)
+    page = client.get("/exams/bank").get_data(as_text=True)
+    assert "看图判断：[图：水稻田]" in page and url not in page

@@ -127,7 +127,9 @@ def check(data: bytes) -> Prepared:
 
 def _open(data: bytes, fmt: str) -> Image.Image:
     image = Image.open(io.BytesIO(data), formats=[fmt])
-    if image.format != fmt:
+    # Pillow calls a JPEG with extra pictures inside (a phone's depth map or preview) "MPO";
+    # it is still a JPEG, and its first picture is the photo.
+    if image.format != fmt and not (fmt == "JPEG" and image.format == "MPO"):
         raise ImageError(NOT_IMAGE)
     return image
 

@@ -97,6 +97,17 @@ def test_a_photo_taken_sideways_is_turned_upright():
     assert (prepared.width, prepared.height) == (40, 60)
 
 
+def test_a_phone_jpeg_with_a_second_picture_inside_is_a_jpeg():
+    photo, depth = Image.new("RGB", (60, 40), "green"), Image.new("RGB", (30, 20), "black")
+    buffer = io.BytesIO()
+    photo.save(buffer, "MPO", save_all=True, append_images=[depth], exif=phone_exif())
+    assert Image.open(io.BytesIO(buffer.getvalue())).format == "MPO"
+    prepared = images.check(buffer.getvalue())
+    assert (prepared.extension, prepared.width, prepared.height) == ("jpg", 60, 40)
+    assert SECRET_MAKE.encode() not in prepared.data
+    assert Image.open(io.BytesIO(prepared.data)).format == "JPEG"
+
+
 def test_a_large_photo_is_scaled_down_for_weak_connections():
     prepared = images.check(encode("JPEG", size=(4032, 3024)))
     assert (prepared.width, prepared.height) == (2000, 1500)

@@ -120,6 +120,18 @@ def _question(ctx):
     return question.id
 
 
+def _image(ctx):
+    """A picture in the question bank (stored under its hash)."""
+    import io
+
+    from PIL import Image
+
+    from school.exams import images
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(buffer, "PNG")
+    return images.save_upload(buffer.getvalue(), None).name
+
+
 def _exam_page(role, relation):
     """Members see an exam only if their organisation (A) is in its audience; editors and admins always."""
     if role == "anonymous":
@@ -188,6 +200,7 @@ PLACEHOLDERS = {
     "exam": _exam,
     "attempt": _attempt,
     "question": _question,
+    "image": _image,
 }
 
 
@@ -321,6 +334,12 @@ ROUTES = [
           expect=lambda role, rel: 302 if role == "anonymous" else (200 if role in EDITORS else 403)),
     Route("GET", "/exams/bank", roles=EDITORS),
     Route("GET", "/exams/bank/questions/new", roles=EDITORS),
+    # 插入图片 is a post of the question form; without a file the form comes back with the reason
+    Route("POST", "/exams/bank/questions/new", roles=EDITORS, data=(("insert_image", "插入图片"),)),
+    Route("POST", "/exams/bank/questions/{question}/edit", roles=EDITORS, data=(("insert_image", "插入图片"),),
+          expect=lambda role, rel: 302 if role == "anonymous" else (200 if role in EDITORS else 403)),
+    # a picture in a question: part of the paper, for everyone signed in
+    Route("GET", "/exams/images/{image}", expect=_library_readers(200)),
     Route("GET", "/exams/bank/questions/{question}/edit", roles=EDITORS,
           expect=lambda role, rel: 302 if role == "anonymous" else (200 if role in EDITORS else 403)),
     Route("POST", "/exams/bank/questions/{question}/delete", roles=EDITORS,

@@ -1,12 +1,15 @@
-"""Exam settings from the editor's form, and single questions written in GIFT."""
+"""Exam settings from the editor's form, single questions written in GIFT, and pictures put into them."""
 from __future__ import annotations
 
+import html
+import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import select
 
 from school.accounts.models import User
-from school.exams import bank
+from school.exams import bank, images
 from school.exams.formats import gift
 from school.exams.models import Exam, Question, QuestionCategory
 from school.extensions import db
@@ -125,3 +128,96 @@ def question_from_gift(text: str, question: Question | None, form, actor: User, 
     question.tags = ",".join(t.strip() for t in (form.tags.data or "").replace("，", ",").split(",") if t.strip())
     db.session.flush()
     return question
+
+
+# --- pictures in a question written in GIFT ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class InsertedImage:
+    text: str  # the GIFT text with the picture in it
+    caret: int  # where the inserted snippet ends (code points, "\n" line ends)
+    snippet: str  # what was inserted, as the editor would paste it
+    image: images.Stored
+
+
+def _unescaped(text: str, char: str) -> list[int]:
+    """Positions of ``char`` not preceded by GIFT's escaping backslash."""
+    found, i = [], 0
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == char:
+            found.append(i)
+        i += 1
+    return found
+
+
+def stem_format(text: str) -> str:
+    """The text format a GIFT question declares (``[html]`` …), Markdown when it declares none."""
+    lines = [line for line in (text or "").splitlines() if not line.strip().startswith("//")]
+    body = "\n".join(lines).strip()
+    if body.startswith("::"):
+        ends = [i for i in _unescaped(body, ":") if i >= 2 and body[i + 1:i + 2] == ":"]
+        body = body[ends[0] + 2:].lstrip() if ends else body
+    match = re.match(r"^\[(markdown|html|plain|moodle)\]", body)
+    return {"moodle": "plain"}.get(match.group(1), match.group(1)) if match else "markdown"
+
+
+def image_snippet(text: str, url: str, alt: str) -> str:
+    """The picture written the way this question's format shows it, escaped for GIFT."""
+    fmt = stem_format(text)
+    if fmt == "plain":
+        raise EditError("纯文本格式（[plain] 或 [moodle]）的题目不能显示图片，请去掉格式标记（默认 Markdown）后再插入")
+    if fmt == "html":
+        alt = html.escape(re.sub(r"[\r\n]+", " ", alt or "").strip()[:100] or "图片")
+        return gift.escape(f'<img src="{url}" alt="{alt}">')
+    return gift.escape(images.markdown(url, alt))
+
+
+def insert_snippet(text: str, snippet: str, at: int | None = None) -> tuple[str, int]:
+    """Put ``snippet`` into a GIFT question; returns the new text and where the snippet ends.
+
+    ``at`` is the editor's cursor, when the page's script could tell it (it may be inside an
+    option: pictures in options are fine). Otherwise the picture goes on a line of its own at
+    the end of the question text: before the answer block ``{…}``, or after it when the
+    sentence goes on past a blank (a fill-in question), or at the end when there is no block
+    yet. "On a line of its own" is a hard line break (Markdown's two trailing spaces, ``<br>``
+    in HTML): a blank line would end the question in GIFT.
+    """
+    text = (text or "").replace("\r\n", "\n").replace("\r", "\n")
+    if at is not None and 0 <= at <= len(text):
+        return text[:at] + snippet + text[at:], at + len(snippet)
+    brk = "<br>\n" if stem_format(text) == "html" else "  \n"
+    opens, closes = _unescaped(text, "{"), _unescaped(text, "}")
+    if not opens or (closes and text[closes[-1] + 1:].strip()):
+        head = text.rstrip()
+        joined = head + (brk if head else "") + snippet
+        return joined + "\n", len(joined)
+    head = text[:opens[0]].rstrip()
+    joined = head + (brk if head else "") + snippet
+    return joined + "\n" + text[opens[0]:], len(joined)
+
+
+def insert_uploaded_image(text: str, data: bytes, alt: str, at: int | None, url_of, actor: User) -> InsertedImage:
+    """Check and store an editor's picture, then put it into the question text (not saved yet).
+
+    ``url_of(name)`` gives the picture's address. The format is checked first, so a question
+    that cannot show pictures stores nothing.
+    """
+    image_snippet(text, "/", alt)  # raises for [plain] before anything is stored
+    stored = images.save_upload(data, actor)
+    snippet = image_snippet(text, url_of(stored.name), alt)
+    new_text, caret = insert_snippet(text, snippet, at)
+    return InsertedImage(new_text, caret, snippet, stored)
+
+
+def preview(text: str):
+    """The question text of unsaved GIFT, rendered as members will see it; None if it does not parse."""
+    from school.exams.text import render
+
+    result = gift.parse(text or "")
+    if result.problems or len(result.questions) != 1:
+        return None
+    return render(result.questions[0].stem, result.questions[0].stem_format)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (BooleanField, DateTimeLocalField, DecimalField, HiddenField, IntegerField, SelectField,
-                     SelectMultipleField, StringField, TextAreaField)
+                     SelectMultipleField, StringField, SubmitField, TextAreaField)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from school.accounts.models import CATEGORY_LABELS
@@ -46,14 +46,36 @@ class ExamForm(FlaskForm):
             raise ValidationError("结束时间应晚于开始时间")
 
 
+IMAGE_TYPES = "image/png,image/jpeg,image/gif,image/webp"
+
+
 class QuestionForm(FlaskForm):
-    gift = TextAreaField("题目（GIFT 格式）", validators=[DataRequired("请填写题目"), Length(max=20000)])
+    # Not DataRequired: inserting a picture into a question not yet written is fine (see validate_gift).
+    gift = TextAreaField("题目（GIFT 格式）", validators=[Length(max=20000)])
     category = StringField("分类（用 / 分隔层级，如：党章/总纲）", validators=[Length(max=300)])
     points = DecimalField("分值", places=2, default=1,
                           validators=[InputRequired("请填写分值"), NumberRange(0.01, 100, "分值应在 0.01 到 100 之间")])
     difficulty = SelectField("难度", coerce=int, default=3,
                              choices=[(1, "1 易"), (2, "2 较易"), (3, "3 中"), (4, "4 较难"), (5, "5 难")])
     tags = StringField("标签（逗号分隔）", validators=[Length(max=300)])
+    # Inserting a picture: the same form is posted, so what the editor has typed comes back with it.
+    image = FileField("图片文件", render_kw={"accept": IMAGE_TYPES})
+    image_alt = StringField("图片说明（看不到图片时显示，可不填）", validators=[Length(max=100)])
+    image_at = HiddenField()  # the cursor in the GIFT text, sent by the page's script
+    insert_image = SubmitField("插入图片", render_kw={"formnovalidate": True})
+
+    def wants_image(self) -> bool:
+        """The editor pressed 插入图片, or chose a picture and pressed 保存 (it is inserted, not lost)."""
+        upload = self.image.data
+        return bool(self.insert_image.data) or bool(upload and getattr(upload, "filename", ""))
+
+    def cursor(self) -> int | None:
+        value = (self.image_at.data or "").strip()
+        return int(value) if value.isdigit() else None
+
+    def validate_gift(self, field):
+        if not self.wants_image() and not (field.data or "").strip():
+            raise ValidationError("请填写题目")
 
 
 class ImportForm(FlaskForm):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 from markupsafe import Markup
 
@@ -23,3 +24,16 @@ def inline(text: str) -> Markup:
     if out.startswith("<p>") and out.endswith("</p>") and out.count("<p>") == 1:
         out = out[3:-4]
     return Markup(out)
+
+
+_MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_HTML_IMAGE = re.compile(r"<img\b[^>]*>", re.I)
+
+
+def summary(text: str, length: int = 60) -> str:
+    """A question's text for a list: pictures become ``[图：说明]`` instead of their long address
+    (or a whole ``data:`` image from an imported bank)."""
+    out = _MD_IMAGE.sub(lambda m: f"[图：{m.group(1)}]" if m.group(1).strip() else "[图]", text or "")
+    out = _HTML_IMAGE.sub("[图]", out)
+    out = " ".join(out.split())
+    return out if len(out) <= length else out[:length - 1] + "…"

@@ -18,11 +18,11 @@ from school.accounts.decorators import roles_required
 from school.accounts.models import CATEGORY_LABELS, Organisation, Role, User
 from school.accounts.orgs import ordered_tree
 from school.accounts.scoping import get_org_or_404, scope_root
-from school.exams import attempts, bank, editing, paper, stats
+from school.exams import attempts, bank, editing, images, paper, stats
 from school.exams.formats import FORMATS, FormatError, parse, xlsx
 from school.exams.forms import ConfirmForm, ConfirmImportForm, ExamForm, ImportForm, QuestionForm
 from school.exams.models import TYPE_LABELS, Answer, Attempt, AttemptState, Exam, Question
-from school.exams.text import render
+from school.exams.text import render, summary
 from school.extensions import db
 from school.tabular import template_xlsx
 from school.timeutil import format_local, utcnow
@@ -183,7 +183,7 @@ def _exam_form(exam: Exam | None = None) -> ExamForm:
     form.audience_orgs.choices = [(o.id, "　" * o.depth + o.name) for o in ordered_tree(None)]
     questions = db.session.scalars(select(Question).order_by(Question.category_id, Question.id)).all()
     form.fixed_questions.choices = [
-        (q.id, f"#{q.id} [{q.type_label}] {(q.category.path + ' · ') if q.category else ''}{q.stem[:60]}")
+        (q.id, f"#{q.id} [{q.type_label}] {(q.category.path + ' · ') if q.category else ''}{summary(q.stem)}")
         for q in questions]
     if exam is not None and request.method == "GET":
         editing.fill_form(form, exam)
@@ -255,6 +255,8 @@ def edit_question(question_id: int | None = None):
         form.gift.data = gift.dump_question(question).split("\n", 1)[1]
         form.category.data = question.category.path if question.category else ""
         form.points.data, form.difficulty.data, form.tags.data = question.points, question.difficulty, question.tags
+    if form.is_submitted() and form.wants_image():
+        return _insert_image(form, question)
     if form.validate_on_submit():
         try:
             saved = editing.question_from_gift(form.gift.data, question, form, _actor(), utcnow())
@@ -269,6 +271,41 @@ def edit_question(question_id: int | None = None):
     if question is not None:
         preview = render(question.stem, question.stem_format)
     return render_template("exams/question_form.html", form=form, question=question, preview=preview)
+
+
+def _insert_image(form: QuestionForm, question: Question | None):
+    """插入图片: store the picture, put it into the text the editor sent back, show the form again."""
+    inserted = None
+    if form.validate():
+        upload = form.image.data
+        data = upload.read(images.MAX_BYTES + 1) if upload else b""
+        if not upload or not (upload.filename or data):
+            form.image.errors.append("请先选择要插入的图片")
+        else:
+            try:
+                inserted = editing.insert_uploaded_image(
+                    form.gift.data or "", data, form.image_alt.data or "", form.cursor(),
+                    lambda name: url_for("exams.question_image", name=name), _actor())
+            except (images.ImageError, editing.EditError) as exc:
+                form.image.errors.append(str(exc))
+            else:
+                form.gift.data = inserted.text
+                form.gift.render_kw = {"data-caret": inserted.caret}  # the script puts the cursor after it
+                form.image_alt.data = ""
+    draft = editing.preview(form.gift.data) if inserted else None
+    preview = draft or (render(question.stem, question.stem_format) if question is not None else None)
+    return render_template("exams/question_form.html", form=form, question=question, preview=preview,
+                           draft=draft is not None, inserted=inserted)
+
+
+@bp.get("/images/<name>")
+@login_required
+def question_image(name: str):
+    """A picture in a question, for anyone signed in: it is part of the paper, never an answer."""
+    response = images.send(name)
+    if response is None:
+        abort(404)
+    return response
 
 
 @bp.post("/bank/questions/<int:question_id>/delete")
@@ -430,6 +467,11 @@ def results_xlsx(exam_id: int):
     workbook.save(buffer)
     return Response(buffer.getvalue(), mimetype=XLSX_TYPE,
                     headers={"Content-Disposition": f"attachment; filename=exam-{exam.id}-results.xlsx"})
+
+
+@bp.app_template_filter("question_summary")
+def question_summary(text: str, length: int = 60) -> str:
+    return summary(text, length)
 
 
 @bp.app_template_global()

@@ -1,8 +1,6 @@
 """The library's pages: browse, search, read (with heartbeats), and the editors' desk."""
 from __future__ import annotations
 
-from datetime import date
-
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
                    send_file, url_for)
 from flask_login import current_user, login_required

@@ -23,19 +23,20 @@ def create_app(overrides: dict | None = None) -> Flask:
     csrf.init_app(app)
     _init_login(app)
 
-    from school import jobs, library, security, web
-    from school.accounts.views import bp as accounts_bp
-    from school.accounts.admin_views import bp as admin_bp
-    from school.credits.views import bp as credits_bp
-    from school.credits.offline_views import bp as offline_bp
-    from school.credits.report_views import bp as reports_bp
-    from school.courses.views import bp as courses_bp
-    from school.exams.views import bp as exams_bp
+    # Documents used by course lessons are not deleted from the library.
+    import school.courses.library_uses  # noqa: F401
+
     # Report columns of courses and exams (registered once, on first import).
     import school.courses.metrics  # noqa: F401
     import school.exams.metrics  # noqa: F401
-    # Documents used by course lessons are not deleted from the library.
-    import school.courses.library_uses  # noqa: F401
+    from school import jobs, library, security, web
+    from school.accounts.admin_views import bp as admin_bp
+    from school.accounts.views import bp as accounts_bp
+    from school.courses.views import bp as courses_bp
+    from school.credits.offline_views import bp as offline_bp
+    from school.credits.report_views import bp as reports_bp
+    from school.credits.views import bp as credits_bp
+    from school.exams.views import bp as exams_bp
 
     security.init_app(app)
     web.init_app(app)

@@ -1,7 +1,7 @@
 """Time helpers: everything is stored as naive UTC and shown in Asia/Shanghai."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timezone
 from zoneinfo import ZoneInfo
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -28,3 +28,15 @@ def local_year(now: datetime) -> int:
 def format_local(dt: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     local = to_local(dt)
     return local.strftime(fmt) if local else ""
+
+
+def local_to_utc(value: datetime | None) -> datetime | None:
+    """A naive wall-clock time in Asia/Shanghai (what a person typed) → naive UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def local_date_to_utc(day: date) -> datetime:
+    """The first instant of a local calendar day, in naive UTC (a period's bound)."""
+    return local_to_utc(datetime.combine(day, time()))

@@ -94,7 +94,7 @@ def _exam(ctx):
     question = Question(qtype="truefalse", stem="判断题", data={"answer": True})
     db.session.add(question)
     db.session.flush()
-    exam = Exam(title="矩阵考试", published=True, audience_org_ids=[ctx.org.id], selection={"fixed": [question.id]})
+    exam = Exam(title="矩阵考试", published=True, audience_orgs=[ctx.org], selection={"fixed": [question.id]})
     db.session.add(exam)
     db.session.flush()
     return exam.id

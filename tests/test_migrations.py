@@ -1,4 +1,5 @@
 """Migrations take an empty database to head, and head matches the models exactly."""
+import json
 import os
 
 import pytest
@@ -45,4 +46,31 @@ def test_upgrade_from_empty_to_head_matches_models(empty_database_url, tmp_path)
         with db.engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) <= {"alembic_version"}
         upgrade()
+        db.engine.dispose()
+
+
+def test_exam_audience_moves_from_json_to_the_shared_storage(empty_database_url, tmp_path):
+    """0008: an exam's JSON audience becomes rows of exam_audience_org and a category string."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEY": "x",
+                      "INSTANCE_PATH": str(tmp_path / "instance")})
+    with app.app_context():
+        upgrade(revision="0007")
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO organisation (id, name, kind, path, created_at) "
+                              "VALUES (1, '党委', 'committee', '/1/', CURRENT_TIMESTAMP), "
+                              "(2, '支部', 'branch', '/1/2/', CURRENT_TIMESTAMP)"))
+            conn.execute(text(
+                "INSERT INTO exam (id, title, instructions, attempts_allowed, grading, pass_percent, "
+                "audience_org_ids, audience_categories, selection, shuffle_questions, shuffle_options, "
+                "one_per_page, review, review_answers, published, created_at) VALUES "
+                "(1, '考试', '', 1, 'highest', 60, '[2, 99]', '[\"probationary\", \"full\"]', '{}', "
+                "false, false, false, 'after_submit', false, true, CURRENT_TIMESTAMP)"))
+        upgrade()
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT exam_id, org_id FROM exam_audience_org")).all() == [(1, 2)]
+            assert conn.execute(text("SELECT audience_categories FROM exam")).scalar() == "full,probationary"
+        downgrade(revision="0007")
+        with db.engine.connect() as conn:
+            row = conn.execute(text("SELECT audience_org_ids, audience_categories FROM exam")).one()
+        assert [json.loads(v) if isinstance(v, str) else v for v in row] == [[2], ["full", "probationary"]]
         db.engine.dispose()

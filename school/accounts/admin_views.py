@@ -8,12 +8,11 @@ from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
-from school.accounts import auth, members, member_import, orgs
-from school.accounts.decorators import manager_required
+from school.accounts import auth, member_import, members, orgs
 from school.accounts.forms import ConfirmForm, ImportForm, MemberForm, OrgForm, OrgMoveForm, OrgRenameForm
 from school.accounts.models import ROLE_LABELS, Organisation, User
-from school.accounts.scoping import (can_manage_user, get_member_or_404, get_org_or_404, scope_root,
-                                    scoped_members)
+from school.accounts.roles import current_actor, manager_required
+from school.accounts.scoping import can_manage_user, get_member_or_404, get_org_or_404, scope_root, scoped_members
 from school.extensions import db
 from school.tabular import TableError, read_table, template_csv, template_xlsx
 from school.timeutil import utcnow
@@ -23,12 +22,9 @@ bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="template
 PAGE_SIZE = 50
 
 
-def _actor() -> User:
-    return current_user._get_current_object()
-
 
 def _org_choices(exclude: Organisation | None = None, allow_top: bool = False) -> list[tuple[int, str]]:
-    root = scope_root(_actor())
+    root = scope_root(current_actor())
     choices = [(0, "（无上级：顶层组织）")] if allow_top and root is None else []
     for org in orgs.ordered_tree(root):
         if exclude is not None and org.path.startswith(exclude.path):
@@ -50,10 +46,10 @@ def index():
 @bp.get("/orgs")
 @manager_required
 def org_tree():
-    root = scope_root(_actor())
+    root = scope_root(current_actor())
     tree = orgs.ordered_tree(root)
     counts = dict(db.session.execute(
-        scoped_members(_actor()).with_only_columns(User.org_id, func.count(User.id))
+        scoped_members(current_actor()).with_only_columns(User.org_id, func.count(User.id))
         .where(User.active.is_(True)).group_by(User.org_id)).all())
     form = OrgForm()
     form.parent_id.choices = _org_choices(allow_top=True)
@@ -87,8 +83,8 @@ def _posted_parent() -> Organisation | None:
     """
     parent_id = request.form.get("parent_id", 0, type=int)
     if parent_id:
-        return get_org_or_404(_actor(), parent_id)
-    if scope_root(_actor()) is not None:
+        return get_org_or_404(current_actor(), parent_id)
+    if scope_root(current_actor()) is not None:
         abort(404)
     return None
 
@@ -96,14 +92,14 @@ def _posted_parent() -> Organisation | None:
 @bp.get("/orgs/<int:org_id>")
 @manager_required
 def org_detail(org_id: int):
-    org = get_org_or_404(_actor(), org_id)
+    org = get_org_or_404(current_actor(), org_id)
     rename_form = OrgRenameForm(name=org.name)
     move_form = OrgMoveForm(parent_id=org.parent_id or 0)
     move_form.parent_id.choices = _org_choices(exclude=org, allow_top=True)
     child_form = OrgForm(parent_id=org.id)
     child_form.parent_id.choices = [(org.id, org.name)]
     people = list(db.session.scalars(select(User).where(User.org_id == org.id).order_by(User.active.desc(), User.name)))
-    root = scope_root(_actor())
+    root = scope_root(current_actor())
     is_scope_root = root is not None and root.id == org.id
     trail = [a for a in orgs.ancestors(org) if root is None or a.path.startswith(root.path)]
     return render_template("accounts/org_detail.html", org=org, people=people, rename_form=rename_form,
@@ -114,7 +110,7 @@ def org_detail(org_id: int):
 @bp.post("/orgs/<int:org_id>/rename")
 @manager_required
 def org_rename(org_id: int):
-    org = get_org_or_404(_actor(), org_id)
+    org = get_org_or_404(current_actor(), org_id)
     form = OrgRenameForm()
     if form.validate_on_submit():
         try:
@@ -131,7 +127,7 @@ def org_rename(org_id: int):
 @bp.post("/orgs/<int:org_id>/move")
 @manager_required
 def org_move(org_id: int):
-    actor = _actor()
+    actor = current_actor()
     org = get_org_or_404(actor, org_id)
     root = scope_root(actor)
     if root is not None and root.id == org.id:
@@ -158,7 +154,7 @@ def org_move(org_id: int):
 @bp.get("/members")
 @manager_required
 def member_list():
-    actor = _actor()
+    actor = current_actor()
     query = scoped_members(actor)
     q = request.args.get("q", "").strip()
     if q:
@@ -186,7 +182,7 @@ def member_list():
 def _member_form(user: User | None = None) -> MemberForm:
     form = MemberForm(obj=user) if user is not None else MemberForm()
     form.org_id.choices = [(0, "（无）")] + _org_choices()
-    assignable = members.roles_assignable_by(_actor())
+    assignable = members.roles_assignable_by(current_actor())
     if user is not None and user.role not in assignable:
         assignable = [user.role]  # shown, but a secretary cannot change it
     form.role.choices = [(r, ROLE_LABELS[r]) for r in assignable]
@@ -196,7 +192,7 @@ def _member_form(user: User | None = None) -> MemberForm:
 
 
 def _data_from(form: MemberForm) -> members.MemberData:
-    org = get_org_or_404(_actor(), form.org_id.data) if form.org_id.data else None
+    org = get_org_or_404(current_actor(), form.org_id.data) if form.org_id.data else None
     return members.MemberData(
         name=form.name.data, member_no=form.member_no.data.strip(), org=org,
         phone=(form.phone.data or "").strip() or None, category=form.category.data, role=form.role.data,
@@ -214,7 +210,7 @@ def member_create():
         try:
             if form.password.data:
                 auth.check_password_policy(form.password.data)
-            user = members.create_member(_data_from(form), _actor(), password=form.password.data or None,
+            user = members.create_member(_data_from(form), current_actor(), password=form.password.data or None,
                                          now=utcnow())
             db.session.commit()
             flash(f"已添加党员：{user.name}", "success")
@@ -226,8 +222,8 @@ def member_create():
 
 
 def _manageable_member(user_id: int) -> User:
-    user = get_member_or_404(_actor(), user_id)
-    if not can_manage_user(_actor(), user):
+    user = get_member_or_404(current_actor(), user_id)
+    if not can_manage_user(current_actor(), user):
         abort(403)
     return user
 
@@ -235,14 +231,14 @@ def _manageable_member(user_id: int) -> User:
 @bp.route("/members/<int:user_id>", methods=["GET", "POST"])
 @manager_required
 def member_edit(user_id: int):
-    user = get_member_or_404(_actor(), user_id)
-    manageable = can_manage_user(_actor(), user)
+    user = get_member_or_404(current_actor(), user_id)
+    manageable = can_manage_user(current_actor(), user)
     form = _member_form(user)
     if request.method == "POST" and not manageable:
         abort(403)
     if form.validate_on_submit():
         try:
-            members.update_member(user, _data_from(form), _actor())
+            members.update_member(user, _data_from(form), current_actor())
             db.session.commit()
             flash("党员信息已保存", "success")
             return redirect(url_for("admin.member_edit", user_id=user.id))
@@ -256,10 +252,10 @@ def member_edit(user_id: int):
 @bp.post("/members/<int:user_id>/deactivate")
 @manager_required
 def member_deactivate(user_id: int):
-    user = get_member_or_404(_actor(), user_id)
+    user = get_member_or_404(current_actor(), user_id)
     if user.id == current_user.id:
         flash("不能停用自己的账号", "error")
-    elif not can_manage_user(_actor(), user):
+    elif not can_manage_user(current_actor(), user):
         abort(403)
     else:
         members.deactivate(user)
@@ -287,7 +283,7 @@ def member_import_view():
         upload = form.file.data
         try:
             table = read_table(upload.filename or "", upload.read())
-            result = member_import.import_members(table, _actor(), utcnow())
+            result = member_import.import_members(table, current_actor(), utcnow())
             db.session.commit()
         except TableError as exc:
             db.session.rollback()

@@ -10,8 +10,6 @@ from sqlalchemy import Select, select
 from school.accounts.models import Organisation, Role, User
 from school.extensions import db
 
-MANAGER_ROLES = (Role.SECRETARY, Role.ADMIN)
-
 
 def scope_root(actor: User) -> Organisation | None:
     """The root of the subtree ``actor`` manages; ``None`` means the whole school (admins)."""
@@ -20,11 +18,6 @@ def scope_root(actor: User) -> Organisation | None:
     if actor.role == Role.SECRETARY and actor.org is not None:
         return actor.org
     abort(403)
-
-
-def can_manage(actor: User) -> bool:
-    return actor.is_authenticated and actor.role in MANAGER_ROLES and (
-        actor.role == Role.ADMIN or actor.org is not None)
 
 
 def org_in_scope(actor: User, org: Organisation | None) -> bool:

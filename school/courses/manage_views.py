@@ -2,25 +2,17 @@
 from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
-from flask_login import current_user
 from sqlalchemy import select
 
 from school import jobs
-from school.accounts.decorators import roles_required
-from school.accounts.models import Role
 from school.accounts.orgs import ordered_tree
+from school.accounts.roles import current_actor, editor_required
 from school.courses import services, uploads
 from school.courses.forms import CourseForm, CoverForm, DocumentLessonForm, PlainForm, SubtitlesForm, TextLessonForm
 from school.courses.models import Course, Lesson
 from school.courses.views import bp
 from school.extensions import db
 from school.timeutil import utcnow
-
-editor_required = roles_required(Role.EDITOR, Role.ADMIN)
-
-
-def _me():
-    return current_user._get_current_object()
 
 
 def _course(course_id: int) -> Course:
@@ -65,7 +57,7 @@ def manage_new():
     form = _course_form()
     if form.validate_on_submit():
         try:
-            course = services.save_course(_data(form), _me(), utcnow())
+            course = services.save_course(_data(form), current_actor(), utcnow())
         except services.CourseError as exc:
             db.session.rollback()
             flash(str(exc), "error")
@@ -83,7 +75,7 @@ def manage_course(course_id: int):
     form = _course_form(course)
     if form.validate_on_submit():
         try:
-            services.save_course(_data(form), _me(), utcnow(), course=course)
+            services.save_course(_data(form), current_actor(), utcnow(), course=course)
         except services.CourseError as exc:
             db.session.rollback()
             flash(str(exc), "error")
@@ -220,7 +212,7 @@ def upload_start(course_id: int):
     course = _course(course_id)
     data = request.get_json(silent=True) or {}
     try:
-        upload = uploads.start(course, _me(), str(data.get("filename", "")), int(data.get("size") or 0),
+        upload = uploads.start(course, current_actor(), str(data.get("filename", "")), int(data.get("size") or 0),
                                str(data.get("title", "")), utcnow())
     except (TypeError, ValueError) as exc:
         db.session.rollback()
@@ -231,7 +223,7 @@ def upload_start(course_id: int):
 
 
 def _upload(token: str):
-    upload = uploads.find(token, _me())
+    upload = uploads.find(token, current_actor())
     if upload is None:
         abort(404)
     return upload
@@ -270,7 +262,7 @@ def upload_finish(token: str):
         lesson = services.add_video_lesson(course, title, path, filename, utcnow())
     except services.CourseError as exc:
         db.session.rollback()
-        stale = uploads.find(token, _me())  # the rollback brought the row back; the file is gone
+        stale = uploads.find(token, current_actor())  # the rollback brought the row back; the file is gone
         if stale is not None:
             uploads.discard(stale)
             db.session.commit()

@@ -5,13 +5,24 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Float, ForeignKey, Integer, Numeric, String, Table, Text,
-                        UniqueConstraint)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from school.accounts.audience import AudienceMixin, audience_table
 from school.accounts.models import Organisation
-from school.jobs import Job  # noqa: F401  (lesson.job_id refers to its table)
 from school.extensions import db
+from school.jobs import Job  # noqa: F401  (lesson.job_id refers to its table)
 from school.timeutil import utcnow
 
 
@@ -58,14 +69,10 @@ class MediaStatus(StrEnum):
     FAILED = "failed"
 
 
-course_audience_org = Table(
-    "course_audience_org", db.metadata,
-    Column("course_id", ForeignKey("course.id", ondelete="CASCADE"), primary_key=True),
-    Column("org_id", ForeignKey("organisation.id", ondelete="CASCADE"), primary_key=True),
-)
+course_audience_org = audience_table("course")
 
 
-class Course(db.Model):
+class Course(AudienceMixin, db.Model):
     __tablename__ = "course"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -76,8 +83,6 @@ class Course(db.Model):
     track: Mapped[str] = mapped_column(String(20), default=Track.THEORY)
     category: Mapped[str | None] = mapped_column(String(20))  # a RURAL_CATEGORIES key
     required: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Comma-separated member categories (full, probationary, …); empty means any.
-    audience_categories: Mapped[str] = mapped_column(String(200), default="")
     completion_mode: Mapped[str] = mapped_column(String(10), default=CompletionMode.TIMED)
     credit_hours: Mapped[Decimal | None] = mapped_column(Numeric(6, 2))  # editor override
     sequential: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -98,10 +103,6 @@ class Course(db.Model):
     @property
     def category_label(self) -> str:
         return RURAL_CATEGORIES.get(self.category or "", "")
-
-    @property
-    def categories(self) -> list[str]:
-        return [c for c in self.audience_categories.split(",") if c]
 
 
 class Lesson(db.Model):

@@ -10,8 +10,8 @@ from html import escape
 from pathlib import Path
 
 from school.courses import services
-from school.safe_html import markdown_to_safe_html
 from school.courses.models import Course, MediaStatus
+from school.safe_html import markdown_to_safe_html
 
 PAGE = """<!doctype html>
 <html lang="zh-CN">

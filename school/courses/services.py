@@ -10,18 +10,30 @@ from decimal import Decimal
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import and_, exists, func, literal, or_, select, true
+from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.orm import selectinload
 
 from school import jobs
+from school.accounts import audience
 from school.accounts.models import Category, Organisation, Role, User
+from school.accounts.roles import is_editor
 from school.courses import probe as media_probe
 from school.courses import transcode
-from school.courses.models import (RURAL_CATEGORIES, CompletionMode, Course, CourseCompletion, Lesson, LessonKind,
-                                   MediaStatus, Track, WatchState, course_audience_org)
-from school.credits import ledger
-from school.exams.signals import attempt_passed
+from school.courses.models import (
+    RURAL_CATEGORIES,
+    CompletionMode,
+    Course,
+    CourseCompletion,
+    Lesson,
+    LessonKind,
+    MediaStatus,
+    Track,
+    WatchState,
+    course_audience_org,
+)
+from school.credits import keys, ledger
 from school.credits.rules import current_rules
+from school.exams.signals import attempt_passed
 from school.extensions import db
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,78}$")
@@ -53,24 +65,12 @@ def subtitles_path(lesson: Lesson) -> Path | None:
 
 
 def is_assigned(course: Course, user: User) -> bool:
-    """In the course's audience: inside one of its organisations' subtrees and of one of its categories.
-
-    A course with no audience at all is open to every member.
-    """
-    orgs, categories = course.audience_orgs, course.categories
-    if orgs and not (user.org is not None and any(user.org.path.startswith(o.path) for o in orgs)):
-        return False
-    if categories and user.category not in categories:
-        return False
-    return True
-
-
-def can_edit(user: User) -> bool:
-    return user.is_authenticated and user.role in (Role.EDITOR, Role.ADMIN)
+    """In the course's audience (``accounts.audience``); a course with no audience is open to every member."""
+    return audience.includes(course.audience_orgs, course.categories, user)
 
 
 def can_see(course: Course, user: User) -> bool:
-    if can_edit(user):
+    if is_editor(user):
         return True
     if not course.published:
         return False
@@ -84,21 +84,11 @@ def can_see(course: Course, user: User) -> bool:
 def visible_condition(user: User):
     """``can_see`` as one SQL condition, so a list of courses is filtered by the database
     (``test_visibility`` checks the two agree on a matrix of users and audiences)."""
-    if can_edit(user):
+    if is_editor(user):
         return true()
-    audience = course_audience_org.c
-    has_orgs = exists().where(audience.course_id == Course.id)
-    # The organisations whose subtree holds the member are the ids on its path: /1/4/9/.
-    own_tree = [int(part) for part in user.org.path.strip("/").split("/") if part] if user.org else []
-    in_orgs = exists().where(audience.course_id == Course.id, audience.org_id.in_(own_tree))
-    categories_ok = or_(Course.audience_categories == "",
-                        (literal(",") + Course.audience_categories + literal(","))
-                        .contains(f",{user.category},", autoescape=True))
-    condition = and_(or_(~has_orgs, in_orgs), categories_ok)
+    condition = audience.condition(course_audience_org, Course.id, Course.audience_categories, user)
     if user.role == Role.SECRETARY and user.org is not None:
-        managed = exists().where(audience.course_id == Course.id, audience.org_id == Organisation.id,
-                                 Organisation.path.startswith(user.org.path, autoescape=True))
-        condition = or_(condition, managed)
+        condition = or_(condition, audience.names_org_under(course_audience_org, Course.id, user.org))
     return and_(Course.published.is_(True), condition)
 
 
@@ -140,7 +130,6 @@ class CourseData:
 
 
 def save_course(data: CourseData, actor: User | None, now: datetime, course: Course | None = None) -> Course:
-    from school.accounts.models import Organisation
 
     title, slug = data.title.strip(), data.slug.strip().lower()
     if not title:
@@ -178,7 +167,7 @@ def save_course(data: CourseData, actor: User | None, now: datetime, course: Cou
     course.sequential, course.no_seek_ahead = data.sequential, data.no_seek_ahead
     course.idle_check_minutes, course.published = data.idle_check_minutes, data.published
     course.audience_orgs = orgs
-    course.audience_categories = ",".join(sorted(set(data.audience_categories)))
+    course.audience_categories = audience.join_categories(data.audience_categories)
     db.session.flush()
     return course
 
@@ -451,7 +440,7 @@ def check_course_completion(member: User, course: Course, now: datetime):
     hours = course_hours_for(course)
     if hours <= 0:
         return None
-    return ledger.award(member, hours, "online", "video", f"course-complete:{course.id}:{member.id}", now,
+    return ledger.award(member, hours, "online", "video", keys.course_complete(course.id, member.id), now,
                         description=f"完成课程《{course.title}》")
 
 
@@ -484,7 +473,7 @@ def course_credit_entry(member: User, course: Course):
     from school.credits.models import CreditEntry
 
     return db.session.scalar(select(CreditEntry).where(
-        CreditEntry.idempotency_key == f"course-complete:{course.id}:{member.id}"))
+        CreditEntry.idempotency_key == keys.course_complete(course.id, member.id)))
 
 
 @attempt_passed.connect

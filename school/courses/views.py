@@ -4,38 +4,47 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from flask import Blueprint, abort, after_this_request, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    abort,
+    after_this_request,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from school.accounts.models import Role
+from school.accounts.roles import current_actor, is_editor
 from school.courses import pack, progress, services
 from school.courses.forms import PlainForm
 from school.courses.models import RURAL_CATEGORIES, TRACK_LABELS, Course, Lesson, MediaStatus, Track, WatchState
 from school.courses.serving import RENDITION_NAME, send_media
 from school.credits.rules import current_rules
-from school.safe_html import markdown_to_safe_html
 from school.extensions import db
+from school.safe_html import markdown_to_safe_html
 from school.timeutil import utcnow
 
 bp = Blueprint("courses", __name__, url_prefix="/courses", template_folder="templates")
 
 
-def _me():
-    return current_user._get_current_object()
-
 
 def course_or_404(course_id: int) -> Course:
     course = db.session.get(Course, course_id)
-    if course is None or not services.can_see(course, _me()):
+    if course is None or not services.can_see(course, current_actor()):
         abort(404)
     return course
 
 
 def lesson_or_404(lesson_id: int) -> Lesson:
     lesson = db.session.get(Lesson, lesson_id)
-    if lesson is None or not services.can_see(lesson.course, _me()):
+    if lesson is None or not services.can_see(lesson.course, current_actor()):
         abort(404)
     return lesson
 
@@ -43,7 +52,7 @@ def lesson_or_404(lesson_id: int) -> Lesson:
 @bp.get("/")
 @login_required
 def index():
-    me = _me()
+    me = current_actor()
     mine = services.my_courses(me)
     track = request.args.get("track") if request.args.get("track") in TRACK_LABELS else None
     catalogue = [c for c in services.visible_courses(me, track=track) if c.published]
@@ -58,7 +67,7 @@ def rural():
     category = request.args.get("category")
     if category not in RURAL_CATEGORIES:
         category = None
-    courses = [c for c in services.visible_courses(_me(), track=Track.RURAL, category=category) if c.published]
+    courses = [c for c in services.visible_courses(current_actor(), track=Track.RURAL, category=category) if c.published]
     return render_template("courses/rural.html", courses=courses, category=category,
                            categories=RURAL_CATEGORIES)
 
@@ -66,7 +75,7 @@ def rural():
 @bp.get("/<int:course_id>")
 @login_required
 def course(course_id: int):
-    me = _me()
+    me = current_actor()
     course = course_or_404(course_id)
     states = services.states_for(me, course)
     if services.course_credit_entry(me, course) is None:
@@ -75,13 +84,13 @@ def course(course_id: int):
     return render_template("courses/course.html", course=course, states=states,
                            done=services.course_progress(me, course), hours=services.course_hours_for(course),
                            credit=services.course_credit_entry(me, course), tests=services.course_tests(course),
-                           can_pack=services.can_edit(me) or me.role == Role.SECRETARY)
+                           can_pack=is_editor(me) or me.role == Role.SECRETARY)
 
 
 @bp.get("/lessons/<int:lesson_id>")
 @login_required
 def lesson(lesson_id: int):
-    me = _me()
+    me = current_actor()
     lesson = lesson_or_404(lesson_id)
     course = lesson.course
     if not services.unlocked(me, lesson):
@@ -102,7 +111,7 @@ def lesson(lesson_id: int):
 @bp.post("/lessons/<int:lesson_id>/heartbeat")
 @login_required
 def heartbeat(lesson_id: int):
-    me = _me()
+    me = current_actor()
     lesson = lesson_or_404(lesson_id)
     if not lesson.is_video or lesson.media_status != MediaStatus.READY:
         return jsonify(error="此课时没有可播放的视频"), 400
@@ -147,7 +156,7 @@ def _apply_heartbeat(me, lesson: Lesson, beat: progress.Beat):
 @login_required
 def still_here(lesson_id: int):
     lesson = lesson_or_404(lesson_id)
-    state = services.watch_state(_me(), lesson)
+    state = services.watch_state(current_actor(), lesson)
     progress.acknowledge_idle(state, utcnow())
     db.session.commit()
     return jsonify(ok=True)
@@ -156,7 +165,7 @@ def still_here(lesson_id: int):
 @bp.post("/lessons/<int:lesson_id>/done")
 @login_required
 def text_done(lesson_id: int):
-    me = _me()
+    me = current_actor()
     lesson = lesson_or_404(lesson_id)
     if lesson.is_video:
         abort(400)
@@ -206,8 +215,8 @@ def cover(course_id: int):
 @bp.get("/<int:course_id>/pack.zip")
 @login_required
 def pack_zip(course_id: int):
-    me = _me()
-    if not (services.can_edit(me) or me.role == Role.SECRETARY):
+    me = current_actor()
+    if not (is_editor(me) or me.role == Role.SECRETARY):
         abort(403)
     course = course_or_404(course_id)
     handle = tempfile.NamedTemporaryFile(suffix=".zip", delete=False)
@@ -230,7 +239,7 @@ from school.courses import manage_views  # noqa: E402,F401  (registers the edito
 @bp.app_template_global()
 def pending_required_courses() -> list:
     """For the member's home page: required courses assigned to them and not completed yet."""
-    return services.required_pending(_me()) if current_user.is_authenticated else []
+    return services.required_pending(current_actor()) if current_user.is_authenticated else []
 
 
 @bp.app_template_global()

@@ -12,9 +12,9 @@ import io
 import os
 import re
 import tempfile
-from urllib.parse import quote
 from decimal import Decimal
 from typing import IO, Iterator
+from urllib.parse import quote
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from school.accounts.models import User
+from school.credits import keys
 from school.credits.models import CreditEntry, CreditKind, CreditSource
 from school.extensions import db
 from school.timeutil import local_year
@@ -67,7 +68,7 @@ def reverse(entry: CreditEntry, reason: str, approver: User, now: datetime) -> C
         raise LedgerError("更正必须填写原因")
     if entry.reverses_id is not None:
         raise LedgerError("不能更正一条更正记录")
-    key = f"reversal:{entry.id}"
+    key = keys.reversal(entry.id)
     _insert_ignoring_duplicate(dict(
         member_id=entry.member_id, year=entry.year, kind=entry.kind, hours=-entry.hours,
         source=CreditSource.CORRECTION, idempotency_key=key,

@@ -17,9 +17,14 @@ from sqlalchemy import or_, select, update
 
 from school.accounts.models import Organisation, Role, User
 from school.accounts.scoping import org_in_scope, scope_root
-from school.credits import attachments, ledger
+from school.credits import attachments, keys, ledger
 from school.credits.models import (
-    SESSION_TYPE_LABELS, CreditKind, OfflineAttendee, OfflineAudit, OfflineSession, SessionState,
+    SESSION_TYPE_LABELS,
+    CreditKind,
+    OfflineAttendee,
+    OfflineAudit,
+    OfflineSession,
+    SessionState,
 )
 from school.credits.rules import current_rules
 from school.extensions import db
@@ -227,7 +232,7 @@ def approve(session: OfflineSession, actor: User, now: datetime) -> int:
     label = "补录" if session.backfill else session.type_label
     for attendee in session.attendees:
         ledger.award(attendee.member_id, session.hours, CreditKind.CONCENTRATED, session.source,
-                     key=f"offline-session:{session.id}:member:{attendee.member_id}", now=now,
+                     key=keys.offline_session(session.id, attendee.member_id), now=now,
                      description=f"{label}：{session.topic}（{session.held_on:%Y-%m-%d}）", actor=actor,
                      year=session.held_on.year)
     _audit(session, actor, now, "approve",

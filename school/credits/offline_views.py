@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
-from flask_login import current_user
 from sqlalchemy import select
 
 from school.accounts import orgs
-from school.accounts.decorators import manager_required
 from school.accounts.models import Organisation, User
+from school.accounts.roles import current_actor, manager_required
 from school.accounts.scoping import get_org_or_404, scope_root
 from school.credits import attachments, offline
 from school.credits.forms import BackfillForm, OfflineSessionForm, RejectForm
@@ -26,19 +25,16 @@ def _session_limit():
 PAGE_SIZE = 30
 
 
-def _actor() -> User:
-    return current_user._get_current_object()
-
 
 def _session_or_404(session_id: int) -> OfflineSession:
     session = db.session.get(OfflineSession, session_id)
-    if session is None or not offline.can_view(_actor(), session):
+    if session is None or not offline.can_view(current_actor(), session):
         abort(404)
     return session
 
 
 def _org_choices() -> list[tuple[int, str]]:
-    root = scope_root(_actor())
+    root = scope_root(current_actor())
     base = root.depth if root else 0
     return [(o.id, "　" * max(o.depth - base, 0) + o.name) for o in orgs.ordered_tree(root)]
 
@@ -46,8 +42,8 @@ def _org_choices() -> list[tuple[int, str]]:
 def _chosen_org(default: Organisation | None) -> Organisation | None:
     org_id = request.values.get("org", type=int)
     if org_id:
-        return get_org_or_404(_actor(), org_id)
-    return default if default is not None else (_actor().org if _actor().org else None)
+        return get_org_or_404(current_actor(), org_id)
+    return default if default is not None else (current_actor().org if current_actor().org else None)
 
 
 def _members_of(org: Organisation) -> list[tuple[User, Organisation]]:
@@ -79,11 +75,11 @@ def _data_from(form, org: Organisation, backfill: bool) -> offline.SessionData:
 def index():
     state = request.args.get("state", "")
     page = max(request.args.get("page", 1, type=int), 1)
-    query = offline.visible_sessions(_actor())
+    query = offline.visible_sessions(current_actor())
     if state in SESSION_STATE_LABELS:
         query = query.where(OfflineSession.state == state)
     sessions = list(db.session.scalars(query.limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)))
-    pending = list(db.session.scalars(offline.awaiting_decision(_actor()).limit(100)))
+    pending = list(db.session.scalars(offline.awaiting_decision(current_actor()).limit(100)))
     return render_template("credits/offline_list.html", sessions=sessions[:PAGE_SIZE], pending=pending,
                            state=state, states=SESSION_STATE_LABELS, page=page,
                            has_more=len(sessions) > PAGE_SIZE)
@@ -95,10 +91,10 @@ def _save(form, org, backfill: bool, session: OfflineSession | None):
         attachment = _attachment_from(form)
         data = _data_from(form, org, backfill)
         if session is None:
-            session = offline.submit(data, _actor(), utcnow(), attachment)
+            session = offline.submit(data, current_actor(), utcnow(), attachment)
             message = "已提交上级党组织审批"
         else:
-            offline.resubmit(session, data, _actor(), utcnow(), attachment)
+            offline.resubmit(session, data, current_actor(), utcnow(), attachment)
             message = "已更正并重新提交审批"
         db.session.commit()
     except (offline.OfflineError, attachments.AttachmentError) as exc:
@@ -115,7 +111,7 @@ def new():
     org = _chosen_org(None)
     if org is None:
         first = _org_choices()
-        org = get_org_or_404(_actor(), first[0][0]) if first else abort(404)
+        org = get_org_or_404(current_actor(), first[0][0]) if first else abort(404)
     members = _members_of(org)
     form = OfflineSessionForm()
     form.attendees.choices = [(u.id, u.name) for u, _ in members]
@@ -134,7 +130,7 @@ def backfill():
     org = _chosen_org(None)
     if org is None:
         first = _org_choices()
-        org = get_org_or_404(_actor(), first[0][0]) if first else abort(404)
+        org = get_org_or_404(current_actor(), first[0][0]) if first else abort(404)
     members = _members_of(org)
     form = BackfillForm()
     form.member_id.choices = [(0, "（请选择）")] + [(u.id, f"{u.name}（{u.member_no}，{o.name}）") for u, o in members]
@@ -154,15 +150,15 @@ def detail(session_id: int):
     session = _session_or_404(session_id)
     return render_template("credits/offline_detail.html", session=session,
                            audit=offline.audit_trail(session), reject_form=RejectForm(),
-                           can_decide=offline.can_decide(_actor(), session),
-                           can_edit=offline.can_edit(_actor(), session), actions=offline.ACTION_LABELS)
+                           can_decide=offline.can_decide(current_actor(), session),
+                           can_edit=offline.can_edit(current_actor(), session), actions=offline.ACTION_LABELS)
 
 
 @bp.route("/<int:session_id>/edit", methods=["GET", "POST"])
 @manager_required
 def edit(session_id: int):
     session = _session_or_404(session_id)
-    if not offline.can_edit(_actor(), session):
+    if not offline.can_edit(current_actor(), session):
         flash("该记录已审批通过，不能再修改", "error")
         return redirect(url_for("offline.detail", session_id=session.id))
     members = _members_of(session.org)
@@ -190,7 +186,7 @@ def edit(session_id: int):
 def approve(session_id: int):
     session = _session_or_404(session_id)
     try:
-        count = offline.approve(session, _actor(), utcnow())
+        count = offline.approve(session, current_actor(), utcnow())
         db.session.commit()
         flash(f"已审批通过，{count} 人各记 {session.hours:.2f} 学时", "success")
     except offline.OfflineError as exc:
@@ -208,7 +204,7 @@ def reject(session_id: int):
         flash("退回时必须填写原因", "error")
         return redirect(url_for("offline.detail", session_id=session_id))
     try:
-        offline.reject(session, form.reason.data, _actor(), utcnow())
+        offline.reject(session, form.reason.data, current_actor(), utcnow())
         db.session.commit()
         flash("已退回，登记人会看到退回原因", "success")
     except offline.OfflineError as exc:

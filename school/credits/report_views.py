@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, render_template, request, url_for
-from flask_login import current_user
-
-from school.accounts.decorators import manager_required
 from sqlalchemy.orm import Session
 
-from school.accounts.models import User
 from school.accounts.orgs import ancestors
+from school.accounts.roles import current_actor, manager_required
 from school.accounts.scoping import get_member_or_404, get_org_or_404, org_in_scope, scope_root
 from school.credits import charts, exports, ledger, record, reports
 from school.extensions import db
@@ -19,14 +16,11 @@ bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="temp
 PAGE_SIZE = 50
 
 
-def _actor() -> User:
-    return current_user._get_current_object()
-
 
 def _org():
     """The report's organisation: ?org= within scope, else the actor's whole scope (None: the school)."""
     org_id = request.args.get("org", type=int)
-    return get_org_or_404(_actor(), org_id) if org_id else scope_root(_actor())
+    return get_org_or_404(current_actor(), org_id) if org_id else scope_root(current_actor())
 
 
 def _period() -> reports.Period:
@@ -53,11 +47,11 @@ def branch():
     behind = reports.behind(org, period, floating=False, sort=sort, limit=PAGE_SIZE + 1,
                             offset=(page - 1) * PAGE_SIZE)
     floating = reports.behind(org, period, floating=True, sort=sort, limit=PAGE_SIZE)
-    trail = [a for a in ancestors(org) if org_in_scope(_actor(), a)] if org is not None else []
+    trail = [a for a in ancestors(org) if org_in_scope(current_actor(), a)] if org is not None else []
     return render_template("credits/report.html", report=report, org=org, period=period, sort=sort,
                            behind=behind[:PAGE_SIZE], has_more=len(behind) > PAGE_SIZE, page=page,
                            floating=floating, trail=trail, args=_link_args(org, period),
-                           buckets=reports.BUCKETS, at_school=scope_root(_actor()) is None,
+                           buckets=reports.BUCKETS, at_school=scope_root(current_actor()) is None,
                            group_label=reports.group_label)
 
 
@@ -114,7 +108,7 @@ def export_xlsx():
 @bp.get("/members/<int:user_id>")
 @manager_required
 def member(user_id: int):
-    member = get_member_or_404(_actor(), user_id)
+    member = get_member_or_404(current_actor(), user_id)
     year = request.args.get("year", to_local(utcnow()).year, type=int)
     if not 2000 <= year <= 2100:
         abort(404)
@@ -127,7 +121,7 @@ def member(user_id: int):
 def member_record(user_id: int, fmt: str):
     from school.credits.views import record_response
 
-    member = get_member_or_404(_actor(), user_id)
+    member = get_member_or_404(current_actor(), user_id)
     year = request.args.get("year", to_local(utcnow()).year, type=int)
     if not 2000 <= year <= 2100 or fmt not in ("xlsx", "pdf"):
         abort(404)

@@ -15,7 +15,7 @@ organisation, and appears in the pages and exports without further code.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Callable
 
@@ -28,7 +28,7 @@ from school.credits.ledger import to_hours
 from school.credits.models import CreditEntry, CreditKind
 from school.credits.requirements import FLOATING, GROUP_LABELS, requirement_table
 from school.extensions import db
-from school.timeutil import LOCAL_TZ
+from school.timeutil import local_date_to_utc
 
 ZERO = Decimal("0.00")
 HALF_CENT = Decimal("0.005")
@@ -79,11 +79,8 @@ class Period:
     def entry_conditions(self) -> list:
         if not self.is_range:
             return [CreditEntry.year == self.year]
-
-        def utc(d: date) -> datetime:
-            return datetime.combine(d, time(), LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
-
-        return [CreditEntry.created_at >= utc(self.start), CreditEntry.created_at < utc(self.end + timedelta(days=1))]
+        return [CreditEntry.created_at >= local_date_to_utc(self.start),
+                CreditEntry.created_at < local_date_to_utc(self.end + timedelta(days=1))]
 
 
 @dataclass(frozen=True)
@@ -309,8 +306,4 @@ def utc_bounds(period: Period) -> tuple[datetime, datetime]:
     """[start, end) of the period in naive UTC, for metrics over timestamp columns."""
     first = period.start if period.is_range else date(period.year, 1, 1)
     after = period.end + timedelta(days=1) if period.is_range else date(period.year + 1, 1, 1)
-
-    def utc(d: date) -> datetime:
-        return datetime.combine(d, time(), LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
-
-    return utc(first), utc(after)
+    return local_date_to_utc(first), local_date_to_utc(after)

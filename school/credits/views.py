@@ -5,12 +5,12 @@ from dataclasses import fields
 from decimal import Decimal
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import login_required
 from flask_wtf import FlaskForm
 from wtforms import DecimalField, IntegerField
 from wtforms.validators import InputRequired, NumberRange, Optional
 
-from school.accounts.decorators import admin_required, manager_required
+from school.accounts.roles import admin_required, current_actor, manager_required
 from school.accounts.scoping import get_member_or_404
 from school.credits import exports, ledger, record, requirements, rules
 from school.credits.forms import ReverseForm
@@ -21,17 +21,14 @@ from school.timeutil import local_year, utcnow
 bp = Blueprint("credits", __name__, template_folder="templates")
 
 
-def _actor():
-    return current_user._get_current_object()
-
 
 @bp.get("/")
 @login_required
 def home():
     year = local_year(utcnow())
-    status = record.member_status(_actor(), year)
+    status = record.member_status(current_actor(), year)
     return render_template("credits/home.html", year=year, status=status,
-                           entries=ledger.entries(_actor()))  # the full ledger, every year
+                           entries=ledger.entries(current_actor()))  # the full ledger, every year
 
 
 @bp.get("/my/record.<fmt>")
@@ -40,7 +37,7 @@ def my_record(fmt: str):
     year = request.args.get("year", local_year(utcnow()), type=int)
     if not 2000 <= year <= 2100 or fmt not in ("xlsx", "pdf"):
         abort(404)
-    return record_response(_actor(), year, fmt, url_for("credits.home"))
+    return record_response(current_actor(), year, fmt, url_for("credits.home"))
 
 
 def record_response(member, year: int, fmt: str, back: str):
@@ -91,7 +88,7 @@ def requirement_table():
         try:
             for group in requirements.GROUP_LABELS:
                 requirements.set_requirement(
-                    year, group, form[group].data, _actor(), utcnow(),
+                    year, group, form[group].data, current_actor(), utcnow(),
                     online=form[f"{group}_online"].data or 0,
                     concentrated=form[f"{group}_concentrated"].data or 0)
         except ValueError as exc:
@@ -137,7 +134,7 @@ def rule_table():
         for f in fields(rules.CreditRules):
             value = form[f.name].data
             if value != getattr(current, f.name):
-                rules.set_rule(f.name, value, _actor(), utcnow())
+                rules.set_rule(f.name, value, current_actor(), utcnow())
                 changed.append(rules.LABELS[f.name])
         db.session.commit()
         flash("已保存：" + "、".join(changed) if changed else "没有改动", "success")
@@ -152,7 +149,7 @@ def rule_table():
 @bp.route("/admin/members/<int:user_id>/credits", methods=["GET"])
 @manager_required
 def member_credits(user_id: int):
-    member = get_member_or_404(_actor(), user_id)
+    member = get_member_or_404(current_actor(), user_id)
     year = request.args.get("year", local_year(utcnow()), type=int)
     return render_template("credits/member_credits.html", member=member, year=year,
                            earned=ledger.balance(member, year),
@@ -164,11 +161,11 @@ def member_credits(user_id: int):
 @manager_required
 def reverse_entry(entry_id: int):
     entry = db.session.get(CreditEntry, entry_id) or abort(404)
-    member = get_member_or_404(_actor(), entry.member_id)
+    member = get_member_or_404(current_actor(), entry.member_id)
     form = ReverseForm()
     if form.validate_on_submit():
         try:
-            ledger.reverse(entry, form.reason.data, _actor(), utcnow())
+            ledger.reverse(entry, form.reason.data, current_actor(), utcnow())
             db.session.commit()
             flash("已更正该条学时记录", "success")
         except ledger.LedgerError as exc:

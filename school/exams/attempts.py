@@ -22,8 +22,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from school import jobs
+from school.accounts import audience
 from school.accounts.models import User
-from school.credits import ledger
+from school.credits import keys, ledger
 from school.credits.rules import current_rules
 from school.exams import grading, signals
 from school.exams.models import Answer, Attempt, AttemptState, Exam, Question, QuestionCategory, QuestionType
@@ -72,13 +73,7 @@ def is_overdue(attempt: Attempt, now: datetime, grace: int | None = None) -> boo
 
 
 def in_audience(exam: Exam, member: User) -> bool:
-    if exam.audience_categories and member.category not in exam.audience_categories:
-        return False
-    if exam.audience_org_ids:
-        if member.org is None:
-            return False
-        return any(f"/{org_id}/" in member.org.path for org_id in exam.audience_org_ids)
-    return True
+    return audience.includes(exam.audience_orgs, exam.categories, member)
 
 
 def attempts_of(exam: Exam, member: User) -> list[Attempt]:
@@ -386,7 +381,7 @@ def finish(attempt_id: int, now: datetime, reason: str = "submitted") -> tuple[A
             if hours > 0:
                 # Once per exam and member, however many attempts pass.
                 ledger.award(attempt.member_id, hours, "online", "exam",
-                             key=f"exam-pass:{attempt.exam_id}:{attempt.member_id}", now=finished_at,
+                             key=keys.exam_pass(attempt.exam_id, attempt.member_id), now=finished_at,
                              description=f"考试通过：{attempt.exam.title}"[:300])
         db.session.commit()
     if attempt.passed:

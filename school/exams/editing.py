@@ -4,26 +4,21 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import select
 
-from school.accounts.models import User
+from school.accounts import audience
+from school.accounts.models import Organisation, User
 from school.exams import bank, images
 from school.exams.formats import gift
 from school.exams.models import Exam, Question, QuestionCategory
 from school.extensions import db
-from school.timeutil import LOCAL_TZ, to_local
+from school.timeutil import local_to_utc, to_local
 
 
 class EditError(ValueError):
     pass
-
-
-def local_to_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def utc_to_local_naive(value: datetime | None) -> datetime | None:
@@ -76,8 +71,9 @@ def apply_form(exam: Exam, form, actor: User) -> None:
     exam.grading = form.grading.data
     exam.pass_percent = form.pass_percent.data
     exam.credit_hours = form.credit_hours.data
-    exam.audience_org_ids = sorted(set(form.audience_orgs.data or []))
-    exam.audience_categories = sorted(set(form.audience_categories.data or []))
+    org_ids = set(form.audience_orgs.data or [])
+    exam.audience_orgs = list(db.session.scalars(select(Organisation).where(Organisation.id.in_(org_ids))))
+    exam.audience_categories = audience.join_categories(form.audience_categories.data or [])
     if form.selection_mode.data == "draw":
         exam.selection = {"draw": parse_draw_rules(form.draw_rules.data)}
     else:
@@ -102,8 +98,8 @@ def fill_form(form, exam: Exam) -> None:
         getattr(form, name).data = getattr(exam, name)
     form.opens_at.data = utc_to_local_naive(exam.opens_at)
     form.closes_at.data = utc_to_local_naive(exam.closes_at)
-    form.audience_orgs.data = exam.audience_org_ids or []
-    form.audience_categories.data = exam.audience_categories or []
+    form.audience_orgs.data = [o.id for o in exam.audience_orgs]
+    form.audience_categories.data = exam.categories
     selection = exam.selection or {}
     form.selection_mode.data = "draw" if "draw" in selection else "fixed"
     form.fixed_questions.data = selection.get("fixed", [])

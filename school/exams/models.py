@@ -9,10 +9,23 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from school.accounts.models import User
+from school.accounts.audience import AudienceMixin, audience_table
+from school.accounts.models import Organisation, User
 from school.extensions import db
 from school.timeutil import utcnow
 
@@ -97,7 +110,10 @@ class Question(db.Model):
         return TYPE_LABELS.get(self.qtype, self.qtype)
 
 
-class Exam(db.Model):
+exam_audience_org = audience_table("exam")
+
+
+class Exam(AudienceMixin, db.Model):
     __tablename__ = "exam"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -112,8 +128,6 @@ class Exam(db.Model):
     grading: Mapped[str] = mapped_column(String(20), default="highest")  # highest | last
     pass_percent: Mapped[int] = mapped_column(Integer, default=60)
     credit_hours: Mapped[Decimal | None] = mapped_column(Numeric(6, 2))  # None: the rules' default
-    audience_org_ids: Mapped[list] = mapped_column(JSON, default=list)  # empty: every organisation
-    audience_categories: Mapped[list] = mapped_column(JSON, default=list)  # empty: every category
     # {"fixed": [question ids]} or {"draw": [{"category_id", "difficulty", "count"}]}
     selection: Mapped[dict] = mapped_column(JSON, default=dict)
     shuffle_questions: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -124,6 +138,8 @@ class Exam(db.Model):
     published: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    audience_orgs: Mapped[list[Organisation]] = relationship(secondary=exam_audience_org)  # empty: every one
 
 
 class Attempt(db.Model):

@@ -8,15 +8,14 @@ import time
 from datetime import timezone
 from pathlib import Path
 
-from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
-from school.accounts.decorators import roles_required
-from school.accounts.models import CATEGORY_LABELS, Organisation, Role, User
+from school.accounts.models import CATEGORY_LABELS, Organisation, Role
 from school.accounts.orgs import ordered_tree
+from school.accounts.roles import current_actor, editor_required, is_editor, result_reader_required
 from school.accounts.scoping import get_org_or_404, scope_root
 from school.exams import attempts, bank, editing, images, paper, stats
 from school.exams.formats import FORMATS, FormatError, parse, xlsx
@@ -29,14 +28,9 @@ from school.timeutil import format_local, utcnow
 
 bp = Blueprint("exams", __name__, url_prefix="/exams", template_folder="templates")
 
-EDITORS = (Role.EDITOR, Role.ADMIN)
-RESULT_READERS = (Role.EDITOR, Role.SECRETARY, Role.ADMIN)
 PAGE_SIZE = 50
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-
-def _actor() -> User:
-    return current_user._get_current_object()
 
 
 def _ms(dt) -> int | None:
@@ -61,7 +55,7 @@ def _own_attempt_or_404(attempt_id: int) -> Attempt:
 @login_required
 def index():
     now = utcnow()
-    member = _actor()
+    member = current_actor()
     exams = [e for e in db.session.scalars(select(Exam).where(Exam.published.is_(True)).order_by(
         Exam.closes_at.is_(None), Exam.closes_at, Exam.id.desc())) if attempts.in_audience(e, member)]
     rows = []
@@ -77,8 +71,8 @@ def index():
 @login_required
 def exam_detail(exam_id: int):
     exam = _exam_or_404(exam_id)
-    member = _actor()
-    if not attempts.visible_to(exam, member) and member.role not in EDITORS:
+    member = current_actor()
+    if not attempts.visible_to(exam, member) and not is_editor(member):
         abort(404)
     now = utcnow()
     current = attempts.current_attempt(exam, member)
@@ -102,7 +96,7 @@ def start(exam_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        attempt = attempts.start(exam, _actor(), utcnow())
+        attempt = attempts.start(exam, current_actor(), utcnow())
     except attempts.ExamError as exc:
         flash(str(exc), "error")
         return redirect(url_for("exams.exam_detail", exam_id=exam.id))
@@ -133,7 +127,7 @@ def save_answers(attempt_id: int):
         return jsonify(error="请求格式不正确", server_time=_ms(now)), 400
     deadline = _ms(attempt.deadline_at)  # read before the commit expires the object
     try:
-        result = attempts.save_answers(attempt, _actor(), items, now)
+        result = attempts.save_answers(attempt, current_actor(), items, now)
     except attempts.ExamError as exc:
         return jsonify(error=str(exc), finished=True, server_time=_ms(now),
                        result_url=url_for("exams.result", attempt_id=attempt.id)), 409
@@ -155,7 +149,7 @@ def submit(attempt_id: int):
             items = None
     if not isinstance(items, list):
         items = attempts.items_from_form(attempt, request.form)
-    attempt = attempts.submit(attempt, _actor(), items, utcnow())
+    attempt = attempts.submit(attempt, current_actor(), items, utcnow())
     flash("已交卷" if attempt.finish_reason == "submitted" else "作答时间已到，系统已按已保存的答案交卷", "success")
     return redirect(url_for("exams.result", attempt_id=attempt.id))
 
@@ -191,7 +185,7 @@ def _exam_form(exam: Exam | None = None) -> ExamForm:
 
 
 @bp.get("/manage")
-@roles_required(*EDITORS)
+@editor_required
 def manage():
     exams = db.session.scalars(select(Exam).order_by(Exam.id.desc())).all()
     counts = dict(db.session.execute(select(Attempt.exam_id, func.count()).group_by(Attempt.exam_id)).all())
@@ -201,14 +195,14 @@ def manage():
 
 @bp.route("/manage/new", methods=["GET", "POST"])
 @bp.route("/manage/<int:exam_id>/edit", methods=["GET", "POST"])
-@roles_required(*EDITORS)
+@editor_required
 def edit_exam(exam_id: int | None = None):
     exam = _exam_or_404(exam_id) if exam_id else None
     form = _exam_form(exam)
     if form.validate_on_submit():
         target = exam or Exam(created_at=utcnow())
         try:
-            editing.apply_form(target, form, _actor())
+            editing.apply_form(target, form, current_actor())
         except editing.EditError as exc:
             db.session.rollback()
             flash(str(exc), "error")
@@ -225,7 +219,7 @@ def edit_exam(exam_id: int | None = None):
 
 
 @bp.get("/bank")
-@roles_required(*EDITORS)
+@editor_required
 def bank_list():
     category_id = request.args.get("category", type=int)
     qtype = request.args.get("type", "")
@@ -245,7 +239,7 @@ def bank_list():
 
 @bp.route("/bank/questions/new", methods=["GET", "POST"])
 @bp.route("/bank/questions/<int:question_id>/edit", methods=["GET", "POST"])
-@roles_required(*EDITORS)
+@editor_required
 def edit_question(question_id: int | None = None):
     question = (db.session.get(Question, question_id) or abort(404)) if question_id else None
     form = QuestionForm()
@@ -259,7 +253,7 @@ def edit_question(question_id: int | None = None):
         return _insert_image(form, question)
     if form.validate_on_submit():
         try:
-            saved = editing.question_from_gift(form.gift.data, question, form, _actor(), utcnow())
+            saved = editing.question_from_gift(form.gift.data, question, form, current_actor(), utcnow())
         except editing.EditError as exc:
             db.session.rollback()
             form.gift.errors.append(str(exc))
@@ -285,7 +279,7 @@ def _insert_image(form: QuestionForm, question: Question | None):
             try:
                 inserted = editing.insert_uploaded_image(
                     form.gift.data or "", data, form.image_alt.data or "", form.cursor(),
-                    lambda name: url_for("exams.question_image", name=name), _actor())
+                    lambda name: url_for("exams.question_image", name=name), current_actor())
             except (images.ImageError, editing.EditError) as exc:
                 form.image.errors.append(str(exc))
             else:
@@ -309,7 +303,7 @@ def question_image(name: str):
 
 
 @bp.post("/bank/questions/<int:question_id>/delete")
-@roles_required(*EDITORS)
+@editor_required
 def delete_question(question_id: int):
     question = db.session.get(Question, question_id) or abort(404)
     if not ConfirmForm().validate_on_submit():
@@ -340,7 +334,7 @@ def _prune_previews(max_age_seconds: int = 24 * 3600) -> None:
 
 
 @bp.route("/bank/import", methods=["GET", "POST"])
-@roles_required(*EDITORS)
+@editor_required
 def import_bank():
     form = ImportForm()
     if form.validate_on_submit():
@@ -363,7 +357,7 @@ def import_bank():
 
 
 @bp.post("/bank/import/confirm")
-@roles_required(*EDITORS)
+@editor_required
 def import_confirm():
     form = ConfirmImportForm()
     token = form.token.data or ""
@@ -378,7 +372,7 @@ def import_confirm():
     except FormatError as exc:
         flash(str(exc), "error")
         return redirect(url_for("exams.import_bank"))
-    created = bank.save_parsed(result.questions, _actor(), utcnow(), form.category.data or "")
+    created = bank.save_parsed(result.questions, current_actor(), utcnow(), form.category.data or "")
     db.session.commit()
     path.unlink(missing_ok=True)
     flash(f"已导入 {len(created)} 道题" + (f"，{len(result.problems)} 处问题未导入" if result.problems else ""),
@@ -387,14 +381,14 @@ def import_confirm():
 
 
 @bp.get("/bank/template.xlsx")
-@roles_required(*EDITORS)
+@editor_required
 def bank_template():
     return Response(template_xlsx(xlsx.HEADERS, xlsx.EXAMPLE, title="题库"), mimetype=XLSX_TYPE,
                     headers={"Content-Disposition": "attachment; filename*=UTF-8''%E9%A2%98%E5%BA%93%E6%A8%A1%E6%9D%BF.xlsx"})
 
 
 @bp.get("/bank/export.<fmt>")
-@roles_required(*EDITORS)
+@editor_required
 def bank_export(fmt: str):
     if fmt not in ("gift", "xlsx"):
         abort(404)
@@ -413,14 +407,14 @@ def bank_export(fmt: str):
 
 
 @bp.get("/results")
-@roles_required(*RESULT_READERS)
+@result_reader_required
 def results_index():
     exams = db.session.scalars(select(Exam).order_by(Exam.id.desc())).all()
     return render_template("exams/results_index.html", exams=exams)
 
 
 def _results_query(exam: Exam):
-    actor = _actor()
+    actor = current_actor()
     org = None
     org_id = request.args.get("org", type=int)
     if org_id:
@@ -434,19 +428,19 @@ def _results_query(exam: Exam):
 
 
 @bp.get("/results/<int:exam_id>")
-@roles_required(*RESULT_READERS)
+@result_reader_required
 def results(exam_id: int):
     exam = _exam_or_404(exam_id)
     query, org = _results_query(exam)
     rows = db.session.scalars(query).all()
-    root = scope_root(_actor()) if _actor().role != Role.EDITOR else None
+    root = scope_root(current_actor()) if current_actor().role != Role.EDITOR else None
     return render_template("exams/results.html", exam=exam, rows=rows, org=org,
                            orgs=ordered_tree(root), chart=stats.distribution_svg(stats.distribution(rows), exam.pass_percent),
                            items=stats.item_analysis(rows), label=stats.label, categories=CATEGORY_LABELS)
 
 
 @bp.get("/results/<int:exam_id>.xlsx")
-@roles_required(*RESULT_READERS)
+@result_reader_required
 def results_xlsx(exam_id: int):
     exam = _exam_or_404(exam_id)
     query, _ = _results_query(exam)

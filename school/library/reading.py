@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
 
-from school.credits import ledger
+from school.credits import keys, ledger
 from school.credits.models import CreditKind, CreditSource
 from school.credits.rules import CreditRules, current_rules
 from school.extensions import db
@@ -103,7 +103,7 @@ def record_heartbeat(member, document: Document, now: datetime, visible: bool = 
     row.paused = not visible
     due = hours_due(row.seconds, row.awarded_hours, rules, step=AWARD_STEP if visible else FINAL_STEP)
     if due > 0:
-        key = f"reading:{member.id}:{day.isoformat()}:{int(row.awarded_hours * 100)}"
+        key = keys.reading(member.id, day, int(row.awarded_hours * 100))
         ledger.award(member, due, CreditKind.ONLINE, CreditSource.READING, key, now,
                      description=f"文献阅读 {day.month} 月 {day.day} 日（{document.title[:40]}）")
         row.awarded_hours += due

@@ -24,8 +24,8 @@ from typing import Iterable, Iterator
 from flask import current_app
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
-from whoosh import index as windex
 from whoosh import collectors
+from whoosh import index as windex
 from whoosh import query as wq
 from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
 from whoosh.searching import ResultsPage

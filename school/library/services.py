@@ -9,13 +9,12 @@ from typing import Callable
 
 from sqlalchemy import delete, func, select, update
 
-from school.accounts.models import Role, User
+from school.accounts.models import User
+from school.accounts.roles import is_editor
 from school.extensions import db
 from school.library.categories import CATEGORIES
-from school.library.models import (ColumnItem, DocStatus, Document, DocumentRevision, LibraryColumn,
-                                   ReadingPosition)
+from school.library.models import ColumnItem, DocStatus, Document, DocumentRevision, LibraryColumn, ReadingPosition
 
-EDITOR_ROLES = (Role.EDITOR, Role.ADMIN)
 log = logging.getLogger(__name__)
 
 # Other packages whose rows point at documents say where a document is in use, so that it is
@@ -47,10 +46,6 @@ class DocumentData:
     tags: str = ""
     summary: str = ""
     status: str = DocStatus.DRAFT
-
-
-def is_editor(user) -> bool:
-    return bool(user and getattr(user, "is_authenticated", False) and user.role in EDITOR_ROLES)
 
 
 def content_hash(data: DocumentData) -> str:

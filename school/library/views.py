@@ -1,12 +1,11 @@
 """The library's pages: browse, search, read (with heartbeats), and the editors' desk."""
 from __future__ import annotations
 
-from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
-                   send_file, url_for)
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from school.accounts.decorators import roles_required
+from school.accounts.roles import current_actor, editor_required, is_editor
 from school.extensions import db
 from school.library import columns, importer, reading, search, services
 from school.library.categories import CATEGORIES, resolve_category
@@ -16,17 +15,13 @@ from school.library.rendering import markdown_to_safe_html, render
 from school.timeutil import utcnow
 
 bp = Blueprint("library", __name__, url_prefix="/library", template_folder="templates")
-editor_required = roles_required(*services.EDITOR_ROLES)
 PER_PAGE = 20
 
-
-def _me():
-    return current_user._get_current_object()
 
 
 def _readable_or_404(doc_id: int) -> Document:
     doc = db.session.get(Document, doc_id)
-    if doc is None or (not doc.is_published and not services.is_editor(current_user)):
+    if doc is None or (not doc.is_published and not is_editor(current_user)):
         abort(404)
     return doc
 
@@ -77,10 +72,10 @@ def category(code: str):
 @login_required
 def column(column_id: int):
     col = db.session.get(LibraryColumn, column_id)
-    if col is None or (not col.published and not services.is_editor(current_user)):
+    if col is None or (not col.published and not is_editor(current_user)):
         abort(404)
     docs = [item.document for item in col.items
-            if item.document.is_published or services.is_editor(current_user)]
+            if item.document.is_published or is_editor(current_user)]
     return render_template("library/column.html", column=col, documents=docs,
                            introduction=markdown_to_safe_html(col.introduction))
 
@@ -96,7 +91,7 @@ def search_page():
     sort = sort if sort in search.SORTS else "relevance"
     results = None
     if "q" in request.args:
-        results = search.search(q, include_drafts=services.is_editor(current_user), category=code,
+        results = search.search(q, include_drafts=is_editor(current_user), category=code,
                                 year_from=year_from, year_to=year_to, sort=sort, page=_page_arg())
     return render_template("library/search.html", q=q, category=code or "", year_from=year_from,
                            year_to=year_to, sort=sort, results=results, categories=CATEGORIES,
@@ -130,10 +125,10 @@ def heartbeat(doc_id: int):
         return jsonify(error="请求格式不正确"), 400
     now = utcnow()
     visible = payload.get("visible", True) is not False
-    reading.remember_position(_me(), doc, str(payload.get("anchor") or ""), payload.get("fraction"), now)
+    reading.remember_position(current_actor(), doc, str(payload.get("anchor") or ""), payload.get("fraction"), now)
     result = None
     if doc.is_published:  # drafts being proof-read by an editor earn nothing
-        result = reading.record_heartbeat(_me(), doc, now, visible=visible)
+        result = reading.record_heartbeat(current_actor(), doc, now, visible=visible)
     db.session.commit()
     return jsonify(ok=True, credited_seconds=result.credited_seconds if result else 0,
                    awarded_hours=str(result.awarded_hours) if result else "0",
@@ -188,7 +183,7 @@ def create():
     form = DocumentForm()
     if form.validate_on_submit():
         try:
-            doc = services.create_document(_form_data(form), _me(), utcnow(), note=form.note.data or "创建")
+            doc = services.create_document(_form_data(form), current_actor(), utcnow(), note=form.note.data or "创建")
         except services.LibraryError as exc:
             db.session.rollback()
             flash(str(exc), "error")
@@ -208,7 +203,7 @@ def edit(doc_id: int):
         form.note.data = ""
     if form.validate_on_submit():
         try:
-            changed = services.update_document(doc, _form_data(form), _me(), utcnow(),
+            changed = services.update_document(doc, _form_data(form), current_actor(), utcnow(),
                                                note=form.note.data or "修改")
         except services.LibraryError as exc:
             db.session.rollback()
@@ -248,7 +243,7 @@ def upload():
         data = services.DocumentData(title=extracted.title, category=form.category.data, body=extracted.body,
                                      issuer=extracted.issuer, published_on=extracted.published_on,
                                      summary=extracted.summary, status=DocStatus.DRAFT)
-        doc = services.create_document(data, _me(), utcnow(), note=f"上传 {filename}"[:200])
+        doc = services.create_document(data, current_actor(), utcnow(), note=f"上传 {filename}"[:200])
         if extracted.pdf is not None:
             doc.file_stored = importer.store_pdf(current_app.config["MEDIA_DIR"], extracted.pdf)
             doc.file_name = filename[:255]
@@ -288,7 +283,7 @@ def restore(doc_id: int, number: int):
     if rev is None:
         abort(404)
     try:
-        changed = services.restore_revision(doc, rev, _me(), utcnow())
+        changed = services.restore_revision(doc, rev, current_actor(), utcnow())
     except services.LibraryError as exc:
         db.session.rollback()
         flash(str(exc), "error")
@@ -313,7 +308,7 @@ def delete(doc_id: int):
     doc = db.get_or_404(Document, doc_id)  # a second submit finds nothing: 404
     title = doc.title
     try:
-        stored = services.delete_document(doc, _me(), utcnow())
+        stored = services.delete_document(doc, current_actor(), utcnow())
     except services.DocumentGone:
         db.session.rollback()
         abort(404)

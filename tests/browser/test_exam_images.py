@@ -1,5 +1,4 @@
 """An editor puts a photo into a question on a phone; a member sees it in the exam."""
-import io
 import re
 
 import pytest

@@ -2,7 +2,6 @@
 the home page's pending required courses, and the report columns of both packages."""
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import select
 
 from school.courses import services

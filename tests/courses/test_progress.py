@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from school.courses.models import WatchState
-from school.courses.progress import Beat, apply_heartbeat, acknowledge_idle, epoch, merge
+from school.courses.progress import Beat, acknowledge_idle, apply_heartbeat, epoch, merge
 
 T0 = datetime(2026, 3, 1, 8, 0, 0)
 DURATION = 300.0

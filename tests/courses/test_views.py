@@ -11,7 +11,6 @@ import pytest
 from school.accounts.models import Role
 from school.courses import services
 from school.courses.models import Course, Lesson, WatchState
-from school.credits import ledger
 from school.credits.models import CreditEntry
 from school.credits.rules import current_rules, set_rule
 from school.extensions import db

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from openpyxl import load_workbook
 from sqlalchemy import event, select, text
 
-from school.accounts.models import Category, Role, User
+from school.accounts.models import Category, Role
 from school.credits import ledger, reports, requirements
 from school.credits.ledger import to_hours
 from school.extensions import db

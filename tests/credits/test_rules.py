@@ -35,9 +35,10 @@ def test_override_applies_and_defaults_stay(make):
 
 
 def test_admin_edits_rules_on_one_page_and_past_awards_keep_their_hours(client, auth, make):
+    from sqlalchemy import select
+
     from school.credits import ledger
     from school.credits.models import CreditEntry
-    from sqlalchemy import select
 
     member = make.user()
     ledger.award(member, rules.current_rules().exam_default_hours, "online", "exam", "exam-pass:1", NOW)

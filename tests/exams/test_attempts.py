@@ -147,7 +147,7 @@ def test_refuses_outside_window_audience_and_someone_elses_attempt(app, make):
     t = make.tree()
     inside, outside = make.user(org=t["a1"]), make.user(org=t["b1"])
     bank = helpers.questions()
-    exam = helpers.exam(bank, T0, audience_org_ids=[t["a"].id])
+    exam = helpers.exam(bank, T0, audience_orgs=[t["a"]])
     with pytest.raises(ExamError, match="参考范围"):
         attempts.start(exam, outside, T0)
     with pytest.raises(ExamError, match="尚未开始"):

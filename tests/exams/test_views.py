@@ -79,7 +79,7 @@ def test_member_journey_over_http_gives_result_and_credit(client, auth, make):
     t = make.tree()
     member = make.user(org=t["a1"], name="李红")
     bank = helpers.questions()
-    exam = helpers.exam(bank, utcnow(), audience_org_ids=[t["a"].id])
+    exam = helpers.exam(bank, utcnow(), audience_orgs=[t["a"]])
     auth.login(member)
     assert exam.title in client.get("/exams/").get_data(as_text=True)
     detail = client.get(f"/exams/{exam.id}").get_data(as_text=True)

@@ -4,12 +4,12 @@ import re
 import shutil
 
 import pytest
+from sqlalchemy import func, select
 
 from school.extensions import db
 from school.library import importer, search
 from school.library.models import Document, DocumentRevision
 from school.timeutil import utcnow
-from sqlalchemy import func, select
 
 
 def test_import_tree_reports_failures_and_is_idempotent(app, copy_corpus, corpus, runner):

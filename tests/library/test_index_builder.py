@@ -1,7 +1,6 @@
 """BulkWriter builds the same index as Whoosh's own writer: postings, lengths, stored fields, scores."""
 from datetime import datetime
 
-import pytest
 from whoosh import index as windex
 from whoosh import query as wq
 

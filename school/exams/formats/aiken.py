@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from school.exams.formats import ParseResult, Parsed, Problem
+from school.exams.formats import Parsed, ParseResult, Problem
 from school.exams.models import QuestionType
 
 _OPTION = re.compile(r"^([A-Z])\s*[.)、]\s*(.*)$")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from school.exams.formats import ParseResult, Parsed, Problem
+from school.exams.formats import Parsed, ParseResult, Problem
 from school.exams.models import QuestionType
 
 # Escaped characters are swapped for private-use code points while parsing.

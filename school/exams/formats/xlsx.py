@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 
 from openpyxl import Workbook
 
-from school.exams.formats import FormatError, ParseResult, Parsed, Problem
+from school.exams.formats import FormatError, Parsed, ParseResult, Problem
 from school.exams.models import TYPE_LABELS, QuestionType
 from school.tabular import TableError, read_table
 

@@ -1,0 +1,30 @@
+"""The ledger's idempotency keys, one builder per fact that earns hours.
+
+A key names the fact, not the award: awarding the same fact twice (a retried request, a
+second worker, a repaired signal) finds the first row. Every writer and every reader of a
+key uses these builders, so the spelling cannot drift between them.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+
+def reading(member_id: int, day: date, hundredths_awarded: int) -> str:
+    """A step of reading credit: the member's day, and the hours (×100) credited before it."""
+    return f"reading:{member_id}:{day.isoformat()}:{hundredths_awarded}"
+
+
+def course_complete(course_id: int, member_id: int) -> str:
+    return f"course-complete:{course_id}:{member_id}"
+
+
+def exam_pass(exam_id: int, member_id: int) -> str:
+    return f"exam-pass:{exam_id}:{member_id}"
+
+
+def offline_session(session_id: int, member_id: int) -> str:
+    return f"offline-session:{session_id}:member:{member_id}"
+
+
+def reversal(entry_id: int) -> str:
+    return f"reversal:{entry_id}"

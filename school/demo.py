@@ -10,7 +10,8 @@ from flask import current_app
 from sqlalchemy import select
 
 from school.accounts import auth, member_import
-from school.accounts.models import Role, User
+from school.accounts.models import User
+from school.accounts.roles import system_actor
 from school.credits import ledger
 from school.credits.models import CreditKind, CreditSource
 from school.extensions import db
@@ -38,7 +39,7 @@ def demo_password() -> str:
 
 def load_demo() -> str:
     content = Path(current_app.config["CONTENT_DIR"])
-    system = User(name="演示数据", member_no="-", role=Role.ADMIN)
+    system = system_actor("演示数据")
     now = utcnow()
     orgs = member_import.import_orgs(read_table("organisations.csv", (content / "organisations.csv").read_bytes()))
     db.session.flush()

@@ -23,6 +23,12 @@ def current_actor() -> User:
     return current_user._get_current_object()
 
 
+def system_actor(name: str = "命令行") -> User:
+    """The unsaved admin that a terminal command or the demo loader acts as: full rights,
+    and nothing in the database to point at (audit rows name no user for it)."""
+    return User(name=name, member_no="-", role=Role.ADMIN)
+
+
 def is_editor(user) -> bool:
     return bool(user is not None and getattr(user, "is_authenticated", False) and user.role in EDITOR_ROLES)
 

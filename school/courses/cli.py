@@ -95,42 +95,4 @@ def pack_course(slug, out):
     click.echo(f"已导出 {target}：{len(names) - 1} 个视频和 index.html")
 
 
-@click.group("jobs", help="后台任务（视频转码等）。")
-def jobs_group():
-    pass
-
-
-@jobs_group.command("run", help="在前台处理排队的任务。加 --until-empty 处理完就退出；否则一直等待新任务（Ctrl+C 停止）。")
-@click.option("--until-empty", is_flag=True, help="队列处理完就退出")
-@click.option("--recover", is_flag=True, help="确认没有其他进程在处理任务时使用：把所有“处理中”的任务重新排队")
-@with_appcontext
-def run_jobs(until_empty, recover):
-    import time
-
-    from school import jobs
-    from school.timeutil import utcnow
-
-    last_periodic: dict = {}
-    while True:
-        for name in jobs.run_periodic(utcnow(), last_periodic):
-            click.echo(f"定时任务：{name}")
-        for job_id, state in jobs.run_until_empty(recover_running=recover):
-            click.echo(f"任务 {job_id}：{jobs.STATE_LABELS[state]}")
-            if state == jobs.FAILED:
-                job = db.session.get(jobs.Job, job_id)
-                db.session.refresh(job)
-                click.echo(f"  原因：{job.error}")
-        recover = False
-        if until_empty:
-            break
-        db.session.remove()
-        time.sleep(3)
-
-
-@jobs_group.command("list", help="列出最近的任务及其状态。")
-@with_appcontext
-def list_jobs():
-    from school import jobs
-
-    for job in db.session.scalars(select(jobs.Job).order_by(jobs.Job.id.desc()).limit(30)):
-        click.echo(f"{job.id:>5}  {job.state_label:<4} {job.progress:>3}%  {job.handler}  {job.error or ''}")
+COMMANDS = [courses_group]

@@ -83,3 +83,6 @@ def rebuild_command():
 
     count = search.rebuild()
     click.echo(f"索引已重建，共 {count} 篇文献。")
+
+
+COMMANDS = [library_group, search_group]

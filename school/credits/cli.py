@@ -1,0 +1,46 @@
+"""``school reports …``: study-credit reports from a terminal."""
+from __future__ import annotations
+
+import click
+from flask.cli import with_appcontext
+
+from school.extensions import db
+
+# --- reports ----------------------------------------------------------------------------
+
+
+@click.group("reports", help="学时报表。")
+def reports_group():
+    pass
+
+
+@reports_group.command("branch", help="把某个党组织（含全部下级）的学时报表导出为 Excel 或 CSV 文件。"
+                       "ORG 是党组织名称或路径，例如 青山镇党委/第一党总支。")
+@click.argument("org")
+@click.option("--year", type=int, default=None, help="年度（默认今年）")
+@click.option("--format", "fmt", type=click.Choice(["xlsx", "csv"]), default="xlsx", show_default=True,
+              help="文件格式：xlsx 按下级组织分表，csv 为一张党员明细表")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="保存到的文件")
+@with_appcontext
+def reports_branch(org, year, fmt, output):
+    from school.accounts.orgs import find_by_name_or_path
+    from school.credits import exports, reports
+    from school.timeutil import local_year, utcnow
+
+    organisation = find_by_name_or_path(org)
+    if organisation is None:
+        raise click.ClickException(f"找不到党组织：{org}（名称重复时请写路径，如 某镇党委/第一党总支）")
+    try:
+        period = reports.Period.parse(year or local_year(utcnow()), None, None, utcnow().date())
+    except reports.ReportError as exc:
+        raise click.ClickException(str(exc))
+    with open(output, "wb") as target:
+        if fmt == "xlsx":
+            exports.write_xlsx(organisation, period, target)
+        else:
+            for line in exports.csv_lines(reports.all_members(organisation, period), reports.METRICS, db.session):
+                target.write(line.encode("utf-8"))
+    click.echo(f"已导出 {organisation.name} {period.label}学时报表：{output}")
+
+
+COMMANDS = [reports_group]

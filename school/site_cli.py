@@ -1,0 +1,80 @@
+"""Site-wide commands: ``school init``, ``demo``, ``serve`` and ``backup``."""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy.engine import make_url
+
+from school.extensions import db
+
+
+@click.command("init", help="创建或升级数据库（运行全部数据库迁移），并建好 instance/ 和 media/ 目录。可重复运行。")
+@with_appcontext
+def init_command():
+    from flask_migrate import upgrade
+
+    Path(current_app.instance_path).mkdir(parents=True, exist_ok=True)
+    Path(current_app.config["MEDIA_DIR"]).mkdir(parents=True, exist_ok=True)
+    upgrade()
+    click.echo("数据库已是最新版本。")
+
+
+@click.command("demo", help="载入 content/ 中的演示组织、党员和学时（可重复运行，不会重复添加），并打印演示账号。")
+@with_appcontext
+def demo_command():
+    from school.demo import load_demo, print_logins
+
+    summary = load_demo()
+    click.echo(summary)
+    print_logins(click.echo)
+
+
+@click.command("serve", help="启动网站（waitress），默认 http://127.0.0.1:5000 。生产环境请用 gunicorn，见 README。")
+@click.option("--host", default="127.0.0.1", show_default=True, help="监听地址")
+@click.option("--port", default=5000, show_default=True, help="端口")
+@click.option("--threads", default=8, show_default=True, help="处理请求的线程数")
+@with_appcontext
+def serve_command(host, port, threads):
+    from waitress import serve
+
+    from school.demo import print_logins
+
+    print_logins(click.echo)
+    click.echo(f"网上党校已启动：http://{host}:{port}  （按 Ctrl+C 停止）")
+    serve(current_app._get_current_object(), host=host, port=port, threads=threads)
+
+
+# --- backup -----------------------------------------------------------------------------
+
+
+@click.command("backup", help="备份数据库到 PATH。SQLite：在线备份（VACUUM INTO）并做完整性检查；PostgreSQL：打印应运行的 pg_dump 命令。")
+@click.argument("path", type=click.Path(dir_okay=False))
+@with_appcontext
+def backup_command(path):
+    url = make_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
+    target = Path(path).resolve()
+    if url.get_backend_name() != "sqlite":
+        plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        click.echo("PostgreSQL 请用 pg_dump 备份：")
+        click.echo(f"  pg_dump --format=custom --file={target} '{plain}'")
+        return
+    if target.exists():
+        raise click.ClickException(f"{target} 已存在，不会覆盖")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("VACUUM INTO ?", (str(target),))
+    check = sqlite3.connect(target)
+    try:
+        result = check.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        check.close()
+    if result != "ok":
+        raise click.ClickException(f"备份完整性检查失败：{result}")
+    click.echo(f"已备份到 {target}（完整性检查通过，{target.stat().st_size // 1024} KB）")
+
+
+COMMANDS = [init_command, demo_command, serve_command, backup_command]

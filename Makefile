@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test init demo browser-deps clean help
+.PHONY: run test lint init demo browser-deps clean help
 
 help:
 	@echo "make run   — 安装、建库、载入演示内容并启动网站 http://$(HOST):$(PORT)"
@@ -42,8 +42,14 @@ browser-deps:
 	  echo "或设置 SCHOOL_CHROMIUM=/path/to/chromium。"; \
 	fi
 
+# The suite runs on every core (pytest-xdist); TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
+
 test: $(VENV)/.installed-test browser-deps
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check school tests bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache

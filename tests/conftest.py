@@ -6,58 +6,105 @@ from __future__ import annotations
 import contextvars
 import os
 import re
+import shutil
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from school import create_app
 from school.config import normalise_database_url
 from school.extensions import db
 from tests.factories import Factory
 
-PG_URL = os.environ.get("SCHOOL_TEST_DATABASE_URL", "")
 PASSWORD = "Passw0rd!"
 
 
+def _worker_database_url() -> str:
+    """On PostgreSQL each pytest-xdist worker gets a database of its own (``test_gw0`` …),
+    created on first use; without xdist the configured database itself is used."""
+    base = os.environ.get("SCHOOL_TEST_DATABASE_URL", "")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not base or not worker:
+        return base
+    url = make_url(normalise_database_url(base))
+    name = f"{url.database}_{worker}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    worker_url = url.set(database=name).render_as_string(hide_password=False)
+    # Test modules read the variable at import (after this conftest), so they see the worker's database.
+    os.environ["SCHOOL_TEST_DATABASE_URL"] = worker_url
+    return worker_url
+
+
+PG_URL = _worker_database_url()
+
+
 @pytest.fixture(scope="session")
-def _pg_schema():
-    """On PostgreSQL the schema is created once; each test then starts from empty tables."""
-    if not PG_URL:
-        yield None
-        return
-    url = normalise_database_url(PG_URL)
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "test", "TESTING": True})
+def _shared_app(tmp_path_factory):
+    """One application for the whole session, on a schema built once.
+
+    Building an app costs more than most tests (werkzeug compiles every URL rule), so the
+    tests share one and each gets a fresh database and folders instead (``app`` below).
+    PostgreSQL: the schema is created in the (worker's) database once. SQLite: it is built
+    into a template file that every test copies over the session's database file.
+    """
+    root = tmp_path_factory.mktemp("shared-app")
+    if PG_URL:
+        url = normalise_database_url(PG_URL)
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        template = None
+    else:
+        template = root / "template.db"
+        url = f"sqlite:///{root / 'test.db'}"
+    app = create_app({
+        "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "test-secret", "TESTING": True,
+        "INSTANCE_PATH": str(root / "instance"), "MEDIA_DIR": str(root / "media"),
+    })
     with app.app_context():
         db.create_all()
-        db.engine.dispose()
-    yield url
+        db.engine.dispose()  # SQLite: the last connection checkpoints the WAL into the file
+    if template is not None:
+        (root / "test.db").rename(template)
+    yield app, template, root / "test.db"
 
 
 @pytest.fixture
-def app(tmp_path, _pg_schema):
-    url = _pg_schema or f"sqlite:///{tmp_path / 'test.db'}"
-    app = create_app({
-        "SQLALCHEMY_DATABASE_URI": url,
-        "SECRET_KEY": "test-secret",
-        "TESTING": True,
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "MEDIA_DIR": str(tmp_path / "media"),
-    })
+def app(tmp_path, _shared_app):
+    """The shared application on an empty database, with this test's own instance and media
+    folders; whatever a test changes in ``app.config`` is put back afterwards."""
+    app, template, database = _shared_app
+    saved_config, saved_instance = dict(app.config), app.instance_path
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    app.instance_path = str(instance)
+    app.config.update(INSTANCE_PATH=str(instance), MEDIA_DIR=str(tmp_path / "media"),
+                      SEARCH_INDEX_DIR=str(instance / "search-index"))
     with app.app_context():
-        if _pg_schema:
+        db.engine.dispose()
+        if template is not None:
+            for leftover in (database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):
+                leftover.unlink(missing_ok=True)
+            shutil.copyfile(template, database)
+        else:
             tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
             db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
             db.session.commit()
-        else:
-            db.create_all()
-        yield app
-        db.session.remove()
-        db.engine.dispose()
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+            app.config.clear()
+            app.config.update(saved_config)
+            app.instance_path = saved_instance
 
 
 class CsrfClient:

@@ -1,6 +1,7 @@
 """Site basics: security headers, health check, error pages, large text, assets."""
 import re
 
+from school import create_app
 from school.accounts.models import Role
 from school.extensions import db
 
@@ -48,13 +49,17 @@ def test_friendly_error_pages_in_chinese(client, auth, make):
     assert response.status_code == 403 and "没有权限" in response.get_data(as_text=True)
 
 
-def test_internal_error_page(app, client):
-    @app.get("/boom")
+def test_internal_error_page(app):
+    # A route of its own needs an application of its own (the shared one has served requests).
+    own = create_app({name: app.config[name] for name in
+                      ("SQLALCHEMY_DATABASE_URI", "SECRET_KEY", "TESTING", "INSTANCE_PATH", "MEDIA_DIR")})
+
+    @own.get("/boom")
     def boom():
         raise RuntimeError("boom")
 
-    app.config["PROPAGATE_EXCEPTIONS"] = False
-    response = client.get("/boom")
+    own.config["PROPAGATE_EXCEPTIONS"] = False
+    response = own.test_client().get("/boom")
     assert response.status_code == 500 and "服务器出错了" in response.get_data(as_text=True)
 
 

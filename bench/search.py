@@ -68,7 +68,7 @@ def main() -> None:
 
     from school import create_app
     from school.extensions import db
-    from school.library import importer, search
+    from school.library import importer, index, search
     from school.library.models import Document
     from school.timeutil import utcnow
 
@@ -84,7 +84,7 @@ def main() -> None:
         report = importer.import_tree(args.corpus, "law", None, utcnow(), files=files)
         import_seconds = time.perf_counter() - started
         docs = db.session.scalars(select(Document).order_by(Document.id)).all()
-        snapshots = [search.snapshot_of(d) for d in docs]
+        snapshots = [index.snapshot_of(d) for d in docs]
         db.session.expunge_all()
         print(f"语料：{len(files)} 个文件，{chars / 1e6:.1f} 百万字；school library import 导入 {report.created} 篇，"
               f"失败 {len(report.failed)}，用时 {import_seconds:.1f} s（含导入结束时一次建索引）")
@@ -99,10 +99,10 @@ def main() -> None:
             """An index built the way Whoosh's documentation shows: ``ix.writer()``, defaults."""
             def build():
                 directory.mkdir(parents=True, exist_ok=True)
-                ix = windex.create_in(str(directory), search.make_schema(analyzer))
+                ix = windex.create_in(str(directory), index.make_schema(analyzer))
                 writer = ix.writer()
                 for snap in snapshots:
-                    writer.add_document(**search.fields_of(snap))
+                    writer.add_document(**index.fields_of(snap))
                 writer.commit()
             return build
 
@@ -115,8 +115,8 @@ def main() -> None:
         ours_dir = work / "index-ours"  # the import built it once already: time building it again
         shutil.rmtree(ours_dir)
         ours_dir.mkdir()
-        ours_wall, ours_cpu = timed(lambda: search.write_new_index(ours_dir, snapshots))
-        search._write_state(ours_dir)
+        ours_wall, ours_cpu = timed(lambda: index.write_new_index(ours_dir, snapshots))
+        index.write_state(ours_dir)
         report("我们的索引（rjieba 分词 + 一次写成的 BulkWriter，即 school search rebuild）", ours_wall, ours_cpu, ours_dir)
         if not args.skip_baseline:
             from jieba.analyse import ChineseAnalyzer

@@ -12,7 +12,7 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from school.extensions import db
 
-COMMAND_MODULES = ("school.site_cli", "school.accounts.cli", "school.library.commands", "school.credits.cli",
+COMMAND_MODULES = ("school.site_cli", "school.accounts.cli", "school.library.cli", "school.credits.cli",
                    "school.courses.cli", "school.jobs.cli")
 
 

@@ -4,6 +4,14 @@
 Chinese why it cannot); ``import_tree`` walks a folder of corpus-format Markdown and
 imports it idempotently by content hash — an unchanged file adds nothing, a changed file
 becomes a new revision of the document it was imported as before.
+
+Who commits: ``extract`` and ``import_file`` only add to the session (the caller commits),
+but ``import_tree`` commits itself — every ``batch`` files and once at the end — an exception
+to "services flush, callers commit", kept on purpose. A bulk import of thousands of files
+commits as it goes, so one bad file (rolled back alone, in its savepoint) does not undo the
+rest, an interrupted import keeps what was done, and committed documents can leave memory.
+The last commit must also happen inside ``following.following_in_bulk``, so that the index
+is written once for the whole import; a caller's later commit would write it a second time.
 """
 from __future__ import annotations
 
@@ -18,7 +26,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from school.extensions import db
-from school.library import search, services
+from school.library import following, services
 from school.library.models import DocStatus, Document
 
 ALLOWED_EXTENSIONS = (".md", ".markdown", ".txt", ".docx", ".pdf")
@@ -227,7 +235,7 @@ def import_tree(root: Path, category: str, actor, now: datetime, files: list[Pat
     files = files if files is not None else corpus_files(root)
     base = root.parent if root.is_dir() else root.parent
     report = ImportReport()
-    with search.following_in_bulk():
+    with following.following_in_bulk():
         _import_files(files, base, category, actor, now, report, progress, batch)
     return report
 

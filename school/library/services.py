@@ -1,4 +1,10 @@
-"""Creating, editing, restoring and deleting documents; every save writes a full revision."""
+"""Creating, editing, restoring and deleting documents; every save writes a full revision.
+
+Who commits: the functions here (and in ``reading`` and ``columns``) change the session and
+at most flush; the caller — a view, a CLI command, the job runner — commits, or rolls back
+on a ``LibraryError``. The search index follows only what was committed (``following``).
+The one exception is ``importer.import_tree``, which commits batch by batch (see there).
+"""
 from __future__ import annotations
 
 import hashlib

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from school.extensions import db
-from school.library import importer, search
+from school.library import following, importer, index, search
 from school.library.models import Document, DocumentRevision
 from school.timeutil import utcnow
 
@@ -53,17 +53,17 @@ def test_import_into_a_live_index_writes_it_once(app, copy_corpus, monkeypatch, 
     search.search("预热")  # the index exists and is followed
     root = copy_corpus(*LIVE_FILES)
     calls = {"rebuild": 0, "apply": 0}
-    real_rebuild, real_apply = search.rebuild, search.apply_changes
-    monkeypatch.setattr(search, "REBUILD_AT", rebuild_at)
-    monkeypatch.setattr(search, "rebuild", lambda: calls.__setitem__("rebuild", calls["rebuild"] + 1) or real_rebuild())
-    monkeypatch.setattr(search, "apply_changes",
+    real_rebuild, real_apply = index.rebuild, index.apply_changes
+    monkeypatch.setattr(following, "REBUILD_AT", rebuild_at)
+    monkeypatch.setattr(index, "rebuild", lambda: calls.__setitem__("rebuild", calls["rebuild"] + 1) or real_rebuild())
+    monkeypatch.setattr(index, "apply_changes",
                         lambda changes: calls.__setitem__("apply", calls["apply"] + 1) or real_apply(changes))
 
     report = importer.import_tree(root, "law", None, utcnow(), batch=1)  # a commit per file
 
     assert report.created == 4
     assert calls == {"rebuild": rebuilds, "apply": updates}
-    assert search.is_current()
+    assert index.is_current()
     assert search.search("家庭暴力").hits[0].document.title == "中华人民共和国反家庭暴力法"
 
 
@@ -81,7 +81,7 @@ def test_a_failing_import_still_indexes_what_it_committed(app, copy_corpus, monk
     monkeypatch.setattr(importer, "import_file", crash_on_third)
     with pytest.raises(RuntimeError):
         importer.import_tree(root, "law", None, utcnow(), files=files, batch=1)
-    assert search.is_current()
+    assert index.is_current()
     assert search.search("劳动").total >= 1
 
 

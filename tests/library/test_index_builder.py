@@ -4,7 +4,7 @@ from datetime import datetime
 from whoosh import index as windex
 from whoosh import query as wq
 
-from school.library import search
+from school.library import index
 from school.library.index_builder import BulkWriter
 
 SENTENCES = [
@@ -30,10 +30,10 @@ def snapshots(count: int) -> list[dict]:
 def build(tmp_path, name, bulk: bool, docs):
     path = tmp_path / name
     path.mkdir()
-    ix = windex.create_in(str(path), search.make_schema())
+    ix = windex.create_in(str(path), index.make_schema())
     writer = BulkWriter(ix) if bulk else ix.writer()
     for snap in docs:
-        writer.add_document(**search.fields_of(snap))
+        writer.add_document(**index.fields_of(snap))
     writer.commit()
     return windex.open_dir(str(path))
 
@@ -76,7 +76,7 @@ def test_bulk_index_holds_what_whooshs_writer_writes(tmp_path):
 def test_bulk_index_accepts_later_updates_through_whooshs_writer(tmp_path):
     ix = build(tmp_path, "bulk", True, snapshots(20))
     writer = ix.writer()
-    writer.update_document(**search.fields_of(snapshots(21)[-1] | {"id": 3, "title": "新标题 宅基地"}))
+    writer.update_document(**index.fields_of(snapshots(21)[-1] | {"id": 3, "title": "新标题 宅基地"}))
     writer.commit()
     with ix.searcher() as searcher:
         assert [h["id"] for h in searcher.search(wq.Term("title", "宅基地"))] == ["3"]
@@ -87,8 +87,8 @@ def test_bulk_index_accepts_later_updates_through_whooshs_writer(tmp_path):
 def test_a_large_library_is_written_as_several_segments_with_the_same_results(tmp_path):
     docs = snapshots(120)
     (tmp_path / "one").mkdir(), (tmp_path / "several").mkdir()
-    search.write_new_index(tmp_path / "one", docs)
-    search.write_new_index(tmp_path / "several", docs, max_postings=1500)
+    index.write_new_index(tmp_path / "one", docs)
+    index.write_new_index(tmp_path / "several", docs, max_postings=1500)
     one, several = windex.open_dir(str(tmp_path / "one")), windex.open_dir(str(tmp_path / "several"))
     assert len(one._segments()) == 1 and len(several._segments()) > 2
     for q in [wq.Term("body", "劳动"), wq.Phrase("body", ["农民工", "按时"]), wq.Term("title", "劳动合同")]:

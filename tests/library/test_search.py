@@ -4,7 +4,7 @@ from datetime import date
 import pytest
 
 from school.extensions import db
-from school.library import importer, search
+from school.library import following, importer, index, search
 from school.library.models import DocStatus
 from school.timeutil import utcnow
 
@@ -44,7 +44,7 @@ def laws(app, copy_corpus):
     root = copy_corpus(*RELEVANCE_FILES)
     report = importer.import_tree(root, "law", None, utcnow())
     assert report.created == len(RELEVANCE_FILES) and not report.failed
-    search.rebuild()
+    index.rebuild()
     return root
 
 
@@ -109,9 +109,9 @@ def test_missing_or_stale_index_is_rebuilt(app, add_doc):
     import shutil
     add_doc("两学一做学习教育", "学党章党规、学系列讲话，做合格党员。")
     assert search.search("合格党员").total == 1
-    shutil.rmtree(search.index_dir())
+    shutil.rmtree(index.index_dir())
     assert search.search("合格党员").total == 1
-    (search.index_dir() / "state.json").write_text("{}")
+    (index.index_dir() / "state.json").write_text("{}")
     assert search.search("合格党员").total == 1
 
 
@@ -121,20 +121,20 @@ def test_index_behind_the_database_catches_up_without_rebuilding(app, add_doc, m
     add_doc("两学一做学习教育", "学党章党规，做合格党员。")
     assert search.search("合格党员").total == 1
     # Another worker committed a document but has not written it to the index yet.
-    event.remove(Session, "after_commit", search._apply_after_commit)
+    event.remove(Session, "after_commit", following._apply_after_commit)
     try:
         add_doc("三会一课制度", "支部党员大会、支部委员会、党小组会和党课。")
     finally:
-        event.listen(Session, "after_commit", search._apply_after_commit)
-        db.session.info.pop(search._SESSION_KEY, None)
-    monkeypatch.setattr(search, "rebuild", lambda *a, **k: pytest.fail("a full rebuild was not needed"))
+        event.listen(Session, "after_commit", following._apply_after_commit)
+        db.session.info.pop(following._SESSION_KEY, None)
+    monkeypatch.setattr(index, "rebuild", lambda *a, **k: pytest.fail("a full rebuild was not needed"))
     assert search.search("党小组会").total == 1
     assert search.search("合格党员").hits[0].document.title == "两学一做学习教育"
 
 
 def test_rebuild_gives_the_same_results(laws):
     before = [(h.document.id, h.score) for h in search.search("工资 拖欠", per_page=10).hits]
-    search.rebuild()
+    index.rebuild()
     after = [(h.document.id, h.score) for h in search.search("工资 拖欠", per_page=10).hits]
     assert before == after and before
 

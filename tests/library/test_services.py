@@ -9,7 +9,7 @@ from whoosh import index as windex
 from school.credits import ledger
 from school.credits.models import CreditEntry
 from school.extensions import db
-from school.library import reading, search, services
+from school.library import index, reading, search, services
 from school.library.models import ColumnItem, Document, DocumentRevision, LibraryColumn, ReadingDay, ReadingPosition
 
 NOW = datetime(2026, 3, 2, 2, 0, 0)  # 10:00 in Shanghai
@@ -120,9 +120,9 @@ def test_the_search_index_forgets_a_deleted_document(app, make, add_doc, monkeyp
     services.delete_document(doc, make.user(role="editor"), NOW)
     db.session.commit()
     # The commit itself updated the index: it is current without a rebuild, one document smaller.
-    assert search.is_current()
-    monkeypatch.setattr(search, "rebuild", lambda *a, **k: pytest.fail("the index should have followed the commit"))
-    ix = windex.open_dir(str(search.index_dir()))
+    assert index.is_current()
+    monkeypatch.setattr(index, "rebuild", lambda *a, **k: pytest.fail("the index should have followed the commit"))
+    ix = windex.open_dir(str(index.index_dir()))
     try:
         assert ix.doc_count() == 1
     finally:

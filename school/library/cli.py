@@ -79,9 +79,9 @@ def search_group():
 @search_group.command("rebuild", help="从数据库重建全文搜索索引（索引丢失或损坏时使用；搜索时也会自动重建）。")
 @with_appcontext
 def rebuild_command():
-    from school.library import search
+    from school.library import index
 
-    count = search.rebuild()
+    count = index.rebuild()
     click.echo(f"索引已重建，共 {count} 篇文献。")
 
 

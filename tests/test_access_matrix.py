@@ -30,6 +30,11 @@ class Route:
     # For rules the defaults cannot express (e.g. a member may open a course assigned to
     # their own organisation only): (role, relation) -> expected status.
     expect: Callable[[str, str], int] | None = None
+    # For routes that answer success and refusal alike (a redirect back with a message):
+    # ``effect(ctx, values)`` tells whether the change happened, and it must have happened
+    # exactly when ``allowed(role, relation)`` says so (default: when the status is ``ok``).
+    effect: Callable | None = None
+    allowed: Callable[[str, str], bool] | None = None
 
     @property
     def scoped(self) -> bool:
@@ -132,6 +137,34 @@ def _image(ctx):
     return images.save_upload(buffer.getvalue(), None).name
 
 
+def _attempt_started(ctx, values):
+    from sqlalchemy import func, select
+
+    from school.exams.models import Attempt
+    from school.extensions import db
+    return db.session.scalar(select(func.count(Attempt.id)).where(Attempt.exam_id == values["exam"])) > 0
+
+
+def _in_exam_audience(role, relation):
+    """The exam is for the organisation under test; the actor sits in A."""
+    return role != "anonymous" and relation in ("own", "parent")
+
+
+def _offline_state(state):
+    def effect(ctx, values):
+        from school.credits.models import OfflineSession
+        from school.extensions import db
+        session = db.session.get(OfflineSession, values["offline"])
+        db.session.refresh(session)
+        return session.state == state
+    return effect
+
+
+def _approver(role, relation):
+    """The parent organisation decides: admins always, the secretary of A for A1's records."""
+    return role == Role.ADMIN or (role == Role.SECRETARY and relation == "child")
+
+
 def _exam_page(role, relation):
     """Members see an exam only if their organisation (A) is in its audience; editors and admins always."""
     if role == "anonymous":
@@ -178,6 +211,29 @@ def _document(ctx):
         title="矩阵测试文献", category="policy", body="第一条 内容。", status="published"), None, utcnow()).id
 
 
+def _document_with_pdf(ctx):
+    """A published document with its PDF kept for download."""
+    from flask import current_app
+
+    from school.extensions import db
+    from school.library import importer
+    doc = db.session.get(_document_model(), _document(ctx))
+    doc.file_stored = importer.store_pdf(current_app.config["MEDIA_DIR"], b"%PDF-1.4 matrix")
+    return doc.id
+
+
+def _draft(ctx):
+    from school.library import services
+    from school.timeutil import utcnow
+    return services.create_document(services.DocumentData(
+        title="矩阵草稿", category="policy", body="第一条 草稿。", status="draft"), None, utcnow()).id
+
+
+def _document_model():
+    from school.library.models import Document
+    return Document
+
+
 def _column(ctx):
     from school.extensions import db
     from school.library.models import LibraryColumn
@@ -193,6 +249,8 @@ PLACEHOLDERS = {
     "entry": _entry,
     "doc": _document,
     "column": _column,
+    "pdfdoc": _document_with_pdf,
+    "draft": _draft,
     "offline": _offline,
     "course": lambda ctx: _course(ctx).id,
     "lesson": _text_lesson,
@@ -261,6 +319,9 @@ ROUTES = [
     Route("GET", "/library/doc/{doc}", expect=_library_readers(200)),
     Route("GET", "/library/doc/{doc}?print=1", expect=_library_readers(200)),
     Route("GET", "/library/doc/{doc}/file", expect=_library_readers(404)),  # no PDF attached
+    Route("GET", "/library/doc/{pdfdoc}/file", expect=_library_readers(200)),
+    Route("GET", "/library/doc/{draft}", expect=lambda role, rel: 302 if role == "anonymous"
+          else (200 if role in LIBRARY_EDITORS else 404)),
     Route("POST", "/library/doc/{doc}/heartbeat", expect=_library_readers(400)),  # form data, not JSON
     Route("GET", "/library/columns/{column}", expect=_library_readers(200)),
     Route("GET", "/library/manage/", roles=LIBRARY_EDITORS),
@@ -290,8 +351,9 @@ ROUTES = [
     Route("GET", "/offline/{offline}"),
     Route("GET", "/offline/{offline}/edit"),
     Route("GET", "/offline/{offline}/attachment"),
-    Route("POST", "/offline/{offline}/approve", ok=302),
-    Route("POST", "/offline/{offline}/reject", ok=302, data=(("reason", "签到表不清楚"),)),
+    Route("POST", "/offline/{offline}/approve", ok=302, effect=_offline_state("approved"), allowed=_approver),
+    Route("POST", "/offline/{offline}/reject", ok=302, data=(("reason", "签到表不清楚"),),
+          effect=_offline_state("rejected"), allowed=_approver),
     Route("GET", "/reports/"),
     Route("GET", "/reports/export.csv"),
     Route("GET", "/reports/export.xlsx"),
@@ -323,7 +385,8 @@ ROUTES = [
     # exams
     Route("GET", "/exams/", roles=EVERYONE),
     Route("GET", "/exams/{exam}", expect=_exam_page),
-    Route("POST", "/exams/{exam}/start", expect=lambda role, rel: 302),  # to the attempt, or back with the reason
+    Route("POST", "/exams/{exam}/start", expect=lambda role, rel: 302,  # to the attempt, or back with the reason
+          effect=_attempt_started, allowed=_in_exam_audience),
     Route("GET", "/exams/attempts/{attempt}", expect=_others_attempt),
     Route("POST", "/exams/attempts/{attempt}/answers", expect=_others_attempt),
     Route("POST", "/exams/attempts/{attempt}/submit", expect=_others_attempt),
@@ -386,8 +449,10 @@ def test_access_matrix(client, auth, make, route, role, relation):
     ctx = SimpleNamespace(make=make, tree=t, org=target_org, member=make.user(org=target_org))
     values = {name: build(ctx) for name, build in PLACEHOLDERS.items() if "{" + name + "}" in route.path}
     db.session.commit()
+    ctx.actor = None
     if role != "anonymous":
-        auth.login(make.user(org=t["a"], role=role))
+        ctx.actor = make.user(org=t["a"], role=role)
+        auth.login(ctx.actor)
     path = route.path.format(**values)
     if route.method == "GET":
         response = client.get(path)
@@ -397,3 +462,6 @@ def test_access_matrix(client, auth, make, route, role, relation):
     assert response.status_code == want, f"{route} as {role} on {relation}: {response.status_code} != {want}"
     if want == 302 and role == "anonymous":
         assert "/login" in response.headers["Location"]
+    if route.effect is not None:
+        allowed = route.allowed(role, relation) if route.allowed else (want == route.ok and role != "anonymous")
+        assert route.effect(ctx, values) == allowed, f"{route} as {role} on {relation}: effect != {allowed}"

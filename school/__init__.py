@@ -36,7 +36,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from school.credits.offline_views import bp as offline_bp
     from school.credits.report_views import bp as reports_bp
     from school.credits.views import bp as credits_bp
-    from school.exams.views import bp as exams_bp
+    from school.exams.editor_views import bp as exam_editor_bp
+    from school.exams.member_views import bp as exams_bp
+    from school.exams.result_views import bp as exam_results_bp
 
     security.init_app(app)
     web.init_app(app)
@@ -49,6 +51,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(courses_bp)
     jobs.init_app(app)
     app.register_blueprint(exams_bp)
+    app.register_blueprint(exam_editor_bp)
+    app.register_blueprint(exam_results_bp)
 
     from school.cli import register_commands
     register_commands(app)

@@ -1,11 +1,25 @@
-"""The attempt lifecycle. The server decides every time; the browser only shows it.
+"""The attempt lifecycle: start, save, finish, the overdue sweep. The server decides every
+time; the browser only shows it.
 
-- The deadline ``min(started + limit, exam closes)`` is fixed when the attempt starts.
-- Each save is one upsert per (attempt, question), accepted until deadline + grace.
+- The deadline ``min(started + limit, exam closes)`` is fixed when the attempt starts, and
+  so is the paper (``drawing.draw_layout``). Who may start: ``eligibility.why_not_start``.
+- Each save is one upsert per (attempt, question), accepted until deadline + grace; the
+  page's answers are translated by ``responses.to_stored``.
 - Finishing is ``UPDATE … WHERE state='in_progress'``: whoever changes the row grades the
   attempt and awards the credit; every other caller just reads the result. A save first
   touches the same attempt row under the same condition, so a save and a finish are
   serialised by the row lock: an acknowledged save is always graded.
+
+Who commits — the documented exception to "services flush, callers commit": ``start``,
+``save_answers`` and ``finish`` (so also ``submit``, ``finish_if_overdue`` and
+``finish_overdue``) commit themselves, and roll back when they lose a race. Their
+correctness rests on the commit: the conditional UPDATE's row lock (PostgreSQL) and this
+process's SQLite write lock (``write_section``) must be held until the transaction ends,
+or a save could slip in after a finish has graded; ``start`` must commit to learn from the
+unique index whether a second tap made the attempt first; and ``signals.attempt_passed``
+is sent only after the commit that finished a passing attempt, so listeners (a course
+completed by its test) never act on a finish that could still roll back. Callers must not
+hold unrelated pending changes in the session when calling them.
 """
 from __future__ import annotations
 
@@ -22,15 +36,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from school import jobs
-from school.accounts import audience
 from school.accounts.models import User
 from school.credits import keys, ledger
 from school.credits.rules import current_rules
-from school.exams import grading, signals
-from school.exams.models import Answer, Attempt, AttemptState, Exam, Question, QuestionCategory, QuestionType
+from school.exams import drawing, eligibility, grading, responses, signals
+from school.exams.errors import ExamError
+from school.exams.models import Answer, Attempt, AttemptState, Exam, Question
 from school.extensions import db
 
-MAX_TEXT = 500
 _SQLITE_WRITES = threading.RLock()
 
 
@@ -44,10 +57,6 @@ def write_section():
             yield
     else:
         yield
-
-
-class ExamError(ValueError):
-    """A refusal the member is shown as it is (Chinese)."""
 
 
 def grace_seconds() -> int:
@@ -69,37 +78,6 @@ def is_overdue(attempt: Attempt, now: datetime, grace: int | None = None) -> boo
             and now > attempt.deadline_at + timedelta(seconds=grace))
 
 
-# --- who may take an exam ---------------------------------------------------------------
-
-
-def in_audience(exam: Exam, member: User) -> bool:
-    return audience.includes(exam.audience_orgs, exam.categories, member)
-
-
-def attempts_of(exam: Exam, member: User) -> list[Attempt]:
-    return list(db.session.scalars(select(Attempt).where(
-        Attempt.exam_id == exam.id, Attempt.member_id == member.id).order_by(Attempt.number)))
-
-
-def why_not_start(exam: Exam, member: User, now: datetime) -> str | None:
-    """``None`` when ``member`` may start a new attempt now, else the reason in Chinese."""
-    if not exam.published:
-        return "考试尚未发布"
-    if not in_audience(exam, member):
-        return "您不在本次考试的参考范围内"
-    if exam.opens_at and now < exam.opens_at:
-        return "考试尚未开始"
-    if exam.closes_at and now >= exam.closes_at:
-        return "考试已结束"
-    if exam.attempts_allowed and len(attempts_of(exam, member)) >= exam.attempts_allowed:
-        return "您的作答次数已用完"
-    return None
-
-
-def visible_to(exam: Exam, member: User) -> bool:
-    return exam.published and in_audience(exam, member)
-
-
 # --- starting ---------------------------------------------------------------------------
 
 
@@ -109,60 +87,12 @@ def current_attempt(exam: Exam, member: User) -> Attempt | None:
         Attempt.state == AttemptState.IN_PROGRESS))
 
 
-def category_ids(category_id: int | None) -> list[int] | None:
-    if not category_id:
+def open_attempt(exam: Exam, member: User, now: datetime) -> Attempt | None:
+    """The attempt in progress, if any; one found overdue is handed in from its saved answers first."""
+    current = current_attempt(exam, member)
+    if current is not None and finish_if_overdue(current, now).state != AttemptState.IN_PROGRESS:
         return None
-    root = db.session.get(QuestionCategory, category_id)
-    if root is None:
-        return []
-    return list(db.session.scalars(select(QuestionCategory.id).where(
-        (QuestionCategory.id == root.id) | QuestionCategory.path.startswith(root.path + "/", autoescape=True))))
-
-
-def question_pool(exam: Exam, rng: random.Random) -> list[int]:
-    selection = exam.selection or {}
-    if "draw" in selection:
-        chosen: list[int] = []
-        for rule in selection["draw"]:
-            query = select(Question.id).order_by(Question.id)
-            ids = category_ids(rule.get("category_id"))
-            if ids is not None:
-                query = query.where(Question.category_id.in_(ids))
-            if rule.get("difficulty"):
-                query = query.where(Question.difficulty == int(rule["difficulty"]))
-            pool = [q for q in db.session.scalars(query) if q not in chosen]
-            chosen += rng.sample(pool, min(int(rule.get("count", 0)), len(pool)))
-        return chosen
-    wanted = [int(q) for q in selection.get("fixed", [])]
-    existing = set(db.session.scalars(select(Question.id).where(Question.id.in_(wanted)))) if wanted else set()
-    return [q for q in wanted if q in existing]
-
-
-def draw_layout(exam: Exam, rng: random.Random) -> list[dict]:
-    ids = question_pool(exam, rng)
-    if exam.shuffle_questions:
-        rng.shuffle(ids)
-    questions = {q.id: q for q in db.session.scalars(select(Question).where(Question.id.in_(ids)))} if ids else {}
-    layout = []
-    for qid in ids:
-        question = questions[qid]
-        item: dict = {"q": qid, "t": question.qtype}
-        if question.qtype in (QuestionType.SINGLE, QuestionType.MULTIPLE):
-            opts = list(range(len(question.data.get("options", []))))
-            if exam.shuffle_options:
-                rng.shuffle(opts)
-            item["opts"] = opts
-        elif question.qtype == QuestionType.MATCHING:
-            # Right-hand texts are always shuffled: in pair order they would be the answer.
-            seen, rights = set(), []
-            for i, pair in enumerate(question.data.get("pairs", [])):
-                if pair["right"] not in seen:
-                    seen.add(pair["right"])
-                    rights.append(i)
-            rng.shuffle(rights)
-            item["rights"] = rights
-        layout.append(item)
-    return layout
+    return current
 
 
 def start(exam: Exam, member: User, now: datetime, rng: random.Random | None = None) -> Attempt:
@@ -172,10 +102,10 @@ def start(exam: Exam, member: User, now: datetime, rng: random.Random | None = N
         if not is_overdue(existing, now):
             return existing
         finish(existing.id, now, "overdue")
-    reason = why_not_start(exam, member, now)
+    reason = eligibility.why_not_start(exam, member, now)
     if reason:
         raise ExamError(reason)
-    layout = draw_layout(exam, rng or random.SystemRandom())
+    layout = drawing.draw_layout(exam, rng or random.SystemRandom())
     if not layout:
         raise ExamError("这场考试还没有题目，请联系出题人")
     number = (db.session.scalar(select(func.max(Attempt.number)).where(
@@ -204,72 +134,6 @@ class SaveResult:
     saved_at: datetime | None = None
 
 
-def _layout_item(attempt: Attempt, question_id: int) -> dict | None:
-    return next((item for item in attempt.layout if item["q"] == question_id), None)
-
-
-def to_stored(item: dict, qtype: str, response) -> dict | None:
-    """A response in the order the member saw → in the question's own terms. Raises ExamError."""
-    if response is None:
-        return None
-    if not isinstance(response, dict):
-        raise ExamError("答案格式不正确")
-    opts = item.get("opts", [])
-
-    def option(pos):
-        if not isinstance(pos, int) or isinstance(pos, bool) or not 0 <= pos < len(opts):
-            raise ExamError("选项不存在")
-        return opts[pos]
-
-    if qtype == QuestionType.SINGLE:
-        return {"choice": option(response.get("choice"))} if response.get("choice") is not None else None
-    if qtype == QuestionType.MULTIPLE:
-        choices = response.get("choices") or []
-        if not isinstance(choices, list) or len(choices) > len(opts):
-            raise ExamError("选项不存在")
-        return {"choices": sorted({option(c) for c in choices})}
-    if qtype == QuestionType.TRUEFALSE:
-        value = response.get("value")
-        if value is not None and not isinstance(value, bool):
-            raise ExamError("答案格式不正确")
-        return {"value": value} if value is not None else None
-    if qtype in (QuestionType.FILL, QuestionType.NUMERIC):
-        key = "text" if qtype == QuestionType.FILL else "value"
-        value = response.get(key, "")
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool) or len(str(value)) > MAX_TEXT:
-            raise ExamError(f"答案不能超过 {MAX_TEXT} 字")
-        return {key: str(value)}
-    if qtype == QuestionType.MATCHING:
-        rights = item.get("rights", [])
-        pairs = response.get("pairs") or {}
-        if not isinstance(pairs, dict) or len(pairs) > 100:
-            raise ExamError("答案格式不正确")
-        out = {}
-        for left, pos in pairs.items():
-            if pos is None or pos == "":
-                continue
-            if not str(left).isdigit() or not isinstance(pos, int) or not 0 <= pos < len(rights):
-                raise ExamError("选项不存在")
-            out[str(int(left))] = rights[pos]
-        return {"pairs": out}
-    raise ExamError("未知题型")
-
-
-def to_shown(item: dict, qtype: str, stored: dict | None):
-    """The inverse of ``to_stored``, to put a saved answer back on the page."""
-    if not stored:
-        return None
-    opts = item.get("opts", [])
-    if qtype == QuestionType.SINGLE and stored.get("choice") in opts:
-        return {"choice": opts.index(stored["choice"])}
-    if qtype == QuestionType.MULTIPLE:
-        return {"choices": sorted(opts.index(c) for c in stored.get("choices", []) if c in opts)}
-    if qtype == QuestionType.MATCHING:
-        rights = item.get("rights", [])
-        return {"pairs": {k: rights.index(v) for k, v in stored.get("pairs", {}).items() if v in rights}}
-    return stored
-
-
 def _upsert(values: dict) -> None:
     dialect = db.session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
@@ -281,14 +145,6 @@ def _upsert(values: dict) -> None:
         # An older copy arriving late (offline queue, second device) never replaces a newer one.
         where=Answer.client_rev <= stmt.excluded.client_rev)
     db.session.execute(stmt)
-
-
-def _qtypes(attempt: Attempt) -> dict[int, str]:
-    """Question types by id; the layout carries them (``"t"``) so a save needs no extra query."""
-    if all("t" in item for item in attempt.layout):
-        return {item["q"]: item["t"] for item in attempt.layout}
-    return dict(db.session.execute(select(Question.id, Question.qtype).where(
-        Question.id.in_([item["q"] for item in attempt.layout]))).all())
 
 
 def save_answers(attempt: Attempt, member: User, items: list[dict], now: datetime) -> SaveResult:
@@ -304,14 +160,14 @@ def save_answers(attempt: Attempt, member: User, items: list[dict], now: datetim
         finish(attempt.id, now, "overdue")
         raise ExamError("已超过作答截止时间，系统已按已保存的答案交卷")
     result = SaveResult(saved_at=now)
-    qtypes = _qtypes(attempt)
+    qtypes = responses.qtypes(attempt)
     rows = []
     for raw in items[:200]:
         qid = raw.get("question") if isinstance(raw, dict) else None
-        if not isinstance(qid, int) or (item := _layout_item(attempt, qid)) is None:
+        if not isinstance(qid, int) or (item := responses.layout_item(attempt, qid)) is None:
             continue
         try:
-            stored = to_stored(item, qtypes[qid], raw.get("response"))
+            stored = responses.to_stored(item, qtypes[qid], raw.get("response"))
         except ExamError as exc:
             result.errors[qid] = str(exc)
             continue
@@ -414,59 +270,6 @@ def finish_overdue(now: datetime, grace: int | None = None) -> int:
         Attempt.state == AttemptState.IN_PROGRESS, Attempt.deadline_at.is_not(None),
         Attempt.deadline_at < now - timedelta(seconds=grace))))
     return sum(1 for attempt_id in ids if finish(attempt_id, now, "overdue")[1])
-
-
-# --- results ----------------------------------------------------------------------------
-
-
-def counted_attempt(exam: Exam, member: User) -> Attempt | None:
-    """The attempt that stands for the member's result: the highest or the last, per the exam."""
-    done = [a for a in attempts_of(exam, member) if a.state == AttemptState.FINISHED]
-    if not done:
-        return None
-    if exam.grading == "last":
-        return done[-1]
-    return max(done, key=lambda a: (a.score or 0, -a.number))
-
-
-def review_allowed(exam: Exam, now: datetime) -> bool:
-    if exam.review == "after_submit":
-        return True
-    if exam.review == "after_close":
-        return exam.closes_at is not None and now >= exam.closes_at
-    return False
-
-
-
-def items_from_form(attempt: Attempt, form) -> list[dict]:
-    """The attempt page also works as a plain form (no JavaScript): its fields → save items."""
-    qtypes = _qtypes(attempt)
-    items = []
-    for item in attempt.layout:
-        qid = item["q"]
-        name, qtype = f"q{qid}", qtypes.get(qid)
-        response = None
-        try:
-            if qtype == QuestionType.SINGLE and form.get(name, "").isdigit():
-                response = {"choice": int(form[name])}
-            elif qtype == QuestionType.MULTIPLE and form.getlist(name):
-                response = {"choices": [int(v) for v in form.getlist(name) if v.isdigit()]}
-            elif qtype == QuestionType.TRUEFALSE and form.get(name) in ("true", "false"):
-                response = {"value": form[name] == "true"}
-            elif qtype == QuestionType.FILL and form.get(name, "").strip():
-                response = {"text": form[name]}
-            elif qtype == QuestionType.NUMERIC and form.get(name, "").strip():
-                response = {"value": form[name]}
-            elif qtype == QuestionType.MATCHING:
-                pairs = {key[len(name) + 1:]: int(value) for key, value in form.items()
-                         if key.startswith(name + ".") and value.isdigit()}
-                response = {"pairs": pairs} if pairs else None
-        except ValueError:
-            continue
-        if response is not None or form.get(f"flag{qid}"):
-            items.append({"question": qid, "response": response, "flagged": bool(form.get(f"flag{qid}")),
-                          "rev": 0})
-    return items
 
 
 # Hand in overdue attempts every minute, from the in-process worker or ``school jobs run``.

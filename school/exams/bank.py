@@ -1,13 +1,15 @@
-"""The question bank: categories by path, saving imported questions, export."""
+"""The question bank: categories by path (and a category's subtree), listing, saving
+imported questions, deleting a question no one uses. Flushes; the caller commits.
+Export files: ``exports.question_bank``."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 
 from school.accounts.models import User
-from school.exams.formats import Parsed, gift, xlsx
-from school.exams.models import Question, QuestionCategory
+from school.exams.formats import Parsed
+from school.exams.models import TYPE_LABELS, Answer, Exam, Question, QuestionCategory
 from school.extensions import db
 
 MAX_CATEGORY_DEPTH = 6
@@ -32,6 +34,54 @@ def categories() -> list[QuestionCategory]:
     return list(db.session.scalars(select(QuestionCategory).order_by(QuestionCategory.path)))
 
 
+def category_ids(category_id: int | None) -> list[int] | None:
+    """The category and every category under it; ``None`` for no category, ``[]`` for a missing one."""
+    if not category_id:
+        return None
+    root = db.session.get(QuestionCategory, category_id)
+    if root is None:
+        return []
+    return list(db.session.scalars(select(QuestionCategory.id).where(
+        (QuestionCategory.id == root.id) | QuestionCategory.path.startswith(root.path + "/", autoescape=True))))
+
+
+def questions_in(category_id: int | None = None, qtype: str = "") -> Select:
+    """Questions in a category's subtree (none: all) and of one type (unknown type: all)."""
+    query = select(Question)
+    if category_id:
+        query = query.where(Question.category_id.in_(category_ids(category_id) or [-1]))
+    if qtype in TYPE_LABELS:
+        query = query.where(Question.qtype == qtype)
+    return query
+
+
+def question_page(category_id: int | None, qtype: str, page: int, size: int) -> tuple[list[Question], int]:
+    """One page of the bank list, newest first, and how many questions match in all."""
+    query = questions_in(category_id, qtype)
+    total = db.session.scalar(query.with_only_columns(func.count()))
+    questions = db.session.scalars(query.order_by(Question.id.desc()).limit(size).offset((page - 1) * size)).all()
+    return list(questions), total
+
+
+def question_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(Question))
+
+
+def in_use(question: Question) -> bool:
+    """Someone has answered it, or an exam lists it among its fixed questions."""
+    used = db.session.scalar(select(func.count()).select_from(Answer).where(Answer.question_id == question.id))
+    return bool(used) or any(question.id in (e.selection or {}).get("fixed", []) for e in db.session.scalars(select(Exam)))
+
+
+def delete_question(question: Question) -> bool:
+    """Delete a question no one uses (flushed); ``False`` and nothing changed when it is in use."""
+    if in_use(question):
+        return False
+    db.session.delete(question)
+    db.session.flush()
+    return True
+
+
 def save_parsed(parsed: list[Parsed], actor: User | None, now: datetime, default_category: str = "") -> list[Question]:
     """Create the questions; a question's own category (from the file) wins over the default."""
     created = []
@@ -48,13 +98,3 @@ def save_parsed(parsed: list[Parsed], actor: User | None, now: datetime, default
     db.session.flush()
     return created
 
-
-def _path(question: Question) -> str:
-    return question.category.path if question.category else ""
-
-
-def export(questions: list[Question], fmt: str) -> bytes:
-    questions = sorted(questions, key=lambda q: (_path(q), q.id))
-    if fmt == "gift":
-        return gift.dump(questions, _path).encode("utf-8")
-    return xlsx.dump(questions, _path)

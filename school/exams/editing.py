@@ -1,4 +1,6 @@
-"""Exam settings from the editor's form, single questions written in GIFT, and pictures put into them."""
+"""Exam settings from the editor's form, single questions written in GIFT, and pictures put into them.
+
+Flushes (or only changes objects); the view commits."""
 from __future__ import annotations
 
 import html
@@ -13,6 +15,7 @@ from school.accounts.models import Organisation, User
 from school.exams import bank, images
 from school.exams.formats import gift
 from school.exams.models import Exam, Question, QuestionCategory
+from school.exams.text import render, summary
 from school.extensions import db
 from school.timeutil import local_to_utc, to_local
 
@@ -60,6 +63,13 @@ def draw_rules_text(exam: Exam) -> str:
     return "\n".join(lines)
 
 
+def question_choices() -> list[tuple[int, str]]:
+    """Every question in the bank as a choice for an exam's fixed list, by category."""
+    questions = db.session.scalars(select(Question).order_by(Question.category_id, Question.id)).all()
+    return [(q.id, f"#{q.id} [{q.type_label}] {(q.category.path + ' · ') if q.category else ''}{summary(q.stem)}")
+            for q in questions]
+
+
 def apply_form(exam: Exam, form, actor: User) -> None:
     exam.title = form.title.data.strip()
     exam.instructions = form.instructions.data or ""
@@ -104,6 +114,13 @@ def fill_form(form, exam: Exam) -> None:
     form.selection_mode.data = "draw" if "draw" in selection else "fixed"
     form.fixed_questions.data = selection.get("fixed", [])
     form.draw_rules.data = draw_rules_text(exam)
+
+
+def fill_question_form(form, question: Question) -> None:
+    """The question as its editor wrote it: GIFT (without the metadata comment line), category, points, difficulty, tags."""
+    form.gift.data = gift.dump_question(question).split("\n", 1)[1]
+    form.category.data = question.category.path if question.category else ""
+    form.points.data, form.difficulty.data, form.tags.data = question.points, question.difficulty, question.tags
 
 
 def question_from_gift(text: str, question: Question | None, form, actor: User, now: datetime) -> Question:
@@ -211,8 +228,6 @@ def insert_uploaded_image(text: str, data: bytes, alt: str, at: int | None, url_
 
 def preview(text: str):
     """The question text of unsaved GIFT, rendered as members will see it; None if it does not parse."""
-    from school.exams.text import render
-
     result = gift.parse(text or "")
     if result.problems or len(result.questions) != 1:
         return None

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from school.exams import grading
-from school.exams.attempts import to_shown
 from school.exams.models import Answer, Attempt, Question, QuestionType
+from school.exams.responses import to_shown
 from school.exams.text import inline, render
 from school.extensions import db
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from markupsafe import Markup
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 
 from school.accounts.models import Organisation, Role, User
 from school.accounts.scoping import scoped_members
@@ -36,6 +36,25 @@ def filtered(query: Select, org: Organisation | None = None, state: str = "", pa
     elif passed == "no":
         query = query.where(Attempt.passed.is_(False))
     return query
+
+
+def results(actor: User, exam: Exam, org: Organisation | None = None, state: str = "", passed: str = "",
+            name: str = "") -> Select:
+    """The results page's rows (and its XLSX): scoped, filtered, the latest finished first."""
+    query = filtered(scoped_attempts(actor, exam), org=org, state=state, passed=passed, name=name)
+    return query.order_by(Attempt.finished_at.desc().nulls_last(), Attempt.id.desc())
+
+
+def finished_attempts_of(member: User) -> list[Attempt]:
+    """A member's finished attempts, newest first (the caller has checked the member is in scope)."""
+    return list(db.session.scalars(
+        select(Attempt).where(Attempt.member_id == member.id, Attempt.state == AttemptState.FINISHED)
+        .order_by(Attempt.finished_at.desc())))
+
+
+def attempt_counts() -> dict[int, int]:
+    """Attempts per exam id, for the editors' list of exams."""
+    return dict(db.session.execute(select(Attempt.exam_id, func.count()).group_by(Attempt.exam_id)).all())
 
 
 def distribution(attempts: list[Attempt], buckets: int = 10) -> list[int]:

@@ -48,7 +48,7 @@ def exam(bank: list[Question], now: datetime, limit=30, closes_in=timedelta(days
 
 def shown_right(attempt, bank):
     """The right answers translated into the order the attempt shows them."""
-    from school.exams.attempts import to_shown
+    from school.exams.responses import to_shown
 
     by_id = {q.id: (q, RIGHT[i]) for i, q in enumerate(bank)}
     items = []

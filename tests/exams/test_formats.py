@@ -8,7 +8,7 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 
-from school.exams import bank
+from school.exams import bank, exports
 from school.exams.formats import FormatError, aiken, gift, parse, xlsx
 from school.exams.models import Question
 from school.extensions import db
@@ -196,7 +196,7 @@ def test_gift_export_then_import_gives_the_same_questions(app):
     original = bank.save_parsed(parsed, None, utcnow())
     original[0].tags, original[0].points, original[0].difficulty = "党章,基础", 2, 5
     db.session.commit()
-    exported = bank.export(original, "gift")
+    exported = exports.question_bank(original, "gift")
     again = bank.save_parsed(gift.parse(exported.decode("utf-8")).questions, None, utcnow())
     assert [_comparable(q) for q in again] == [_comparable(q) for q in sorted(original, key=lambda q: (
         q.category.path if q.category else "", q.id))]
@@ -213,7 +213,7 @@ def test_xlsx_export_then_import_gives_the_same_questions(app):
     ])
     original = bank.save_parsed(parse("xlsx", "a.xlsx", data).questions, None, utcnow())
     db.session.commit()
-    exported = bank.export(original, "xlsx")
+    exported = exports.question_bank(original, "xlsx")
     assert load_workbook(io.BytesIO(exported)).active.cell(1, 1).value == "题型"
     again = bank.save_parsed(parse("xlsx", "b.xlsx", exported).questions, None, utcnow())
     db.session.commit()

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from school.accounts.models import Role
-from school.exams import bank, editing, images
+from school.exams import bank, editing, exports, images
 from school.exams.formats import gift
 from school.exams.models import Question
 from school.extensions import db
@@ -400,13 +400,13 @@ def test_gift_and_xlsx_export_keep_the_picture_address(app):
     parsed = gift.parse(f"看图回答：  \n![图]({url}){{~小麦 =水稻}}").questions
     original = bank.save_parsed(parsed, None, utcnow())
     db.session.commit()
-    exported = bank.export(original, "gift").decode("utf-8")
+    exported = exports.question_bank(original, "gift").decode("utf-8")
     assert f"![图]({url})" in exported
     again = gift.parse(exported).questions[0]
     assert again.stem == original[0].stem
     from school.exams.formats import xlsx
 
-    rows = xlsx.parse("bank.xlsx", bank.export(original, "xlsx")).questions
+    rows = xlsx.parse("bank.xlsx", exports.question_bank(original, "xlsx")).questions
     assert rows[0].stem == original[0].stem
 
 

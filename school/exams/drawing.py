@@ -1,0 +1,57 @@
+"""Drawing an attempt's paper: which questions (fixed list or draw rules over the category
+tree) and in what order, with option and matching orders. The layout is stored at start."""
+from __future__ import annotations
+
+import random
+
+from sqlalchemy import select
+
+from school.exams.bank import category_ids
+from school.exams.models import Exam, Question, QuestionType
+from school.extensions import db
+
+
+def question_pool(exam: Exam, rng: random.Random) -> list[int]:
+    selection = exam.selection or {}
+    if "draw" in selection:
+        chosen: list[int] = []
+        for rule in selection["draw"]:
+            query = select(Question.id).order_by(Question.id)
+            ids = category_ids(rule.get("category_id"))
+            if ids is not None:
+                query = query.where(Question.category_id.in_(ids))
+            if rule.get("difficulty"):
+                query = query.where(Question.difficulty == int(rule["difficulty"]))
+            pool = [q for q in db.session.scalars(query) if q not in chosen]
+            chosen += rng.sample(pool, min(int(rule.get("count", 0)), len(pool)))
+        return chosen
+    wanted = [int(q) for q in selection.get("fixed", [])]
+    existing = set(db.session.scalars(select(Question.id).where(Question.id.in_(wanted)))) if wanted else set()
+    return [q for q in wanted if q in existing]
+
+
+def draw_layout(exam: Exam, rng: random.Random) -> list[dict]:
+    ids = question_pool(exam, rng)
+    if exam.shuffle_questions:
+        rng.shuffle(ids)
+    questions = {q.id: q for q in db.session.scalars(select(Question).where(Question.id.in_(ids)))} if ids else {}
+    layout = []
+    for qid in ids:
+        question = questions[qid]
+        item: dict = {"q": qid, "t": question.qtype}
+        if question.qtype in (QuestionType.SINGLE, QuestionType.MULTIPLE):
+            opts = list(range(len(question.data.get("options", []))))
+            if exam.shuffle_options:
+                rng.shuffle(opts)
+            item["opts"] = opts
+        elif question.qtype == QuestionType.MATCHING:
+            # Right-hand texts are always shuffled: in pair order they would be the answer.
+            seen, rights = set(), []
+            for i, pair in enumerate(question.data.get("pairs", [])):
+                if pair["right"] not in seen:
+                    seen.add(pair["right"])
+                    rights.append(i)
+            rng.shuffle(rights)
+            item["rights"] = rights
+        layout.append(item)
+    return layout

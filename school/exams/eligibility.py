@@ -1,0 +1,66 @@
+"""Who may see, start and review an exam, and which attempt stands for the member's result.
+
+Reads only: nothing here writes to the session.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from school.accounts import audience
+from school.accounts.models import User
+from school.exams.models import Attempt, AttemptState, Exam
+from school.extensions import db
+
+
+def in_audience(exam: Exam, member: User) -> bool:
+    return audience.includes(exam.audience_orgs, exam.categories, member)
+
+
+def visible_to(exam: Exam, member: User) -> bool:
+    return exam.published and in_audience(exam, member)
+
+
+def exams_for(member: User) -> list[Exam]:
+    """The published exams ``member`` is in the audience of: those closing soonest first, open-ended last."""
+    return [e for e in db.session.scalars(select(Exam).where(Exam.published.is_(True)).order_by(
+        Exam.closes_at.is_(None), Exam.closes_at, Exam.id.desc())) if in_audience(e, member)]
+
+
+def attempts_of(exam: Exam, member: User) -> list[Attempt]:
+    return list(db.session.scalars(select(Attempt).where(
+        Attempt.exam_id == exam.id, Attempt.member_id == member.id).order_by(Attempt.number)))
+
+
+def why_not_start(exam: Exam, member: User, now: datetime) -> str | None:
+    """``None`` when ``member`` may start a new attempt now, else the reason in Chinese."""
+    if not exam.published:
+        return "考试尚未发布"
+    if not in_audience(exam, member):
+        return "您不在本次考试的参考范围内"
+    if exam.opens_at and now < exam.opens_at:
+        return "考试尚未开始"
+    if exam.closes_at and now >= exam.closes_at:
+        return "考试已结束"
+    if exam.attempts_allowed and len(attempts_of(exam, member)) >= exam.attempts_allowed:
+        return "您的作答次数已用完"
+    return None
+
+
+def review_allowed(exam: Exam, now: datetime) -> bool:
+    if exam.review == "after_submit":
+        return True
+    if exam.review == "after_close":
+        return exam.closes_at is not None and now >= exam.closes_at
+    return False
+
+
+def counted_attempt(exam: Exam, member: User) -> Attempt | None:
+    """The attempt that stands for the member's result: the highest or the last, per the exam."""
+    done = [a for a in attempts_of(exam, member) if a.state == AttemptState.FINISHED]
+    if not done:
+        return None
+    if exam.grading == "last":
+        return done[-1]
+    return max(done, key=lambda a: (a.score or 0, -a.number))

@@ -1,0 +1,158 @@
+"""Exam pages for members: the list, an exam's page, taking it (start, answers, submit), the result.
+
+Also the pictures in questions (for anyone signed in). Views parse the request, call
+``attempts`` / ``eligibility`` / ``paper`` and render; the attempt lifecycle commits itself
+(see ``attempts``), so nothing here commits.
+"""
+from __future__ import annotations
+
+import json
+from datetime import timezone
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from school.accounts.roles import current_actor, is_editor
+from school.exams import attempts, eligibility, images, paper, responses
+from school.exams.forms import ConfirmForm
+from school.exams.models import Attempt, AttemptState, Exam
+from school.exams.text import render
+from school.extensions import db
+from school.timeutil import format_local, utcnow
+
+bp = Blueprint("exams", __name__, url_prefix="/exams", template_folder="templates")
+
+
+def _ms(dt) -> int | None:
+    return int(dt.replace(tzinfo=timezone.utc).timestamp() * 1000) if dt else None
+
+
+def _exam_or_404(exam_id: int) -> Exam:
+    return db.session.get(Exam, exam_id) or abort(404)
+
+
+def _own_attempt_or_404(attempt_id: int) -> Attempt:
+    attempt = db.session.get(Attempt, attempt_id)
+    if attempt is None or attempt.member_id != current_user.id:
+        abort(404)  # someone else's attempt does not exist for you
+    return attempt
+
+
+@bp.get("/")
+@login_required
+def index():
+    now = utcnow()
+    member = current_actor()
+    # An overdue attempt is handed in from its saved answers on this visit.
+    rows = [(exam, attempts.open_attempt(exam, member, now), eligibility.counted_attempt(exam, member))
+            for exam in eligibility.exams_for(member)]
+    return render_template("exams/index.html", rows=rows, now=now)
+
+
+@bp.get("/<int:exam_id>")
+@login_required
+def exam_detail(exam_id: int):
+    exam = _exam_or_404(exam_id)
+    member = current_actor()
+    if not eligibility.visible_to(exam, member) and not is_editor(member):
+        abort(404)
+    now = utcnow()
+    current = attempts.open_attempt(exam, member, now)
+    return render_template("exams/detail.html", exam=exam, current=current, now=now,
+                           reason=eligibility.why_not_start(exam, member, now),
+                           would_end=attempts.deadline_for(exam, now),
+                           mine=eligibility.attempts_of(exam, member),
+                           counted=eligibility.counted_attempt(exam, member),
+                           review_open=eligibility.review_allowed(exam, now), form=ConfirmForm(),
+                           hours=attempts.credit_hours(exam),
+                           instructions=render(exam.instructions))
+
+
+@bp.post("/<int:exam_id>/start")
+@login_required
+def start(exam_id: int):
+    exam = _exam_or_404(exam_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        attempt = attempts.start(exam, current_actor(), utcnow())
+    except attempts.ExamError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("exams.exam_detail", exam_id=exam.id))
+    return redirect(url_for("exams.attempt_page", attempt_id=attempt.id))
+
+
+@bp.get("/attempts/<int:attempt_id>")
+@login_required
+def attempt_page(attempt_id: int):
+    attempt = _own_attempt_or_404(attempt_id)
+    now = utcnow()
+    attempt = attempts.finish_if_overdue(attempt, now)
+    if attempt.state != AttemptState.IN_PROGRESS:
+        return redirect(url_for("exams.result", attempt_id=attempt.id))
+    return render_template("exams/attempt.html", attempt=attempt, exam=attempt.exam, questions=paper.paper(attempt),
+                           server_now=_ms(now), deadline=_ms(attempt.deadline_at), form=ConfirmForm(),
+                           grace=attempts.grace_seconds())
+
+
+@bp.post("/attempts/<int:attempt_id>/answers")
+@login_required
+def save_answers(attempt_id: int):
+    attempt = _own_attempt_or_404(attempt_id)
+    payload = request.get_json(silent=True)
+    items = payload.get("answers") if isinstance(payload, dict) else None
+    now = utcnow()
+    if not isinstance(items, list):
+        return jsonify(error="请求格式不正确", server_time=_ms(now)), 400
+    deadline = _ms(attempt.deadline_at)  # read before the commit expires the object
+    try:
+        result = attempts.save_answers(attempt, current_actor(), items, now)
+    except attempts.ExamError as exc:
+        return jsonify(error=str(exc), finished=True, server_time=_ms(now),
+                       result_url=url_for("exams.result", attempt_id=attempt.id)), 409
+    return jsonify(saved=result.saved, errors={str(k): v for k, v in result.errors.items()},
+                   saved_at=format_local(now, "%H:%M:%S"), server_time=_ms(utcnow()), deadline=deadline)
+
+
+@bp.post("/attempts/<int:attempt_id>/submit")
+@login_required
+def submit(attempt_id: int):
+    attempt = _own_attempt_or_404(attempt_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    items = None
+    if request.form.get("answers"):  # the page's script sends the answers as JSON
+        try:
+            items = json.loads(request.form["answers"])
+        except ValueError:
+            items = None
+    if not isinstance(items, list):
+        items = responses.items_from_form(attempt, request.form)
+    attempt = attempts.submit(attempt, current_actor(), items, utcnow())
+    flash("已交卷" if attempt.finish_reason == "submitted" else "作答时间已到，系统已按已保存的答案交卷", "success")
+    return redirect(url_for("exams.result", attempt_id=attempt.id))
+
+
+@bp.get("/attempts/<int:attempt_id>/result")
+@login_required
+def result(attempt_id: int):
+    attempt = _own_attempt_or_404(attempt_id)
+    now = utcnow()
+    attempt = attempts.finish_if_overdue(attempt, now)
+    if attempt.state != AttemptState.FINISHED:
+        return redirect(url_for("exams.attempt_page", attempt_id=attempt.id))
+    exam = attempt.exam
+    allowed = eligibility.review_allowed(exam, now)
+    return render_template("exams/result.html", attempt=attempt, exam=exam, review_open=allowed,
+                           items=paper.review(attempt, exam.review_answers) if allowed else [],
+                           hours=attempts.credit_hours(exam))
+
+
+@bp.get("/images/<name>")
+@login_required
+def question_image(name: str):
+    """A picture in a question, for anyone signed in: it is part of the paper, never an answer."""
+    response = images.send(name)
+    if response is None:
+        abort(404)
+    return response

@@ -69,3 +69,6 @@ def exams_finish_overdue():
 
     count = finish_overdue(utcnow())
     click.echo(f"已为 {count} 份超时答卷交卷。")
+
+
+COMMANDS = [exams_group]

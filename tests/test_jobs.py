@@ -19,7 +19,11 @@ from school.courses import media, services
 from school.courses.models import Lesson, MediaStatus
 from school.extensions import db
 from school.timeutil import utcnow
-from tests.courses.conftest import clips, courses, make_clip, transcoded  # noqa: F401  (fixtures)
+from tests.courses import conftest as course_fixtures
+from tests.courses.conftest import make_clip
+
+# The course fixtures, found by pytest under these names in this module.
+clips, courses, transcoded = course_fixtures.clips, course_fixtures.courses, course_fixtures.transcoded
 
 REDIS_URL = os.environ.get("SCHOOL_TEST_REDIS_URL", "")
 
@@ -99,7 +103,7 @@ def test_interrupted_job_runs_again_after_restart(app, courses, tmp_path):
 
 
 def test_cli_jobs_run_until_empty(app, runner, courses, clips):
-    course = courses.course(slug="cli-jobs")
+    courses.course(slug="cli-jobs")
     result = runner.invoke(args=["courses", "add-video", str(clips["small"]), "--course", "cli-jobs", "--title", "第一课"])
     assert result.exit_code == 0, result.output
     result = runner.invoke(args=["jobs", "run", "--until-empty"])

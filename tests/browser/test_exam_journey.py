@@ -18,7 +18,7 @@ def test_exam_on_a_phone_survives_going_offline(live_server, phone_page, make):
     t = make.tree()
     member = make.user(org=t["a1"], name="王芳")
     bank = helpers.questions()
-    exam = helpers.exam(bank, utcnow(), title="七一党章测试")
+    helpers.exam(bank, utcnow(), title="七一党章测试")
     page = phone_page
     errors = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)

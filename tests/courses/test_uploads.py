@@ -119,7 +119,7 @@ def test_audio_only_upload_is_accepted(tmp_path):
 
 
 def test_cli_add_video_refuses_bad_file(app, runner, courses, tmp_path):
-    course = courses.course(slug="cli-course")
+    courses.course(slug="cli-course")
     bad = tmp_path / "fake.mp4"
     bad.write_text("hello")
     result = runner.invoke(args=["courses", "add-video", str(bad), "--course", "cli-course", "--title", "x"])

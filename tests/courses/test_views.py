@@ -56,8 +56,8 @@ def test_audience_by_subtree_and_category(app, make, courses):
 
 def test_my_courses_required_first(client, auth, make, courses):
     t = make.tree()
-    elective = courses.course(title="选修课甲", orgs=[t["a"]])
-    required = courses.course(title="必修课乙", orgs=[t["a"]], required=True)
+    courses.course(title="选修课甲", orgs=[t["a"]])
+    courses.course(title="必修课乙", orgs=[t["a"]], required=True)
     auth.login(make.user(org=t["a1"]))
     page = client.get("/courses/").get_data(as_text=True)
     mine = page.split("我的课程")[1].split("课程目录")[0]

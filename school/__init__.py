@@ -32,6 +32,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from school import jobs, library, security, web
     from school.accounts.admin_views import bp as admin_bp
     from school.accounts.views import bp as accounts_bp
+    from school.courses.manage_views import bp as courses_manage_bp
     from school.courses.views import bp as courses_bp
     from school.credits.offline_views import bp as offline_bp
     from school.credits.report_views import bp as reports_bp
@@ -49,6 +50,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(offline_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(courses_bp)
+    app.register_blueprint(courses_manage_bp)
     jobs.init_app(app)
     app.register_blueprint(exams_bp)
     app.register_blueprint(exam_editor_bp)

@@ -78,10 +78,10 @@ def _text_lesson(ctx):
 
 def _video_lesson(ctx):
     """A ready video lesson; its files are tiny stand-ins (what is tested here is who may fetch them)."""
-    from school.courses import services
+    from school.courses import media
     from school.courses.models import Lesson
     course = _course(ctx)
-    folder = services.media_root() / "videos" / f"k{course.id}"
+    folder = media.media_root() / "videos" / f"k{course.id}"
     (folder / "v0").mkdir(parents=True)
     (folder / "master.m3u8").write_text("#EXTM3U\n")
     lesson = Lesson(course=course, title="视频课", kind="video", position=1, media_key=f"k{course.id}",

@@ -15,11 +15,15 @@ from pathlib import Path
 import pytest
 
 from school import jobs
-from school.courses import services
+from school.courses import media, services
 from school.courses.models import Lesson, MediaStatus
 from school.extensions import db
 from school.timeutil import utcnow
-from tests.courses.conftest import clips, courses, make_clip, transcoded  # noqa: F401  (fixtures)
+from tests.courses import conftest as course_fixtures
+from tests.courses.conftest import make_clip
+
+# The course fixtures, found by pytest under these names in this module.
+clips, courses, transcoded = course_fixtures.clips, course_fixtures.courses, course_fixtures.transcoded
 
 REDIS_URL = os.environ.get("SCHOOL_TEST_REDIS_URL", "")
 
@@ -37,7 +41,7 @@ def school_bin() -> str:
 
 
 def stage(clip: Path) -> Path:
-    uploads = services.media_root() / "uploads"
+    uploads = media.media_root() / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     staged = uploads / f"{uuid.uuid4().hex}.part"
     shutil.copyfile(clip, staged)
@@ -53,7 +57,7 @@ def test_failed_handler_records_reason_and_retry_requeues(app, courses, clips):
     course = courses.course()
     lesson = services.add_video_lesson(course, "课", stage(clips["small"]), "a.mp4", utcnow())
     db.session.commit()
-    (services.media_root() / lesson.source_path).unlink()  # the stored upload vanished
+    (media.media_root() / lesson.source_path).unlink()  # the stored upload vanished
     assert jobs.run_until_empty() == [(lesson.job_id, jobs.FAILED)]
     job = job_row(lesson.job_id)
     assert job.state == jobs.FAILED and "找不到上传的原始文件" in job.error
@@ -85,7 +89,7 @@ def test_interrupted_job_runs_again_after_restart(app, courses, tmp_path):
         worker.wait()
     job = job_row(lesson.job_id)
     assert job.state == jobs.RUNNING and 0 < job.progress < 100
-    assert (services.media_root() / "videos" / f".partial-{lesson.id}").exists()
+    assert (media.media_root() / "videos" / f".partial-{lesson.id}").exists()
     # Right after the crash the job still looks alive; nobody steals it.
     assert jobs.run_until_empty(now=utcnow()) == []
     # After a restart, once its heartbeat is stale, it is queued again and completes.
@@ -94,12 +98,12 @@ def test_interrupted_job_runs_again_after_restart(app, courses, tmp_path):
     assert job.state == jobs.DONE and job.progress == 100 and job.attempts == 2
     lesson = db.session.get(Lesson, lesson.id)
     assert lesson.media_status == MediaStatus.READY
-    assert not (services.media_root() / "videos" / f".partial-{lesson.id}").exists()
-    assert (services.media_dir(lesson) / "master.m3u8").is_file()
+    assert not (media.media_root() / "videos" / f".partial-{lesson.id}").exists()
+    assert (media.media_dir(lesson) / "master.m3u8").is_file()
 
 
 def test_cli_jobs_run_until_empty(app, runner, courses, clips):
-    course = courses.course(slug="cli-jobs")
+    courses.course(slug="cli-jobs")
     result = runner.invoke(args=["courses", "add-video", str(clips["small"]), "--course", "cli-jobs", "--title", "第一课"])
     assert result.exit_code == 0, result.output
     result = runner.invoke(args=["jobs", "run", "--until-empty"])
@@ -172,3 +176,16 @@ def test_inline_worker_of_the_web_process_runs_queued_jobs(tmp_path, clips):
             worker.stop()
         with app.app_context():
             db.engine.dispose()
+
+
+def test_a_row_naming_the_old_handler_path_still_runs(app, courses, clips):
+    """Rows queued before the transcode job moved to ``courses.transcode_job`` name it in ``courses.services``."""
+    from school.courses.transcode_job import TRANSCODE_HANDLER, transcode_job
+
+    assert jobs._resolve(TRANSCODE_HANDLER) is transcode_job
+    course = courses.course()
+    lesson = services.add_video_lesson(course, "课", stage(clips["small"]), "a.mp4", utcnow())
+    db.session.get(jobs.Job, lesson.job_id).handler = "school.courses.services:transcode_job"
+    db.session.commit()
+    assert jobs.run_until_empty() == [(lesson.job_id, jobs.DONE)]
+    assert db.session.get(Lesson, lesson.id).media_status == MediaStatus.READY

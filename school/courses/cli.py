@@ -58,12 +58,12 @@ def create_course(slug, title, track, category, required, summary):
 @click.option("--title", required=True, help="课时标题")
 @with_appcontext
 def add_video(file, slug, title):
-    from school.courses import services
+    from school.courses import media, services
     from school.timeutil import utcnow
 
     course = _course(slug)
     source = Path(file)
-    staging = services.media_root() / "uploads"
+    staging = media.media_root() / "uploads"
     staging.mkdir(exist_ok=True)
     # The check and the job work on a copy the server owns; the original file is left alone.
     handle = tempfile.NamedTemporaryFile(dir=staging, suffix=".part", delete=False)

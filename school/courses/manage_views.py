@@ -1,18 +1,23 @@
-"""Editors: courses, lessons, chunked video upload with live transcode progress, subtitles, covers."""
+"""Editors: courses, lessons, chunked video upload with live transcode progress, subtitles, covers.
+
+Its own blueprint, ``courses_manage``, under /courses/manage (registered in ``school.create_app``).
+"""
 from __future__ import annotations
 
-from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from school import jobs
 from school.accounts.orgs import ordered_tree
 from school.accounts.roles import current_actor, editor_required
-from school.courses import services, uploads
+from school.courses import completion, media, services, uploads
+from school.courses.errors import CourseError
 from school.courses.forms import CourseForm, CoverForm, DocumentLessonForm, PlainForm, SubtitlesForm, TextLessonForm
 from school.courses.models import Course, Lesson
-from school.courses.views import bp
 from school.extensions import db
 from school.timeutil import utcnow
+
+bp = Blueprint("courses_manage", __name__, url_prefix="/courses/manage", template_folder="templates")
 
 
 def _course(course_id: int) -> Course:
@@ -44,31 +49,31 @@ def _data(form: CourseForm) -> services.CourseData:
         audience_categories=tuple(form.audience_categories.data or ()))
 
 
-@bp.get("/manage")
+@bp.get("")
 @editor_required
 def manage():
     courses = list(db.session.scalars(select(Course).order_by(Course.created_at.desc(), Course.id.desc())))
     return render_template("courses/manage_list.html", courses=courses)
 
 
-@bp.route("/manage/new", methods=["GET", "POST"])
+@bp.route("/new", methods=["GET", "POST"])
 @editor_required
 def manage_new():
     form = _course_form()
     if form.validate_on_submit():
         try:
             course = services.save_course(_data(form), current_actor(), utcnow())
-        except services.CourseError as exc:
+        except CourseError as exc:
             db.session.rollback()
             flash(str(exc), "error")
         else:
             db.session.commit()
             flash("课程已创建，现在可以添加课时", "success")
-            return redirect(url_for("courses.manage_course", course_id=course.id))
+            return redirect(url_for("courses_manage.manage_course", course_id=course.id))
     return render_template("courses/manage_form.html", form=form, course=None)
 
 
-@bp.route("/manage/<int:course_id>", methods=["GET", "POST"])
+@bp.route("/<int:course_id>", methods=["GET", "POST"])
 @editor_required
 def manage_course(course_id: int):
     course = _course(course_id)
@@ -76,18 +81,18 @@ def manage_course(course_id: int):
     if form.validate_on_submit():
         try:
             services.save_course(_data(form), current_actor(), utcnow(), course=course)
-        except services.CourseError as exc:
+        except CourseError as exc:
             db.session.rollback()
             flash(str(exc), "error")
         else:
             db.session.commit()
             flash("课程设置已保存", "success")
-            return redirect(url_for("courses.manage_course", course_id=course.id))
+            return redirect(url_for("courses_manage.manage_course", course_id=course.id))
     job_of = {l.id: db.session.get(jobs.Job, l.job_id) for l in course.lessons if l.job_id}
     return render_template("courses/manage_course.html", course=course, form=form, text_form=TextLessonForm(),
                            document_form=DocumentLessonForm(),
                            subtitles_form=SubtitlesForm(), cover_form=CoverForm(), plain=PlainForm(),
-                           job_of=job_of, hours=services.course_hours_for(course))
+                           job_of=job_of, hours=completion.course_hours_for(course))
 
 
 def _add_lesson(course_id: int, form, add, done_message: str):
@@ -95,33 +100,33 @@ def _add_lesson(course_id: int, form, add, done_message: str):
     course = _course(course_id)
     if not form.validate_on_submit():
         flash("；".join(e for errors in form.errors.values() for e in errors), "error")
-        return redirect(url_for("courses.manage_course", course_id=course.id))
+        return redirect(url_for("courses_manage.manage_course", course_id=course.id))
     try:
         add(course, form)
-    except services.CourseError as exc:
+    except CourseError as exc:
         db.session.rollback()
         flash(str(exc), "error")
     else:
         db.session.commit()
         flash(done_message, "success")
-    return redirect(url_for("courses.manage_course", course_id=course.id))
+    return redirect(url_for("courses_manage.manage_course", course_id=course.id))
 
 
-@bp.post("/manage/<int:course_id>/lessons/document")
+@bp.post("/<int:course_id>/lessons/document")
 @editor_required
 def manage_add_document(course_id: int):
     return _add_lesson(course_id, DocumentLessonForm(), lambda course, form: services.add_document_lesson(
         course, form.title.data or "", form.reference.data, utcnow()), "文献课时已添加")
 
 
-@bp.post("/manage/<int:course_id>/lessons/text")
+@bp.post("/<int:course_id>/lessons/text")
 @editor_required
 def manage_add_text(course_id: int):
     return _add_lesson(course_id, TextLessonForm(), lambda course, form: services.add_text_lesson(
         course, form.title.data, form.body.data, utcnow()), "图文课时已添加")
 
 
-@bp.post("/manage/<int:course_id>/cover")
+@bp.post("/<int:course_id>/cover")
 @editor_required
 def manage_cover(course_id: int):
     course = _course(course_id)
@@ -129,27 +134,27 @@ def manage_cover(course_id: int):
     file = form.file.data if form.validate_on_submit() else None
     try:
         if not file:
-            raise services.CourseError("请选择封面图片")
-        services.save_cover(course, file.read(), file.filename)
-    except services.CourseError as exc:
+            raise CourseError("请选择封面图片")
+        media.save_cover(course, file.read(), file.filename)
+    except CourseError as exc:
         flash(str(exc), "error")
     else:
         db.session.commit()
         flash("封面已更新", "success")
-    return redirect(url_for("courses.manage_course", course_id=course.id))
+    return redirect(url_for("courses_manage.manage_course", course_id=course.id))
 
 
-@bp.post("/manage/lessons/<int:lesson_id>/move")
+@bp.post("/lessons/<int:lesson_id>/move")
 @editor_required
 def manage_move(lesson_id: int):
     lesson = _lesson(lesson_id)
     if PlainForm().validate_on_submit():
         services.move_lesson(lesson, -1 if request.form.get("direction") == "up" else 1)
         db.session.commit()
-    return redirect(url_for("courses.manage_course", course_id=lesson.course_id))
+    return redirect(url_for("courses_manage.manage_course", course_id=lesson.course_id))
 
 
-@bp.post("/manage/lessons/<int:lesson_id>/delete")
+@bp.post("/lessons/<int:lesson_id>/delete")
 @editor_required
 def manage_delete(lesson_id: int):
     lesson = _lesson(lesson_id)
@@ -158,26 +163,26 @@ def manage_delete(lesson_id: int):
         services.delete_lesson(lesson)
         db.session.commit()
         flash("课时已删除", "success")
-    return redirect(url_for("courses.manage_course", course_id=course_id))
+    return redirect(url_for("courses_manage.manage_course", course_id=course_id))
 
 
-@bp.post("/manage/lessons/<int:lesson_id>/retry")
+@bp.post("/lessons/<int:lesson_id>/retry")
 @editor_required
 def manage_retry(lesson_id: int):
     lesson = _lesson(lesson_id)
     try:
         services.retry_transcode(lesson, utcnow())
-    except services.CourseError as exc:
+    except CourseError as exc:
         flash(str(exc), "error")
     else:
         db.session.commit()
         flash("已重新排队转码", "success")
     if request.is_json:
         return jsonify(ok=True)
-    return redirect(url_for("courses.manage_course", course_id=lesson.course_id))
+    return redirect(url_for("courses_manage.manage_course", course_id=lesson.course_id))
 
 
-@bp.post("/manage/lessons/<int:lesson_id>/subtitles")
+@bp.post("/lessons/<int:lesson_id>/subtitles")
 @editor_required
 def manage_subtitles(lesson_id: int):
     lesson = _lesson(lesson_id)
@@ -185,17 +190,17 @@ def manage_subtitles(lesson_id: int):
     file = form.file.data if form.validate_on_submit() else None
     try:
         if not file:
-            raise services.CourseError("请选择 .vtt 字幕文件")
-        services.save_subtitles(lesson, file.read())
-    except services.CourseError as exc:
+            raise CourseError("请选择 .vtt 字幕文件")
+        media.save_subtitles(lesson, file.read())
+    except CourseError as exc:
         flash(str(exc), "error")
     else:
         db.session.commit()
         flash("字幕已上传", "success")
-    return redirect(url_for("courses.manage_course", course_id=lesson.course_id))
+    return redirect(url_for("courses_manage.manage_course", course_id=lesson.course_id))
 
 
-@bp.get("/manage/lessons/<int:lesson_id>/status")
+@bp.get("/lessons/<int:lesson_id>/status")
 @editor_required
 def manage_status(lesson_id: int):
     lesson = _lesson(lesson_id)
@@ -206,7 +211,7 @@ def manage_status(lesson_id: int):
 # --- chunked upload -----------------------------------------------------------------------
 
 
-@bp.post("/manage/<int:course_id>/uploads")
+@bp.post("/<int:course_id>/uploads")
 @editor_required
 def upload_start(course_id: int):
     course = _course(course_id)
@@ -216,7 +221,7 @@ def upload_start(course_id: int):
                                str(data.get("title", "")), utcnow())
     except (TypeError, ValueError) as exc:
         db.session.rollback()
-        message = str(exc) if isinstance(exc, services.CourseError) else "上传请求格式不正确"
+        message = str(exc) if isinstance(exc, CourseError) else "上传请求格式不正确"
         return jsonify(error=message), 400
     db.session.commit()
     return jsonify(token=upload.token, received=upload.received, size=upload.size)
@@ -229,27 +234,27 @@ def _upload(token: str):
     return upload
 
 
-@bp.get("/manage/uploads/<token>")
+@bp.get("/uploads/<token>")
 @editor_required
 def upload_state(token: str):
     upload = _upload(token)
     return jsonify(token=upload.token, received=upload.received, size=upload.size)
 
 
-@bp.post("/manage/uploads/<token>/chunk")
+@bp.post("/uploads/<token>/chunk")
 @editor_required
 def upload_chunk(token: str):
     upload = _upload(token)
     try:
         received = uploads.append(upload, request.args.get("offset", -1, type=int), request.get_data(), utcnow())
-    except services.CourseError as exc:
+    except CourseError as exc:
         db.session.rollback()
         return jsonify(error=str(exc), received=upload.received), 409
     db.session.commit()
     return jsonify(received=received, size=upload.size)
 
 
-@bp.post("/manage/uploads/<token>/finish")
+@bp.post("/uploads/<token>/finish")
 @editor_required
 def upload_finish(token: str):
     upload = _upload(token)
@@ -260,7 +265,7 @@ def upload_finish(token: str):
     db.session.delete(upload)
     try:
         lesson = services.add_video_lesson(course, title, path, filename, utcnow())
-    except services.CourseError as exc:
+    except CourseError as exc:
         db.session.rollback()
         stale = uploads.find(token, current_actor())  # the rollback brought the row back; the file is gone
         if stale is not None:
@@ -268,10 +273,10 @@ def upload_finish(token: str):
             db.session.commit()
         return jsonify(error=str(exc)), 400
     db.session.commit()
-    return jsonify(lesson_id=lesson.id, status_url=url_for("courses.manage_status", lesson_id=lesson.id))
+    return jsonify(lesson_id=lesson.id, status_url=url_for("courses_manage.manage_status", lesson_id=lesson.id))
 
 
-@bp.post("/manage/uploads/<token>/cancel")
+@bp.post("/uploads/<token>/cancel")
 @editor_required
 def upload_cancel(token: str):
     uploads.discard(_upload(token))

@@ -9,7 +9,7 @@ import zipfile
 from html import escape
 from pathlib import Path
 
-from school.courses import services
+from school.courses import media
 from school.courses.models import Course, MediaStatus
 from school.safe_html import markdown_to_safe_html
 
@@ -45,7 +45,7 @@ def build_pack(course: Course, target: Path) -> list[str]:
         for lesson in course.lessons:
             heading = f"<h2>第 {lesson.position} 课　{escape(lesson.title)}</h2>"
             if lesson.is_video:
-                folder = services.media_dir(lesson)
+                folder = media.media_dir(lesson)
                 source = None
                 if folder is not None and lesson.media_status == MediaStatus.READY:
                     source = next((p for p in (folder / "download.mp4", folder / "download.m4a") if p.is_file()), None)

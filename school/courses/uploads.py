@@ -9,9 +9,10 @@ from pathlib import Path
 from sqlalchemy import select
 
 from school import jobs
+from school.courses.errors import CourseError
+from school.courses.media import media_root
 from school.courses.models import Course, Upload
 from school.courses.probe import ALLOWED_EXTENSIONS
-from school.courses.services import CourseError, media_root
 from school.extensions import db
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024

@@ -1,4 +1,7 @@
-"""Members: my courses, the catalogue, the 农村实用技术 track, lessons, the player's heartbeats, media."""
+"""Members: my courses, the catalogue, the 农村实用技术 track, lessons, the player's heartbeats, media.
+
+The editors' pages are ``manage_views`` (blueprint ``courses_manage``, under /courses/manage).
+"""
 from __future__ import annotations
 
 import tempfile
@@ -17,16 +20,15 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from school.accounts.models import Role
 from school.accounts.roles import current_actor, is_editor
-from school.courses import pack, progress, services
+from school.courses import completion, pack, progress, visibility, watching
 from school.courses.forms import PlainForm
-from school.courses.models import RURAL_CATEGORIES, TRACK_LABELS, Course, Lesson, MediaStatus, Track, WatchState
+from school.courses.media import cover_path, media_dir, subtitles_path
+from school.courses.models import RURAL_CATEGORIES, TRACK_LABELS, Course, Lesson, MediaStatus, Track
 from school.courses.serving import RENDITION_NAME, send_media
-from school.credits.rules import current_rules
 from school.extensions import db
 from school.safe_html import markdown_to_safe_html
 from school.timeutil import utcnow
@@ -34,17 +36,16 @@ from school.timeutil import utcnow
 bp = Blueprint("courses", __name__, url_prefix="/courses", template_folder="templates")
 
 
-
 def course_or_404(course_id: int) -> Course:
     course = db.session.get(Course, course_id)
-    if course is None or not services.can_see(course, current_actor()):
+    if course is None or not visibility.can_see(course, current_actor()):
         abort(404)
     return course
 
 
 def lesson_or_404(lesson_id: int) -> Lesson:
     lesson = db.session.get(Lesson, lesson_id)
-    if lesson is None or not services.can_see(lesson.course, current_actor()):
+    if lesson is None or not visibility.can_see(lesson.course, current_actor()):
         abort(404)
     return lesson
 
@@ -53,10 +54,10 @@ def lesson_or_404(lesson_id: int) -> Lesson:
 @login_required
 def index():
     me = current_actor()
-    mine = services.my_courses(me)
+    mine = visibility.my_courses(me)
     track = request.args.get("track") if request.args.get("track") in TRACK_LABELS else None
-    catalogue = [c for c in services.visible_courses(me, track=track) if c.published]
-    progress_of = {c.id: services.course_progress(me, c) for c in {*mine, *catalogue}}
+    catalogue = [c for c in visibility.visible_courses(me, track=track) if c.published]
+    progress_of = {c.id: completion.course_progress(me, c) for c in {*mine, *catalogue}}
     return render_template("courses/index.html", mine=mine, catalogue=catalogue, progress_of=progress_of,
                            track=track, tracks=TRACK_LABELS)
 
@@ -67,7 +68,7 @@ def rural():
     category = request.args.get("category")
     if category not in RURAL_CATEGORIES:
         category = None
-    courses = [c for c in services.visible_courses(current_actor(), track=Track.RURAL, category=category) if c.published]
+    courses = [c for c in visibility.visible_courses(current_actor(), track=Track.RURAL, category=category) if c.published]
     return render_template("courses/rural.html", courses=courses, category=category,
                            categories=RURAL_CATEGORIES)
 
@@ -77,13 +78,13 @@ def rural():
 def course(course_id: int):
     me = current_actor()
     course = course_or_404(course_id)
-    states = services.states_for(me, course)
-    if services.course_credit_entry(me, course) is None:
-        services.check_course_completion(me, course, utcnow())  # e.g. its test was passed meanwhile
+    states = completion.states_for(me, course)
+    if completion.course_credit_entry(me, course) is None:
+        completion.check_course_completion(me, course, utcnow())  # e.g. its test was passed meanwhile
         db.session.commit()
     return render_template("courses/course.html", course=course, states=states,
-                           done=services.course_progress(me, course), hours=services.course_hours_for(course),
-                           credit=services.course_credit_entry(me, course), tests=services.course_tests(course),
+                           done=completion.course_progress(me, course), hours=completion.course_hours_for(course),
+                           credit=completion.course_credit_entry(me, course), tests=completion.course_tests(course),
                            can_pack=is_editor(me) or me.role == Role.SECRETARY)
 
 
@@ -93,10 +94,10 @@ def lesson(lesson_id: int):
     me = current_actor()
     lesson = lesson_or_404(lesson_id)
     course = lesson.course
-    if not services.unlocked(me, lesson):
+    if not completion.unlocked(me, lesson):
         flash("本课程要求按顺序学习，请先学完前面的课时", "info")
         return redirect(url_for("courses.course", course_id=course.id))
-    state = services.watch_state(me, lesson, create=False)
+    state = completion.watch_state(me, lesson, create=False)
     lessons = list(course.lessons)
     index = lessons.index(lesson)
     seek_locked = bool(course.required and course.no_seek_ahead and not (state and state.completed_at))
@@ -105,7 +106,7 @@ def lesson(lesson_id: int):
         body=markdown_to_safe_html(lesson.body_md) if not lesson.is_video else "",
         previous=lessons[index - 1] if index > 0 else None,
         next=lessons[index + 1] if index + 1 < len(lessons) else None,
-        seek_locked=seek_locked, credit=services.course_credit_entry(me, course))
+        seek_locked=seek_locked, credit=completion.course_credit_entry(me, course))
 
 
 @bp.post("/lessons/<int:lesson_id>/heartbeat")
@@ -123,27 +124,17 @@ def heartbeat(lesson_id: int):
             rate=float(data.get("rate", 1)))
     except (TypeError, ValueError):
         return jsonify(error="学习记录数据格式不正确"), 400
-    for attempt in range(2):
+    for _attempt in range(2):
         try:
-            return _apply_heartbeat(me, lesson, beat)
+            result = watching.record_heartbeat(me, lesson, beat, utcnow())
+            db.session.commit()
+            break
         except IntegrityError:  # two first heartbeats raced to create the row; the second retries
             db.session.rollback()
-    return jsonify(error="请稍后再试"), 409
-
-
-def _apply_heartbeat(me, lesson: Lesson, beat: progress.Beat):
-    now = utcnow()
-    state = services.watch_state(me, lesson)
-    # Lock the row so two concurrent heartbeats are applied one after the other.
-    state = db.session.scalar(select(WatchState).where(WatchState.id == state.id)
-                              .with_for_update().execution_options(populate_existing=True))
-    rules = current_rules()
-    outcome = progress.apply_heartbeat(state, beat, duration=lesson.duration_seconds, now=now,
-                                       complete_ratio=float(rules.lesson_complete_ratio),
-                                       idle_minutes=lesson.course.idle_check_minutes)
-    entry = services.check_course_completion(me, lesson.course, now) if outcome.completed_now else None
-    db.session.commit()
-    entry = entry or services.course_credit_entry(me, lesson.course)
+    else:
+        return jsonify(error="请稍后再试"), 409
+    state, outcome = result.state, result.outcome
+    entry = result.entry or completion.course_credit_entry(me, lesson.course)
     return jsonify(
         accepted=outcome.accepted, reason=outcome.reason, superseded=outcome.reason == "superseded",
         idle_prompt=outcome.idle_prompt, covered=state.covered_seconds, duration=lesson.duration_seconds,
@@ -156,8 +147,7 @@ def _apply_heartbeat(me, lesson: Lesson, beat: progress.Beat):
 @login_required
 def still_here(lesson_id: int):
     lesson = lesson_or_404(lesson_id)
-    state = services.watch_state(current_actor(), lesson)
-    progress.acknowledge_idle(state, utcnow())
+    watching.still_here(current_actor(), lesson, utcnow())
     db.session.commit()
     return jsonify(ok=True)
 
@@ -169,11 +159,9 @@ def text_done(lesson_id: int):
     lesson = lesson_or_404(lesson_id)
     if lesson.is_video:
         abort(400)
-    if not services.unlocked(me, lesson):
+    if not completion.unlocked(me, lesson):
         abort(403)
-    now = utcnow()
-    services.complete_text_lesson(me, lesson, now)
-    entry = services.check_course_completion(me, lesson.course, now)
+    entry = watching.finish_text_lesson(me, lesson, utcnow())
     db.session.commit()
     flash(f"课程已完成，获得 {entry.hours} 学时" if entry else "本课时已学完", "success")
     return redirect(url_for("courses.lesson", lesson_id=lesson.id))
@@ -183,7 +171,7 @@ def text_done(lesson_id: int):
 @login_required
 def media(lesson_id: int, name: str):
     lesson = lesson_or_404(lesson_id)
-    folder = services.media_dir(lesson)
+    folder = media_dir(lesson)
     if folder is None or lesson.media_status != MediaStatus.READY or not RENDITION_NAME.match(name):
         abort(404)
     download = None
@@ -196,7 +184,7 @@ def media(lesson_id: int, name: str):
 @login_required
 def subtitles(lesson_id: int):
     lesson = lesson_or_404(lesson_id)
-    path = services.subtitles_path(lesson)
+    path = subtitles_path(lesson)
     if path is None:
         abort(404)
     return send_media(path, cache_seconds=300)
@@ -206,7 +194,7 @@ def subtitles(lesson_id: int):
 @login_required
 def cover(course_id: int):
     course = course_or_404(course_id)
-    path = services.cover_path(course)
+    path = cover_path(course)
     if path is None:
         abort(404)
     return send_media(path, cache_seconds=300)
@@ -233,16 +221,13 @@ def pack_zip(course_id: int):
                      download_name=f"{course.slug}-离线学习包.zip")
 
 
-from school.courses import manage_views  # noqa: E402,F401  (registers the editor routes on bp)
-
-
 @bp.app_template_global()
 def pending_required_courses() -> list:
     """For the member's home page: required courses assigned to them and not completed yet."""
-    return services.required_pending(current_actor()) if current_user.is_authenticated else []
+    return completion.required_pending(current_actor()) if current_user.is_authenticated else []
 
 
 @bp.app_template_global()
 def member_course_rows(member) -> list:
     """For a manager's member page (already scope-checked by the caller): assigned courses and progress."""
-    return services.member_course_rows(member)
+    return completion.member_course_rows(member)

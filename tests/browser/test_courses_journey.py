@@ -9,7 +9,10 @@ import pytest
 from school.accounts.models import Category
 from school.extensions import db
 from tests.conftest import PASSWORD
-from tests.courses.conftest import clips, courses, transcoded  # noqa: F401  (fixtures)
+from tests.courses import conftest as course_fixtures
+
+# The course fixtures, found by pytest under these names in this module.
+clips, courses, transcoded = course_fixtures.clips, course_fixtures.courses, course_fixtures.transcoded
 
 pytestmark = pytest.mark.browser
 
@@ -27,7 +30,7 @@ def test_rural_learner_watches_resumes_finishes_and_is_credited(live_server, pho
     t = make.tree()
     member = make.user(org=t["a1"], category=Category.FULL, name="李春生")
     course = courses.course(title="春茶采摘技术", track="rural", category="planting", orgs=[t["a"]])
-    lesson = courses.video_lesson(course, title="一芽一叶怎么采")
+    courses.video_lesson(course, title="一芽一叶怎么采")
     db.session.commit()
     page = phone_page
     errors = []
@@ -79,7 +82,7 @@ def test_rural_learner_watches_resumes_finishes_and_is_credited(live_server, pho
 def test_audio_only_mode_plays_the_audio_rendition(live_server, phone_page, make, courses):
     member = make.user(name="张秋收")
     course = courses.course(title="果树修剪", track="rural", category="planting")
-    lesson = courses.video_lesson(course, title="冬季修剪")
+    courses.video_lesson(course, title="冬季修剪")
     db.session.commit()
     page = phone_page
     page.goto(f"{live_server}/login")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from school.courses import services, transcode
+from school.courses import media, services, transcode
 from school.courses.models import Course, Lesson, LessonKind, MediaStatus
 from school.courses.probe import ffmpeg_exe, probe
 from school.extensions import db
@@ -71,7 +71,7 @@ class CourseFactory:
         """A ready lesson whose files are a copy of the session's real renditions."""
         out, info = self.transcoded
         key = secrets.token_hex(10)
-        shutil.copytree(out, services.media_root() / "videos" / key)
+        shutil.copytree(out, media.media_root() / "videos" / key)
         lesson = Lesson(course=course, title=title, kind=LessonKind.VIDEO, position=len(course.lessons) + 1,
                         media_key=key, media_status=MediaStatus.READY, duration_seconds=info.duration,
                         width=info.width, height=info.height, has_video=True,

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from school.courses import services
+from school.courses import completion, services
 from school.courses.models import CourseCompletion
 from school.credits import reports
 from school.credits.models import CreditEntry
@@ -39,12 +39,12 @@ def test_exam_mode_course_is_completed_by_passing_its_test(make):
     t = make.tree()
     member = make.user(org=t["a1"])
     course = _course(t["a"], "exam")
-    assert services.required_pending(member) == [course]
+    assert completion.required_pending(member) == [course]
     attempt = _pass_test(course, member)
     assert attempt.passed
     entry = _course_entry(course, member)
     assert entry is not None and entry.hours == Decimal("0.50")  # no video: only the test bonus rule
-    assert services.required_pending(member) == []
+    assert completion.required_pending(member) == []
     assert db.session.scalar(select(CourseCompletion).where(CourseCompletion.member_id == member.id))
 
 

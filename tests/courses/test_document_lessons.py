@@ -2,7 +2,7 @@
 from sqlalchemy import select
 
 from school.accounts.models import Role
-from school.courses import services
+from school.courses import completion, services
 from school.courses.models import Lesson
 from school.extensions import db
 from school.library import services as library
@@ -45,5 +45,5 @@ def test_editor_adds_a_document_lesson_and_a_member_completes_it(client, auth, m
     page = client.get(f"/courses/lessons/{lessons[0].id}").get_data(as_text=True)
     assert f'href="/library/doc/{doc.id}"' in page and "阅读全文" in page
     assert client.post(f"/courses/lessons/{lessons[0].id}/done").status_code == 302
-    state = services.watch_state(member, db.session.get(Lesson, lessons[0].id), create=False)
+    state = completion.watch_state(member, db.session.get(Lesson, lessons[0].id), create=False)
     assert state is not None and state.completed_at is not None

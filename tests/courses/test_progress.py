@@ -100,7 +100,6 @@ def test_idle_prompt(name):
 
 
 def test_lesson_completes_at_ratio_once():
-    beats = [B(t, t) for t in range(0, 300, 10)] + [B(290, 290)]
     state, outcomes = run([B(t, t) for t in range(0, 290, 10)])
     assert state.completed_at is None  # 280 of 300 s < 95 %
     state, outcomes = run([B(t, t) for t in range(0, 300, 10)])

@@ -11,7 +11,7 @@ from werkzeug.serving import make_server
 
 from school import jobs
 from school.accounts.models import Role
-from school.courses import services
+from school.courses import media, services
 from school.courses.models import Lesson, MediaStatus
 from school.courses.probe import ffmpeg_exe, parse_header
 from school.extensions import db
@@ -24,7 +24,7 @@ def header(path_or_url: str, *extra: str) -> str:
 
 
 def add_and_transcode(course, clip, title="第一课"):
-    upload = services.media_root() / "uploads"
+    upload = media.media_root() / "uploads"
     upload.mkdir(parents=True, exist_ok=True)
     staged = upload / "staged.part"
     staged.write_bytes(clip.read_bytes())
@@ -41,7 +41,7 @@ def test_single_pass_makes_every_rendition(app, courses, clips):
     assert results == [(lesson.job_id, jobs.DONE)]
     assert lesson.media_status == MediaStatus.READY
     assert lesson.heights == [240, 360, 480, 720]
-    folder = services.media_dir(lesson)
+    folder = media.media_dir(lesson)
     master = (folder / "master.m3u8").read_text()
     assert re.findall(r"RESOLUTION=(\d+x\d+)", master) == ["426x240", "640x360", "854x480", "1280x720"]
     for i, (width, height) in enumerate([(426, 240), (640, 360), (854, 480), (1280, 720)]):
@@ -58,14 +58,14 @@ def test_single_pass_makes_every_rendition(app, courses, clips):
     poster = parse_header(header(str(folder / "poster.jpg")))
     assert poster is not None and (folder / "poster.jpg").read_bytes()[:2] == b"\xff\xd8"
     # The upload itself is gone once the renditions exist; nothing is left half-done.
-    assert not list((services.media_root() / "sources").iterdir())
-    assert not [p for p in (services.media_root() / "videos").iterdir() if p.name.startswith(".partial")]
+    assert not list((media.media_root() / "sources").iterdir())
+    assert not [p for p in (media.media_root() / "videos").iterdir() if p.name.startswith(".partial")]
 
 
 def test_keyframes_every_two_seconds(app, courses, clips):
     course = courses.course()
     lesson, _ = add_and_transcode(course, clips["720p"])
-    segment = services.media_dir(lesson) / "v0"
+    segment = media.media_dir(lesson) / "v0"
     # Key frames at 0, 2 s: ffmpeg's showinfo marks them with "iskey:1".
     done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-protocol_whitelist", "file", "-i",
                            str(segment / "index.m3u8"), "-vf", "showinfo", "-f", "null", "-"],
@@ -78,7 +78,7 @@ def test_never_above_source_size(app, courses, clips):
     course = courses.course()
     lesson, _ = add_and_transcode(course, clips["small"])
     assert lesson.heights == [240, 360]
-    master = (services.media_dir(lesson) / "master.m3u8").read_text()
+    master = (media.media_dir(lesson) / "master.m3u8").read_text()
     assert re.findall(r"RESOLUTION=(\d+x\d+)", master) == ["426x240", "640x360"]
 
 

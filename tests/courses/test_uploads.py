@@ -8,7 +8,7 @@ import pytest
 
 from school import jobs
 from school.accounts.models import Role
-from school.courses import services
+from school.courses import media
 from school.courses.models import Lesson, Upload
 from school.courses.probe import MediaRejected, probe
 from school.extensions import db
@@ -16,7 +16,7 @@ from tests.courses.conftest import make_clip
 
 
 def media_files(app):
-    root = services.media_root()
+    root = media.media_root()
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
@@ -119,7 +119,7 @@ def test_audio_only_upload_is_accepted(tmp_path):
 
 
 def test_cli_add_video_refuses_bad_file(app, runner, courses, tmp_path):
-    course = courses.course(slug="cli-course")
+    courses.course(slug="cli-course")
     bad = tmp_path / "fake.mp4"
     bad.write_text("hello")
     result = runner.invoke(args=["courses", "add-video", str(bad), "--course", "cli-course", "--title", "x"])
@@ -153,7 +153,7 @@ def test_the_sweep_removes_partial_files_no_upload_knows(app, courses, age, kept
     from school.courses import uploads
 
     now = datetime(2026, 11, 27, 12, 0)
-    folder = services.media_root() / "uploads"
+    folder = media.media_root() / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
     orphan = folder / "left-by-a-crash.part"
     orphan.write_bytes(b"\0" * 10)

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from school.accounts.models import Role
-from school.courses import services
+from school.courses import completion, media, services, visibility, watching
 from school.courses.models import Course, Lesson, WatchState
 from school.credits.models import CreditEntry
 from school.credits.rules import current_rules, set_rule
@@ -45,19 +45,19 @@ def test_rural_course_needs_a_category(app):
 def test_audience_by_subtree_and_category(app, make, courses):
     t = make.tree()
     course = courses.course(orgs=[t["a"]], categories=["cadre"])
-    assert services.is_assigned(course, make.user(org=t["a1"], category="cadre"))
-    assert not services.is_assigned(course, make.user(org=t["a1"], category="full"))
-    assert not services.is_assigned(course, make.user(org=t["b1"], category="cadre"))
+    assert visibility.is_assigned(course, make.user(org=t["a1"], category="cadre"))
+    assert not visibility.is_assigned(course, make.user(org=t["a1"], category="full"))
+    assert not visibility.is_assigned(course, make.user(org=t["b1"], category="cadre"))
     open_course = courses.course()
-    assert services.can_see(open_course, make.user(org=t["b1"]))
+    assert visibility.can_see(open_course, make.user(org=t["b1"]))
     secretary = make.user(org=t["root"], role=Role.SECRETARY)
-    assert services.can_see(course, secretary)  # assigned to an organisation they manage
+    assert visibility.can_see(course, secretary)  # assigned to an organisation they manage
 
 
 def test_my_courses_required_first(client, auth, make, courses):
     t = make.tree()
-    elective = courses.course(title="选修课甲", orgs=[t["a"]])
-    required = courses.course(title="必修课乙", orgs=[t["a"]], required=True)
+    courses.course(title="选修课甲", orgs=[t["a"]])
+    courses.course(title="必修课乙", orgs=[t["a"]], required=True)
     auth.login(make.user(org=t["a1"]))
     page = client.get("/courses/").get_data(as_text=True)
     mine = page.split("我的课程")[1].split("课程目录")[0]
@@ -119,19 +119,19 @@ def test_course_hours_rule_and_override(app, courses):
     course = courses.course()
     courses.video_lesson(course)
     courses.video_lesson(course)
-    assert services.course_hours(course) == Decimal("0.50")  # two lessons under 15 minutes
+    assert completion.course_hours(course) == Decimal("0.50")  # two lessons under 15 minutes
     set_rule("lesson_short_hours", "0.3", None, utcnow())
-    assert services.course_hours(course) == Decimal("0.60")
+    assert completion.course_hours(course) == Decimal("0.60")
     course.credit_hours = Decimal("2.00")
-    assert services.course_hours(course) == Decimal("2.00")
+    assert completion.course_hours(course) == Decimal("2.00")
 
 
 def test_exam_mode_course_is_not_awarded_on_watching(app, make, courses):
     course = courses.course(completion_mode="exam")
     lesson = courses.text_lesson(course)
     member = make.user()
-    services.complete_text_lesson(member, lesson, utcnow())
-    assert services.check_course_completion(member, course, utcnow()) is None
+    watching.complete_text_lesson(member, lesson, utcnow())
+    assert completion.check_course_completion(member, course, utcnow()) is None
 
 
 def test_text_lesson_sanitised_and_sequential(client, auth, make, courses):
@@ -157,7 +157,7 @@ def test_pack_cli_and_button(app, client, auth, make, runner, courses, tmp_path)
         assert sorted(archive.namelist()) == ["index.html", "videos/01.mp4"]
         index = archive.read("index.html").decode()
         assert 'src="videos/01.mp4"' in index and "<strong>要点</strong>" in index and "http" not in index
-        assert archive.read("videos/01.mp4") == (services.media_dir(lesson) / "download.mp4").read_bytes()
+        assert archive.read("videos/01.mp4") == (media.media_dir(lesson) / "download.mp4").read_bytes()
     auth.login(make.user(role=Role.SECRETARY, org=make.org()))
     assert client.get(f"/courses/{course.id}/pack.zip").status_code == 200
     auth.logout()
@@ -227,13 +227,13 @@ def test_cover_upload_reencoded_and_bad_image_refused(app, client, auth, make, c
                 content_type="multipart/form-data")
     response = client.get(f"/courses/{course.id}/cover.jpg")
     assert response.status_code == 200 and response.mimetype == "image/jpeg" and response.data[:2] == b"\xff\xd8"
-    assert len(list((services.media_root() / "covers").iterdir())) == 1
+    assert len(list((media.media_root() / "covers").iterdir())) == 1
 
 
 def test_deleting_a_lesson_removes_its_files(app, client, auth, make, courses):
     course = courses.course()
     lesson = courses.video_lesson(course)
-    folder = services.media_dir(lesson)
+    folder = media.media_dir(lesson)
     assert folder.is_dir()
     auth.login(make.user(role=Role.EDITOR))
     assert client.post(f"/courses/manage/lessons/{lesson.id}/delete").status_code == 302

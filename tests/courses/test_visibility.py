@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from school.accounts.models import Category, Role
-from school.courses import services
+from school.courses import visibility
 
 
 def test_course_lists_filtered_in_sql_agree_with_can_see(app, make, courses):
@@ -25,8 +25,8 @@ def test_course_lists_filtered_in_sql_agree_with_can_see(app, make, courses):
     people += [make.user(role=Role.EDITOR), make.user(org=t["b1"], role=Role.ADMIN)]
     seen = {}
     for person in people:
-        expected = {c.title for c in catalogue if services.can_see(c, person)}
-        listed = {c.title for c in services.visible_courses(person)}
+        expected = {c.title for c in catalogue if visibility.can_see(c, person)}
+        listed = {c.title for c in visibility.visible_courses(person)}
         assert listed == expected, (person.role, person.org and person.org.name, person.category)
         seen[(person.role, person.org and person.org.name, person.category)] = listed
     # A few of the cases spelled out, so the agreement above is not two wrong answers.

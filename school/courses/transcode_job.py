@@ -1,0 +1,71 @@
+"""The background transcode job: one ffmpeg pass over a lesson's uploaded source, then the lesson
+points at the new renditions.
+
+Who commits: this handler commits itself, an exception to "services flush, callers commit".
+The job runner (``school.jobs.run_job``) is no caller that commits: it rolls the session back
+when the handler raises ``JobFailed`` and records only the job row, on its own connection.
+So the failure path commits the lesson's "failed" status before raising, and the success
+path commits the lesson pointing at its new renditions *before* deleting the old renditions
+and the source, so a crash in between leaves the lesson playable and only stray files behind.
+
+Job rows store their handler by name. Rows queued before this module existed name
+``school.courses.services:transcode_job``; ``courses.services`` keeps that name as an alias
+of ``transcode_job`` below so they still run.
+"""
+from __future__ import annotations
+
+import secrets
+import shutil
+
+from school import jobs
+from school.courses import probe as media_probe
+from school.courses import transcode
+from school.courses.media import media_dir, media_root
+from school.courses.models import Lesson, MediaStatus
+from school.extensions import db
+
+TRANSCODE_HANDLER = "school.courses.transcode_job:transcode_job"
+
+
+def transcode_job(payload: dict, progress) -> None:
+    """The background job: one ffmpeg pass, then the lesson points at the new renditions."""
+    lesson = db.session.get(Lesson, payload["lesson_id"])
+    if lesson is None:
+        raise jobs.JobFailed("课时已被删除")
+    root = media_root()
+    source = root / (lesson.source_path or "")
+    videos = root / "videos"
+    videos.mkdir(exist_ok=True)
+    partial = videos / f".partial-{lesson.id}"  # an interrupted earlier run left this; start clean
+    shutil.rmtree(partial, ignore_errors=True)
+
+    def fail(message: str):
+        shutil.rmtree(partial, ignore_errors=True)
+        lesson.media_status, lesson.media_error = MediaStatus.FAILED, message
+        db.session.commit()
+        raise jobs.JobFailed(message)
+
+    if not lesson.source_path or not source.is_file():
+        fail("找不到上传的原始文件，请重新上传")
+    try:
+        info = media_probe.probe(source, lesson.source_name or source.name)
+    except media_probe.MediaRejected as exc:
+        fail(str(exc))
+    partial.mkdir()
+    try:
+        transcode.run(transcode.command(source, partial, info), info.duration, progress)
+    except transcode.TranscodeError as exc:
+        fail(f"转码失败：{exc}")
+    key = secrets.token_hex(10)
+    partial.rename(videos / key)
+    old = media_dir(lesson)
+    lesson.media_key, lesson.media_status, lesson.media_error = key, MediaStatus.READY, None
+    lesson.duration_seconds, lesson.width, lesson.height = info.duration, info.width, info.height
+    lesson.has_video = info.has_video
+    lesson.ladder = ",".join(str(r.height) for r in transcode.choose_ladder(info))
+    db.session.commit()
+    if old is not None and old.exists():
+        shutil.rmtree(old, ignore_errors=True)
+    source.unlink(missing_ok=True)
+    lesson.source_path = None
+    db.session.commit()

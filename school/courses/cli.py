@@ -1,4 +1,4 @@
-"""``school courses …`` and ``school jobs …``: the same as the editor pages, for scripts and tests."""
+"""``school courses …``: the same as the editor pages, for scripts and tests."""
 from __future__ import annotations
 
 import shutil

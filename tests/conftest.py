@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from school import create_app
 from school.config import normalise_database_url
 from school.extensions import db
-from tests.factories import Factory
+from tests.factories import Factory, make_clip
 
 PASSWORD = "Passw0rd!"
 
@@ -157,6 +157,33 @@ def runner(app):
 @pytest.fixture
 def make(app):
     return Factory(db.session)
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+    return {
+        "720p": make_clip(folder / "clip720.mp4"),
+        "small": make_clip(folder / "clip-small.mp4", seconds=8, size="640x360", extra=("-movflags", "+faststart")),
+    }
+
+
+@pytest.fixture(scope="session")
+def transcoded(tmp_path_factory, clips):
+    """The renditions (240p and 360p) of the 8-second 360p clip, made once by the real single pass."""
+    from school.courses import transcode
+    from school.courses.probe import probe
+
+    out = tmp_path_factory.mktemp("renditions")
+    info = probe(clips["small"])
+    transcode.run(transcode.command(clips["small"], out, info), info.duration)
+    return out, info
+
+
+@pytest.fixture
+def courses(app, transcoded):
+    """The factory, with video lessons made from the session's real renditions."""
+    return Factory(db.session, renditions=transcoded)
 
 
 class Auth:

@@ -46,83 +46,42 @@ class Route:
 
 
 def _entry(ctx):
-    from school.credits import ledger
-    from school.timeutil import utcnow
-    return ledger.award(ctx.member, 1, "online", "reading", f"matrix:{ctx.member.id}", utcnow()).id
+    return ctx.make.entry(ctx.member, key=f"matrix:{ctx.member.id}").id
 
 
 def _offline(ctx):
-    from datetime import date
-
-    from school.credits import attachments, offline
-    from school.timeutil import utcnow
     creator = ctx.make.user(org=ctx.org, role=Role.SECRETARY)
-    return offline.submit(offline.SessionData(
-        org=ctx.org, held_on=date(2026, 1, 5), hours=1, topic="矩阵", session_type="study",
-        attendee_ids=[ctx.member.id]), creator, utcnow(), attachments.check("a.pdf", b"%PDF-1.4 matrix")).id
+    return ctx.make.offline(ctx.org, creator, [ctx.member], topic="矩阵").id
 
 
 def _course(ctx):
     """A course assigned to the organisation under test (and its subtree)."""
-    from school.courses import services
-    from school.timeutil import utcnow
-    return services.save_course(services.CourseData(title="矩阵课程", slug=f"m-{ctx.org.id}-{ctx.member.id}",
-                                                    audience_org_ids=(ctx.org.id,)), None, utcnow())
+    return ctx.make.course(title="矩阵课程", slug=f"m-{ctx.org.id}-{ctx.member.id}", orgs=[ctx.org])
 
 
 def _text_lesson(ctx):
-    from school.courses import services
-    from school.timeutil import utcnow
-    return services.add_text_lesson(_course(ctx), "图文课", "正文", utcnow()).id
+    return ctx.make.text_lesson(_course(ctx), "图文课", "正文").id
 
 
 def _video_lesson(ctx):
     """A ready video lesson; its files are tiny stand-ins (what is tested here is who may fetch them)."""
-    from school.courses import media
-    from school.courses.models import Lesson
-    course = _course(ctx)
-    folder = media.media_root() / "videos" / f"k{course.id}"
-    (folder / "v0").mkdir(parents=True)
-    (folder / "master.m3u8").write_text("#EXTM3U\n")
-    lesson = Lesson(course=course, title="视频课", kind="video", position=1, media_key=f"k{course.id}",
-                    media_status="ready", duration_seconds=60, ladder="240")
-    from school.extensions import db
-    db.session.add(lesson)
-    db.session.flush()
-    return lesson.id
+    return ctx.make.video_lesson(_course(ctx)).id
 
 
 def _exam(ctx):
     """A published exam for the organisation under test (and its subtree)."""
-    from school.exams.models import Exam, Question
-    from school.extensions import db
-    question = Question(qtype="truefalse", stem="判断题", data={"answer": True})
-    db.session.add(question)
-    db.session.flush()
-    exam = Exam(title="矩阵考试", published=True, audience_orgs=[ctx.org], selection={"fixed": [question.id]})
-    db.session.add(exam)
-    db.session.flush()
-    return exam.id
+    return ctx.make.exam([ctx.make.question()], title="矩阵考试", audience_orgs=[ctx.org]).id
 
 
 def _attempt(ctx):
     """Someone else's attempt (the member of the organisation under test)."""
-    from school.exams import attempts
     from school.exams.models import Exam
     from school.extensions import db
-    from school.timeutil import utcnow
-    exam = db.session.get(Exam, _exam(ctx))
-    db.session.commit()
-    return attempts.start(exam, ctx.member, utcnow()).id
+    return ctx.make.attempt(db.session.get(Exam, _exam(ctx)), ctx.member).id
 
 
 def _question(ctx):
-    from school.exams.models import Question
-    from school.extensions import db
-    question = Question(qtype="fill", stem="填空题", data={"answers": [{"text": "人民", "weight": 100}]})
-    db.session.add(question)
-    db.session.flush()
-    return question.id
+    return ctx.make.question("fill", "填空题", {"answers": [{"text": "人民", "weight": 100}]}).id
 
 
 def _image(ctx):
@@ -205,42 +164,25 @@ def _pdf(default):
 # ``org`` (the organisation of the relation under test) and ``member`` (a member in it).
 # A package whose routes name its own objects adds its builder here.
 def _document(ctx):
-    from school.library import services
-    from school.timeutil import utcnow
-    return services.create_document(services.DocumentData(
-        title="矩阵测试文献", category="policy", body="第一条 内容。", status="published"), None, utcnow()).id
+    return ctx.make.document("矩阵测试文献").id
 
 
 def _document_with_pdf(ctx):
     """A published document with its PDF kept for download."""
     from flask import current_app
 
-    from school.extensions import db
     from school.library import importer
-    doc = db.session.get(_document_model(), _document(ctx))
+    doc = ctx.make.document("矩阵测试文献")
     doc.file_stored = importer.store_pdf(current_app.config["MEDIA_DIR"], b"%PDF-1.4 matrix")
     return doc.id
 
 
 def _draft(ctx):
-    from school.library import services
-    from school.timeutil import utcnow
-    return services.create_document(services.DocumentData(
-        title="矩阵草稿", category="policy", body="第一条 草稿。", status="draft"), None, utcnow()).id
-
-
-def _document_model():
-    from school.library.models import Document
-    return Document
+    return ctx.make.document("矩阵草稿", "第一条 草稿。", status="draft").id
 
 
 def _column(ctx):
-    from school.extensions import db
-    from school.library.models import LibraryColumn
-    column = LibraryColumn(title="主题教育", published=True)
-    db.session.add(column)
-    db.session.flush()
-    return column.id
+    return ctx.make.column().id
 
 
 PLACEHOLDERS = {

@@ -19,11 +19,9 @@ from school.courses import media, services
 from school.courses.models import Lesson, MediaStatus
 from school.extensions import db
 from school.timeutil import utcnow
-from tests.courses import conftest as course_fixtures
-from tests.courses.conftest import make_clip
+from tests.factories import make_clip
 
 # The course fixtures, found by pytest under these names in this module.
-clips, courses, transcoded = course_fixtures.clips, course_fixtures.courses, course_fixtures.transcoded
 
 REDIS_URL = os.environ.get("SCHOOL_TEST_REDIS_URL", "")
 

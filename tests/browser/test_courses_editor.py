@@ -8,10 +8,8 @@ from school import jobs
 from school.accounts.models import Role
 from school.extensions import db
 from tests.conftest import PASSWORD
-from tests.courses import conftest as course_fixtures
 
 # The course fixtures, found by pytest under these names in this module.
-clips, courses, transcoded = course_fixtures.clips, course_fixtures.courses, course_fixtures.transcoded
 
 pytestmark = pytest.mark.browser
 

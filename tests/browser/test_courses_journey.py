@@ -9,10 +9,8 @@ import pytest
 from school.accounts.models import Category
 from school.extensions import db
 from tests.conftest import PASSWORD
-from tests.courses import conftest as course_fixtures
 
 # The course fixtures, found by pytest under these names in this module.
-clips, courses, transcoded = course_fixtures.clips, course_fixtures.courses, course_fixtures.transcoded
 
 pytestmark = pytest.mark.browser
 

@@ -12,7 +12,7 @@ from school.courses import media
 from school.courses.models import Lesson, Upload
 from school.courses.probe import MediaRejected, probe
 from school.extensions import db
-from tests.courses.conftest import make_clip
+from tests.factories import make_clip
 
 
 def media_files(app):

@@ -7,10 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from school.library import services
-from school.library.models import DocStatus
-from school.timeutil import utcnow
-
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -41,14 +37,3 @@ def copy_corpus(corpus, tmp_path):
             shutil.copy(corpus / rel, target)
         return root
     return copy
-
-
-@pytest.fixture
-def add_doc(app):
-    def add(title, body, category="policy", status=DocStatus.PUBLISHED, **fields):
-        from school.extensions import db
-        doc = services.create_document(services.DocumentData(title=title, category=category, body=body,
-                                                             status=status, **fields), None, utcnow())
-        db.session.commit()
-        return doc
-    return add

@@ -55,9 +55,9 @@ def test_hours_due_follows_configured_rule():
     assert reading.hours_due(90 * 60, Decimal("0"), rules) == Decimal("2.00")
 
 
-def test_heartbeats_reach_the_ledger_once(app, make, add_doc):
+def test_heartbeats_reach_the_ledger_once(app, make):
     member = make.user()
-    doc = add_doc("学习材料", "第一条 内容。")
+    doc = make.document("学习材料", "第一条 内容。")
     now = T0
     reading.record_heartbeat(member, doc, now)
     for _ in range(12):  # six minutes of visible reading, a beat every 30 s
@@ -75,9 +75,9 @@ def test_heartbeats_reach_the_ledger_once(app, make, add_doc):
     assert len({e.idempotency_key for e in entries}) == len(entries)
 
 
-def test_daily_cap_and_new_day(app, make, add_doc):
+def test_daily_cap_and_new_day(app, make):
     member = make.user()
-    doc = add_doc("学习材料", "正文。")
+    doc = make.document("学习材料", "正文。")
     now = T0
     reading.record_heartbeat(member, doc, now)
     for _ in range(200):  # 100 minutes
@@ -118,9 +118,9 @@ CAP_025 = CreditRules(reading_daily_cap_hours=Decimal("0.25"))
     (_visible(0, 6) + [(380, False)] + _visible(1000, 2) + [(1140, False)], None, "0.19",
      ["0.10", "0.04", "0.05"]),
 ])
-def test_hidden_beat_credits_the_remainder(app, make, add_doc, beats, rules, balance, awards):
+def test_hidden_beat_credits_the_remainder(app, make, beats, rules, balance, awards):
     member = make.user()
-    doc = add_doc("学习材料", "第一条 内容。")
+    doc = make.document("学习材料", "第一条 内容。")
     for offset, visible in beats:
         reading.record_heartbeat(member, doc, T0 + timedelta(seconds=offset), visible=visible, rules=rules)
         db.session.commit()
@@ -130,9 +130,9 @@ def test_hidden_beat_credits_the_remainder(app, make, add_doc, beats, rules, bal
     assert len({e.idempotency_key for e in entries}) == len(entries)
 
 
-def test_heartbeat_endpoint(client, auth, make, add_doc):
+def test_heartbeat_endpoint(client, auth, make):
     member = make.user()
-    doc = add_doc("学习材料", "第一条 内容。")
+    doc = make.document("学习材料", "第一条 内容。")
     auth.login(member)
     response = client.post(f"/library/doc/{doc.id}/heartbeat", json={"visible": True, "anchor": "第一条", "fraction": 0.5})
     assert response.status_code == 200 and response.json["ok"]

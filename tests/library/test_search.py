@@ -79,9 +79,9 @@ def test_pagination_and_count(laws):
     assert beyond.page == beyond.pages and beyond.hits
 
 
-def test_filters_by_category_and_year(app, add_doc):
-    add_doc("乡村振兴政策汇编", "推进乡村振兴。", category="policy", published_on=date(2021, 5, 1))
-    add_doc("乡村振兴理论研究", "乡村振兴的理论。", category="theory", published_on=date(2018, 5, 1))
+def test_filters_by_category_and_year(app, make):
+    make.document("乡村振兴政策汇编", "推进乡村振兴。", category="policy", published_on=date(2021, 5, 1))
+    make.document("乡村振兴理论研究", "乡村振兴的理论。", category="theory", published_on=date(2018, 5, 1))
     assert search.search("乡村振兴").total == 2
     assert [h.document.title for h in search.search("乡村振兴", category="theory").hits] == ["乡村振兴理论研究"]
     assert [h.document.title for h in search.search("乡村振兴", year_from=2020).hits] == ["乡村振兴政策汇编"]
@@ -89,8 +89,8 @@ def test_filters_by_category_and_year(app, add_doc):
     assert [h.document.title for h in by_date.hits] == ["乡村振兴政策汇编", "乡村振兴理论研究"]
 
 
-def test_drafts_only_for_editors_and_index_follows_commits(app, add_doc):
-    doc = add_doc("基层党组织建设草稿", "支部标准化建设。", status=DocStatus.DRAFT)
+def test_drafts_only_for_editors_and_index_follows_commits(app, make):
+    doc = make.document("基层党组织建设草稿", "支部标准化建设。", status=DocStatus.DRAFT)
     assert search.search("标准化").total == 0
     assert search.search("标准化", include_drafts=True).total == 1
     from school.library import services
@@ -105,9 +105,9 @@ def test_drafts_only_for_editors_and_index_follows_commits(app, add_doc):
     assert search.search("标准化").total == 1 and search.search("完全不同").total == 0
 
 
-def test_missing_or_stale_index_is_rebuilt(app, add_doc):
+def test_missing_or_stale_index_is_rebuilt(app, make):
     import shutil
-    add_doc("两学一做学习教育", "学党章党规、学系列讲话，做合格党员。")
+    make.document("两学一做学习教育", "学党章党规、学系列讲话，做合格党员。")
     assert search.search("合格党员").total == 1
     shutil.rmtree(index.index_dir())
     assert search.search("合格党员").total == 1
@@ -115,15 +115,15 @@ def test_missing_or_stale_index_is_rebuilt(app, add_doc):
     assert search.search("合格党员").total == 1
 
 
-def test_index_behind_the_database_catches_up_without_rebuilding(app, add_doc, monkeypatch):
+def test_index_behind_the_database_catches_up_without_rebuilding(app, make, monkeypatch):
     from sqlalchemy import event
     from sqlalchemy.orm import Session
-    add_doc("两学一做学习教育", "学党章党规，做合格党员。")
+    make.document("两学一做学习教育", "学党章党规，做合格党员。")
     assert search.search("合格党员").total == 1
     # Another worker committed a document but has not written it to the index yet.
     event.remove(Session, "after_commit", following._apply_after_commit)
     try:
-        add_doc("三会一课制度", "支部党员大会、支部委员会、党小组会和党课。")
+        make.document("三会一课制度", "支部党员大会、支部委员会、党小组会和党课。")
     finally:
         event.listen(Session, "after_commit", following._apply_after_commit)
         db.session.info.pop(following._SESSION_KEY, None)
@@ -141,8 +141,8 @@ def test_rebuild_gives_the_same_results(laws):
 
 @pytest.mark.parametrize("query", ["", "   ", "党", "党" * 250, "，。！？……", '"农村集体', "农村”集体“",
                                    "title:(AND OR NOT) * ? ~2 ^3 [a TO z] {}", "\\", "'; DROP TABLE x; --", "𠀀𪚥"])
-def test_odd_queries_have_defined_answers(app, add_doc, client, auth, make, query):
-    add_doc("中国共产党章程", "党的基层组织。党员必须履行义务。")
+def test_odd_queries_have_defined_answers(app, client, auth, make, query):
+    make.document("中国共产党章程", "党的基层组织。党员必须履行义务。")
     results = search.search(query)
     assert results.total >= 0
     if not query.strip():
@@ -151,17 +151,17 @@ def test_odd_queries_have_defined_answers(app, add_doc, client, auth, make, quer
     assert client.get("/library/search", query_string={"q": query}).status_code == 200
 
 
-def test_single_character_and_long_query(app, add_doc):
-    add_doc("中国共产党章程", "党的基层组织。党员必须履行义务。")
+def test_single_character_and_long_query(app, make):
+    make.document("中国共产党章程", "党的基层组织。党员必须履行义务。")
     assert search.search("党").total == 1
     long = search.search("党员" * 150)
     assert long.query.truncated and "200" in long.message and long.total == 1
 
 
-def test_a_single_character_finds_the_words_that_contain_it(app, add_doc):
-    add_doc("支部工作", "加强党组织建设，发展党员，交纳党费。")  # 党 never stands alone here
-    add_doc("基层治理", "中国共产党领导的村民自治。")
-    add_doc("乡村振兴", "发展集体经济。")
+def test_a_single_character_finds_the_words_that_contain_it(app, make):
+    make.document("支部工作", "加强党组织建设，发展党员，交纳党费。")  # 党 never stands alone here
+    make.document("基层治理", "中国共产党领导的村民自治。")
+    make.document("乡村振兴", "发展集体经济。")
     results = search.search("党")
     assert {h.document.title for h in results.hits} == {"支部工作", "基层治理"}
     assert results.hits[0].document.title == "支部工作"  # three words with 党 outrank one

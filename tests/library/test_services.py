@@ -32,10 +32,10 @@ def _read(member, doc, minutes: int) -> None:
 
 
 @pytest.fixture
-def used_document(make, add_doc):
+def used_document(make):
     """A document with two revisions, a place in a column and a member who read it (and earned hours)."""
     editor = make.user(role="editor")
-    doc = add_doc("党支部工作条例", "第一条 党支部是党的基础组织。")
+    doc = make.document("党支部工作条例", "第一条 党支部是党的基础组织。")
     services.update_document(doc, services.DocumentData(title=doc.title, category=doc.category,
                                                         body=doc.body + "\n\n第二条 新增。", status=doc.status),
                              editor, NOW)
@@ -96,8 +96,8 @@ def test_refused_while_a_course_lesson_uses_it(used_document):
     assert _count(ColumnItem, document_id=doc.id) == 1 and _count(ReadingPosition, document_id=doc.id) == 1
 
 
-def test_only_editors_delete(make, add_doc):
-    doc = add_doc("学习材料", "正文。")
+def test_only_editors_delete(make):
+    doc = make.document("学习材料", "正文。")
     for role in ("member", "secretary"):
         with pytest.raises(services.LibraryError, match="只有编辑和管理员可以删除文献"):
             services.delete_document(doc, make.user(role=role), NOW)
@@ -112,9 +112,9 @@ def _found(text: str) -> list[int]:
     return [hit.document.id for hit in search.search(text).hits]
 
 
-def test_the_search_index_forgets_a_deleted_document(app, make, add_doc, monkeypatch):
-    kept = add_doc("三会一课制度", "支部党员大会、支部委员会、党小组会和党课。")
-    doc = add_doc("两学一做学习教育", "学党章党规、学系列讲话，做合格党员。")
+def test_the_search_index_forgets_a_deleted_document(app, make, monkeypatch):
+    kept = make.document("三会一课制度", "支部党员大会、支部委员会、党小组会和党课。")
+    doc = make.document("两学一做学习教育", "学党章党规、学系列讲话，做合格党员。")
     doc_id = doc.id
     assert doc_id in _found("两学一做") and kept.id in _found("党小组会")
     services.delete_document(doc, make.user(role="editor"), NOW)
@@ -131,10 +131,10 @@ def test_the_search_index_forgets_a_deleted_document(app, make, add_doc, monkeyp
     assert _found("党小组会") == [kept.id]
 
 
-def test_a_stored_pdf_is_returned_for_removal_after_the_commit(app, make, add_doc, tmp_path):
+def test_a_stored_pdf_is_returned_for_removal_after_the_commit(app, make, tmp_path):
     from school.library import importer
 
-    doc = add_doc("上传的文件", "正文。")
+    doc = make.document("上传的文件", "正文。")
     doc.file_stored = importer.store_pdf(app.config["MEDIA_DIR"], b"%PDF-1.4 test")
     db.session.commit()
     stored = services.delete_document(doc, make.user(role="editor"), NOW)

@@ -53,9 +53,9 @@ def test_preview_is_sanitised(client, auth, make):
     assert "<script" not in response.json["html"] and 'id="第一条"' in response.json["html"]
 
 
-def test_members_read_published_documents_only(client, auth, make, add_doc):
-    published = add_doc("党支部工作条例", BODY)
-    draft = add_doc("未发布的草稿", "草稿内容。", status="draft")
+def test_members_read_published_documents_only(client, auth, make):
+    published = make.document("党支部工作条例", BODY)
+    draft = make.document("未发布的草稿", "草稿内容。", status="draft")
     auth.login(make.user())
     page = client.get(f"/library/doc/{published.id}").get_data(as_text=True)
     assert 'id="第二条"' in page and 'href="#h-第一章总则"' in page and "library-read.js" in page
@@ -72,8 +72,8 @@ def test_members_read_published_documents_only(client, auth, make, add_doc):
     assert "阅读最多" in home and "党支部工作条例" in home
 
 
-def test_columns(client, auth, make, add_doc):
-    first, second = add_doc("文献甲", "正文甲。"), add_doc("文献乙", "正文乙。")
+def test_columns(client, auth, make):
+    first, second = make.document("文献甲", "正文甲。"), make.document("文献乙", "正文乙。")
     auth.login(make.user(role="editor"))
     bad = client.post("/library/manage/columns/new", data={"title": "主题教育", "documents": "999"})
     assert "找不到这些编号的文献：999" in bad.get_data(as_text=True)
@@ -88,12 +88,12 @@ def test_columns(client, auth, make, add_doc):
 # --- deleting a document ---------------------------------------------------------------
 
 
-def test_editor_deletes_after_confirming(client, auth, make, add_doc):
+def test_editor_deletes_after_confirming(client, auth, make):
     from school.library import search
     from school.library.models import ReadingPosition
 
-    doc = add_doc("待删除的通知", "第一条 这是一份过时的通知。")
-    kept = add_doc("党支部工作条例", BODY)
+    doc = make.document("待删除的通知", "第一条 这是一份过时的通知。")
+    kept = make.document("党支部工作条例", BODY)
     doc_id, kept_id = doc.id, kept.id
     member = make.user()
     auth.login(member)
@@ -123,11 +123,11 @@ def test_editor_deletes_after_confirming(client, auth, make, add_doc):
     assert db.session.get(Document, kept_id) is not None
 
 
-def test_delete_refused_while_a_lesson_uses_the_document(client, auth, make, add_doc):
+def test_delete_refused_while_a_lesson_uses_the_document(client, auth, make):
     from school.courses import services as courses
     from school.timeutil import utcnow
 
-    doc = add_doc("党支部工作条例", BODY)
+    doc = make.document("党支部工作条例", BODY)
     course = courses.save_course(courses.CourseData(title="基层组织建设", slug="jiceng"), None, utcnow())
     courses.add_document_lesson(course, "", str(doc.id), utcnow())
     db.session.commit()
@@ -143,8 +143,8 @@ def test_delete_refused_while_a_lesson_uses_the_document(client, auth, make, add
     assert len(db.session.scalars(select(DocumentRevision).where(DocumentRevision.document_id == doc.id)).all()) == 1
 
 
-def test_delete_needs_an_editor_and_a_csrf_token(client, auth, make, add_doc):
-    doc = add_doc("党支部工作条例", BODY)
+def test_delete_needs_an_editor_and_a_csrf_token(client, auth, make):
+    doc = make.document("党支部工作条例", BODY)
     for role in ("member", "secretary"):
         auth.login(make.user(role=role))
         assert client.get(f"/library/manage/{doc.id}/delete").status_code == 403

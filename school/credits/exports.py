@@ -22,6 +22,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 
 from school.accounts.models import Organisation
 from school.credits import reports
+from school.export_cells import as_text, csv_row
 from school.extensions import db
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -63,10 +64,10 @@ def csv_lines(query, metrics: list[reports.Metric], session) -> Iterator[str]:
         buffer.truncate()
         return text
 
-    writer.writerow(MEMBER_HEADERS + [m.label for m in metrics])
+    writer.writerow(csv_row(MEMBER_HEADERS + [m.label for m in metrics]))
     yield "\ufeff" + flush()
     for n, row in enumerate(_rows(query, session), 1):
-        writer.writerow(member_values(row, metrics))
+        writer.writerow(csv_row(member_values(row, metrics)))
         if n % 500 == 0:
             yield flush()
     yield flush()
@@ -100,7 +101,7 @@ class _Sheets:
             sheet.column_dimensions[chr(ord("A") + index)].width = width
         cells = []
         for header in headers:
-            cell = WriteOnlyCell(sheet, value=header)
+            cell = as_text(WriteOnlyCell(sheet, value=header))
             cell.font, cell.fill = self.bold, self.fill
             cell.alignment = Alignment(horizontal="center")
             cells.append(cell)
@@ -111,7 +112,7 @@ class _Sheets:
     def formatted(sheet, values: list, formats: dict[int, str]):
         cells = []
         for index, value in enumerate(values):
-            cell = WriteOnlyCell(sheet, value=value)
+            cell = as_text(WriteOnlyCell(sheet, value=value))
             if index in formats:
                 cell.number_format = formats[index]
             cells.append(cell)

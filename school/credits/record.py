@@ -13,6 +13,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 
 from school.accounts.models import User
 from school.credits import ledger, requirements
+from school.export_cells import append_row
 from school.timeutil import format_local
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -79,29 +80,29 @@ def study_record_xlsx(member: User, year: int, now: datetime) -> bytes:
     bold, thin = Font(bold=True), Side(style="thin", color="999999")
     box = Border(top=thin, bottom=thin, left=thin, right=thin)
     head_fill = PatternFill("solid", fgColor="F5E0E0")
-    ws.append([f"{year} 年度党员学习档案"])
+    append_row(ws, [f"{year} 年度党员学习档案"])
     ws["A1"].font = Font(bold=True, size=16)
     ws.merge_cells("A1:D1")
-    ws.append([f"生成时间：{format_local(now)}"])
+    append_row(ws, [f"生成时间：{format_local(now)}"])
     for label, value in _header(member, status):
-        ws.append([label, value])
+        append_row(ws, [label, value])
         ws.cell(ws.max_row, 1).font = bold
-    ws.append([])
-    ws.append(["类别", "已获得学时", "年度要求", "尚缺"])
+    append_row(ws, [])
+    append_row(ws, ["类别", "已获得学时", "年度要求", "尚缺"])
     for cell in ws[ws.max_row]:
         cell.font, cell.fill, cell.border = bold, head_fill, box
     for row in _summary_rows(status):
-        ws.append([row[0], float(row[1]), float(row[2]), float(row[3])])
+        append_row(ws, [row[0], float(row[1]), float(row[2]), float(row[3])])
         for cell in ws[ws.max_row]:
             cell.border = box
             if cell.column > 1:
                 cell.number_format = "0.00"
-    ws.append([])
-    ws.append(["日期", "来源", "内容", "学时"])
+    append_row(ws, [])
+    append_row(ws, ["日期", "来源", "内容", "学时"])
     for cell in ws[ws.max_row]:
         cell.font, cell.fill, cell.border = bold, head_fill, box
     for e in reversed(entries):
-        ws.append([format_local(e.created_at, "%Y-%m-%d"), f"{e.source_label}（{e.kind_label}）",
+        append_row(ws, [format_local(e.created_at, "%Y-%m-%d"), f"{e.source_label}（{e.kind_label}）",
                    e.description, float(e.hours)])
         for cell in ws[ws.max_row]:
             cell.border = box

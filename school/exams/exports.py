@@ -8,6 +8,7 @@ from openpyxl import Workbook
 
 from school.exams.formats import gift, xlsx
 from school.exams.models import Attempt, AttemptState, Question
+from school.export_cells import append_row
 from school.timeutil import format_local
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -35,10 +36,10 @@ def results_xlsx(attempts: Iterable[Attempt]) -> bytes:
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "成绩"
-    sheet.append(RESULT_HEADERS)
+    append_row(sheet, RESULT_HEADERS)
     for attempt in attempts:
         member = attempt.member
-        sheet.append([member.name, member.member_no, member.org.name if member.org else "", attempt.number,
+        append_row(sheet, [member.name, member.member_no, member.org.name if member.org else "", attempt.number,
                       "已交卷" if attempt.state == AttemptState.FINISHED else "作答中",
                       format_local(attempt.started_at), format_local(attempt.finished_at),
                       float(attempt.score) if attempt.score is not None else None,

@@ -13,6 +13,7 @@ from openpyxl import Workbook
 
 from school.exams.formats import FormatError, Parsed, ParseResult, Problem
 from school.exams.models import TYPE_LABELS, QuestionType
+from school.export_cells import append_row
 from school.tabular import TableError, read_table
 
 LETTERS = "ABCDEFGH"
@@ -184,9 +185,9 @@ def dump(questions, category_of) -> bytes:
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "题库"
-    sheet.append(HEADERS)
+    append_row(sheet, HEADERS)
     for q in questions:
-        sheet.append(row_for(q, category_of(q)))
+        append_row(sheet, row_for(q, category_of(q)))
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

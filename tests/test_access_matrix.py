@@ -359,6 +359,11 @@ ROUTES = [
     Route("GET", "/reports/members/{member}/record.pdf", expect=_pdf(
         lambda role, rel: 302 if role == "anonymous" else 403 if role not in MANAGERS
         else 404 if role == Role.SECRETARY and rel in ("sibling", "parent") else 200)),
+    # offline: only a record's creator accepts changes proposed by someone else (nobody here is)
+    Route("POST", "/offline/{offline}/accept", ok=302, effect=_offline_state("returned"),
+          allowed=lambda role, rel: False),
+    Route("GET", "/offline/{offline}/attachment?proposed=1",  # no pending proposal: nothing to fetch
+          expect=lambda role, rel: 302 if role == "anonymous" else 403 if role not in MANAGERS else 404),
 ]
 
 

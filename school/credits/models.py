@@ -5,7 +5,21 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    DDL,
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school.accounts.models import Organisation, User
@@ -74,6 +88,37 @@ class CreditEntry(db.Model):
         return SOURCE_LABELS.get(self.source, self.source)
 
 
+# The database itself keeps the ledger append-only: UPDATE and DELETE of a row are refused
+# by a trigger (corrections are reversing rows, see ``ledger.reverse``). ``create_all``
+# installs it through these listeners; migration 0010 installs the same statements (a frozen
+# copy). TRUNCATE and DROP TABLE do not fire row triggers: keep them to the schema owner.
+APPEND_ONLY_MESSAGE = "credit_entry is append-only (学时台账只能追加，更正请写冲正记录)"
+APPEND_ONLY_DDL = {
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION credit_entry_append_only() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n"
+        "    RAISE EXCEPTION USING ERRCODE = 'integrity_constraint_violation',\n"
+        f"        MESSAGE = TG_OP || ' refused, {APPEND_ONLY_MESSAGE}';\n"
+        "END\n"
+        "$$",
+        "CREATE TRIGGER credit_entry_append_only BEFORE UPDATE OR DELETE ON credit_entry "
+        "FOR EACH ROW EXECUTE FUNCTION credit_entry_append_only()",
+    ],
+    "sqlite": [
+        "CREATE TRIGGER credit_entry_no_update BEFORE UPDATE ON credit_entry "
+        f"BEGIN SELECT RAISE(ABORT, 'UPDATE refused, {APPEND_ONLY_MESSAGE}'); END",
+        "CREATE TRIGGER credit_entry_no_delete BEFORE DELETE ON credit_entry "
+        f"BEGIN SELECT RAISE(ABORT, 'DELETE refused, {APPEND_ONLY_MESSAGE}'); END",
+    ],
+}
+for _dialect, _statements in APPEND_ONLY_DDL.items():
+    for _statement in _statements:
+        event.listen(CreditEntry.__table__, "after_create", DDL(_statement).execute_if(dialect=_dialect))
+# The trigger goes with the table; the function would outlive it.
+event.listen(CreditEntry.__table__, "after_drop",
+             DDL("DROP FUNCTION IF EXISTS credit_entry_append_only()").execute_if(dialect="postgresql"))
+
+
 class AnnualRequirement(db.Model):
     """Hours a member of a category must earn in a year. A year without rows uses the defaults.
 
@@ -128,12 +173,16 @@ SESSION_TYPE_LABELS = {
 
 class SessionState(StrEnum):
     SUBMITTED = "submitted"
+    # Someone other than the creator proposed changes: back with the creator, who accepts
+    # them or edits again; nothing can be approved until then.
+    RETURNED = "returned"
     REJECTED = "rejected"
     APPROVED = "approved"
 
 
 SESSION_STATE_LABELS = {
     SessionState.SUBMITTED: "待审批",
+    SessionState.RETURNED: "退回修改",
     SessionState.REJECTED: "已退回",
     SessionState.APPROVED: "已通过",
 }
@@ -144,6 +193,11 @@ class OfflineSession(db.Model):
 
     ``backfill`` marks a 补录 for a single member with an evidence note; it follows the same
     path and awards with source ``backfill`` instead of ``offline``.
+
+    ``changed_by`` last set the record's values (the creator at submission, then whoever
+    edited or accepted a change); neither they nor the creator may approve it. Changes
+    proposed by anyone else wait in ``proposed`` (state ``returned``) until the creator
+    accepts them.
     """
 
     __tablename__ = "offline_session"
@@ -170,11 +224,20 @@ class OfflineSession(db.Model):
     submitted_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    changed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # {"id", "held_on", "hours", "topic", "session_type", "place", "evidence", "attendee_ids",
+    #  "attachment": {"path", "name", "type"} | None, "changes": [{"field", "before", "after"}]}
+    proposed: Mapped[dict | None] = mapped_column(JSON)
+    proposed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    proposed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     org: Mapped[Organisation] = relationship(foreign_keys=[org_id])
     approver_org: Mapped[Organisation | None] = relationship(foreign_keys=[approver_org_id])
     created_by: Mapped[User] = relationship(foreign_keys=[created_by_id])
     decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+    changed_by: Mapped[User | None] = relationship(foreign_keys=[changed_by_id])
+    proposed_by: Mapped[User | None] = relationship(foreign_keys=[proposed_by_id])
     attendees: Mapped[list[OfflineAttendee]] = relationship(
         back_populates="session", cascade="all, delete-orphan", order_by="OfflineAttendee.member_id")
 
@@ -204,7 +267,8 @@ class OfflineAttendee(db.Model):
 
 
 class OfflineAudit(db.Model):
-    """Who did what to an offline session, and when; ``detail`` lists what changed."""
+    """Who did what to an offline session, and when; ``detail`` says it in a sentence and
+    ``changes`` lists every changed value as ``{"field", "before", "after"}``."""
 
     __tablename__ = "offline_audit"
 
@@ -214,6 +278,7 @@ class OfflineAudit(db.Model):
     at: Mapped[datetime] = mapped_column(DateTime)
     action: Mapped[str] = mapped_column(String(20))
     detail: Mapped[str] = mapped_column(Text, default="")
+    changes: Mapped[list | None] = mapped_column(JSON)
 
     session: Mapped[OfflineSession] = relationship()
     actor: Mapped[User] = relationship()

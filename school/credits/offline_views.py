@@ -1,4 +1,5 @@
-"""Pages for offline training: record, back-fill, correct, approve or reject, attachment."""
+"""Pages for offline training: record, back-fill, correct (or propose a correction), accept a
+proposed correction, approve or reject, attachment."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
@@ -10,7 +11,7 @@ from school.accounts.roles import current_actor, manager_required
 from school.accounts.scoping import get_org_or_404, scope_root
 from school.credits import attachments, offline
 from school.credits.forms import BackfillForm, OfflineSessionForm, RejectForm
-from school.credits.models import SESSION_STATE_LABELS, OfflineSession
+from school.credits.models import SESSION_STATE_LABELS, OfflineSession, SessionState
 from school.credits.rules import current_rules
 from school.extensions import db
 from school.timeutil import utcnow
@@ -80,7 +81,9 @@ def index():
         query = query.where(OfflineSession.state == state)
     sessions = list(db.session.scalars(query.limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)))
     pending = list(db.session.scalars(offline.awaiting_decision(current_actor()).limit(100)))
+    returned = list(db.session.scalars(offline.returned_to(current_actor()).limit(100)))
     return render_template("credits/offline_list.html", sessions=sessions[:PAGE_SIZE], pending=pending,
+                           returned=returned,
                            state=state, states=SESSION_STATE_LABELS, page=page,
                            has_more=len(sessions) > PAGE_SIZE)
 
@@ -95,7 +98,8 @@ def _save(form, org, backfill: bool, session: OfflineSession | None):
             message = "已提交上级党组织审批"
         else:
             offline.resubmit(session, data, current_actor(), utcnow(), attachment)
-            message = "已更正并重新提交审批"
+            message = ("已提出修改，退回登记人确认；登记人确认前记录保持不变"
+                       if session.state == SessionState.RETURNED else "已更正并重新提交审批")
         db.session.commit()
     except (offline.OfflineError, attachments.AttachmentError) as exc:
         db.session.rollback()
@@ -148,10 +152,13 @@ def backfill():
 @manager_required
 def detail(session_id: int):
     session = _session_or_404(session_id)
+    actor = current_actor()
     return render_template("credits/offline_detail.html", session=session,
                            audit=offline.audit_trail(session), reject_form=RejectForm(),
-                           can_decide=offline.can_decide(current_actor(), session),
-                           can_edit=offline.can_edit(current_actor(), session), actions=offline.ACTION_LABELS)
+                           can_decide=offline.can_decide(actor, session),
+                           can_edit=offline.can_edit(actor, session), can_accept=offline.can_accept(actor, session),
+                           is_creator=session.created_by_id == actor.id, stamp=offline.stamp(session),
+                           actions=offline.ACTION_LABELS)
 
 
 @bp.route("/<int:session_id>/edit", methods=["GET", "POST"])
@@ -178,7 +185,8 @@ def edit(session_id: int):
             return done
     template = "credits/backfill_form.html" if session.backfill else "credits/offline_form.html"
     return render_template(template, form=form, org=session.org, members=members, org_choices=[],
-                           session=session, selected=set(form.attendees.data or []) if not session.backfill else set())
+                           session=session, selected=set(form.attendees.data or []) if not session.backfill else set(),
+                           is_creator=session.created_by_id == current_actor().id)
 
 
 @bp.post("/<int:session_id>/approve")
@@ -186,7 +194,7 @@ def edit(session_id: int):
 def approve(session_id: int):
     session = _session_or_404(session_id)
     try:
-        count = offline.approve(session, current_actor(), utcnow())
+        count = offline.approve(session, current_actor(), utcnow(), seen=request.form.get("seen"))
         db.session.commit()
         flash(f"已审批通过，{count} 人各记 {session.hours:.2f} 学时", "success")
     except offline.OfflineError as exc:
@@ -204,9 +212,24 @@ def reject(session_id: int):
         flash("退回时必须填写原因", "error")
         return redirect(url_for("offline.detail", session_id=session_id))
     try:
-        offline.reject(session, form.reason.data, current_actor(), utcnow())
+        offline.reject(session, form.reason.data, current_actor(), utcnow(), seen=request.form.get("seen"))
         db.session.commit()
         flash("已退回，登记人会看到退回原因", "success")
+    except offline.OfflineError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("offline.detail", session_id=session_id))
+
+
+@bp.post("/<int:session_id>/accept")
+@manager_required
+def accept(session_id: int):
+    """The creator takes over the changes someone else proposed (the ones shown on their page)."""
+    session = _session_or_404(session_id)
+    try:
+        offline.accept(session, request.form.get("proposal", ""), current_actor(), utcnow())
+        db.session.commit()
+        flash("已采纳修改并重新提交审批", "success")
     except offline.OfflineError as exc:
         db.session.rollback()
         flash(str(exc), "error")
@@ -216,14 +239,18 @@ def reject(session_id: int):
 @bp.get("/<int:session_id>/attachment")
 @manager_required
 def attachment(session_id: int):
+    """The record's file, or with ``?proposed=1`` the one a pending proposal would put in its place."""
     session = _session_or_404(session_id)
-    if not session.attachment_path:
+    name, mimetype, download = session.attachment_path, session.attachment_type, session.attachment_name
+    if request.args.get("proposed"):
+        stored = (session.proposed or {}).get("attachment") if session.state == SessionState.RETURNED else None
+        name, mimetype, download = (stored["path"], stored["type"], stored["name"]) if stored else (None, None, None)
+    if not name:
         abort(404)
     try:
-        path = attachments.path_of(session.attachment_path)
+        path = attachments.path_of(name)
     except attachments.AttachmentError:
         abort(404)
     if not path.is_file():
         abort(404)
-    return send_file(path, mimetype=session.attachment_type, as_attachment=True,
-                     download_name=session.attachment_name or path.name)
+    return send_file(path, mimetype=mimetype, as_attachment=True, download_name=download or path.name)

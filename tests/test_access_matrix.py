@@ -417,6 +417,7 @@ ROUTES = [
     Route("GET", "/reports/members/{member}/record.pdf", expect=_pdf(
         lambda role, rel: 302 if role == "anonymous" else 403 if role not in MANAGERS
         else 404 if role == Role.SECRETARY and rel in ("sibling", "parent") else 200)),
+    Route("POST", "/admin/members/import"),  # no file: the form comes back with the reason
 ]
 
 

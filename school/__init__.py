@@ -17,6 +17,14 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
+    if app.config["TRUSTED_PROXIES"] > 0:
+        # The client address (login throttling, session rows) and the scheme come from the
+        # headers the trusted proxies add, counted from the right; more are ignored.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"),
                      render_as_batch=True)

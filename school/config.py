@@ -60,6 +60,9 @@ def load_config(overrides: dict | None = None) -> dict:
         "RQ_QUEUE": env.get("SCHOOL_RQ_QUEUE", "school"),
         # nginx internal location that maps to MEDIA_DIR, e.g. "/protected-media" (empty: Flask sends files).
         "ACCEL_REDIRECT": env.get("SCHOOL_ACCEL_REDIRECT", ""),
+        # How many reverse proxies in front of the app set X-Forwarded-For/-Proto (nginx: 1).
+        # 0 trusts no such header: the address is the TCP peer, so it cannot be spoofed.
+        "TRUSTED_PROXIES": int(env.get("SCHOOL_TRUSTED_PROXIES", 0)),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env.get("SCHOOL_COOKIE_SECURE", "1" if production else "0") == "1",

@@ -49,11 +49,14 @@ def load_demo() -> str:
         db.session.rollback()
         raise RuntimeError(f"演示内容有误：{problems}")
     # One hash for the shared demo password: argon2 is slow on purpose, 30 hashes are not needed.
+    # The demo password does not count as "set by someone else": the demo is for a first look
+    # at every role, so its accounts open without a forced change (see README, Quick start).
     shared_hash = None
     for user in db.session.scalars(select(User).where(User.password_hash.is_(None))):
         shared_hash = shared_hash or auth.hash_password(demo_password())
         user.password_hash = shared_hash
         user.password_changed_at = now
+        user.must_change_password = False
     with open(content / "credits.csv", encoding="utf-8-sig", newline="") as handle:
         for row in csv.DictReader(handle):
             member = db.session.scalar(select(User).where(User.member_no == row["党员编号"]))

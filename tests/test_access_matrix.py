@@ -364,6 +364,7 @@ ROUTES = [
           allowed=lambda role, rel: False),
     Route("GET", "/offline/{offline}/attachment?proposed=1",  # no pending proposal: nothing to fetch
           expect=lambda role, rel: 302 if role == "anonymous" else 403 if role not in MANAGERS else 404),
+    Route("POST", "/admin/members/import"),  # no file: the form comes back with the reason
 ]
 
 

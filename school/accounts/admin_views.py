@@ -258,7 +258,7 @@ def member_deactivate(user_id: int):
     elif not can_manage_user(current_actor(), user):
         abort(403)
     else:
-        members.deactivate(user)
+        members.deactivate_member(user, current_actor())
         db.session.commit()
         flash(f"已停用 {user.name} 的账号，其登录已全部退出", "success")
     return redirect(url_for("admin.member_edit", user_id=user.id))
@@ -269,7 +269,7 @@ def member_deactivate(user_id: int):
 def member_reset_password(user_id: int):
     user = _manageable_member(user_id)
     temporary = f"dx{secrets.randbelow(10**8):08d}"  # letters and digits, easy to read out on the phone
-    auth.set_password(user, temporary, utcnow())
+    members.reset_password(user, current_actor(), temporary, utcnow())  # to be changed at the next login
     db.session.commit()
     return render_template("accounts/password_reset_done.html", user=user, temporary=temporary)
 

@@ -4,14 +4,17 @@ Every function takes the time ``now`` explicitly so the rules are testable witho
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from school.accounts.models import AuthSession, LoginAttempt, User
 from school.extensions import db
@@ -30,11 +33,18 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def verify_password(user: User, password: str) -> bool:
-    if not user.password_hash:
-        return False
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of a random password, made once with the same parameters as real ones, so that
+    an unknown account (or one without a password) costs the same time as a wrong password."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def verify_password(user: User | None, password: str) -> bool:
+    """Check ``password``; with no user or no password still spend one argon2 verification."""
+    stored = user.password_hash if user is not None else None
     try:
-        return _hasher.verify(user.password_hash, password)
+        return _hasher.verify(stored or _dummy_hash(), password) and bool(stored)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -46,21 +56,48 @@ def check_password_policy(password: str) -> None:
         raise PasswordPolicyError("密码需同时包含字母和数字（或符号）")
 
 
-def set_password(user: User, password: str, now: datetime) -> None:
-    """Set a new password and end every login session of the user."""
+def set_password(user: User, password: str, now: datetime, *, by_owner: bool = False) -> None:
+    """Set a new password and end every login session of the user.
+
+    Only the member's own change (``by_owner=True``) clears ``must_change_password``; a
+    password set by anyone else (a manager's reset, an operator's ``school user
+    set-password``) must be changed at the next login.
+    """
     user.password_hash = hash_password(password)
     user.password_changed_at = now
+    user.must_change_password = not by_owner
     revoke_all_sessions(user)
 
 
+def normalise_identifier(identifier: str) -> str:
+    """Full-width digits and letters (as Chinese input methods type them) → ASCII; no spaces."""
+    return unicodedata.normalize("NFKC", identifier).strip()
+
+
 def find_user_for_login(identifier: str) -> User | None:
-    identifier = identifier.strip()
+    identifier = normalise_identifier(identifier)
     if not identifier:
         return None
     return db.session.scalar(select(User).where(or_(User.member_no == identifier, User.phone == identifier)))
 
 
 # --- throttling -------------------------------------------------------------------------
+#
+# Failed logins are rows of ``login_attempt`` (shared by every gunicorn worker). Each row
+# names the *account key* — ``user:<id>`` when the identifier resolves to an account, so the
+# member number and the phone number share one counter, ``name:<identifier>`` otherwise —
+# and the client address.
+#
+# 1. Account: ``max_per_account`` failures within the window lock the account for everybody,
+#    even with the right password (a guessing run against one account stops there).
+# 2. Address: an address with ``max_per_ip`` failures within the window is *busy*. From a busy
+#    address each account gets only ``max_per_account_from_busy_ip`` failures (default 2)
+#    before tries of that account from that address are refused unchecked. Accounts without
+#    failures from the address are checked as usual, so a member behind the same village NAT
+#    who types the right password still gets in; a guessing run from the address is cut to
+#    that many guesses per account, and it never locks an account it has not tried.
+# Refusals that come from these limits are answered without checking the password, the same
+# way for existing and unknown accounts.
 
 
 @dataclass(frozen=True)
@@ -68,44 +105,50 @@ class ThrottlePolicy:
     window: timedelta
     max_per_account: int
     max_per_ip: int
+    max_per_account_from_busy_ip: int = 2
+
+
+def account_key(identifier: str, user: User | None) -> str:
+    """One failure counter per account, whichever identifier was typed."""
+    if user is not None and user.id is not None:
+        return f"user:{user.id}"
+    return f"name:{normalise_identifier(identifier).lower()}"[:60]
+
+
+def _failures(since: datetime, *conditions: ColumnElement) -> tuple[int, datetime | None]:
+    """How many failures match since ``since``, and when the oldest of them was."""
+    count, oldest = db.session.execute(
+        select(func.count(), func.min(LoginAttempt.at)).where(
+            *conditions, LoginAttempt.at >= since, LoginAttempt.success.is_(False))
+    ).one()
+    return count or 0, oldest
 
 
 def _recent_failures(column, value: str, since: datetime) -> int:
-    return db.session.scalar(
-        select(func.count()).select_from(LoginAttempt).where(
-            column == value, LoginAttempt.at >= since, LoginAttempt.success.is_(False)
-        )
-    ) or 0
+    return _failures(since, column == value)[0]
 
 
-def throttle_wait(identifier: str, ip: str, policy: ThrottlePolicy, now: datetime) -> timedelta | None:
-    """How long the caller must wait before trying again, or ``None`` if a try is allowed.
-
-    Failures are counted in the database, so the limit holds across gunicorn workers.
-    """
+def throttle_wait(key: str, ip: str, policy: ThrottlePolicy, now: datetime) -> timedelta | None:
+    """How long the caller must wait before trying account ``key`` again from ``ip``, or
+    ``None`` if a try is allowed (see the rules above)."""
     since = now - policy.window
-    limits = (
-        (LoginAttempt.identifier, identifier.strip().lower(), policy.max_per_account),
-        (LoginAttempt.ip, ip, policy.max_per_ip),
-    )
-    for column, value, limit in limits:
-        if _recent_failures(column, value, since) >= limit:
-            oldest = db.session.scalar(
-                select(func.min(LoginAttempt.at)).where(
-                    column == value, LoginAttempt.at >= since, LoginAttempt.success.is_(False)
-                )
-            )
+    count, oldest = _failures(since, LoginAttempt.identifier == key)
+    if count >= policy.max_per_account:
+        return max(oldest + policy.window - now, timedelta(seconds=1))
+    if _failures(since, LoginAttempt.ip == ip)[0] >= policy.max_per_ip:
+        count, oldest = _failures(since, LoginAttempt.identifier == key, LoginAttempt.ip == ip)
+        if count >= policy.max_per_account_from_busy_ip:
             return max(oldest + policy.window - now, timedelta(seconds=1))
     return None
 
 
-def record_attempt(identifier: str, ip: str, success: bool, now: datetime, user: User | None = None) -> None:
-    db.session.add(LoginAttempt(identifier=identifier.strip().lower()[:60], ip=ip, at=now,
-                                success=success, user_id=user.id if user else None))
+def record_attempt(key: str, ip: str, success: bool, now: datetime, user: User | None = None) -> None:
+    db.session.add(LoginAttempt(identifier=key[:60], ip=ip[:64], at=now, success=success,
+                                user_id=user.id if user else None))
     if success:
         # A successful login clears this account's failures so a typo later starts afresh.
         db.session.execute(delete(LoginAttempt).where(
-            LoginAttempt.identifier == identifier.strip().lower(), LoginAttempt.success.is_(False)))
+            LoginAttempt.identifier == key[:60], LoginAttempt.success.is_(False)))
 
 
 class LoginError(Exception):
@@ -117,18 +160,19 @@ class LoginError(Exception):
 
 
 def authenticate(identifier: str, password: str, ip: str, policy: ThrottlePolicy, now: datetime) -> User:
-    wait = throttle_wait(identifier, ip, policy, now)
+    user = find_user_for_login(identifier)
+    key = account_key(identifier, user)
+    wait = throttle_wait(key, ip, policy, now)
     if wait is not None:
         minutes = max(1, int(wait.total_seconds() // 60) + (1 if wait.total_seconds() % 60 else 0))
         raise LoginError(f"登录失败次数过多，请 {minutes} 分钟后再试", throttled=True)
-    user = find_user_for_login(identifier)
-    if user is None or not verify_password(user, password):
-        record_attempt(identifier, ip, False, now)
+    if not verify_password(user, password):  # one argon2 verification, known account or not
+        record_attempt(key, ip, False, now, user)
         raise LoginError("党员编号/手机号或密码不正确")
     if not user.active:
-        record_attempt(identifier, ip, False, now, user)
+        record_attempt(key, ip, False, now, user)
         raise LoginError("该账号已停用，请联系所在党组织")
-    record_attempt(identifier, ip, True, now, user)
+    record_attempt(key, ip, True, now, user)
     return user
 
 

@@ -27,7 +27,7 @@ def _find_user(identifier):
     return user
 
 
-@user_group.command("create", help="创建账号。例：school user create --role admin --member-no admin01 --name 管理员。密码会提示输入两次。")
+@user_group.command("create", help="创建账号。例：school user create --role admin --member-no admin01 --name 管理员。密码会提示输入两次；本人首次登录时须先修改密码。")
 @click.option("--member-no", required=True, help="党员编号（登录用）")
 @click.option("--name", required=True, help="姓名")
 @click.option("--role", type=click.Choice(["member", "editor", "secretary", "admin"]), default="member",
@@ -61,18 +61,18 @@ def user_create(member_no, name, role, org, phone, category, password):
     click.echo(f"已创建账号：{user.name}（{user.member_no}，{user.role_label}）")
 
 
-@user_group.command("set-password", help="为账号设置新密码，并让它在所有设备上退出登录。IDENTIFIER 是党员编号或手机号。")
+@user_group.command("set-password", help="为账号设置新密码，并让它在所有设备上退出登录；本人下次登录时须先修改密码。IDENTIFIER 是党员编号或手机号。")
 @click.argument("identifier")
 @click.password_option("--password", help="新密码（不填则提示输入）", confirmation_prompt=True)
 @with_appcontext
 def user_set_password(identifier, password):
-    from school.accounts import auth
+    from school.accounts import auth, members
     from school.timeutil import utcnow
 
     user = _find_user(identifier)
     try:
-        auth.set_password(user, password, utcnow())
-    except auth.PasswordPolicyError as exc:
+        members.reset_password(user, system_actor(), password, utcnow())
+    except (members.MemberError, auth.PasswordPolicyError) as exc:
         raise click.ClickException(str(exc))
     db.session.commit()
     click.echo(f"已为 {user.name} 设置新密码。")
@@ -82,10 +82,13 @@ def user_set_password(identifier, password):
 @click.argument("identifier")
 @with_appcontext
 def user_deactivate(identifier):
-    from school.accounts.members import deactivate
+    from school.accounts.members import MemberError, deactivate_member
 
     user = _find_user(identifier)
-    deactivate(user)
+    try:
+        deactivate_member(user, system_actor())
+    except MemberError as exc:
+        raise click.ClickException(str(exc))
     db.session.commit()
     click.echo(f"已停用 {user.name}。")
 

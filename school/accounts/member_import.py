@@ -2,6 +2,9 @@
 
 Every bad row is reported with its row number and reason; the good rows are imported;
 re-importing the same file updates members by their member number and never duplicates.
+A row that would change an account the importer may not manage, or hand out a role above
+theirs, is such a bad row: each row goes through ``members.create_member`` /
+``update_member`` and so through the one rule in ``scoping.change_refusal``.
 """
 from __future__ import annotations
 
@@ -102,10 +105,9 @@ def import_members(table: Table, actor: User, now: datetime) -> ImportResult:
             data, password = _row_to_data(row, actor)
             existing = db.session.scalar(select(User).where(User.member_no == data.member_no))
             if existing is not None:
-                if existing.org is not None and scope_root(actor) is not None and \
-                        not existing.org.path.startswith(scope_root(actor).path):
-                    raise MemberError("该党员编号属于您管理范围以外的党员")
                 before = _snapshot(existing)
+                # The same rule as the member form (scoping.change_refusal): an account the
+                # importer could not manage there is refused here, and nothing of the row changes.
                 update_member(existing, data, actor)
                 if _snapshot(existing) == before:
                     result.unchanged += 1

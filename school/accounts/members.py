@@ -1,4 +1,8 @@
-"""Creating, editing and deactivating members, with the manager's scope enforced."""
+"""Creating, editing, deactivating members and resetting their passwords.
+
+Whether the actor may do it is asked of ``scoping.change_refusal`` / ``manage_refusal`` —
+the one rule shared by the forms, the import and the terminal commands.
+"""
 from __future__ import annotations
 
 import re
@@ -9,7 +13,7 @@ from sqlalchemy import select
 
 from school.accounts import auth
 from school.accounts.models import Category, Organisation, Role, User
-from school.accounts.scoping import org_in_scope
+from school.accounts.scoping import change_refusal, manage_refusal, roles_assignable_by
 from school.extensions import db
 
 PHONE_RE = re.compile(r"^1\d{10}$")
@@ -34,11 +38,8 @@ class MemberData:
     active: bool = True
 
 
-def roles_assignable_by(actor: User) -> list[str]:
-    """Secretaries manage ordinary members; only an admin hands out editor/secretary/admin."""
-    if actor.role == Role.ADMIN:
-        return list(Role)
-    return [Role.MEMBER]
+__all__ = ["MemberData", "MemberError", "create_member", "deactivate", "deactivate_member",
+           "reset_password", "roles_assignable_by", "update_member", "validate"]
 
 
 def validate(data: MemberData, actor: User, existing: User | None = None) -> None:
@@ -52,14 +53,11 @@ def validate(data: MemberData, actor: User, existing: User | None = None) -> Non
         raise MemberError("人员类别不正确")
     if data.role not in set(Role):
         raise MemberError("角色不正确")
-    if existing is None or existing.role != data.role:
-        if data.role not in roles_assignable_by(actor):
-            raise MemberError("无权设置该角色")
-    if data.org is None:
-        if data.role not in (Role.ADMIN, Role.EDITOR):
-            raise MemberError("请选择所在党组织")
-    elif not org_in_scope(actor, data.org):
-        raise MemberError("所在党组织不在您的管理范围内")
+    refusal = change_refusal(actor, existing, data.org, data.role)
+    if refusal:
+        raise MemberError(refusal)
+    if data.org is None and data.role not in (Role.ADMIN, Role.EDITOR):
+        raise MemberError("请选择所在党组织")
     clash = db.session.scalar(select(User).where(User.member_no == data.member_no))
     if clash is not None and clash is not existing:
         raise MemberError(f"党员编号 {data.member_no} 已被 {clash.name} 使用")
@@ -83,6 +81,8 @@ def _apply(user: User, data: MemberData) -> None:
 
 def create_member(data: MemberData, actor: User, password: str | None = None,
                   now: datetime | None = None) -> User:
+    """A new account. A password given here is chosen by someone else (a manager, an import,
+    an operator at the terminal), so the member must change it at the first login."""
     validate(data, actor)
     user = User()
     _apply(user, data)
@@ -90,6 +90,7 @@ def create_member(data: MemberData, actor: User, password: str | None = None,
     if password:
         user.password_hash = auth.hash_password(password)
         user.password_changed_at = now
+        user.must_change_password = True
     db.session.add(user)
     db.session.flush()
     return user
@@ -101,6 +102,25 @@ def update_member(user: User, data: MemberData, actor: User) -> None:
     if user.active and not data.active:
         deactivate(user)
     user.active = data.active
+
+
+def _require_manageable(actor: User, user: User) -> None:
+    refusal = manage_refusal(actor, user)
+    if refusal:
+        raise MemberError(refusal)
+
+
+def deactivate_member(user: User, actor: User) -> None:
+    """Deactivate ``user`` if ``actor`` manages them (the rule in ``scoping``)."""
+    _require_manageable(actor, user)
+    deactivate(user)
+
+
+def reset_password(user: User, actor: User, password: str, now: datetime) -> None:
+    """Set a password for someone else: every session of theirs ends and they must choose
+    their own password at the next login."""
+    _require_manageable(actor, user)
+    auth.set_password(user, password, now, by_owner=False)
 
 
 def deactivate(user: User) -> None:

@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school.extensions import db
@@ -100,6 +100,9 @@ class User(UserMixin, db.Model):
     large_text: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     password_changed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Set when someone else chose the password (a reset, an import, an operator): until the
+    # member sets their own, every page but the change-password page redirects there.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     org: Mapped[Organisation | None] = relationship()
 
@@ -142,7 +145,10 @@ class AuthSession(db.Model):
 
 
 class LoginAttempt(db.Model):
-    """Failed and successful logins, counted per account and per IP across all workers."""
+    """Failed and successful logins, counted per account and per IP across all workers.
+
+    ``identifier`` holds the account key (``user:<id>``, or ``name:<identifier>`` for names
+    that match no account), see ``auth.account_key``."""
 
     __tablename__ = "login_attempt"
     __table_args__ = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from school.accounts import auth
@@ -13,6 +13,24 @@ from school.extensions import db
 from school.timeutil import utcnow
 
 bp = Blueprint("accounts", __name__, template_folder="templates")
+
+
+# While ``must_change_password`` is set only these open; everything else leads to the
+# change-password page (scripts get 403 with a message instead of a redirect).
+OPEN_WHILE_PASSWORD_MUST_CHANGE = {"accounts.change_password", "accounts.logout", "static"}
+
+
+@bp.before_app_request
+def require_own_password():
+    if not (current_user.is_authenticated and current_user.must_change_password):
+        return None
+    endpoint = request.endpoint or ""
+    if endpoint in OPEN_WHILE_PASSWORD_MUST_CHANGE or endpoint.endswith(".static"):
+        return None
+    message = "您的密码由他人设置，请先修改密码"
+    if request.is_json or request.accept_mimetypes.best == "application/json" or "X-CSRFToken" in request.headers:
+        return jsonify(error=message), 403
+    return redirect(url_for("accounts.change_password"))
 
 
 def _policy() -> auth.ThrottlePolicy:
@@ -77,9 +95,11 @@ def change_password():
         user = current_user._get_current_object()
         if not auth.verify_password(user, form.current.data):
             form.current.errors.append("当前密码不正确")
+        elif form.new.data == form.current.data:
+            form.new.errors.append("新密码不能与当前密码相同")
         else:
             try:
-                auth.set_password(user, form.new.data, utcnow())  # ends every session, this one too
+                auth.set_password(user, form.new.data, utcnow(), by_owner=True)  # ends every session, this one too
             except auth.PasswordPolicyError as exc:
                 form.new.errors.append(str(exc))
             else:

@@ -138,12 +138,20 @@ def test_account_throttle_table(app, failures, check_at, expect_wait):
     assert (wait is not None) == expect_wait
 
 
-def test_ip_throttle_counts_failures_across_accounts(app):
-    for i in range(8):
-        auth.record_attempt(f"guess{i}", "10.0.0.9", False, T0)
+def test_busy_address_limits_each_account_it_tries_not_the_others(app):
+    """Eight failures make 10.0.0.9 busy: from there an account gets two failures, not five;
+    an account it has not tried is still checked (a member behind the same NAT gets in)."""
+    for i in range(7):
+        auth.record_attempt(f"name:guess{i}", "10.0.0.9", False, T0)
+    auth.record_attempt("user:1", "10.0.0.9", False, T0)
     db.session.commit()
-    assert auth.throttle_wait("someone-else", "10.0.0.9", POLICY, T0 + timedelta(minutes=1)) is not None
-    assert auth.throttle_wait("someone-else", "10.0.0.10", POLICY, T0 + timedelta(minutes=1)) is None
+    later = T0 + timedelta(minutes=1)
+    assert auth.throttle_wait("user:2", "10.0.0.9", POLICY, later) is None
+    assert auth.throttle_wait("user:1", "10.0.0.9", POLICY, later) is None  # one failure: one more try
+    auth.record_attempt("user:1", "10.0.0.9", False, T0)
+    db.session.commit()
+    assert auth.throttle_wait("user:1", "10.0.0.9", POLICY, later) is not None
+    assert auth.throttle_wait("user:1", "10.0.0.10", POLICY, later) is None  # not locked elsewhere
 
 
 def test_throttled_login_refuses_even_the_right_password(client, auth, make):
@@ -158,11 +166,12 @@ def test_throttled_login_refuses_even_the_right_password(client, auth, make):
 
 def test_success_clears_account_failures(app, make):
     user = make.user()
+    key = auth.account_key(user.member_no, user)
     for _ in range(4):
-        auth.record_attempt(user.member_no, "10.0.0.1", False, T0)
-    auth.record_attempt(user.member_no, "10.0.0.1", True, T0, user)
+        auth.record_attempt(key, "10.0.0.1", False, T0)
+    auth.record_attempt(key, "10.0.0.1", True, T0, user)
     db.session.commit()
-    assert auth._recent_failures(auth.LoginAttempt.identifier, user.member_no.lower(), T0 - timedelta(hours=1)) == 0
+    assert auth._recent_failures(auth.LoginAttempt.identifier, key, T0 - timedelta(hours=1)) == 0
 
 
 def test_passwords_are_hashed_with_argon2(app, make):

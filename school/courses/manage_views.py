@@ -10,7 +10,7 @@ from sqlalchemy import select
 from school import jobs
 from school.accounts.orgs import ordered_tree
 from school.accounts.roles import current_actor, editor_required
-from school.courses import completion, media, services, uploads
+from school.courses import completion, inputs, media, services, uploads
 from school.courses.errors import CourseError
 from school.courses.forms import CourseForm, CoverForm, DocumentLessonForm, PlainForm, SubtitlesForm, TextLessonForm
 from school.courses.models import Course, Lesson
@@ -215,10 +215,11 @@ def manage_status(lesson_id: int):
 @editor_required
 def upload_start(course_id: int):
     course = _course(course_id)
-    data = request.get_json(silent=True) or {}
+    data = inputs.json_object()
     try:
-        upload = uploads.start(course, current_actor(), str(data.get("filename", "")), int(data.get("size") or 0),
-                               str(data.get("title", "")), utcnow())
+        upload = uploads.start(course, current_actor(), inputs.text(data.get("filename", ""), 1000),
+                               inputs.integer(data.get("size") or 0), inputs.text(data.get("title", ""), 1000),
+                               utcnow())
     except (TypeError, ValueError) as exc:
         db.session.rollback()
         message = str(exc) if isinstance(exc, CourseError) else "上传请求格式不正确"

@@ -2,6 +2,7 @@
 has, so a dropped connection resumes where it stopped instead of starting over."""
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -18,6 +19,7 @@ from school.extensions import db
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
 MAX_CHUNK_BYTES = 8 * 1024 * 1024
 ABANDONED_AFTER = timedelta(days=2)
+TOKEN = re.compile(r"[A-Za-z0-9_-]{1,40}")  # as secrets.token_urlsafe makes them
 
 
 def part_path(upload: Upload) -> Path:
@@ -49,6 +51,10 @@ def start(course: Course, user, filename: str, size: int, title: str, now: datet
 
 
 def find(token: str, user) -> Upload | None:
+    """The user's upload with this token; anything not shaped like a token names none (and never
+    reaches the database: PostgreSQL refuses text with NUL in it)."""
+    if not TOKEN.fullmatch(token or ""):
+        return None
     return db.session.scalar(select(Upload).where(Upload.token == token, Upload.user_id == user.id))
 
 

@@ -21,10 +21,11 @@ from flask import (
 )
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import Forbidden
 
 from school.accounts.models import Role
 from school.accounts.roles import current_actor, is_editor
-from school.courses import completion, pack, progress, visibility, watching
+from school.courses import completion, inputs, pack, progress, visibility, watching
 from school.courses.forms import PlainForm
 from school.courses.media import cover_path, media_dir, subtitles_path
 from school.courses.models import RURAL_CATEGORIES, TRACK_LABELS, Course, Lesson, MediaStatus, Track
@@ -48,6 +49,41 @@ def lesson_or_404(lesson_id: int) -> Lesson:
     if lesson is None or not visibility.can_see(lesson.course, current_actor()):
         abort(404)
     return lesson
+
+
+LOCKED_MESSAGE = "本课程要求按顺序学习，请先学完前面的课时"
+
+
+class LessonLocked(Forbidden):
+    """A lesson of a sequential course whose earlier lessons the member has not completed."""
+
+    description = LOCKED_MESSAGE
+
+    def __init__(self, lesson: Lesson):
+        super().__init__()
+        self.lesson = lesson
+
+
+def lesson_for_study_or_404(lesson_id: int) -> Lesson:
+    """``lesson_or_404`` plus the course's order: with "finish the previous lesson first" a lesson
+    opens once the lessons before it are complete (``completion.unlocked``), for everyone —
+    editors included, as on the page. Every lesson route goes through here (page, media,
+    subtitles, heartbeat, still-here, done); a locked lesson raises ``LessonLocked``."""
+    lesson = lesson_or_404(lesson_id)
+    if not completion.unlocked(current_actor(), lesson):
+        raise LessonLocked(lesson)
+    return lesson
+
+
+@bp.errorhandler(LessonLocked)
+def lesson_locked(error: LessonLocked):
+    """The page goes back to the course with the reason; the player's calls get it as JSON; files get a 403."""
+    if request.endpoint == "courses.lesson":
+        flash(LOCKED_MESSAGE, "info")
+        return redirect(url_for("courses.course", course_id=error.lesson.course_id))
+    if request.endpoint in ("courses.heartbeat", "courses.still_here") or request.is_json:
+        return jsonify(error=LOCKED_MESSAGE), 403
+    return render_template("errors/error.html", code=403, title="没有权限", message=LOCKED_MESSAGE), 403
 
 
 @bp.get("/")
@@ -92,11 +128,8 @@ def course(course_id: int):
 @login_required
 def lesson(lesson_id: int):
     me = current_actor()
-    lesson = lesson_or_404(lesson_id)
+    lesson = lesson_for_study_or_404(lesson_id)
     course = lesson.course
-    if not completion.unlocked(me, lesson):
-        flash("本课程要求按顺序学习，请先学完前面的课时", "info")
-        return redirect(url_for("courses.course", course_id=course.id))
     state = completion.watch_state(me, lesson, create=False)
     lessons = list(course.lessons)
     index = lessons.index(lesson)
@@ -113,15 +146,16 @@ def lesson(lesson_id: int):
 @login_required
 def heartbeat(lesson_id: int):
     me = current_actor()
-    lesson = lesson_or_404(lesson_id)
+    lesson = lesson_for_study_or_404(lesson_id)
     if not lesson.is_video or lesson.media_status != MediaStatus.READY:
         return jsonify(error="此课时没有可播放的视频"), 400
-    data = request.get_json(silent=True) or request.form
+    data = inputs.json_object(form_fallback=True)
     try:
         beat = progress.Beat(
-            tab=str(data.get("tab", ""))[:41], seq=int(data.get("seq")), position=float(data.get("position")),
-            playing=str(data.get("playing")).lower() in ("true", "1"), sent_at=float(data.get("sent_at")),
-            rate=float(data.get("rate", 1)))
+            tab=inputs.text(data.get("tab", ""), 41), seq=inputs.integer(data.get("seq"), high=inputs.INT32_MAX),
+            position=inputs.real(data.get("position")),
+            playing=str(data.get("playing")).lower() in ("true", "1"), sent_at=inputs.real(data.get("sent_at")),
+            rate=inputs.real(data.get("rate", 1)))
     except (TypeError, ValueError):
         return jsonify(error="学习记录数据格式不正确"), 400
     for _attempt in range(2):
@@ -146,7 +180,7 @@ def heartbeat(lesson_id: int):
 @bp.post("/lessons/<int:lesson_id>/still-here")
 @login_required
 def still_here(lesson_id: int):
-    lesson = lesson_or_404(lesson_id)
+    lesson = lesson_for_study_or_404(lesson_id)
     watching.still_here(current_actor(), lesson, utcnow())
     db.session.commit()
     return jsonify(ok=True)
@@ -156,11 +190,9 @@ def still_here(lesson_id: int):
 @login_required
 def text_done(lesson_id: int):
     me = current_actor()
-    lesson = lesson_or_404(lesson_id)
+    lesson = lesson_for_study_or_404(lesson_id)
     if lesson.is_video:
         abort(400)
-    if not completion.unlocked(me, lesson):
-        abort(403)
     entry = watching.finish_text_lesson(me, lesson, utcnow())
     db.session.commit()
     flash(f"课程已完成，获得 {entry.hours} 学时" if entry else "本课时已学完", "success")
@@ -170,7 +202,7 @@ def text_done(lesson_id: int):
 @bp.get("/media/<int:lesson_id>/<path:name>")
 @login_required
 def media(lesson_id: int, name: str):
-    lesson = lesson_or_404(lesson_id)
+    lesson = lesson_for_study_or_404(lesson_id)
     folder = media_dir(lesson)
     if folder is None or lesson.media_status != MediaStatus.READY or not RENDITION_NAME.match(name):
         abort(404)
@@ -183,7 +215,7 @@ def media(lesson_id: int, name: str):
 @bp.get("/lessons/<int:lesson_id>/subtitles.vtt")
 @login_required
 def subtitles(lesson_id: int):
-    lesson = lesson_or_404(lesson_id)
+    lesson = lesson_for_study_or_404(lesson_id)
     path = subtitles_path(lesson)
     if path is None:
         abort(404)

@@ -129,12 +129,16 @@ def start(exam: Exam, member: User, now: datetime, rng: random.Random | None = N
                 return existing
             finish(existing.id, now, "overdue")
         reason = eligibility.why_not_start(exam, member, now)
-        if reason:
-            raise ExamError(reason)
         number = (db.session.scalar(select(func.max(Attempt.number)).where(
             Attempt.exam_id == exam.id, Attempt.member_id == member.id)) or 0) + 1
-        if exam.attempts_allowed and number > exam.attempts_allowed:
-            raise ExamError("您的作答次数已用完")
+        if not reason and exam.attempts_allowed and number > exam.attempts_allowed:
+            reason = "您的作答次数已用完"
+        if reason:
+            # A parallel tap may have opened the attempt just after the look above: resume it.
+            opened = current_attempt(exam, member)
+            if opened is not None and not is_overdue(opened, now):
+                return opened
+            raise ExamError(reason)
         layout = drawing.draw_layout(exam, rng or random.SystemRandom())
         if not layout:
             raise ExamError("这场考试还没有题目，请联系出题人")

@@ -145,7 +145,9 @@ def load_learning(content: Path, now: datetime) -> str:
     if db.session.scalar(select(Exam.id).where(Exam.title == DEMO_EXAM)) is None:
         test_course = db.session.scalar(select(Course).where(Course.slug == "sanhui-yike"))
         db.session.add(Exam(
-            title=DEMO_EXAM, instructions="共 10 题，限时 20 分钟，60 分及格；通过后获得学时，并完成《党支部“三会一课”学习》课程。",
+            title=DEMO_EXAM,
+            instructions="共 10 题，限时 20 分钟，60 分及格，可作答 3 次；通过后获得学时，并完成《党支部“三会一课”学习》"
+                         "课程。交卷后即可查看得分；用完 3 次或考试结束后，才显示正确答案和解析。",
             course_id=test_course.id, opens_at=now - timedelta(days=1), closes_at=datetime(2027, 12, 31, 15, 59),
             time_limit_minutes=20, attempts_allowed=3, pass_percent=60, credit_hours=Decimal("1.00"),
             selection={"fixed": [q.id for q in questions]}, shuffle_options=True, review="after_submit",

@@ -7,6 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from school import create_app
 from school.config import normalise_database_url
@@ -73,4 +74,38 @@ def test_exam_audience_moves_from_json_to_the_shared_storage(empty_database_url,
         with db.engine.connect() as conn:
             row = conn.execute(text("SELECT audience_org_ids, audience_categories FROM exam")).one()
         assert [json.loads(v) if isinstance(v, str) else v for v in row] == [[2], ["full", "probationary"]]
+        db.engine.dispose()
+
+
+def test_two_open_attempts_are_cleaned_before_the_one_open_index(empty_database_url, tmp_path):
+    """0012: of a member's open attempts at one exam the highest number stays open; the others
+    are closed as superseded (score 0, not passed) so the partial unique index can be built."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEY": "x",
+                      "INSTANCE_PATH": str(tmp_path / "instance")})
+    with app.app_context():
+        upgrade(revision="0008")
+        with db.engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO users (id, name, member_no, role, category, is_floating, active, large_text, created_at) "
+                "VALUES (1, '党员', 'M1', 'member', 'full', false, true, false, CURRENT_TIMESTAMP)"))
+            conn.execute(text(
+                "INSERT INTO exam (id, title, instructions, attempts_allowed, grading, pass_percent, audience_categories, "
+                "selection, shuffle_questions, shuffle_options, one_per_page, review, review_answers, published, "
+                "created_at) VALUES (1, '考试', '', 3, 'highest', 60, '', '{}', false, false, false, 'after_submit', "
+                "false, true, CURRENT_TIMESTAMP)"))
+            for attempt_id, number, state in ((1, 1, "in_progress"), (2, 2, "finished"), (3, 3, "in_progress")):
+                conn.execute(text(
+                    "INSERT INTO exam_attempt (id, exam_id, member_id, number, state, started_at, layout) "
+                    "VALUES (:id, 1, 1, :n, :s, '2026-06-01 08:00:00', '[]')"), {"id": attempt_id, "n": number, "s": state})
+        upgrade()
+        with db.engine.connect() as conn:
+            rows = conn.execute(text("SELECT id, state, finish_reason, score, passed FROM exam_attempt ORDER BY id")).all()
+        assert [(r[0], r[1], r[2], r[3] == 0 if r[3] is not None else None, r[4]) for r in rows] == [
+            (1, "finished", "superseded", True, False), (2, "finished", None, None, None),
+            (3, "in_progress", None, None, None)]
+        with pytest.raises(IntegrityError), db.engine.begin() as conn:  # the index now refuses a second open one
+            conn.execute(text("INSERT INTO exam_attempt (id, exam_id, member_id, number, state, started_at, layout) "
+                              "VALUES (4, 1, 1, 4, 'in_progress', '2026-06-01 08:00:00', '[]')"))
+        downgrade(revision="0008")
+        upgrade()
         db.engine.dispose()

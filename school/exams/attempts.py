@@ -10,6 +10,23 @@ time; the browser only shows it.
   touches the same attempt row under the same condition, so a save and a finish are
   serialised by the row lock: an acknowledged save is always graded.
 
+Limits that hold under concurrency — ``start`` reads, then inserts, with nothing held in
+between, so two rules are enforced by the database, not by the read:
+
+- At most one attempt in progress per member and exam: the partial unique index
+  ``uq_exam_attempt_one_open`` on (exam_id, member_id) WHERE state = 'in_progress'.
+- At most ``attempts_allowed`` attempts: a new attempt's ``number`` is the member's highest
+  number + 1 and is refused above ``attempts_allowed``; the unique constraint on
+  (exam_id, member_id, number) lets only one of several concurrent inserts of the same
+  number commit. Numbers are never reused (attempts are not deleted), so every attempt has
+  a distinct number in 1…attempts_allowed and there cannot be more of them.
+
+The loser of either race gets an IntegrityError at commit (PostgreSQL makes it wait for the
+winner's commit first), rolls back and looks again: it resumes the winner's open attempt,
+or — if the winner has meanwhile finished — finds the next number or the limit reached.
+No row lock is needed for this; SQLite additionally serialises this process's commits in
+``write_section``.
+
 Who commits — the documented exception to "services flush, callers commit": ``start``,
 ``save_answers`` and ``finish`` (so also ``submit``, ``finish_if_overdue`` and
 ``finish_overdue``) commit themselves, and roll back when they lose a race. Their
@@ -40,11 +57,12 @@ from school.accounts.models import User
 from school.credits import keys, ledger
 from school.credits.rules import current_rules
 from school.exams import drawing, eligibility, grading, responses, signals
-from school.exams.errors import ExamError
+from school.exams.errors import AnswerError, ExamError
 from school.exams.models import Answer, Attempt, AttemptState, Exam, Question
 from school.extensions import db
 
 _SQLITE_WRITES = threading.RLock()
+_START_TRIES = 5
 
 
 @contextmanager
@@ -96,32 +114,45 @@ def open_attempt(exam: Exam, member: User, now: datetime) -> Attempt | None:
 
 
 def start(exam: Exam, member: User, now: datetime, rng: random.Random | None = None) -> Attempt:
-    """Resume the attempt in progress, or start a new one with its deadline fixed now."""
-    existing = current_attempt(exam, member)
-    if existing is not None:
-        if not is_overdue(existing, now):
-            return existing
-        finish(existing.id, now, "overdue")
-    reason = eligibility.why_not_start(exam, member, now)
-    if reason:
-        raise ExamError(reason)
-    layout = drawing.draw_layout(exam, rng or random.SystemRandom())
-    if not layout:
-        raise ExamError("这场考试还没有题目，请联系出题人")
-    number = (db.session.scalar(select(func.max(Attempt.number)).where(
-        Attempt.exam_id == exam.id, Attempt.member_id == member.id)) or 0) + 1
-    attempt = Attempt(exam_id=exam.id, member_id=member.id, number=number, state=AttemptState.IN_PROGRESS,
-                      started_at=now, deadline_at=deadline_for(exam, now), layout=layout)
-    db.session.add(attempt)
-    try:
-        with write_section():
-            db.session.commit()
-    except IntegrityError:  # a second tap on "start" raced this one: use the attempt it made
-        db.session.rollback()
-        attempt = current_attempt(exam, member)
-        if attempt is None:
-            raise ExamError("开始考试失败，请重试")
-    return attempt
+    """Resume the attempt in progress, or start a new one with its deadline fixed now.
+
+    The limits hold in the database, however many requests race (see the module docstring):
+    the new attempt's ``number`` is the member's highest + 1 and must be within
+    ``attempts_allowed``; the unique (exam, member, number) constraint and the partial unique
+    index on open attempts refuse the insert of whoever lost the race, who then resumes the
+    winner's attempt or is told the attempts are used up.
+    """
+    for _ in range(_START_TRIES):
+        existing = current_attempt(exam, member)
+        if existing is not None:
+            if not is_overdue(existing, now):
+                return existing
+            finish(existing.id, now, "overdue")
+        reason = eligibility.why_not_start(exam, member, now)
+        number = (db.session.scalar(select(func.max(Attempt.number)).where(
+            Attempt.exam_id == exam.id, Attempt.member_id == member.id)) or 0) + 1
+        if not reason and exam.attempts_allowed and number > exam.attempts_allowed:
+            reason = "您的作答次数已用完"
+        if reason:
+            # A parallel tap may have opened the attempt just after the look above: resume it.
+            opened = current_attempt(exam, member)
+            if opened is not None and not is_overdue(opened, now):
+                return opened
+            raise ExamError(reason)
+        layout = drawing.draw_layout(exam, rng or random.SystemRandom())
+        if not layout:
+            raise ExamError("这场考试还没有题目，请联系出题人")
+        attempt = Attempt(exam_id=exam.id, member_id=member.id, number=number, state=AttemptState.IN_PROGRESS,
+                          started_at=now, deadline_at=deadline_for(exam, now), layout=layout)
+        db.session.add(attempt)
+        try:
+            with write_section():
+                db.session.commit()
+            return attempt
+        except IntegrityError:  # another request made this number, or an open attempt, first
+            db.session.rollback()
+    # Only reached if the member keeps starting and finishing in parallel faster than this loop.
+    raise ExamError("开始考试失败，请重试")
 
 
 # --- saving -----------------------------------------------------------------------------
@@ -130,7 +161,6 @@ def start(exam: Exam, member: User, now: datetime, rng: random.Random | None = N
 @dataclass
 class SaveResult:
     saved: list[int] = field(default_factory=list)
-    errors: dict[int, str] = field(default_factory=dict)
     saved_at: datetime | None = None
 
 
@@ -150,7 +180,9 @@ def _upsert(values: dict) -> None:
 def save_answers(attempt: Attempt, member: User, items: list[dict], now: datetime) -> SaveResult:
     """Save ``items`` (``{"question", "response", "flagged", "rev"}``, shown order) to ``attempt``.
 
-    Raises ExamError when the attempt no longer takes answers (finished, or past the grace).
+    Raises ExamError when the attempt no longer takes answers (finished, or past the grace),
+    and AnswerError (nothing saved) when anything in ``items`` is malformed
+    (``responses.parse_items``): a bad request never replaces a saved answer.
     """
     if attempt.member_id != member.id:
         raise ExamError("这不是您的答卷")
@@ -159,22 +191,8 @@ def save_answers(attempt: Attempt, member: User, items: list[dict], now: datetim
     if is_overdue(attempt, now):
         finish(attempt.id, now, "overdue")
         raise ExamError("已超过作答截止时间，系统已按已保存的答案交卷")
+    rows = responses.parse_items(attempt, items)
     result = SaveResult(saved_at=now)
-    qtypes = responses.qtypes(attempt)
-    rows = []
-    for raw in items[:200]:
-        qid = raw.get("question") if isinstance(raw, dict) else None
-        if not isinstance(qid, int) or (item := responses.layout_item(attempt, qid)) is None:
-            continue
-        try:
-            stored = responses.to_stored(item, qtypes[qid], raw.get("response"))
-        except ExamError as exc:
-            result.errors[qid] = str(exc)
-            continue
-        rev = raw.get("rev")
-        rev = rev if isinstance(rev, int) and not isinstance(rev, bool) and 0 <= rev < 2**62 else 0
-        rows.append(dict(attempt_id=attempt.id, question_id=qid, response=stored,
-                         flagged=bool(raw.get("flagged")), saved_at=now, client_rev=rev))
     with write_section():
         # Taking the attempt's row first orders this save against a concurrent finish.
         touched = db.session.execute(update(Attempt).where(
@@ -182,9 +200,9 @@ def save_answers(attempt: Attempt, member: User, items: list[dict], now: datetim
         if touched.rowcount != 1:
             db.session.rollback()
             raise ExamError("本次作答已交卷，答案不能再修改")
-        for values in rows:
-            _upsert(values)
-            result.saved.append(values["question_id"])
+        for row in rows:
+            _upsert(dict(row, attempt_id=attempt.id, saved_at=now))
+            result.saved.append(row["question_id"])
         db.session.commit()
     return result
 
@@ -246,12 +264,18 @@ def finish(attempt_id: int, now: datetime, reason: str = "submitted") -> tuple[A
 
 
 def submit(attempt: Attempt, member: User, items: list[dict], now: datetime) -> Attempt:
-    """The member hands in: last answers (if still on time) are saved, then the attempt finishes."""
+    """The member hands in: last answers (if still on time) are saved, then the attempt finishes.
+
+    Malformed answers (AnswerError) refuse the whole hand-in: nothing is saved or finished.
+    """
     if attempt.member_id != member.id:
         raise ExamError("这不是您的答卷")
     if items and attempt.state == AttemptState.IN_PROGRESS:
         try:
             save_answers(attempt, member, items, now)
+        except AnswerError:
+            db.session.rollback()
+            raise
         except ExamError:
             db.session.rollback()  # too late for these answers: the saved ones are graded
     return finish(attempt.id, now, "overdue" if is_overdue(attempt, now) else "submitted")[0]

@@ -49,6 +49,7 @@ class ExamForm(FlaskForm):
     one_per_page = BooleanField("每页一题（否则全部题目在一页）")
     review = SelectField("交卷后查看", choices=list(REVIEW_LABELS.items()), default="after_submit")
     review_answers = BooleanField("查看时显示正确答案和解析")
+    REVIEW_HINT = "党员还有作答次数时，只显示得分和自己的答案；用完全部次数或考试结束后，才按此设置显示正确答案和解析。"
     published = BooleanField("发布（党员可见）")
 
     def validate_closes_at(self, field):

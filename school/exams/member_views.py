@@ -14,6 +14,7 @@ from flask_login import current_user, login_required
 
 from school.accounts.roles import current_actor, is_editor
 from school.exams import attempts, eligibility, images, paper, responses
+from school.exams.errors import AnswerError, ExamError
 from school.exams.forms import ConfirmForm
 from school.exams.models import Attempt, AttemptState, Exam
 from school.exams.text import render
@@ -76,7 +77,7 @@ def start(exam_id: int):
         abort(400)
     try:
         attempt = attempts.start(exam, current_actor(), utcnow())
-    except attempts.ExamError as exc:
+    except ExamError as exc:
         flash(str(exc), "error")
         return redirect(url_for("exams.exam_detail", exam_id=exam.id))
     return redirect(url_for("exams.attempt_page", attempt_id=attempt.id))
@@ -98,8 +99,13 @@ def attempt_page(attempt_id: int):
 @bp.post("/attempts/<int:attempt_id>/answers")
 @login_required
 def save_answers(attempt_id: int):
+    """Autosave (JSON). 200: all saved; 400: malformed, nothing saved (``error``, ``errors``
+    by question); 409 ``finished``: the attempt no longer takes answers."""
     attempt = _own_attempt_or_404(attempt_id)
-    payload = request.get_json(silent=True)
+    try:
+        payload = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the parser goes: not from the page either
+        payload = None
     items = payload.get("answers") if isinstance(payload, dict) else None
     now = utcnow()
     if not isinstance(items, list):
@@ -107,28 +113,41 @@ def save_answers(attempt_id: int):
     deadline = _ms(attempt.deadline_at)  # read before the commit expires the object
     try:
         result = attempts.save_answers(attempt, current_actor(), items, now)
-    except attempts.ExamError as exc:
+    except AnswerError as exc:
+        return jsonify(error=str(exc), errors={str(k): v for k, v in exc.errors.items()},
+                       server_time=_ms(now)), 400
+    except ExamError as exc:
         return jsonify(error=str(exc), finished=True, server_time=_ms(now),
                        result_url=url_for("exams.result", attempt_id=attempt.id)), 409
-    return jsonify(saved=result.saved, errors={str(k): v for k, v in result.errors.items()},
-                   saved_at=format_local(now, "%H:%M:%S"), server_time=_ms(utcnow()), deadline=deadline)
+    return jsonify(saved=result.saved, errors={}, saved_at=format_local(now, "%H:%M:%S"),
+                   server_time=_ms(utcnow()), deadline=deadline)
+
+
+def _bad_request(message: str):
+    return render_template("errors/error.html", code=400, title="请求无效", message=message), 400
 
 
 @bp.post("/attempts/<int:attempt_id>/submit")
 @login_required
 def submit(attempt_id: int):
+    """Hand in. The page's script sends its answers as JSON in ``answers``; without it the
+    attempt page's own fields are read. Malformed answers: 400, nothing saved or finished."""
     attempt = _own_attempt_or_404(attempt_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    items = None
-    if request.form.get("answers"):  # the page's script sends the answers as JSON
+    if request.form.get("answers"):
         try:
             items = json.loads(request.form["answers"])
-        except ValueError:
+        except (ValueError, RecursionError):
             items = None
-    if not isinstance(items, list):
+        if not isinstance(items, list):
+            return _bad_request("答案格式不正确，请刷新页面后重新交卷")
+    else:
         items = responses.items_from_form(attempt, request.form)
-    attempt = attempts.submit(attempt, current_actor(), items, utcnow())
+    try:
+        attempt = attempts.submit(attempt, current_actor(), items, utcnow())
+    except AnswerError as exc:
+        return _bad_request(f"{exc}，请刷新页面后重新交卷")
     flash("已交卷" if attempt.finish_reason == "submitted" else "作答时间已到，系统已按已保存的答案交卷", "success")
     return redirect(url_for("exams.result", attempt_id=attempt.id))
 
@@ -141,10 +160,14 @@ def result(attempt_id: int):
     attempt = attempts.finish_if_overdue(attempt, now)
     if attempt.state != AttemptState.FINISHED:
         return redirect(url_for("exams.attempt_page", attempt_id=attempt.id))
-    exam = attempt.exam
+    exam, member = attempt.exam, current_actor()
+    attempts.open_attempt(exam, member, now)  # an overdue attempt elsewhere is handed in first
     allowed = eligibility.review_allowed(exam, now)
+    # Correct answers and explanations only once no attempt is left to use them in.
+    with_answers = exam.review_answers and eligibility.answers_may_show(exam, member, now)
     return render_template("exams/result.html", attempt=attempt, exam=exam, review_open=allowed,
-                           items=paper.review(attempt, exam.review_answers) if allowed else [],
+                           items=paper.review(attempt, with_answers) if allowed else [],
+                           answers_held=exam.review_answers and not with_answers,
                            hours=attempts.credit_hours(exam))
 
 

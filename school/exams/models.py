@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -145,8 +146,12 @@ class Exam(AudienceMixin, db.Model):
 class Attempt(db.Model):
     __tablename__ = "exam_attempt"
     __table_args__ = (
+        # With ``number`` ≤ the exam's attempts_allowed (checked at start) this caps the attempts.
         UniqueConstraint("exam_id", "member_id", "number", name="uq_exam_attempt_exam_member_number"),
         Index("ix_exam_attempt_state_deadline", "state", "deadline_at"),
+        # One attempt in progress per member and exam, whatever races (attempts.start).
+        Index("uq_exam_attempt_one_open", "exam_id", "member_id", unique=True,
+              sqlite_where=text("state = 'in_progress'"), postgresql_where=text("state = 'in_progress'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

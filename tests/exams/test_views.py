@@ -39,7 +39,8 @@ def _qids(page: str) -> list[int]:
 def test_nothing_sent_during_an_attempt_reveals_answers(client, auth, make):
     member = make.user(org=make.org())
     _leak_bank()
-    exam = helpers.exam(Question.query.all(), utcnow(), review_answers=True)
+    # One attempt: after it no attempt is left, so the exam's review_answers applies.
+    exam = helpers.exam(Question.query.all(), utcnow(), review_answers=True, attempts_allowed=1)
     auth.login(member)
     seen = []
 

@@ -10,7 +10,6 @@ from school.exams.models import Question
 from school.extensions import db
 from school.timeutil import utcnow
 from tests.conftest import PASSWORD
-from tests.exams import helpers
 
 pytestmark = pytest.mark.browser
 
@@ -55,7 +54,7 @@ def test_editor_inserts_a_photo_at_the_cursor_and_a_member_sees_it(live_server, 
     assert "![水稻田](/exams/images/" in question.stem
 
     member = make.user(org=make.org())
-    exam = helpers.exam([question], utcnow(), title="看图识作物")
+    exam = make.exam([question], utcnow(), title="看图识作物")
     page.context.clear_cookies()
     _login(page, live_server, member)
     page.goto(f"{live_server}/exams/{exam.id}")

@@ -9,7 +9,6 @@ from school.exams.models import Answer
 from school.extensions import db
 from school.timeutil import utcnow
 from tests.conftest import PASSWORD
-from tests.exams import helpers
 
 pytestmark = pytest.mark.browser
 
@@ -17,8 +16,8 @@ pytestmark = pytest.mark.browser
 def test_exam_on_a_phone_survives_going_offline(live_server, phone_page, make):
     t = make.tree()
     member = make.user(org=t["a1"], name="王芳")
-    bank = helpers.questions()
-    helpers.exam(bank, utcnow(), title="七一党章测试")
+    bank = make.questions()
+    make.exam(bank, utcnow(), title="七一党章测试")
     page = phone_page
     errors = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
@@ -97,8 +96,8 @@ def test_one_question_per_page_and_auto_submit_at_the_deadline(live_server, phon
     from school.exams.models import Attempt
 
     member = make.user(org=make.org())
-    bank = helpers.questions()
-    exam = helpers.exam(bank, utcnow(), title="限时小测", one_per_page=True, closes_in=timedelta(seconds=8))
+    bank = make.questions()
+    exam = make.exam(bank, utcnow(), title="限时小测", one_per_page=True, closes_in=timedelta(seconds=8))
     page = phone_page
     page.goto(f"{live_server}/login")
     page.get_by_label("党员编号或手机号").fill(member.member_no)

@@ -46,8 +46,8 @@ DEADLINES = [
 def test_deadline_table(app, make, start, limit, close, grace, save_at, submit_at, accepted, state, reason):
     app.config["EXAM_GRACE_SECONDS"] = grace
     member = make.user()
-    bank = helpers.questions()
-    exam = helpers.exam(bank, start, limit=limit, closes_in=None)
+    bank = make.questions()
+    exam = make.exam(bank, start, limit=limit, closes_in=None)
     exam.opens_at = start - M
     exam.closes_at = close
     db.session.commit()
@@ -76,8 +76,8 @@ def test_deadline_table(app, make, start, limit, close, grace, save_at, submit_a
 
 def test_deadline_is_fixed_at_start_even_if_exam_changes(app, make):
     member = make.user()
-    bank = helpers.questions()
-    exam = helpers.exam(bank, T0, limit=30)
+    bank = make.questions()
+    exam = make.exam(bank, T0, limit=30)
     attempt = attempts.start(exam, member, T0)
     exam.time_limit_minutes = 5
     exam.closes_at = T0 + 10 * M
@@ -88,8 +88,8 @@ def test_deadline_is_fixed_at_start_even_if_exam_changes(app, make):
 
 def test_all_right_passes_and_credits_once_per_exam(app, make):
     member = make.user()
-    bank = helpers.questions()
-    exam = helpers.exam(bank, T0, shuffle_questions=True, shuffle_options=True)
+    bank = make.questions()
+    exam = make.exam(bank, T0, shuffle_questions=True, shuffle_options=True)
     first = attempts.start(exam, member, T0, random.Random(7))
     assert sorted(item["q"] for item in first.layout) == sorted(q.id for q in bank)
     attempts.submit(first, member, helpers.shown_right(first, bank), T0 + M)
@@ -106,8 +106,8 @@ def test_all_right_passes_and_credits_once_per_exam(app, make):
 
 def test_failing_gives_no_credit_and_default_hours_come_from_rules(app, make):
     member = make.user()
-    bank = helpers.questions()
-    exam = helpers.exam(bank, T0, credit_hours=None)
+    bank = make.questions()
+    exam = make.exam(bank, T0, credit_hours=None)
     attempt = attempts.start(exam, member, T0)
     attempts.submit(attempt, member, helpers.shown_right(attempt, bank)[:3], T0 + M)
     assert attempt.passed is False and attempt.score == Decimal("3.00")
@@ -119,8 +119,8 @@ def test_failing_gives_no_credit_and_default_hours_come_from_rules(app, make):
 
 def test_stale_resend_does_not_overwrite_newer_answer(app, make):
     member = make.user()
-    bank = helpers.questions()
-    exam = helpers.exam(bank, T0)
+    bank = make.questions()
+    exam = make.exam(bank, T0)
     attempt = attempts.start(exam, member, T0)
     qid = bank[3].id
     attempts.save_answers(attempt, member, [{"question": qid, "response": {"text": "新"}, "rev": 200}], T0 + M)
@@ -130,8 +130,8 @@ def test_stale_resend_does_not_overwrite_newer_answer(app, make):
 
 
 def test_finish_overdue_sweep(app, make):
-    bank = helpers.questions()
-    exam = helpers.exam(bank, T0, limit=10)
+    bank = make.questions()
+    exam = make.exam(bank, T0, limit=10)
     late, fresh = make.user(), make.user()
     a = attempts.start(exam, late, T0)
     attempts.save_answers(a, late, helpers.shown_right(a, bank), T0 + M)
@@ -146,8 +146,8 @@ def test_finish_overdue_sweep(app, make):
 def test_refuses_outside_window_audience_and_someone_elses_attempt(app, make):
     t = make.tree()
     inside, outside = make.user(org=t["a1"]), make.user(org=t["b1"])
-    bank = helpers.questions()
-    exam = helpers.exam(bank, T0, audience_orgs=[t["a"]])
+    bank = make.questions()
+    exam = make.exam(bank, T0, audience_orgs=[t["a"]])
     with pytest.raises(ExamError, match="参考范围"):
         attempts.start(exam, outside, T0)
     with pytest.raises(ExamError, match="尚未开始"):
@@ -168,8 +168,8 @@ def test_ten_simultaneous_submits_finish_once_and_credit_once(app, make, monkeyp
 
     monkeypatch.setattr(attempts, "finish", counting_finish)
     member = make.user()
-    bank = helpers.questions()
-    exam = helpers.exam(bank, T0)
+    bank = make.questions()
+    exam = make.exam(bank, T0)
     attempt = attempts.start(exam, member, T0)
     answers = helpers.shown_right(attempt, bank)
     attempt_id, member_id = attempt.id, member.id
@@ -211,7 +211,7 @@ def test_overdue_attempts_are_handed_in_by_the_periodic_sweep(make):
 
     member = make.user()
     started = utcnow() - timedelta(hours=2)
-    attempt = attempts.start(helpers.exam(helpers.questions(), started, limit=30), member, started)
+    attempt = attempts.start(make.exam(make.questions(), started, limit=30), member, started)
     db.session.commit()
     last_run: dict = {}
     assert "exams-finish-overdue" in jobs.run_periodic(utcnow(), last_run)

@@ -10,7 +10,6 @@ from school.exams import attempts
 from school.exams.models import Attempt, Question
 from school.extensions import db
 from school.timeutil import utcnow
-from tests.exams import helpers
 
 AIKEN = "党的根本组织原则是？\nA. 民主集中制\nB. 集体领导\nANSWER: A\n\n没有答案的题\nA. 甲\nB. 乙\n"
 
@@ -38,9 +37,9 @@ def test_import_refuses_a_broken_file_in_chinese(runner, tmp_path):
 
 
 def test_finish_overdue_command(runner, make):
-    bank = helpers.questions()
+    bank = make.questions()
     now = utcnow()
-    exam = helpers.exam(bank, now - timedelta(hours=2), limit=10, closes_in=timedelta(days=7))
+    exam = make.exam(bank, now - timedelta(hours=2), limit=10, closes_in=timedelta(days=7))
     attempt = attempts.start(exam, make.user(), now - timedelta(hours=1))
     result = runner.invoke(args=["exams", "finish-overdue"])
     assert "已为 1 份超时答卷交卷" in result.output

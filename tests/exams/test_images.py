@@ -17,7 +17,6 @@ from school.exams.formats import gift
 from school.exams.models import Question
 from school.extensions import db
 from school.timeutil import utcnow
-from tests.exams import helpers
 
 SECRET_MAKE = "SecretPhone-9000"
 
@@ -378,13 +377,13 @@ def test_an_anonymous_visitor_is_sent_to_log_in(app, client):
 def test_a_member_taking_the_exam_sees_the_picture(app, client, auth, make):
     stored = images.save_upload(png(), None)
     url = f"/exams/images/{stored.name}"
-    bank_ = helpers.questions()
+    bank_ = make.questions()
     bank_[0].stem = f"看图回答：  \n![党旗]({url})"
     options = [dict(o) for o in bank_[0].data["options"]]
     options[1]["text"] = f"![选项图]({url})"
     bank_[0].data = {"options": options}  # a new value: JSON columns do not see changes made in place
     db.session.commit()
-    exam = helpers.exam(bank_, utcnow())
+    exam = make.exam(bank_, utcnow())
     member = make.user(org=make.org())
     auth.login(member)
     started = client.post(f"/exams/{exam.id}/start")

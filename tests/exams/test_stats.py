@@ -11,8 +11,8 @@ T0 = datetime(2026, 6, 1, 8, 0)
 
 
 def test_facility_discrimination_and_distribution(app, make):
-    bank = helpers.questions()
-    exam = helpers.exam(bank, T0)
+    bank = make.questions()
+    exam = make.exam(bank, T0)
     # Four members: they answer the first 6, 4, 2 and 0 questions right.
     for right in (6, 4, 2, 0):
         member = make.user()

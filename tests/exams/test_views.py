@@ -19,8 +19,8 @@ SECRETS = ["解析之秘", "反馈之秘", "人民群众", "2012", "weight", "fe
            '"answer"', "answers\":"]
 
 
-def _leak_bank():
-    bank = helpers.questions()
+def _leak_bank(make):
+    bank = make.questions()
     bank[0].explanation = "解析之秘：1921 年"
     bank[0].data = {"options": [{"text": "1919", "weight": 0, "feedback": "反馈之秘一"},
                                 {"text": "1921", "weight": 100, "feedback": "反馈之秘二"}]}
@@ -38,9 +38,9 @@ def _qids(page: str) -> list[int]:
 
 def test_nothing_sent_during_an_attempt_reveals_answers(client, auth, make):
     member = make.user(org=make.org())
-    _leak_bank()
+    _leak_bank(make)
     # One attempt: after it no attempt is left, so the exam's review_answers applies.
-    exam = helpers.exam(Question.query.all(), utcnow(), review_answers=True, attempts_allowed=1)
+    exam = make.exam(Question.query.all(), utcnow(), review_answers=True, attempts_allowed=1)
     auth.login(member)
     seen = []
 
@@ -79,8 +79,8 @@ def test_nothing_sent_during_an_attempt_reveals_answers(client, auth, make):
 def test_member_journey_over_http_gives_result_and_credit(client, auth, make):
     t = make.tree()
     member = make.user(org=t["a1"], name="李红")
-    bank = helpers.questions()
-    exam = helpers.exam(bank, utcnow(), audience_orgs=[t["a"]])
+    bank = make.questions()
+    exam = make.exam(bank, utcnow(), audience_orgs=[t["a"]])
     auth.login(member)
     assert exam.title in client.get("/exams/").get_data(as_text=True)
     detail = client.get(f"/exams/{exam.id}").get_data(as_text=True)
@@ -113,8 +113,8 @@ def test_member_journey_over_http_gives_result_and_credit(client, auth, make):
 
 def test_plain_form_submit_without_javascript(client, auth, make):
     member = make.user()
-    bank = helpers.questions()
-    exam = helpers.exam(bank, utcnow())
+    bank = make.questions()
+    exam = make.exam(bank, utcnow())
     auth.login(member)
     attempt_id = _attempt_id(client.post(f"/exams/{exam.id}/start"))
     db.session.expire_all()
@@ -131,8 +131,8 @@ def test_plain_form_submit_without_javascript(client, auth, make):
 
 def test_someone_elses_attempt_is_404_and_json_needs_csrf(client, auth, make):
     owner, other = make.user(), make.user()
-    bank = helpers.questions()
-    exam = helpers.exam(bank, utcnow())
+    bank = make.questions()
+    exam = make.exam(bank, utcnow())
     auth.login(owner)
     attempt_id = _attempt_id(client.post(f"/exams/{exam.id}/start"))
     refused = client.post(f"/exams/attempts/{attempt_id}/answers", json={"answers": []}, csrf=False)
@@ -201,9 +201,9 @@ def test_editor_imports_with_preview_then_builds_and_publishes_an_exam(client, a
 
 def test_results_are_scoped_to_the_secretary_subtree(client, auth, make):
     t = make.tree()
-    bank = helpers.questions()
+    bank = make.questions()
     now = utcnow()
-    exam = helpers.exam(bank, now - timedelta(hours=1))
+    exam = make.exam(bank, now - timedelta(hours=1))
     from school.exams import attempts
 
     for org, right in ((t["a1"], 6), (t["b1"], 2)):

@@ -20,7 +20,6 @@ from school.exams.models import Attempt
 from school.extensions import db
 from school.timeutil import utcnow
 from tests.conftest import CsrfClient
-from tests.exams import helpers
 
 THREADS = 10
 
@@ -78,7 +77,7 @@ def _attempts(exam_id, member_id):
 
 def test_ten_parallel_starts_open_exactly_one_attempt(app, client, auth, make, slow_draw):
     member = make.user()
-    exam = helpers.exam(helpers.questions(), utcnow(), attempts_allowed=1)
+    exam = make.exam(make.questions(), utcnow(), attempts_allowed=1)
     exam_id, member_id = exam.id, member.id
     clients, token = _clients(app, client, auth, member, THREADS)
     db.session.remove()
@@ -97,8 +96,8 @@ def test_ten_parallel_starts_open_exactly_one_attempt(app, client, auth, make, s
 
 def test_parallel_start_and_submit_loops_never_pass_three_attempts(app, client, auth, make, slow_draw):
     member = make.user()
-    bank = helpers.questions()
-    exam = helpers.exam(bank, utcnow(), attempts_allowed=3)
+    bank = make.questions()
+    exam = make.exam(bank, utcnow(), attempts_allowed=3)
     exam_id, member_id = exam.id, member.id
     clients, token = _clients(app, client, auth, member, THREADS)
     db.session.remove()
@@ -128,7 +127,7 @@ def test_parallel_start_and_submit_loops_never_pass_three_attempts(app, client, 
 def test_the_database_refuses_a_second_open_attempt_and_a_reused_number(app, make):
     """The rules hold even for code that skips ``attempts.start``'s checks."""
     member = make.user()
-    exam = helpers.exam(helpers.questions(), utcnow(), attempts_allowed=3)
+    exam = make.exam(make.questions(), utcnow(), attempts_allowed=3)
     now = utcnow()
 
     def insert(number, state="in_progress"):
@@ -150,7 +149,7 @@ def test_start_refuses_a_number_beyond_the_limit(app, make, monkeypatch):
     """A stale "attempts left" read (the count taken before another request's commit) does not
     let a start through: the number it would get is above attempts_allowed."""
     member = make.user()
-    exam = helpers.exam(helpers.questions(), utcnow(), attempts_allowed=1)
+    exam = make.exam(make.questions(), utcnow(), attempts_allowed=1)
     now = utcnow()
     first = attempts.start(exam, member, now)
     attempts.submit(first, member, [], now)

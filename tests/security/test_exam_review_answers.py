@@ -9,14 +9,13 @@ from datetime import timedelta
 from school.accounts.models import Role
 from school.extensions import db
 from school.timeutil import utcnow
-from tests.exams import helpers
 
 # The explanation, per-option feedback, the label, and right answers the member never gave.
 SECRETS = ["解析之秘", "反馈之秘", "正确答案：", "人民群众", "2012", "遵义会议 → 1935", "政治意识；大局意识"]
 
 
-def _bank():
-    bank = helpers.questions()
+def _bank(make):
+    bank = make.questions()
     bank[0].explanation = "解析之秘：1921 年"
     bank[0].data = {"options": [{"text": "1919", "weight": 0, "feedback": "反馈之秘一"},
                                 {"text": "1921", "weight": 100, "feedback": "反馈之秘二"}]}
@@ -56,8 +55,8 @@ def _everything_reachable(client, exam_id: int, attempt_ids: list[int]) -> str:
 
 def test_attempts_left_score_but_no_answers_until_the_last_attempt(client, auth, make):
     member = make.user()
-    bank = _bank()
-    exam = helpers.exam(bank, utcnow(), attempts_allowed=2, review="after_submit", review_answers=True)
+    bank = _bank(make)
+    exam = make.exam(bank, utcnow(), attempts_allowed=2, review="after_submit", review_answers=True)
     auth.login(member)
     first = _take(client, exam.id)
     result = client.get(f"/exams/attempts/{first}/result").get_data(as_text=True)
@@ -77,8 +76,8 @@ def test_attempts_left_score_but_no_answers_until_the_last_attempt(client, auth,
 
 def test_a_closed_exam_shows_answers_per_its_setting_even_with_attempts_left(client, auth, make):
     member = make.user()
-    bank = _bank()
-    exam = helpers.exam(bank, utcnow(), attempts_allowed=3, review="after_close", review_answers=True)
+    bank = _bank(make)
+    exam = make.exam(bank, utcnow(), attempts_allowed=3, review="after_close", review_answers=True)
     auth.login(member)
     first = _take(client, exam.id)
     assert _leaks(_everything_reachable(client, exam.id, [first])) == []
@@ -90,8 +89,8 @@ def test_a_closed_exam_shows_answers_per_its_setting_even_with_attempts_left(cli
 
 def test_unlimited_attempts_never_show_answers_while_open(client, auth, make):
     member = make.user()
-    bank = _bank()
-    exam = helpers.exam(bank, utcnow(), attempts_allowed=0, review="after_submit", review_answers=True)
+    bank = _bank(make)
+    exam = make.exam(bank, utcnow(), attempts_allowed=0, review="after_submit", review_answers=True)
     auth.login(member)
     attempt_ids = [_take(client, exam.id) for _ in range(3)]
     assert _leaks(_everything_reachable(client, exam.id, attempt_ids)) == []

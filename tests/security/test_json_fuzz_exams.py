@@ -63,8 +63,8 @@ def body(qids):
 
 def _setup(client, auth, make, attempts_allowed=1):
     member = make.user()
-    bank = helpers.questions()
-    exam = helpers.exam(bank, utcnow(), attempts_allowed=attempts_allowed, limit=None)
+    bank = make.questions()
+    exam = make.exam(bank, utcnow(), attempts_allowed=attempts_allowed, limit=None)
     attempt = attempts.start(exam, member, utcnow())
     # A valid answer to every question, saved before any junk arrives.
     attempts.save_answers(attempt, member, helpers.shown_right(attempt, bank), utcnow())

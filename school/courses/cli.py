@@ -58,6 +58,7 @@ def create_course(slug, title, track, category, required, summary):
 @click.option("--title", required=True, help="课时标题")
 @with_appcontext
 def add_video(file, slug, title):
+    from school import jobs
     from school.courses import media, services
     from school.timeutil import utcnow
 
@@ -72,7 +73,7 @@ def add_video(file, slug, title):
     shutil.copyfile(source, copy)
     try:
         lesson = services.add_video_lesson(course, title, copy, source.name, utcnow())
-    except services.CourseError as exc:
+    except (services.CourseError, jobs.QueueUnavailable) as exc:
         db.session.rollback()
         copy.unlink(missing_ok=True)
         raise click.ClickException(str(exc))

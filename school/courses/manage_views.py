@@ -265,6 +265,10 @@ def upload_finish(token: str):
     db.session.delete(upload)
     try:
         lesson = services.add_video_lesson(course, title, path, filename, utcnow())
+    except jobs.QueueUnavailable as exc:  # nothing was changed: the upload stays, "finish" can be sent again
+        db.session.rollback()
+        return jsonify(error=f"{exc}上传的文件已保留，稍后再点“完成”即可，无需重新上传。",
+                       received=upload.received), 503
     except CourseError as exc:
         db.session.rollback()
         stale = uploads.find(token, current_actor())  # the rollback brought the row back; the file is gone

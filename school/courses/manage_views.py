@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from school import jobs
+from school import diskspace, jobs
 from school.accounts.orgs import ordered_tree
 from school.accounts.roles import current_actor, editor_required
 from school.courses import completion, media, services, uploads
@@ -247,6 +247,9 @@ def upload_chunk(token: str):
     upload = _upload(token)
     try:
         received = uploads.append(upload, request.args.get("offset", -1, type=int), request.get_data(), utcnow())
+    except diskspace.DiskFull as exc:
+        db.session.rollback()
+        return jsonify(error=str(exc), received=upload.received), 507
     except CourseError as exc:
         db.session.rollback()
         return jsonify(error=str(exc), received=upload.received), 409

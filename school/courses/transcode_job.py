@@ -23,7 +23,7 @@ from __future__ import annotations
 import secrets
 import shutil
 
-from school import jobs
+from school import diskspace, jobs
 from school.courses import probe as media_probe
 from school.courses import transcode
 from school.courses.media import media_dir, media_id, media_root
@@ -62,10 +62,15 @@ def transcode_job(payload: dict, progress) -> None:
         info = media_probe.probe(source, lesson.source_name or source.name)
     except media_probe.MediaRejected as exc:
         fail(str(exc))
-    partial.mkdir()
     try:
+        partial.mkdir()
         transcode.run(transcode.command(source, partial, info), info.duration, progress)
-    except transcode.TranscodeError as exc:
+    except (transcode.TranscodeError, OSError) as exc:
+        if diskspace.is_full(exc) or (diskspace.free_mb(videos) or 0) < 1:
+            fail(diskspace.message("转码没有完成，未完成的文件已删除，上传的原始文件已保留。",
+                                   "请清理服务器磁盘后，在课程管理页点击“重试”。"))
+        if isinstance(exc, OSError):
+            raise
         fail(f"转码失败：{exc}")
     key = secrets.token_hex(10)
     partial.rename(videos / key)

@@ -150,7 +150,8 @@ def _dispatch(app: Flask, job_id: int) -> None:
     elif id(app) in InlineWorker._workers:
         InlineWorker._workers[id(app)].wake()
     # Otherwise the job waits for the web process's worker (started by its first request)
-    # or for `school jobs run`.
+    # or for `school jobs run`. With Redis down the row stays queued; requeue_stale's sweep
+    # (redispatch_queued) hands it to RQ when Redis is back.
 
 
 RQ_PREFIX = "school-job-"

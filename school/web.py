@@ -91,4 +91,4 @@ def init_app(app: Flask) -> None:
             where = "、".join(f"{name} 目录剩余 {free} MB" for name, free in low.items())
             return jsonify(status="error", database="ok", disk="low", free_mb=low, min_free_mb=minimum,
                            reason=f"磁盘空间不足：{where}，低于 SCHOOL_MIN_FREE_MB={minimum}"), 503
-        return jsonify(status="ok", database="ok", disk="ok")
+        return jsonify(status="ok", database="ok")

@@ -84,13 +84,56 @@ def _init_login(app: Flask) -> None:
     login_manager.user_loader(lambda token: load_session_user(token, utcnow(), max_age))
 
 
+def _is_sqlite(dbapi_connection) -> bool:
+    return type(dbapi_connection).__module__.startswith("sqlite3")
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):
-    """WAL, a busy timeout and foreign keys for every SQLite connection (no-op elsewhere)."""
-    if type(dbapi_connection).__module__.startswith("sqlite3"):
+    """WAL, a busy timeout and foreign keys for every SQLite connection (no-op elsewhere).
+
+    The driver's own transaction handling is switched off (``isolation_level = None``): pysqlite
+    neither begins a transaction before a SAVEPOINT nor knows that RELEASE of the outermost
+    savepoint then commits, so a released ``begin_nested()`` could not be rolled back. SQLAlchemy
+    emits BEGIN instead (``_sqlite_begin`` below), as its pysqlite dialect documentation describes.
+    """
+    if _is_sqlite(dbapi_connection):
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+
+# Statements that may run before the transaction has taken SQLite's write lock.
+_SQLITE_READS = ("SELECT", "PRAGMA", "VACUUM", "EXPLAIN")
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(conn):
+    """SQLAlchemy began a transaction: on SQLite, BEGIN IMMEDIATE is emitted before its first write.
+
+    Reads before the first write run as pysqlite ran them (no lock held, so a long page never
+    blocks writers); the first INSERT/UPDATE/DELETE/SAVEPOINT/DDL takes the write lock with
+    BEGIN IMMEDIATE, which waits (busy_timeout) for another writer instead of failing the way a
+    deferred BEGIN whose read snapshot went stale does. Everything after it, savepoints included,
+    is one transaction that COMMIT or ROLLBACK ends.
+    """
+    if conn.dialect.name == "sqlite" and conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        conn.info["school_begin_pending"] = True
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _sqlite_begin_before_write(conn, cursor, statement, parameters, context, executemany):
+    if conn.info.get("school_begin_pending") and not statement.lstrip().upper().startswith(_SQLITE_READS):
+        conn.info["school_begin_pending"] = False
+        if not conn.connection.dbapi_connection.in_transaction:
+            cursor.execute("BEGIN IMMEDIATE")
+
+
+@event.listens_for(Engine, "commit")
+@event.listens_for(Engine, "rollback")
+def _sqlite_transaction_ended(conn):
+    conn.info.pop("school_begin_pending", None)

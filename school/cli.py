@@ -27,3 +27,7 @@ def register_commands(app: Flask) -> None:
     for name in COMMAND_MODULES:
         for command in import_module(name).COMMANDS:
             app.cli.add_command(command)
+
+
+if __name__ == "__main__":  # python -m school.cli …
+    main()

@@ -76,6 +76,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "LOGIN_MAX_FAILURES_PER_IP": int(env.get("SCHOOL_LOGIN_MAX_FAILURES_PER_IP", 30)),
         # Exams: saves still in flight this many seconds after an attempt's deadline are accepted.
         "EXAM_GRACE_SECONDS": int(env.get("SCHOOL_EXAM_GRACE_SECONDS", 30)),
+        # /healthz answers 503 when the media or instance folder has less free space than this.
+        "MIN_FREE_MB": int(env.get("SCHOOL_MIN_FREE_MB", 200)),
         "TESTING": False,
     }
     config.update(overrides)

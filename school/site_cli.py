@@ -1,6 +1,7 @@
 """Site-wide commands: ``school init``, ``demo``, ``serve`` and ``backup``."""
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.engine import make_url
 
+from school import diskspace
 from school.extensions import db
 
 
@@ -65,15 +67,29 @@ def backup_command(path):
     if target.exists():
         raise click.ClickException(f"{target} 已存在，不会覆盖")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with db.engine.connect() as conn:
-        conn.exec_driver_sql("VACUUM INTO ?", (str(target),))
-    check = sqlite3.connect(target)
+    # Written under a temporary name and renamed only after its integrity check: a failed backup
+    # (a full disk, a crash) leaves no file that looks like a backup or blocks the next try.
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     try:
-        result = check.execute("PRAGMA integrity_check").fetchone()[0]
-    finally:
-        check.close()
-    if result != "ok":
-        raise click.ClickException(f"备份完整性检查失败：{result}")
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql("VACUUM INTO ?", (str(partial),))
+        check = sqlite3.connect(partial)
+        try:
+            result = check.execute("PRAGMA integrity_check").fetchone()[0]
+        finally:
+            check.close()
+        if result != "ok":
+            raise click.ClickException(f"备份完整性检查失败：{result}；未留下备份文件，请重试。")
+        partial.rename(target)
+    except Exception as exc:
+        partial.unlink(missing_ok=True)
+        if diskspace.is_full(exc):
+            raise click.ClickException(diskspace.message(
+                f"备份没有完成，未留下任何文件（{target.parent}）。数据库本身未受影响。",
+                "请清理该磁盘或换一个空间足够的位置后重试。")) from None
+        if isinstance(exc, click.ClickException):
+            raise
+        raise click.ClickException(f"备份失败：{exc}；未留下备份文件。") from None
     click.echo(f"已备份到 {target}（完整性检查通过，{target.stat().st_size // 1024} KB）")
 
 

@@ -1,11 +1,17 @@
 """Site-wide pieces: template filters, error pages, health check, large-text switch."""
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, jsonify, render_template, request
 from sqlalchemy import text
+from sqlalchemy.exc import InternalError, OperationalError
 
+from school import diskspace
 from school.extensions import db
 from school.timeutil import format_local
+
+log = logging.getLogger(__name__)
 
 ERRORS = {
     403: ("没有权限", "您没有访问此页面的权限。"),
@@ -14,7 +20,29 @@ ERRORS = {
     413: ("文件过大", "上传的文件超过了大小限制。"),
     429: ("操作过于频繁", "请稍后再试。"),
     500: ("服务器出错了", "服务器暂时出现问题，请稍后再试。已记录此错误。"),
+    503: ("暂时无法服务", "网站暂时无法处理您的请求，请稍后再试。"),
 }
+DB_READ_ONLY = ("数据库暂时无法写入", "数据库暂时无法写入（磁盘空间不足或数据库处于只读状态），"
+                "您刚才的操作没有保存。请稍后再试；如果一直这样，请联系管理员。")
+DB_DOWN = ("数据库暂时无法使用", "暂时连不上数据库，您刚才的操作没有保存。请稍后再试；如果一直这样，请联系管理员。")
+READ_ONLY_TEXTS = ("readonly database", "read-only transaction", "read only", "database or disk is full",
+                   "no space left", "disk i/o error", "database is locked")
+
+
+def database_refusal(exc: BaseException) -> tuple[str, str] | None:
+    """The (title, message) to show when ``exc`` means the database cannot write or be reached now;
+    None for other errors (bugs stay 500s)."""
+    from sqlalchemy.exc import InternalError, OperationalError
+
+    text_ = str(getattr(exc, "orig", exc)).lower()
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
+    if diskspace.is_full(exc) or sqlstate in ("25006", "53100") or any(t in text_ for t in READ_ONLY_TEXTS):
+        return DB_READ_ONLY
+    if isinstance(exc, OperationalError):
+        return DB_DOWN
+    if isinstance(exc, InternalError) and sqlstate.startswith(("08", "53", "57")):
+        return DB_DOWN
+    return None
 
 
 def init_app(app: Flask) -> None:
@@ -31,11 +59,36 @@ def init_app(app: Flask) -> None:
     for code in ERRORS:
         app.register_error_handler(code, render_error)
 
+    def database_error(error):
+        refusal = database_refusal(error)
+        if refusal is None:
+            raise error
+        try:
+            db.session.rollback()
+        except Exception:  # the connection may be gone too
+            pass
+        log.warning("database refused %s %s: %s", request.method, request.path, error.__class__.__name__)
+        title, message = refusal
+        if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json" \
+                or request.is_json:
+            return jsonify(error=message), 503, {"Retry-After": "30"}
+        return render_template("errors/error.html", code=503, title=title, message=message), 503, \
+            {"Retry-After": "30"}
+
+    app.register_error_handler(OperationalError, database_error)
+    app.register_error_handler(InternalError, database_error)
+
     @app.get("/healthz")
     def healthz():
         try:
             db.session.execute(text("SELECT 1"))
-            return jsonify(status="ok", database="ok")
         except Exception:  # any failure to reach the database is "unhealthy", never a 500 page
             db.session.rollback()
             return jsonify(status="error", database="unreachable"), 503
+        minimum = app.config.get("MIN_FREE_MB", 200)
+        low = diskspace.low({"media": app.config.get("MEDIA_DIR"), "instance": app.instance_path}, minimum)
+        if low:
+            where = "、".join(f"{name} 目录剩余 {free} MB" for name, free in low.items())
+            return jsonify(status="error", database="ok", disk="low", free_mb=low, min_free_mb=minimum,
+                           reason=f"磁盘空间不足：{where}，低于 SCHOOL_MIN_FREE_MB={minimum}"), 503
+        return jsonify(status="ok", database="ok")

@@ -9,6 +9,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from school import diskspace
 from school.extensions import db
 
 
@@ -58,6 +59,7 @@ def create_course(slug, title, track, category, required, summary):
 @click.option("--title", required=True, help="课时标题")
 @with_appcontext
 def add_video(file, slug, title):
+    from school import jobs
     from school.courses import media, services
     from school.timeutil import utcnow
 
@@ -69,10 +71,18 @@ def add_video(file, slug, title):
     handle = tempfile.NamedTemporaryFile(dir=staging, suffix=".part", delete=False)
     handle.close()
     copy = Path(handle.name)
-    shutil.copyfile(source, copy)
+    try:
+        shutil.copyfile(source, copy)
+    except OSError as exc:
+        copy.unlink(missing_ok=True)  # the partial copy goes at once
+        if diskspace.is_full(exc):
+            raise click.ClickException(diskspace.message(
+                f"无法把视频复制到媒体目录（{staging}），未添加课时，已删除复制了一半的文件。",
+                "请清理磁盘（或加大磁盘）后重新运行此命令。"))
+        raise click.ClickException(f"无法复制视频文件：{exc.strerror or exc}")
     try:
         lesson = services.add_video_lesson(course, title, copy, source.name, utcnow())
-    except services.CourseError as exc:
+    except (services.CourseError, jobs.QueueUnavailable) as exc:
         db.session.rollback()
         copy.unlink(missing_ok=True)
         raise click.ClickException(str(exc))
@@ -91,7 +101,13 @@ def pack_course(slug, out):
     target = Path(out)
     if target.exists():
         raise click.ClickException(f"{target} 已存在，不会覆盖")
-    names = build_pack(course, target)
+    try:
+        names = build_pack(course, target)
+    except OSError as exc:
+        if diskspace.is_full(exc):
+            raise click.ClickException(diskspace.message(
+                f"学习包没有导出完，未留下任何文件（{target.parent}）。", "请换一个空间足够的位置或清理磁盘后重试。"))
+        raise click.ClickException(f"无法写入 {target}：{exc.strerror or exc}")
     click.echo(f"已导出 {target}：{len(names) - 1} 个视频和 index.html")
 
 

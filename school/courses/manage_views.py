@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from school import jobs
+from school import diskspace, jobs
 from school.accounts.orgs import ordered_tree
 from school.accounts.roles import current_actor, editor_required
 from school.courses import completion, inputs, media, services, uploads
@@ -248,6 +248,9 @@ def upload_chunk(token: str):
     upload = _upload(token)
     try:
         received = uploads.append(upload, request.args.get("offset", -1, type=int), request.get_data(), utcnow())
+    except diskspace.DiskFull as exc:
+        db.session.rollback()
+        return jsonify(error=str(exc), received=upload.received), 507
     except CourseError as exc:
         db.session.rollback()
         return jsonify(error=str(exc), received=upload.received), 409
@@ -266,6 +269,10 @@ def upload_finish(token: str):
     db.session.delete(upload)
     try:
         lesson = services.add_video_lesson(course, title, path, filename, utcnow())
+    except jobs.QueueUnavailable as exc:  # nothing was changed: the upload stays, "finish" can be sent again
+        db.session.rollback()
+        return jsonify(error=f"{exc}上传的文件已保留，稍后再点“完成”即可，无需重新上传。",
+                       received=upload.received), 503
     except CourseError as exc:
         db.session.rollback()
         stale = uploads.find(token, current_actor())  # the rollback brought the row back; the file is gone

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 from flask import current_app
 
+from school import children
 from school.courses import probe as media_probe
 from school.courses.errors import CourseError
 from school.courses.models import Course, Lesson
@@ -24,6 +24,29 @@ def media_root() -> Path:
     root = Path(current_app.config["MEDIA_DIR"])
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+MEDIA_ID_FILE = ".media-id"
+
+
+def media_id(create: bool = True) -> str | None:
+    """A random name for this media folder, kept in it (``.media-id``). A job records the media
+    folder its files were stored in, so a node mounting another folder leaves the job alone."""
+    marker = media_root() / MEDIA_ID_FILE
+    try:
+        return marker.read_text().strip() or None
+    except FileNotFoundError:
+        if not create:
+            return None
+    value = secrets.token_hex(8)
+    partial = marker.with_name(f"{MEDIA_ID_FILE}.{value}")
+    partial.write_text(value)
+    try:
+        partial.rename(marker) if not marker.exists() else partial.unlink()
+    except OSError:
+        partial.unlink(missing_ok=True)
+        raise
+    return marker.read_text().strip()
 
 
 def media_dir(lesson: Lesson) -> Path | None:
@@ -84,7 +107,7 @@ def save_cover(course: Course, data: bytes, filename: str) -> None:
     with tempfile.NamedTemporaryFile(suffix=suffix) as source:
         source.write(data)
         source.flush()
-        done = subprocess.run(
+        done = children.run(
             [media_probe.ffmpeg_exe(), "-nostdin", "-v", "error", "-protocol_whitelist", "file",
              "-f", "png_pipe" if suffix == ".png" else "jpeg_pipe", "-i", source.name,
              "-vf", "scale='min(640,iw)':-2", "-frames:v", "1", "-q:v", "4", "-y", str(folder / name)],

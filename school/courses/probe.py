@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from school import children
+
 # Extensions an editor may upload, and the demuxers ffmpeg may report for them.
 ALLOWED_EXTENSIONS = {".mp4", ".m4v", ".mov", ".3gp", ".mkv", ".webm", ".avi", ".flv", ".ts", ".mpg", ".mpeg",
                       ".wmv", ".mp3", ".m4a", ".aac", ".wav", ".ogg", ".oga", ".amr"}
@@ -75,7 +77,7 @@ def parse_header(text: str) -> ProbeResult | None:
 
 def _run(args: list[str], timeout: int) -> str:
     try:
-        done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *args], capture_output=True,
+        done = children.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *args], capture_output=True,
                               timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise MediaRejected("检查文件超时，文件可能已损坏")

@@ -150,6 +150,7 @@ def add_video_lesson(course: Course, title: str, stored: Path, original_name: st
     try:
         if not title:
             raise CourseError("请填写课时标题")
+        jobs.check_queue()  # the queue is down: refuse before anything is moved or written
         try:
             info = media_probe.probe(stored, original_name)
         except media_probe.MediaRejected as exc:
@@ -157,6 +158,7 @@ def add_video_lesson(course: Course, title: str, stored: Path, original_name: st
     except CourseError:
         stored.unlink(missing_ok=True)
         raise
+    media_id = media.media_id()
     sources = media.media_root() / "sources"
     sources.mkdir(exist_ok=True)
     target = sources / f"{secrets.token_hex(12)}{Path(original_name).suffix.lower()}"
@@ -168,7 +170,7 @@ def add_video_lesson(course: Course, title: str, stored: Path, original_name: st
                     has_video=info.has_video, media_status=MediaStatus.PROCESSING, created_at=now)
     db.session.add(lesson)
     db.session.flush()
-    job = jobs.enqueue(TRANSCODE_HANDLER, {"lesson_id": lesson.id}, now)
+    job = jobs.enqueue(TRANSCODE_HANDLER, {"lesson_id": lesson.id, "media_id": media_id}, now)
     lesson.job_id = job.id
     return lesson
 

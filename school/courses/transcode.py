@@ -19,6 +19,7 @@ from typing import Callable
 
 import ffmpeg
 
+from school import children
 from school.courses.probe import ProbeResult, ffmpeg_exe
 
 
@@ -143,7 +144,8 @@ class TranscodeError(RuntimeError):
 def run(args: list[str], duration: float, progress: Callable[[float], None] | None = None) -> None:
     """Run ffmpeg, reporting percent from its ``-progress`` lines; raise with ffmpeg's message on failure."""
     with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL)
+        # ffmpeg dies with this process (school.children): a killed worker leaves no ffmpeg behind.
+        process = children.popen(args, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL)
         try:
             for raw in process.stdout:
                 key, _, value = raw.decode("ascii", "replace").strip().partition("=")
@@ -151,9 +153,7 @@ def run(args: list[str], duration: float, progress: Callable[[float], None] | No
                     progress(min(99.0, int(value) / 1e6 / duration * 100))
             code = process.wait()
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+            children.kill(process)
         if code != 0:
             errors.seek(0)
             text = errors.read().decode("utf-8", "replace").strip().splitlines()

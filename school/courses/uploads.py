@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from school import jobs
+from school import diskspace, jobs
 from school.courses.errors import CourseError
 from school.courses.media import media_root
 from school.courses.models import Course, Upload
@@ -68,13 +68,30 @@ def append(upload: Upload, offset: int, data: bytes, now: datetime) -> int:
     if upload.received + len(data) > upload.size:
         raise CourseError("上传的数据超过了文件大小")
     path = part_path(upload)
-    with path.open("r+b" if path.exists() else "wb") as fh:
-        fh.seek(offset)
-        fh.write(data)
-        fh.truncate()
+    try:
+        with path.open("r+b" if path.exists() else "wb") as fh:
+            fh.seek(offset)
+            fh.write(data)
+            fh.flush()
+            fh.truncate()
+    except OSError as exc:
+        if not diskspace.is_full(exc):
+            raise
+        _cut(path, offset)  # what this chunk managed to write goes; what was received stays
+        raise diskspace.DiskFull(diskspace.message(
+            f"这一段没有保存（已收到的 {offset // (1024 * 1024)} MB 保留在服务器上）。",
+            "请联系管理员清理服务器磁盘，然后重新选择同一个文件继续上传，会从断点续传。")) from None
     upload.received += len(data)
     upload.updated_at = now
     return upload.received
+
+
+def _cut(path: Path, size: int) -> None:
+    try:
+        with path.open("r+b") as fh:
+            fh.truncate(size)
+    except OSError:
+        pass
 
 
 def discard(upload: Upload) -> None:

@@ -4,19 +4,18 @@ The editors' pages are ``manage_views`` (blueprint ``courses_manage``, under /co
 """
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 from flask import (
     Blueprint,
+    Response,
     abort,
-    after_this_request,
     flash,
     jsonify,
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_login import current_user, login_required
@@ -239,18 +238,14 @@ def pack_zip(course_id: int):
     if not (is_editor(me) or me.role == Role.SECRETARY):
         abort(403)
     course = course_or_404(course_id)
-    handle = tempfile.NamedTemporaryFile(suffix=".zip", delete=False)
-    handle.close()
-    target = Path(handle.name)
-    pack.build_pack(course, target)
-
-    @after_this_request
-    def _remove(response):
-        response.call_on_close(lambda: target.unlink(missing_ok=True))
-        return response
-
-    return send_file(target, mimetype="application/zip", as_attachment=True,
-                     download_name=f"{course.slug}-离线学习包.zip")
+    download = pack.plan(course)  # the files are opened now; the zip is made as it is sent
+    name = f"{course.slug}-离线学习包.zip"
+    response = Response(pack.stream(download), mimetype="application/zip", direct_passthrough=True)
+    response.headers["Content-Disposition"] = (f"attachment; filename=\"{course.slug}.zip\"; "
+                                               f"filename*=UTF-8''{quote(name)}")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
 
 
 @bp.app_template_global()

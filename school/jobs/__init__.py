@@ -3,24 +3,35 @@
 A job row (queued → running → done/failed, with progress and error) is the truth; the
 runner is only a way to get it executed: RQ on Redis when ``SCHOOL_REDIS_URL`` is set,
 otherwise a worker thread inside the web process. Because the state is in the database a
-restart loses nothing: queued jobs are still queued, and a running job whose heartbeat
-went stale (its worker died) is queued again.
+restart loses nothing: queued jobs are still queued, and a running job whose worker is gone
+is queued again — at once when the worker ran on this host (the row records the worker's
+host, pid and process start time, and no such process exists any more), otherwise once its
+heartbeat has gone stale. Queued rows that no RQ queue holds (Redis was down when they were
+queued) are handed to RQ again at every sweep.
+
+Each attempt at a job has an id of its own (``current_attempt()``); a handler that needs a
+work folder names it after the attempt, so a recovered job never shares its folder with
+whatever an earlier attempt left. Child processes die with their worker (``school.children``).
 
 A job names its handler as ``"module:function"`` inside the ``school`` package; the
 handler receives the payload and a ``progress(percent)`` callback and raises ``JobFailed``
-with a message for people when the work cannot be done.
+with a message for people when the work cannot be done, or ``NotHere`` when this node cannot
+do it (e.g. its media folder is not the one holding the job's files): the job is then left
+queued for another node.
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import threading
 from datetime import datetime, timedelta
 from importlib import import_module
 from typing import Callable
 
 from flask import Flask, current_app
-from sqlalchemy import DateTime, Integer, String, Text, event, or_, select, update
+from sqlalchemy import DateTime, Integer, String, Text, event, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from school.extensions import db
@@ -38,6 +49,14 @@ class JobFailed(Exception):
     """The work cannot be done; ``str(exc)`` is shown to people."""
 
 
+class NotHere(Exception):
+    """This node cannot run the job (but another may): it goes back to the queue untouched."""
+
+
+class QueueUnavailable(Exception):
+    """The job queue (Redis) cannot be reached; ``str(exc)`` is shown to people."""
+
+
 class Job(db.Model):
     __tablename__ = "job"
 
@@ -52,6 +71,8 @@ class Job(db.Model):
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # "host pid start-time" of the process running it (see worker_identity / worker_gone).
+    worker: Mapped[str | None] = mapped_column(String(200))
 
     @property
     def state_label(self) -> str:
@@ -65,9 +86,27 @@ class Job(db.Model):
 # --- enqueueing -------------------------------------------------------------------------
 
 
+def check_queue() -> None:
+    """Raise ``QueueUnavailable`` when jobs go to RQ and Redis cannot be reached (call it before
+    doing work that a job must follow, so nothing is half done when the queue is down)."""
+    if not current_app.config.get("REDIS_URL"):
+        return
+    try:
+        _rq_queue(current_app).connection.ping()
+    except Exception as exc:
+        raise QueueUnavailable(
+            "任务队列（Redis）无法连接，任务没有排队，未做任何更改。"
+            f"请检查 Redis 服务（SCHOOL_REDIS_URL）后重试。（{type(exc).__name__}）") from None
+
+
 def enqueue(handler: str, payload: dict, now: datetime) -> Job:
-    """Add a job; it is handed to a runner once the caller's transaction commits."""
+    """Add a job; it is handed to a runner once the caller's transaction commits.
+
+    With RQ configured and Redis unreachable this raises ``QueueUnavailable`` (the caller rolls
+    back and says so). Should Redis go away between this check and the commit, the row stays
+    queued and the next sweep (``requeue_stale``) hands it to RQ."""
     _resolve(handler)  # fail now, not in the worker, on a misspelt handler
+    check_queue()
     job = Job(handler=handler, payload=json.dumps(payload), state=QUEUED, created_at=now)
     db.session.add(job)
     db.session.flush()
@@ -104,21 +143,55 @@ def _forget_after_rollback(session):
 def _dispatch(app: Flask, job_id: int) -> None:
     if app.config.get("REDIS_URL"):
         try:
-            _rq_queue(app).enqueue("school.jobs.rq_entry", job_id, job_timeout=6 * 3600,
-                                   job_id=f"school-job-{job_id}-{utcnow():%Y%m%d%H%M%S%f}")
-        except Exception:  # Redis down: the row stays queued and is handed over again by requeue_stale
-            log.exception("could not hand job %s to RQ", job_id)
+            _rq_enqueue(_rq_queue(app), job_id)
+        except Exception as exc:  # Redis down: the row stays queued and the next sweep hands it over
+            log.warning("job %s stays queued: Redis unreachable (%s: %s); the next sweep hands it to RQ",
+                        job_id, type(exc).__name__, exc)
     elif id(app) in InlineWorker._workers:
         InlineWorker._workers[id(app)].wake()
     # Otherwise the job waits for the web process's worker (started by its first request)
-    # or for `school jobs run`.
+    # or for `school jobs run`. With Redis down the row stays queued; requeue_stale's sweep
+    # (redispatch_queued) hands it to RQ when Redis is back.
+
+
+RQ_PREFIX = "school-job-"
+
+
+def _rq_enqueue(queue, job_id: int) -> None:
+    queue.enqueue("school.jobs.rq_entry", job_id, job_timeout=6 * 3600,
+                  job_id=f"{RQ_PREFIX}{job_id}-{utcnow():%Y%m%d%H%M%S%f}")
 
 
 def _rq_queue(app: Flask):
     from redis import Redis
     from rq import Queue
 
-    return Queue(app.config.get("RQ_QUEUE", "school"), connection=Redis.from_url(app.config["REDIS_URL"]))
+    connection = Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=3, socket_timeout=10)
+    return Queue(app.config.get("RQ_QUEUE", "school"), connection=connection)
+
+
+def redispatch_queued(app: Flask | None = None) -> int:
+    """Hand to RQ every queued row that its queue does not hold (queued while Redis was down,
+    or its RQ job lost with a dead worker); returns how many. Quiet when Redis is still down."""
+    app = app or current_app._get_current_object()
+    if not app.config.get("REDIS_URL"):
+        return 0
+    waiting = list(db.session.scalars(select(Job.id).where(Job.state == QUEUED).order_by(Job.id)))
+    if not waiting:
+        return 0
+    try:
+        queue = _rq_queue(app)
+        held = {int(rq_id[len(RQ_PREFIX):].split("-")[0]) for rq_id in queue.get_job_ids()
+                if rq_id.startswith(RQ_PREFIX) and rq_id[len(RQ_PREFIX):].split("-")[0].isdigit()}
+        missing = [job_id for job_id in waiting if job_id not in held]
+        for job_id in missing:
+            _rq_enqueue(queue, job_id)
+    except Exception as exc:
+        log.warning("queued jobs not handed to RQ: Redis unreachable (%s: %s)", type(exc).__name__, exc)
+        return 0
+    if missing:
+        log.info("handed %d stranded queued job(s) to RQ: %s", len(missing), missing)
+    return len(missing)
 
 
 # --- running ----------------------------------------------------------------------------
@@ -131,45 +204,95 @@ def _resolve(handler: str) -> Callable:
     return getattr(import_module(module_name), func)
 
 
+def _process_start(pid: int) -> str | None:
+    """The start time of process ``pid`` (clock ticks since boot, from /proc), None if there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    return data[data.rindex(b")") + 2:].split()[19].decode()  # field 22, counted after "(comm)"
+
+
+def worker_identity() -> str:
+    """"host pid start-time" of this process; a pid reused by a later process has another start time."""
+    pid = os.getpid()
+    return f"{socket.gethostname()} {pid} {_process_start(pid) or '-'}"[:200]
+
+
+def worker_gone(identity: str | None) -> bool:
+    """True only when sure the worker is dead: it ran on this host, and no process with its pid
+    and start time exists. Workers of other hosts are judged by their heartbeat instead."""
+    parts = (identity or "").rsplit(" ", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    pid, started = int(parts[1]), parts[2]
+    if os.path.isdir("/proc"):
+        current = _process_start(pid)
+        return current is None or (started != "-" and current != started)
+    try:  # pragma: no cover - without /proc: the pid alone
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def requeue_stale(now: datetime, everything_running: bool = False) -> int:
-    """Queue again the running jobs whose worker died (or all running ones, when told no worker is alive)."""
-    query = select(Job).where(Job.state == RUNNING)
-    if not everything_running:
-        query = query.where(or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < now - STALE_AFTER))
+    """Queue again the running jobs whose worker died — at once when it ran on this host and its
+    process is gone, otherwise once its heartbeat is older than ``STALE_AFTER`` (or every running
+    one, when told no worker is alive) — then hand RQ the queued rows it does not hold."""
     requeued = []
-    for job in db.session.scalars(query):
+    for job in db.session.scalars(select(Job).where(Job.state == RUNNING)).all():
+        stale = job.heartbeat_at is None or job.heartbeat_at < now - STALE_AFTER
+        if not (everything_running or stale or worker_gone(job.worker)):
+            continue
         if job.attempts >= MAX_ATTEMPTS:
             job.state, job.finished_at = FAILED, now
             job.error = "处理多次中断，已停止自动重试，请点击“重试”"
         else:
             job.state = QUEUED
             requeued.append(job.id)
-    if requeued and current_app.config.get("REDIS_URL"):
-        # With RQ, a worker that died took its RQ job with it: hand the row to RQ again.
-        db.session.info.setdefault("school_jobs_pending", []).extend(requeued)
+        job.worker = None
     db.session.commit()
+    redispatch_queued()
     return len(requeued)
 
 
-def _set(job_id: int, **values) -> None:
-    # Its own short transaction, so progress is visible to the editor while the job runs.
+def _set(job_id: int, attempt: int | None = None, **values) -> int:
+    # Its own short transaction, so progress is visible to the editor while the job runs. With
+    # ``attempt``, only while the row still belongs to that attempt (not recovered meanwhile).
+    query = update(Job).where(Job.id == job_id)
+    if attempt is not None:
+        query = query.where(Job.attempts == attempt, Job.state == RUNNING)
     with db.engine.begin() as conn:
-        conn.execute(update(Job).where(Job.id == job_id).values(**values))
+        return conn.execute(query.values(**values)).rowcount
+
+
+_current = threading.local()
+
+
+def current_attempt() -> str | None:
+    """``"<job id>-<attempt>"`` of the job this thread is running (None outside a job)."""
+    return getattr(_current, "attempt", None)
 
 
 def run_job(job_id: int, now: datetime | None = None) -> str | None:
-    """Run one queued job here and now; returns its final state (None if someone else took it)."""
+    """Run one queued job here and now; returns its final state (None if someone else took it,
+    or this node left it for another: ``NotHere``)."""
     now = now or utcnow()
     claimed = db.session.execute(
         update(Job).where(Job.id == job_id, Job.state == QUEUED)
         .values(state=RUNNING, started_at=now, heartbeat_at=now, attempts=Job.attempts + 1, progress=0,
-                error=None)
+                error=None, worker=worker_identity())
         .execution_options(synchronize_session=False))
     db.session.commit()
     if claimed.rowcount != 1:
         return None
     job = db.session.get(Job, job_id)
     db.session.refresh(job)
+    attempt = job.attempts
     last = [0, utcnow()]
 
     def progress(percent: float) -> None:
@@ -177,35 +300,49 @@ def run_job(job_id: int, now: datetime | None = None) -> str | None:
         moment = utcnow()
         if percent != last[0] or moment - last[1] > timedelta(seconds=20):
             last[:] = [percent, moment]
-            _set(job_id, progress=percent, heartbeat_at=moment)
+            _set(job_id, attempt, progress=percent, heartbeat_at=moment)
 
+    _current.attempt = f"{job_id}-{attempt}"
     try:
         _resolve(job.handler)(json.loads(job.payload or "{}"), progress)
+    except NotHere:
+        db.session.rollback()
+        _set(job_id, attempt, state=QUEUED, attempts=attempt - 1, progress=0, worker=None)
+        return None
     except JobFailed as exc:
         db.session.rollback()
-        _set(job_id, state=FAILED, error=str(exc)[:2000], finished_at=utcnow())
+        _set(job_id, attempt, state=FAILED, error=str(exc)[:2000], finished_at=utcnow())
         return FAILED
     except Exception as exc:  # a bug or a crash must not kill the worker; it is recorded on the job
         log.exception("job %s failed", job_id)
         db.session.rollback()
-        _set(job_id, state=FAILED, error=f"处理出错：{type(exc).__name__}: {exc}"[:2000], finished_at=utcnow())
+        _set(job_id, attempt, state=FAILED, error=f"处理出错：{type(exc).__name__}: {exc}"[:2000],
+             finished_at=utcnow())
         return FAILED
-    _set(job_id, state=DONE, progress=100, finished_at=utcnow(), heartbeat_at=utcnow())
+    finally:
+        _current.attempt = None
+    _set(job_id, attempt, state=DONE, progress=100, finished_at=utcnow(), heartbeat_at=utcnow())
     return DONE
 
 
-def next_queued() -> int | None:
-    return db.session.scalar(select(Job.id).where(Job.state == QUEUED).order_by(Job.id).limit(1))
+def next_queued(skip: set[int] | frozenset = frozenset()) -> int | None:
+    query = select(Job.id).where(Job.state == QUEUED)
+    if skip:
+        query = query.where(Job.id.not_in(skip))
+    return db.session.scalar(query.order_by(Job.id).limit(1))
 
 
 def run_until_empty(now: datetime | None = None, recover_running: bool = False) -> list[tuple[int, str]]:
-    """Process the queue in the foreground (``school jobs run --until-empty``)."""
+    """Process the queue in the foreground (``school jobs run --until-empty``); jobs this node
+    cannot run (``NotHere``) stay queued for another."""
     requeue_stale(now or utcnow(), everything_running=recover_running)
-    results = []
-    while (job_id := next_queued()) is not None:
+    results, left = [], set()
+    while (job_id := next_queued(left)) is not None:
         state = run_job(job_id)
         if state:
             results.append((job_id, state))
+        else:
+            left.add(job_id)
     return results
 
 

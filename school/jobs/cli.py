@@ -40,6 +40,30 @@ def run_jobs(until_empty, recover):
         time.sleep(3)
 
 
+@jobs_group.command("rq-worker", help="启动 RQ 任务进程（需设置 SCHOOL_REDIS_URL）：先把中断的任务和 Redis 停机时排队的任务重新交给队列，再处理队列。")
+@click.option("--burst", is_flag=True, help="队列处理完就退出")
+@with_appcontext
+def rq_worker(burst):
+    from flask import current_app
+    from rq import Worker
+
+    from school import jobs
+    from school.timeutil import utcnow
+
+    if not current_app.config.get("REDIS_URL"):
+        raise click.ClickException("没有设置 SCHOOL_REDIS_URL；不用 Redis 时请用 school jobs run")
+    try:
+        jobs.check_queue()
+    except jobs.QueueUnavailable as exc:
+        raise click.ClickException(str(exc))
+    requeued = jobs.requeue_stale(utcnow())  # also hands RQ the queued rows it does not hold
+    if requeued:
+        click.echo(f"已重新排队 {requeued} 个中断的任务")
+    db.session.remove()
+    queue = jobs._rq_queue(current_app)
+    Worker([queue], connection=queue.connection).work(burst=burst)
+
+
 @jobs_group.command("list", help="列出最近的任务及其状态。")
 @with_appcontext
 def list_jobs():

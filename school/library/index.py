@@ -25,6 +25,7 @@ from typing import Iterable, Iterator
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from whoosh import index as windex
 from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
@@ -274,10 +275,13 @@ def reconcile(path: Path | None = None) -> int:
             log.warning("search index out of step with the database: writing %d, removing %d documents",
                         len(stale), len(gone))
             changes: dict[int, dict | None] = dict.fromkeys(gone)
-            for start in range(0, len(stale), 200):
-                ids = stale[start:start + 200]
-                changes.update({doc.id: snapshot_of(doc) for doc in
-                                db.session.scalars(select(Document).where(Document.id.in_(ids)))})
+            # A session of its own: this may run just after a commit (``following``), when the
+            # caller's session can no longer query.
+            with Session(db.engine) as session:
+                for start in range(0, len(stale), 200):
+                    ids = stale[start:start + 200]
+                    changes.update({doc.id: snapshot_of(doc) for doc in
+                                    session.scalars(select(Document).where(Document.id.in_(ids)))})
             _write(path, changes)
         _state_file(path).write_text(json.dumps(state))
         _verified.add(str(path))

@@ -60,7 +60,7 @@ class Entry:
 @lru_cache(maxsize=50_000)
 def pinyin_of(name: str) -> tuple[str, str]:
     """(full pinyin, initials) of a title, letters only: 劳动合同法 → laodonghetongfa, ldhtf."""
-    from pypinyin import Style, lazy_pinyin
+    from pypinyin import lazy_pinyin
 
     syllables = [s for s in lazy_pinyin(name, errors="ignore") if s.isascii() and s.isalpha()]
     return "".join(syllables).lower(), "".join(s[0] for s in syllables).lower()

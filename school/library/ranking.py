@@ -38,7 +38,7 @@ NAMED_OTHER_PART = 2.5  # another part of a law named with one of its parts
 ARTICLE_HELD = 1.5  # the part of a law that holds the article looked up
 RELATED = 1.6  # a document whose title names the law the query names (实施条例, 解释)
 COVERAGE = 1.8  # × the share of the query's weight the title covers
-LEVEL = 0.6  # × levels.LEVEL_PRIOR
+LEVEL = 1.0  # × levels.LEVEL_PRIOR
 HISTORICAL = -0.8  # an older version of a title also present in a newer one
 SUFFIXES = ("法", "条例", "规定", "办法", "细则", "解释")
 

@@ -68,6 +68,8 @@ def following_in_bulk():
         changes = session.info.pop(_DEFERRED_KEY)
         if changes:
             _write_changes(changes)
+        else:  # nothing new, but an earlier import may have been killed before writing the index
+            _write_changes({})
 
 
 def _write_changes(changes: dict[int, dict | None]) -> None:
@@ -75,7 +77,7 @@ def _write_changes(changes: dict[int, dict | None]) -> None:
         if len(changes) >= REBUILD_AT:
             index.rebuild()
         else:
-            index.apply_changes(changes)
+            index.apply_changes(changes)  # then compares the whole index with the database
     except Exception:  # the commit stands; a stale index is rebuilt on the next search
         log.exception("search index update failed; it will be rebuilt on the next search")
         try:

@@ -81,6 +81,7 @@ def parse_markdown(text: str, filename: str = "", require_title: bool = True) ->
     if index < len(lines) and re.match(r"^#\s+\S", lines[index]):
         title = lines[index].lstrip("#").strip()
         index += 1
+        title, index = _with_part(title, lines, index)
     elif require_title:
         raise ImportFailure("缺少标题（第一行应为“# 标题”）")
     else:
@@ -99,6 +100,33 @@ def parse_markdown(text: str, filename: str = "", require_title: bool = True) ->
     issuer = ISSUER_RE.search(info)
     return Extracted(title=title[:300], body=body + "\n", published_on=published,
                      issuer=issuer.group(1) if issuer else "", summary="\n".join(info_lines)[:1000])
+
+
+PART_RE = re.compile(r"^#\s+(\S{1,12})\s*$")
+
+
+def _with_part(title: str, lines: list[str], index: int) -> tuple[str, int]:
+    """A law issued in parts (民法典: one file per 编) has a second ``#`` line naming the part:
+    it joins the title (中华人民共和国民法典 · 合同编), so the parts can be told apart."""
+    from school.library.levels import PART_SEPARATOR
+
+    following = index
+    while following < len(lines) and not lines[following].strip():
+        following += 1
+    match = PART_RE.match(lines[following]) if following < len(lines) else None
+    if match and re.search(r"(编|则|部分|卷)$", match.group(1)):
+        return f"{title}{PART_SEPARATOR}{match.group(1)}", following + 1
+    return title, index
+
+
+def classify_imported(doc: Document, source: str) -> None:
+    """Store the document's level and region, decided from the folder it was imported from."""
+    from school.library.levels import classify, region_of
+
+    level = classify(doc.title, source, doc.issuer)
+    region = region_of(doc.title, source) if level == "local" else ""
+    if (doc.level, doc.region) != (level, region):
+        doc.level, doc.region = level, region
 
 
 def _docx_to_markdown(data: bytes) -> str:
@@ -223,9 +251,10 @@ def import_file(path: Path, source: str, category: str, actor, now: datetime) ->
     if existing is None:
         if db.session.scalar(select(Document.id).where(Document.content_hash == digest).limit(1)):
             return "unchanged"  # the same text is already in the library under another path
-        services.create_document(data, actor, now, note="批量导入", source_path=source)
+        classify_imported(services.create_document(data, actor, now, note="批量导入", source_path=source), source)
         return "created"
     changed = services.update_document(existing, data, actor, now, note="批量导入：文件已更新")
+    classify_imported(existing, source)
     return "revised" if changed else "unchanged"
 
 

@@ -13,8 +13,10 @@ bulk import — is ``following``'s job; reading is ``search``'s.
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import logging
+import re
 import shutil
 import threading
 from datetime import datetime
@@ -23,16 +25,17 @@ from typing import Iterable, Iterator
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from whoosh import index as windex
-from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
+from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
 from school.extensions import db
-from school.library import index_builder
+from school.library import index_builder, levels
 from school.library.analysis import FastPositions, chinese_analyzer
 from school.library.models import Document
 
 log = logging.getLogger(__name__)
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: headings, level, region, articles and the revision id of each document
 _writer_lock = threading.RLock()
 # Postings a rebuild holds in memory before it writes them out as a segment (≈ 170 bytes
 # each): the 1,561 laws of bench/search.py make 1.07 million, so one segment.
@@ -46,30 +49,52 @@ def make_schema(analyzer=None) -> Schema:
         title=TEXT(analyzer=analyzer, stored=True),
         body=TEXT(analyzer=analyzer),
         issuer=TEXT(analyzer=analyzer),
+        headings=TEXT(analyzer=analyzer),  # the 编, 章 and 节 lines of the text
         tags=KEYWORD(commas=True, lowercase=True, scorable=True),
         category=ID(stored=True),
         status=ID(stored=True),
         date=DATETIME(stored=True, sortable=True),
         year=NUMERIC(int, sortable=True),
+        level=ID(stored=True),
+        region=ID(stored=True),
+        articles=STORED(),  # "first-last" article numbers, for 民法典第一千零七十九条
+        rev=STORED(),  # which revision of the document the index holds (``revision_id``)
     )
     if analyzer is chinese_analyzer():
-        for name in ("title", "body", "issuer"):
+        for name in ("title", "body", "issuer", "headings"):
             schema[name].format = FastPositions(field_boost=schema[name].format.field_boost)
     return schema
+
+
+HEADING_RE = re.compile(r"(?m)^#{1,6}[ \t]*(.+)$")
 
 
 def fields_of(snapshot: dict) -> dict:
     published = snapshot["published_on"]
     when = datetime(published.year, published.month, published.day) if published else snapshot["created_at"]
-    return dict(id=str(snapshot["id"]), title=snapshot["title"], body=snapshot["body"] or "",
+    body = snapshot["body"] or ""
+    level = snapshot.get("level") or levels.classify(snapshot["title"], snapshot.get("source_path"),
+                                                      snapshot["issuer"] or "")
+    return dict(id=str(snapshot["id"]), title=snapshot["title"], body=body,
                 issuer=snapshot["issuer"] or "", tags=snapshot["tags"] or "", category=snapshot["category"],
-                status=snapshot["status"], date=when, year=when.year)
+                status=snapshot["status"], date=when, year=when.year,
+                headings="\n".join(HEADING_RE.findall(body)), level=level, region=snapshot.get("region") or "",
+                articles=levels.article_range(body), rev=snapshot.get("rev", ""))
+
+
+def revision_id(updated_at, content_hash, status, level, region) -> str:
+    """What identifies the state of a document for the index: it changes with every save."""
+    text = "|".join(str(v or "") for v in (updated_at.isoformat() if updated_at else "", content_hash, status,
+                                            level, region))
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
 def snapshot_of(doc: Document) -> dict:
     return dict(id=doc.id, title=doc.title, body=doc.body, issuer=doc.issuer, tags=doc.tags,
                 category=doc.category, status=doc.status, published_on=doc.published_on,
-                created_at=doc.created_at or datetime(1970, 1, 1))
+                created_at=doc.created_at or datetime(1970, 1, 1), level=doc.level, region=doc.region,
+                source_path=doc.source_path,
+                rev=revision_id(doc.updated_at, doc.content_hash, doc.status, doc.level, doc.region))
 
 
 # --- where the index lives and what it reflects ----------------------------------------
@@ -166,65 +191,124 @@ def rebuild() -> int:
     with _writer_lock:
         shutil.rmtree(fresh, ignore_errors=True)
         fresh.mkdir(parents=True)
+        state = database_state()
         count = write_new_index(fresh, _database_snapshots())
-        write_state(fresh)
+        _state_file(fresh).write_text(json.dumps(state))
         old = path.with_name(path.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
         if path.exists():
             path.rename(old)
         fresh.rename(path)
         shutil.rmtree(old, ignore_errors=True)
+        _verified.add(str(path))
     return count
 
 
 def apply_changes(changes: dict[int, dict | None]) -> None:
-    """Write changed documents (id → snapshot, or ``None`` for a deleted one) to the index."""
+    """Write changed documents (id → snapshot, or ``None`` for a deleted one) to the index,
+    then make sure it holds every document of the database (``reconcile``): the state it
+    records is what it was checked to hold, never the database's word for it."""
     path = index_dir()
     with _writer_lock:
-        if not windex.exists_in(str(path)) or not changes:
+        if not windex.exists_in(str(path)):
             return  # nothing to follow yet: the first search builds the index from the database
-        ix = windex.open_dir(str(path))
-        writer = ix.writer(timeout=30, codec=index_builder.codec())
-        try:
-            for doc_id, snap in changes.items():
-                if snap is None:
-                    writer.delete_by_term("id", str(doc_id))
-                else:
-                    writer.update_document(**fields_of(snap))
-            writer.commit()
-        except Exception:
-            writer.cancel()
-            raise
-        finally:
-            ix.close()
-        write_state(path)
+        if changes:
+            _write(path, changes)
+        reconcile(path)
+
+
+def _write(path: Path, changes: dict[int, dict | None]) -> None:
+    ix = windex.open_dir(str(path))
+    writer = ix.writer(timeout=30, codec=index_builder.codec())
+    try:
+        for doc_id, snap in changes.items():
+            if snap is None:
+                writer.delete_by_term("id", str(doc_id))
+            else:
+                writer.update_document(**fields_of(snap))
+        writer.commit()
+    except Exception:
+        writer.cancel()
+        raise
+    finally:
+        ix.close()
+
+
+# --- what the index holds -----------------------------------------------------------------
+
+
+def database_revisions() -> dict[int, str]:
+    """Every document's id and revision id, from one query over small columns."""
+    with db.engine.connect() as conn:
+        rows = conn.execute(select(Document.id, Document.updated_at, Document.content_hash, Document.status,
+                                   Document.level, Document.region))
+        return {row[0]: revision_id(*row[1:]) for row in rows}
+
+
+def index_revisions(path: Path | None = None) -> dict[int, str]:
+    """The documents the index in ``path`` holds, and which revision of each."""
+    ix = windex.open_dir(str(path or index_dir()))
+    try:
+        with ix.searcher() as searcher:
+            return {int(fields["id"]): fields.get("rev", "") for fields in searcher.all_stored_fields()}
+    finally:
+        ix.close()
+
+
+def reconcile(path: Path | None = None) -> int:
+    """Compare the documents and revisions the index holds with the database and write the
+    difference — documents missing or out of date, documents deleted — however it arose (an
+    import killed before it wrote the index, a failed write, another worker's commit). Then
+    record the state. Returns how many documents were written or removed."""
+    path = path or index_dir()
+    with _writer_lock:
+        state = database_state()  # before reading the revisions: a later commit leaves it stale
+        wanted = database_revisions()
+        held = index_revisions(path)
+        stale = [doc_id for doc_id, rev in wanted.items() if held.get(doc_id) != rev]
+        gone = [doc_id for doc_id in held if doc_id not in wanted]
+        if len(stale) + len(gone) >= REBUILD_AT:
+            log.warning("search index misses %d documents: rebuilding", len(stale) + len(gone))
+            rebuild()
+            return len(stale) + len(gone)
+        if stale or gone:
+            log.warning("search index out of step with the database: writing %d, removing %d documents",
+                        len(stale), len(gone))
+            changes: dict[int, dict | None] = dict.fromkeys(gone)
+            # A session of its own: this may run just after a commit (``following``), when the
+            # caller's session can no longer query.
+            with Session(db.engine) as session:
+                for start in range(0, len(stale), 200):
+                    ids = stale[start:start + 200]
+                    changes.update({doc.id: snapshot_of(doc) for doc in
+                                    session.scalars(select(Document).where(Document.id.in_(ids)))})
+            _write(path, changes)
+        _state_file(path).write_text(json.dumps(state))
+        _verified.add(str(path))
+        return len(stale) + len(gone)
+
+
+REBUILD_AT = 200  # documents out of step from which rewriting the whole index costs less
+_verified: set[str] = set()  # index folders this process has compared with the database
 
 
 # --- opening ----------------------------------------------------------------------------
 
 
-def _catch_up(path: Path, state: dict) -> bool:
-    """Bring an index that is merely behind (another worker's commit not yet written, or a
-    write that failed) up to date with the documents changed since; ``False`` when that
-    cannot make it current (e.g. documents were deleted) and a rebuild is needed."""
-    if state.get("schema") != SCHEMA_VERSION or not state.get("newest"):
-        return False
-    since = datetime.fromisoformat(state["newest"])
-    with db.engine.connect() as conn:
-        ids = list(conn.scalars(select(Document.id).where(Document.updated_at >= since)))
-    docs = db.session.scalars(select(Document).where(Document.id.in_(ids))).all() if ids else []
-    apply_changes({doc.id: snapshot_of(doc) for doc in docs})
-    return index_state(path) == database_state()
-
-
 def open_current(db_state: dict):
-    """The index as of ``db_state``: caught up when behind, rebuilt when missing or unreadable."""
+    """The index as of ``db_state``: compared with the database and completed when behind or
+    when this process has not checked it yet (start), rebuilt when missing or unreadable."""
     path = index_dir()
     with _writer_lock:
         state = index_state(path) if windex.exists_in(str(path)) else None
-        if state != db_state:
-            if state is None or not _catch_up(path, state):
-                log.warning("search index missing or stale: rebuilding from the database")
+        if state is None or state.get("schema") != SCHEMA_VERSION:
+            log.warning("search index missing or of another version: rebuilding from the database")
+            rebuild()
+        elif state != db_state or str(path) not in _verified:
+            try:
+                reconcile(path)
+            except Exception:
+                log.exception("search index could not be checked: rebuilding")
                 rebuild()
         try:
             return windex.open_dir(str(path))

@@ -24,7 +24,8 @@ STATUS_LABELS = {DocStatus.DRAFT: "草稿", DocStatus.PUBLISHED: "已发布"}
 
 class Document(db.Model):
     __tablename__ = "library_document"
-    __table_args__ = (Index("ix_library_document_category_status", "category", "status"),)
+    __table_args__ = (Index("ix_library_document_category_status", "category", "status"),
+                      Index("ix_library_document_level_region", "level", "region"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(300))
@@ -42,6 +43,10 @@ class Document(db.Model):
     file_name: Mapped[str | None] = mapped_column(String(255))
     file_stored: Mapped[str | None] = mapped_column(String(100))
     read_count: Mapped[int] = mapped_column(Integer, default=0)
+    # What kind of document it is (``levels.LEVELS``: law, regulation …) and, for a local
+    # regulation, its province (and city): decided at import, shown with every search result.
+    level: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    region: Mapped[str] = mapped_column(String(40), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -53,6 +58,12 @@ class Document(db.Model):
     @property
     def category_label(self) -> str:
         return category_label(self.category)
+
+    @property
+    def level_label(self) -> str:
+        from school.library.levels import classify, level_label
+
+        return level_label(self.level or classify(self.title, self.source_path, self.issuer))
 
     @property
     def status_label(self) -> str:

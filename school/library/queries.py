@@ -11,15 +11,35 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from whoosh import query as wq
 
 from school.library.analysis import INDEX_STOP_WORDS, query_words, sub_words, word_positions
+from school.library.levels import ARTICLE_RE, chinese_number
 from school.library.synonyms import expansions
+
+
+@lru_cache(maxsize=1)
+def _converter():
+    try:
+        import opencc
+    except ImportError:  # pragma: no cover - opencc is a dependency; without it queries stay as typed
+        return None
+    return opencc.OpenCC("t2s")
+
+
+def simplified(text: str) -> str:
+    """Traditional characters as simplified ones (勞動合同法 → 劳动合同法); the library is in simplified."""
+    converter = _converter()
+    return converter.convert(text) if converter and text else text
 
 MAX_QUERY_CHARS = 200
 MAX_WORDS = 24
-FIELD_BOOSTS = {"title": 3.0, "body": 1.0, "issuer": 0.5, "tags": 2.0}
+FIELD_BOOSTS = {"title": 3.0, "headings": 1.5, "body": 1.0, "issuer": 0.5, "tags": 2.0}
+PROXIMITY_BOOST = 0.5  # two neighbouring words of the query close together in the text
+PROXIMITY_SLOP = 5
+LETTERS_RE = re.compile(r"[A-Za-z]+(?:\s+[A-Za-z]+)*")
 QUOTE_RE = re.compile(r'["“”„「」『』]([^"“”„「」『』]+)["“”„「」『』]')
 QUOTE_CHARS_RE = re.compile(r'["“”„「」『』]')
 
@@ -31,13 +51,17 @@ class ParsedQuery:
     phrase_slops: list[int] = field(default_factory=list)  # 2 where a stop word was dropped inside
     words: list[str] = field(default_factory=list)
     truncated: bool = False
+    compact: str = ""  # simplified, without spaces and punctuation: where titles are looked for
+    letters: str = ""  # the query when it is only Latin letters (pinyin: laodonghetongfa, ldhtf)
+    article: int | None = None  # 第十条 → 10
+    article_text: str = ""
 
     @property
     def empty(self) -> bool:
         return not self.phrases and not self.words
 
     def highlight_terms(self) -> list[str]:
-        terms = ["".join(p) for p in self.phrases]
+        terms = ["".join(p) for p in self.phrases] + ([self.article_text] if self.article_text else [])
         for word in self.words:
             terms.append(word)
             terms.extend(expansions(word))
@@ -56,6 +80,14 @@ def parse(text: str | None) -> ParsedQuery:
     truncated = len(text) > MAX_QUERY_CHARS
     text = text[:MAX_QUERY_CHARS]
     parsed = ParsedQuery(text=text, truncated=truncated)
+    text = simplified(text)
+    if LETTERS_RE.fullmatch(text):
+        parsed.letters = re.sub(r"\s+", "", text).lower()
+    article = ARTICLE_RE.search(text)
+    if article and chinese_number(article.group(1)):
+        parsed.article, parsed.article_text = chinese_number(article.group(1)), article.group(0)
+        text = text[:article.start()] + " " + text[article.end():]
+    parsed.compact = "".join(ch for ch in QUOTE_CHARS_RE.sub("", text) if ch.isalnum())
     for match in QUOTE_RE.finditer(text):
         words, gap = _phrase_words(match.group(1))
         if words:
@@ -128,6 +160,10 @@ def build(parsed: ParsedQuery, weights: dict[str, float] | None = None,
     weights, related = weights or {}, related or {}
     required = [_fields_query(words, slop=slop) for words, slop in zip(parsed.phrases, parsed.phrase_slops)]
     optional = [_word_query(word, weights.get(word, 1.0), related.get(word, ())) for word in parsed.words]
+    words = parsed.words
+    for first, second in list(zip(words, words[1:]))[:4]:  # neighbouring words close together
+        optional.append(wq.Phrase("body", [first, second], slop=PROXIMITY_SLOP,
+                                  boost=PROXIMITY_BOOST * min(weights.get(first, 1.0), weights.get(second, 1.0))))
     words_query = wq.Or(optional, scale=0.9) if optional else None
     if not required:
         return words_query

@@ -19,10 +19,11 @@ from whoosh import query as wq
 from whoosh.searching import ResultsPage
 
 from school.extensions import db
-from school.library import index
+from school.library import index, levels, ranking
 from school.library.models import DocStatus, Document
-from school.library.queries import ParsedQuery, build, parse, rarity_weights, single_character
+from school.library.queries import ParsedQuery, build, parse, rarity_weights, simplified, single_character
 from school.library.snippets import snippet
+from school.library.synonyms import SYNONYMS
 
 MAX_RELATED_WORDS = 20  # words that stand in for a one-character search
 
@@ -35,6 +36,14 @@ class _CachedSearcher:
     filters: dict = field(default_factory=dict)
     lexicons: dict = field(default_factory=dict)  # field → every indexed term (bytes)
     containing: dict = field(default_factory=dict)  # character → words_containing()
+    _catalog: ranking.Catalog | None = None
+
+    @property
+    def catalog(self) -> ranking.Catalog:
+        """Titles, levels, versions and articles of the indexed documents (``ranking``)."""
+        if self._catalog is None:
+            self._catalog = ranking.Catalog(self.searcher.reader())
+        return self._catalog
 
     def words_containing(self, char: str) -> list[str]:
         """The indexed words of titles and bodies that contain ``char``, in the most documents
@@ -83,6 +92,20 @@ class Hit:
     score: float
     snippet: str
     anchor: str | None
+    current: bool | None = None  # True: 现行有效, False: 历史版本, None: the only version
+    related: list[Document] = field(default_factory=list)  # 相关解释 / 配套法规 of the law
+    versions: list[Document] = field(default_factory=list)  # its 历史版本 that matched too
+
+    @property
+    def version_label(self) -> str:
+        return "" if self.current is None else ("现行有效" if self.current else "历史版本")
+
+    @property
+    def related_label(self) -> str:
+        kinds = {d.level for d in self.related}
+        if kinds <= {"interpretation"}:
+            return "相关解释"
+        return "配套法规" if "interpretation" not in kinds else "相关解释与配套法规"
 
 
 @dataclass
@@ -129,7 +152,7 @@ def search(text: str | None, *, include_drafts: bool = False, category: str | No
     if not parsed.text:
         results.message = "请输入要查找的内容。"
         return results
-    if parsed.empty:
+    if parsed.empty and not parsed.letters:
         results.message = "没有可以查找的词语，请换个说法（标点和“的、怎么办”等虚词不参与查找）。"
         return results
     filters = []
@@ -148,31 +171,93 @@ def search(text: str | None, *, include_drafts: bool = False, category: str | No
     if allowed is not None and not allowed:
         return results  # nothing passes the filters (Whoosh would read an empty set as "no filter")
 
+    doc_count = searcher.doc_count()
+
     def doc_frequency(word: str) -> int:
         return max(searcher.doc_frequency("body", word), searcher.doc_frequency("title", word))
 
     char = single_character(parsed)
     related = {char: cached.words_containing(char)} if char else None
-    query = build(parsed, rarity_weights(parsed.words, doc_frequency, searcher.doc_count()), related)
-    page_hits = _search_page(searcher, query, results.page, per_page, allowed, sort)
-    results.total = len(page_hits)
+    weights = rarity_weights(parsed.words, doc_frequency, doc_count)
+    query = build(parsed, weights, related)
+    if sort == "date" and query is not None:
+        page_hits = _search_page(searcher, query, results.page, per_page, allowed, sort)
+        results.total = len(page_hits)
+        if results.page > results.pages:
+            results.page = results.pages
+            page_hits = _search_page(searcher, query, results.page, per_page, allowed, sort)
+        ranked = [ranking.Ranked(hit.docnum, hit.score or 0.0) for hit in page_hits]
+    else:
+        ranked = _ranked(cached, searcher, parsed, query, weights, allowed, results)
+    _load_hits(results, cached.catalog, ranked, parsed, with_snippets)
+    if parsed.truncated:
+        results.message = "查询内容过长，只按前 200 个字查找。"
+    elif related and related[char]:
+        results.message = f"按单字“{char}”查找，也包括含有它的词语，如{'、'.join(related[char][:5])}。"
+    return results
+
+
+def _ranked(cached: _CachedSearcher, searcher, parsed: ParsedQuery, query, weights: dict[str, float],
+            allowed: set | None, results: Results) -> list[ranking.Ranked]:
+    """The page of ``results``, ranked by ``ranking.rerank`` over the best ``DEPTH`` matches."""
+    catalog = cached.catalog
+    depth = max(ranking.DEPTH, results.page * results.per_page)
+    scored, matched = [], 0
+    if query is not None:
+        top = _search_page(searcher, query, 1, depth, allowed, "relevance")
+        matched = len(top)
+        scored = [(hit.docnum, hit.score or 0.0) for hit in top]
+    if parsed.letters:
+        named = catalog.pinyin_named(parsed.letters)
+    else:
+        named = catalog.named_in(parsed.compact, SYNONYMS)
+    parts = {catalog.entries[d].part for n in named for d in catalog.by_short.get(n, ()) if catalog.entries[d].part}
+    part = next((p for p in sorted(parts, key=len, reverse=True)
+                 if p in parsed.compact or p.rstrip("编") in parsed.compact), None)
+    ranked = ranking.rerank(catalog, scored, words=parsed.words, weights=weights, named=named, part=part,
+                            article=parsed.article, allowed=allowed)
+    grouped = sum(len(r.related) + len(r.versions) for r in ranked)
+    added = len(ranked) + grouped - len(scored)
+    results.total = max(len(ranked), matched + added - grouped)
     if results.page > results.pages:
         results.page = results.pages
-        page_hits = _search_page(searcher, query, results.page, per_page, allowed, sort)
-    scored = [(int(hit["id"]), hit.score or 0.0) for hit in page_hits]
-    docs = {d.id: d for d in db.session.scalars(select(Document).where(Document.id.in_([i for i, _ in scored])))}
+    start = (results.page - 1) * results.per_page
+    return ranked[start:start + results.per_page]
+
+
+def _load_hits(results: Results, catalog: ranking.Catalog, ranked: list[ranking.Ranked], parsed: ParsedQuery,
+               with_snippets: bool) -> None:
+    entries = catalog.entries
+    wanted = {entries[r.docnum].id for r in ranked if r.docnum in entries}
+    for r in ranked:
+        wanted.update(entries[d].id for d in r.related[:5] + r.versions if d in entries)
+    docs = {d.id: d for d in db.session.scalars(select(Document).where(Document.id.in_(wanted)))} if wanted else {}
     terms = parsed.highlight_terms()
-    for doc_id, score in scored:
-        doc = docs.get(doc_id)
+    for r in ranked:
+        entry = entries.get(r.docnum)
+        doc = docs.get(entry.id) if entry else None
         if doc is None:
             continue  # deleted since the index last heard: skip rather than fail
         if with_snippets:
             html, anchor = snippet(doc.body, terms, fallback=doc.summary)
         else:
             html, anchor = "", None
-        results.hits.append(Hit(doc, round(score, 3), html, anchor))
-    if parsed.truncated:
-        results.message = "查询内容过长，只按前 200 个字查找。"
-    elif related and related[char]:
-        results.message = f"按单字“{char}”查找，也包括含有它的词语，如{'、'.join(related[char][:5])}。"
-    return results
+        hit = Hit(doc, round(r.score, 3), html, anchor, current=None if entry.versions == 1 else entry.current)
+        hit.related = [docs[entries[d].id] for d in r.related[:5] if entries[d].id in docs]
+        hit.versions = [docs[entries[d].id] for d in r.versions if entries[d].id in docs]
+        results.hits.append(hit)
+
+
+def suggest(text: str | None, limit: int = 8) -> list[str]:
+    """Titles for the search box as a member types: by pinyin (laodong, ldht) or by the
+    (simplified) characters; the full title of each document, the most important first."""
+    parsed = parse(text)
+    if not parsed.compact or (len(parsed.compact) < 2 and not parsed.letters):
+        return []
+    catalog = current_searcher().catalog
+    names = catalog.suggestions(simplified(parsed.compact), parsed.letters or None, limit)
+    out = []
+    for name in names:
+        entry = catalog.entries[catalog.by_short[name][0]]
+        out.append(levels.short_title(entry.title) if entry.part else entry.title)
+    return list(dict.fromkeys(out))

@@ -97,6 +97,18 @@ def search_page():
                            sorts=search.SORTS)
 
 
+@bp.get("/suggest")
+@login_required
+def suggest():
+    """Titles for the search box's suggestions (characters, traditional or simplified, or pinyin)."""
+    try:
+        titles = search.suggest(request.args.get("q", "")[:100])
+    except Exception:  # suggestions are a convenience: never an error page
+        current_app.logger.exception("library suggestions failed")
+        titles = []
+    return jsonify(titles=titles)
+
+
 # --- reading ----------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""one study clock per member: study_lease, study_interval; watch runs; presence window per course
+"""one study clock per member: study_lease, study_interval; watch slack; presence window per course
 
 Revision ID: 0013
 Revises: 0008
@@ -50,8 +50,7 @@ def upgrade():
         batch_op.create_index('ix_study_interval_member_start', ['member_id', 'start_at'], unique=False)
 
     with op.batch_alter_table('watch_state', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('run_started_at', sa.DateTime(), nullable=True))
-        batch_op.add_column(sa.Column('run_start_position', sa.Float(), nullable=False, server_default='0'))
+        batch_op.add_column(sa.Column('slack_seconds', sa.Float(), nullable=False, server_default='0'))
         batch_op.drop_column('idle_ack_at')
 
     # A course's "idle check every N minutes" becomes its presence window [N, N].
@@ -74,8 +73,7 @@ def downgrade():
 
     with op.batch_alter_table('watch_state', schema=None) as batch_op:
         batch_op.add_column(sa.Column('idle_ack_at', sa.DateTime(), nullable=True))
-        batch_op.drop_column('run_start_position')
-        batch_op.drop_column('run_started_at')
+        batch_op.drop_column('slack_seconds')
 
     with op.batch_alter_table('study_interval', schema=None) as batch_op:
         batch_op.drop_index('ix_study_interval_member_start')

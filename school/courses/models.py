@@ -191,10 +191,9 @@ class WatchState(db.Model):
     last_position: Mapped[float] = mapped_column(Float, default=0.0)
     last_playing: Mapped[bool] = mapped_column(Boolean, default=False)
     clock_offset: Mapped[float] = mapped_column(Float, default=0.0)  # client clock − server clock, s
-    # The current run of playing (since the last takeover, pause or seek): the position may
-    # advance at most max rate × the time since it began.
-    run_started_at: Mapped[datetime | None] = mapped_column(DateTime)
-    run_start_position: Mapped[float] = mapped_column(Float, default=0.0)
+    # What is left of the fixed jitter of the current run of playing (since the last takeover,
+    # pause or seek): a beat may advance max rate × elapsed plus this, and uses it up.
+    slack_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 

@@ -7,9 +7,10 @@ a heartbeat against the previous *accepted* one of the same tab:
 
 * only if the previous heartbeat said "playing" (a pause earns nothing);
 * the position may have advanced at most ``max_rate`` (a credit rule, default 2×) × the
-  time since the start of the current run of playing (the last takeover, pause or seek)
-  plus a fixed ``JITTER_SECONDS`` — one allowance per run, so it cannot compound beat by
-  beat with the minimum gap; anything further is a seek, which earns nothing;
+  elapsed time, plus what is left of a fixed ``JITTER_SECONDS`` per run of playing (reset
+  by a takeover, pause or seek, used up by every beat that needs it) — so it cannot
+  compound beat by beat with the minimum gap, and slow playing or a pause banks nothing;
+  anything further is a seek, which earns nothing;
 * only the position range between the two, and only the part not covered before
   (the union of intervals), never past the duration;
 * the time credited is what the member's study clock (``credits.clock``) granted for the
@@ -117,15 +118,14 @@ def stretch(state: WatchState, beat: Beat, *, duration: float, now: datetime,
     position = min(beat.position, duration)
     if position < state.last_position:
         return False, "seek"  # went back: the next range starts here
-    run_at = state.run_started_at or state.last_at
-    run_position = state.run_start_position if state.run_started_at else state.last_position
-    if position - run_position > max_rate * max(0.0, (now - run_at).total_seconds()) + JITTER_SECONDS:
+    if _excess(state, position, now, max_rate) > state.slack_seconds:
         return False, "seek"
     return True, "ok"
 
 
-def _start_run(state: WatchState, now: datetime, position: float) -> None:
-    state.run_started_at, state.run_start_position = now, position
+def _excess(state: WatchState, position: float, now: datetime, max_rate: float) -> float:
+    """How far the position ran ahead of max rate × the time since the last accepted beat."""
+    return position - state.last_position - max_rate * max(0.0, (now - state.last_at).total_seconds())
 
 
 def apply_heartbeat(state: WatchState, beat: Beat, *, duration: float, now: datetime, complete_ratio: float,
@@ -155,7 +155,7 @@ def apply_heartbeat(state: WatchState, beat: Beat, *, duration: float, now: date
         state.last_position, state.last_playing = position, beat.playing
         state.resume_position = position
         state.updated_at = now
-        _start_run(state, now, position)
+        state.slack_seconds = JITTER_SECONDS
         return Outcome(True, "takeover", presence_prompt=prompt)
 
     earned, reason = stretch(state, beat, duration=duration, now=now, max_rate=max_rate)
@@ -174,8 +174,10 @@ def apply_heartbeat(state: WatchState, beat: Beat, *, duration: float, now: date
         state.credited_seconds = round(state.credited_seconds + outcome.credited, 3)
         state.furthest_position = max(state.furthest_position, contiguous_from_start(merged))
 
-    if reason == "seek" or not state.last_playing:
-        _start_run(state, now, position)  # a new run of playing starts here
+    if earned:
+        state.slack_seconds = max(0.0, state.slack_seconds - max(0.0, _excess(state, position, now, max_rate)))
+    else:
+        state.slack_seconds = JITTER_SECONDS  # a new run of playing starts here (after a pause or seek)
     state.last_seq, state.last_at = beat.seq, now
     state.last_position, state.last_playing = position, beat.playing
     state.resume_position = position

@@ -21,7 +21,7 @@ def B(t, pos, playing=True, tab="A", seq=None, skew=0.0, rate=1.0):
 def run(beats, duration=DURATION, max_rate=2.0):
     state = WatchState(intervals="[]", covered_seconds=0.0, credited_seconds=0.0, furthest_position=0.0,
                        resume_position=0.0, last_seq=0, last_position=0.0, last_playing=False, clock_offset=0.0,
-                       run_start_position=0.0)
+                       slack_seconds=0.0)
     seqs, outcomes = {}, []
     for item in beats:
         b = dict(item["beat"])

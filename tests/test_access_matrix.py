@@ -417,6 +417,8 @@ ROUTES = [
     Route("GET", "/reports/members/{member}/record.pdf", expect=_pdf(
         lambda role, rel: 302 if role == "anonymous" else 403 if role not in MANAGERS
         else 404 if role == Role.SECRETARY and rel in ("sibling", "parent") else 200)),
+    # the study clock: "还在学习吗？" answered on a reading page
+    Route("POST", "/library/doc/{doc}/still-here", expect=_library_readers(200)),
 ]
 
 

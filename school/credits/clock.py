@@ -244,3 +244,38 @@ def intervals(member_id: int, start: datetime | None = None, end: datetime | Non
     if end is not None:
         query = query.where(StudyInterval.start_at < end)
     return list(db.session.scalars(query.order_by(StudyInterval.start_at, StudyInterval.id)))
+
+
+# --- evidence -----------------------------------------------------------------------------
+
+
+@dataclass
+class EvidenceDay:
+    day: object  # a local date
+    seconds: float
+    rows: list[StudyInterval]
+
+    @property
+    def minutes(self) -> str:
+        return f"{self.seconds / 60:.1f}"
+
+
+def evidence_days(member_id: int, year: int) -> list[EvidenceDay]:
+    """The member's credited intervals of a study year, grouped by local (Asia/Shanghai) day, newest first."""
+    from datetime import date
+
+    from school.timeutil import local_date_to_utc, to_local
+
+    days: dict = {}
+    for row in intervals(member_id, local_date_to_utc(date(year, 1, 1)), local_date_to_utc(date(year + 1, 1, 1))):
+        day = to_local(row.start_at).date()
+        days.setdefault(day, EvidenceDay(day, 0.0, [])).rows.append(row)
+        days[day].seconds += row.seconds
+    return sorted(days.values(), key=lambda d: d.day, reverse=True)
+
+
+ACTIVITY_LABELS = {"lesson": "视频课", "document": "文献阅读"}
+
+
+def activity_label(key: str) -> str:
+    return ACTIVITY_LABELS.get(key.split(":", 1)[0], key)

@@ -54,6 +54,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "SEARCH_INDEX_DIR": str(Path(overrides.get("SEARCH_INDEX_DIR") or env.get("SCHOOL_SEARCH_INDEX_DIR")
                                      or instance_path / "search-index").resolve()),
         "LIBRARY_HEARTBEAT_SECONDS": int(env.get("SCHOOL_LIBRARY_HEARTBEAT_SECONDS", 30)),
+        "COURSES_HEARTBEAT_SECONDS": float(env.get("SCHOOL_COURSES_HEARTBEAT_SECONDS", 10)),
         # A TrueType font with Chinese glyphs for PDF study records (default: WenQuanYi Micro Hei).
         "PDF_FONT": env.get("SCHOOL_PDF_FONT", ""),
         "REDIS_URL": env.get("SCHOOL_REDIS_URL", ""),

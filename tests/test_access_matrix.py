@@ -365,6 +365,8 @@ ROUTES = [
     Route("GET", "/offline/{offline}/attachment?proposed=1",  # no pending proposal: nothing to fetch
           expect=lambda role, rel: 302 if role == "anonymous" else 403 if role not in MANAGERS else 404),
     Route("POST", "/admin/members/import"),  # no file: the form comes back with the reason
+    # the study clock: "还在学习吗？" answered on a reading page
+    Route("POST", "/library/doc/{doc}/still-here", expect=_library_readers(200)),
 ]
 
 

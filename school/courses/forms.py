@@ -36,8 +36,10 @@ class CourseForm(FlaskForm):
         Optional(), NumberRange(0.01, 100, "学时应在 0.01 到 100 之间")])
     sequential = BooleanField("必须学完上一课才能学下一课")
     no_seek_ahead = BooleanField("必修课首次学习时不能快进到未看过的位置", default=True)
-    idle_check_minutes = IntegerField("在学提醒间隔（分钟，0 表示不提醒）", default=0, validators=[
-        NumberRange(0, 240, "应在 0 到 240 分钟之间")])
+    presence_min_minutes = IntegerField("“还在学习吗？”间隔下限（分钟，留空按学时计算规则，0 表示不提醒）",
+                                        validators=[Optional(), NumberRange(0, 240, "应在 0 到 240 分钟之间")])
+    presence_max_minutes = IntegerField("“还在学习吗？”间隔上限（分钟，留空同下限）",
+                                        validators=[Optional(), NumberRange(0, 240, "应在 0 到 240 分钟之间")])
     published = BooleanField("发布（党员可见）", default=True)
     audience_orgs = MultiCheckboxField("面向的党组织（含下级组织；都不选则不限组织）", coerce=int, choices=[])
     audience_categories = MultiCheckboxField("面向的人员类别（都不选则不限类别）",

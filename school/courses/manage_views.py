@@ -44,7 +44,8 @@ def _data(form: CourseForm) -> services.CourseData:
         track=form.track.data, category=form.category.data or None, required=form.required.data,
         completion_mode=form.completion_mode.data, credit_hours=form.credit_hours.data,
         sequential=form.sequential.data, no_seek_ahead=form.no_seek_ahead.data,
-        idle_check_minutes=form.idle_check_minutes.data or 0, published=form.published.data,
+        presence_min_minutes=form.presence_min_minutes.data, presence_max_minutes=form.presence_max_minutes.data,
+        published=form.published.data,
         audience_org_ids=tuple(form.audience_orgs.data or ()),
         audience_categories=tuple(form.audience_categories.data or ()))
 

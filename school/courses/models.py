@@ -87,7 +87,9 @@ class Course(AudienceMixin, db.Model):
     credit_hours: Mapped[Decimal | None] = mapped_column(Numeric(6, 2))  # editor override
     sequential: Mapped[bool] = mapped_column(Boolean, default=False)
     no_seek_ahead: Mapped[bool] = mapped_column(Boolean, default=True)
-    idle_check_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    # "还在学习吗？" window for this course's videos (minutes); None: the school's credit rule.
+    presence_min_minutes: Mapped[int | None] = mapped_column(Integer)
+    presence_max_minutes: Mapped[int | None] = mapped_column(Integer)
     published: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -168,7 +170,8 @@ class WatchState(db.Model):
     """What the server has verified of one member watching one lesson.
 
     ``intervals`` is the union of credited position ranges as JSON ``[[start, end], …]``.
-    The ``last_*`` fields describe the last *accepted* heartbeat of the tab that holds the lease.
+    The ``last_*`` fields describe the last *accepted* heartbeat of the page that last took the
+    lesson; which page may earn is the member's study clock (``credits.clock``).
     """
 
     __tablename__ = "watch_state"
@@ -188,7 +191,9 @@ class WatchState(db.Model):
     last_position: Mapped[float] = mapped_column(Float, default=0.0)
     last_playing: Mapped[bool] = mapped_column(Boolean, default=False)
     clock_offset: Mapped[float] = mapped_column(Float, default=0.0)  # client clock − server clock, s
-    idle_ack_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # What is left of the fixed jitter of the current run of playing (since the last takeover,
+    # pause or seek): a beat may advance max rate × elapsed plus this, and uses it up.
+    slack_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 

@@ -55,7 +55,8 @@ class CourseData:
     credit_hours: Decimal | None = None
     sequential: bool = False
     no_seek_ahead: bool = True
-    idle_check_minutes: int = 0
+    presence_min_minutes: int | None = None  # None: the school's rule
+    presence_max_minutes: int | None = None
     published: bool = True
     audience_org_ids: tuple[int, ...] = ()
     audience_categories: tuple[str, ...] = ()
@@ -81,8 +82,12 @@ def save_course(data: CourseData, actor: User | None, now: datetime, course: Cou
         raise CourseError("完成方式不正确")
     if data.credit_hours is not None and not (Decimal("0") < data.credit_hours <= Decimal("100")):
         raise CourseError("学时应在 0 到 100 之间")
-    if not 0 <= data.idle_check_minutes <= 240:
-        raise CourseError("在学提醒间隔应在 0 到 240 分钟之间")
+    for minutes in (data.presence_min_minutes, data.presence_max_minutes):
+        if minutes is not None and not 0 <= minutes <= 240:
+            raise CourseError("“还在学习吗？”间隔应在 0 到 240 分钟之间")
+    if (data.presence_min_minutes is not None and data.presence_max_minutes is not None
+            and data.presence_max_minutes < data.presence_min_minutes):
+        raise CourseError("“还在学习吗？”间隔上限不能小于下限")
     bad = [c for c in data.audience_categories if c not in set(Category)]
     if bad:
         raise CourseError("人员类别不正确")
@@ -96,7 +101,8 @@ def save_course(data: CourseData, actor: User | None, now: datetime, course: Cou
     course.track, course.category, course.required = data.track, category, data.required
     course.completion_mode, course.credit_hours = data.completion_mode, data.credit_hours
     course.sequential, course.no_seek_ahead = data.sequential, data.no_seek_ahead
-    course.idle_check_minutes, course.published = data.idle_check_minutes, data.published
+    course.presence_min_minutes, course.presence_max_minutes = data.presence_min_minutes, data.presence_max_minutes
+    course.published = data.published
     course.audience_orgs = orgs
     course.audience_categories = audience.join_categories(data.audience_categories)
     db.session.flush()

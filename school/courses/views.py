@@ -29,6 +29,7 @@ from school.courses.forms import PlainForm
 from school.courses.media import cover_path, media_dir, subtitles_path
 from school.courses.models import RURAL_CATEGORIES, TRACK_LABELS, Course, Lesson, MediaStatus, Track
 from school.courses.serving import RENDITION_NAME, send_media
+from school.credits.clock import device_label
 from school.extensions import db
 from school.safe_html import markdown_to_safe_html
 from school.timeutil import utcnow
@@ -154,12 +155,12 @@ def heartbeat(lesson_id: int):
             tab=inputs.text(data.get("tab", ""), 41), seq=inputs.integer(data.get("seq"), high=inputs.INT32_MAX),
             position=inputs.real(data.get("position")),
             playing=str(data.get("playing")).lower() in ("true", "1"), sent_at=inputs.real(data.get("sent_at")),
-            rate=inputs.real(data.get("rate", 1)))
+            rate=inputs.real(data.get("rate", 1)), takeover=str(data.get("takeover")).lower() in ("true", "1"))
     except (TypeError, ValueError):
         return jsonify(error="学习记录数据格式不正确"), 400
     for _attempt in range(2):
         try:
-            result = watching.record_heartbeat(me, lesson, beat, utcnow())
+            result = watching.record_heartbeat(me, lesson, beat, utcnow(), device_label(request.user_agent.string))
             db.session.commit()
             break
         except IntegrityError:  # two first heartbeats raced to create the row; the second retries
@@ -170,7 +171,7 @@ def heartbeat(lesson_id: int):
     entry = result.entry or completion.course_credit_entry(me, lesson.course)
     return jsonify(
         accepted=outcome.accepted, reason=outcome.reason, superseded=outcome.reason == "superseded",
-        idle_prompt=outcome.idle_prompt, covered=state.covered_seconds, duration=lesson.duration_seconds,
+        presence_prompt=outcome.presence_prompt, covered=state.covered_seconds, duration=lesson.duration_seconds,
         percent=int(min(100, state.covered_seconds / lesson.duration_seconds * 100)) if lesson.duration_seconds else 0,
         furthest=state.furthest_position, lesson_complete=state.completed_at is not None,
         course_complete=entry is not None, credit_hours=str(entry.hours) if entry else None)
@@ -180,9 +181,9 @@ def heartbeat(lesson_id: int):
 @login_required
 def still_here(lesson_id: int):
     lesson = lesson_for_study_or_404(lesson_id)
-    watching.still_here(current_actor(), lesson, utcnow())
+    answered = watching.still_here(current_actor(), lesson, utcnow())
     db.session.commit()
-    return jsonify(ok=True)
+    return jsonify(ok=answered)
 
 
 @bp.post("/lessons/<int:lesson_id>/done")

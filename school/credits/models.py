@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -282,3 +283,50 @@ class OfflineAudit(db.Model):
 
     session: Mapped[OfflineSession] = relationship()
     actor: Mapped[User] = relationship()
+
+
+class StudyLease(db.Model):
+    """A member's one study clock (DESIGN.md, "One study clock per member").
+
+    One row per member, locked by every heartbeat of every online activity. It names the
+    activity holding the lease (``lesson:<id>`` / ``document:<id>``), the page (``tab``) and
+    device, the last accepted beat of that holder, and ``credited_until``: the member's last
+    credited instant, so no second of wall-clock time is credited twice.
+    """
+
+    __tablename__ = "study_lease"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    activity: Mapped[str | None] = mapped_column(String(40))
+    tab: Mapped[str | None] = mapped_column(String(40))
+    device: Mapped[str] = mapped_column(String(60), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=False)  # the holder's last beat: playing / visible
+    last_beat_at: Mapped[datetime | None] = mapped_column(DateTime)
+    credited_until: Mapped[datetime | None] = mapped_column(DateTime)
+    last_input_at: Mapped[datetime | None] = mapped_column(DateTime)  # reading: the page's last scroll/touch/key
+    presence_due_at: Mapped[datetime | None] = mapped_column(DateTime)  # when "还在学习吗？" falls due
+    presence_answers: Mapped[int] = mapped_column(Integer, default=0)  # answers in this study session
+    interval_id: Mapped[int | None] = mapped_column(Integer)  # the open study_interval a next beat may extend
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class StudyInterval(db.Model):
+    """One stretch of credited online study: the evidence behind every credited second.
+
+    A member's rows never overlap (the lease's ``credited_until`` only moves forward).
+    ``title`` is kept as it was, so the evidence survives a renamed or deleted lesson.
+    """
+
+    __tablename__ = "study_interval"
+    __table_args__ = (Index("ix_study_interval_member_start", "member_id", "start_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    activity: Mapped[str] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    tab: Mapped[str] = mapped_column(String(40), default="")
+    device: Mapped[str] = mapped_column(String(60), default="")
+    start_at: Mapped[datetime] = mapped_column(DateTime)
+    end_at: Mapped[datetime] = mapped_column(DateTime)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    presence_answers: Mapped[int] = mapped_column(Integer, default=0)

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from school.accounts.orgs import ancestors
 from school.accounts.roles import current_actor, manager_required
 from school.accounts.scoping import get_member_or_404, get_org_or_404, org_in_scope, scope_root
-from school.credits import charts, exports, ledger, record, reports
+from school.credits import charts, clock, exports, ledger, record, reports
 from school.extensions import db
 from school.timeutil import to_local, utcnow
 
@@ -113,7 +113,9 @@ def member(user_id: int):
     if not 2000 <= year <= 2100:
         abort(404)
     return render_template("credits/report_member.html", member=member, year=year,
-                           status=record.member_status(member, year), entries=ledger.entries(member, year))
+                           status=record.member_status(member, year), entries=ledger.entries(member, year),
+                           study_days=clock.evidence_days(member.id, year), study_year=year,
+                           activity_label=clock.activity_label)
 
 
 @bp.get("/members/<int:user_id>/record.<fmt>")

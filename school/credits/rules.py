@@ -33,6 +33,15 @@ class CreditRules:
     exam_default_hours: Decimal = Decimal("1.00")
     # Offline (concentrated) sessions: the most one session may credit.
     offline_max_hours_per_session: Decimal = Decimal("8.00")
+    # The study clock (credits.clock): a video's position may advance at most this rate ×
+    # elapsed time, and a lesson needs duration / rate of credited time to complete.
+    max_playback_rate: Decimal = Decimal("2.00")
+    # "还在学习吗？" falls due at a random moment this many minutes after the last answer
+    # (video and reading; a course may set its own); 0 turns it off.
+    presence_min_minutes: Decimal = Decimal("20.00")
+    presence_max_minutes: Decimal = Decimal("30.00")
+    # Reading earns nothing later than this long after the page's last scroll, touch or key.
+    reading_input_minutes: Decimal = Decimal("10.00")
 
     def lesson_hours(self, duration_seconds: float) -> Decimal:
         minutes = duration_seconds / 60
@@ -44,6 +53,21 @@ class CreditRules:
 
     def reading_hours(self, seconds: float) -> Decimal:
         return (Decimal(str(seconds)) / Decimal(self.reading_minutes_per_hour * 60)).quantize(Decimal("0.01"))
+
+    def presence_window(self) -> tuple[float, float] | None:
+        """Seconds (earliest, latest) after an answer at which the next prompt falls due; None: off."""
+        return presence_window(self.presence_min_minutes, self.presence_max_minutes)
+
+    @property
+    def playback_rate(self) -> float:
+        return max(1.0, float(self.max_playback_rate))  # below 1× a lesson could never be completed
+
+
+def presence_window(low_minutes, high_minutes) -> tuple[float, float] | None:
+    low = float(low_minutes or 0)
+    if low <= 0:
+        return None
+    return low * 60, max(low, float(high_minutes or 0)) * 60
 
 
 DEFAULTS = CreditRules()
@@ -60,6 +84,10 @@ LABELS = {
     "reading_daily_cap_hours": "每日阅读学时上限",
     "exam_default_hours": "考试通过默认学时",
     "offline_max_hours_per_session": "单次集中培训最多学时",
+    "max_playback_rate": "最高播放倍速（进度最多按此倍速前进）",
+    "presence_min_minutes": "“还在学习吗？”间隔下限（分钟，0 表示不提醒）",
+    "presence_max_minutes": "“还在学习吗？”间隔上限（分钟）",
+    "reading_input_minutes": "阅读页无操作多久后停止计时（分钟）",
 }
 
 

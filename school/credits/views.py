@@ -12,7 +12,7 @@ from wtforms.validators import InputRequired, NumberRange, Optional
 
 from school.accounts.roles import admin_required, current_actor, manager_required
 from school.accounts.scoping import get_member_or_404
-from school.credits import exports, ledger, record, requirements, rules
+from school.credits import clock, exports, ledger, record, requirements, rules
 from school.credits.forms import ReverseForm
 from school.credits.models import CreditEntry
 from school.extensions import db
@@ -28,7 +28,9 @@ def home():
     year = local_year(utcnow())
     status = record.member_status(current_actor(), year)
     return render_template("credits/home.html", year=year, status=status,
-                           entries=ledger.entries(current_actor()))  # the full ledger, every year
+                           entries=ledger.entries(current_actor()),  # the full ledger, every year
+                           study_days=clock.evidence_days(current_actor().id, year), study_year=year,
+                           activity_label=clock.activity_label)
 
 
 @bp.get("/my/record.<fmt>")

@@ -1,11 +1,14 @@
 """Reading credit: only time the page is really being read, measured by the server.
 
 The reading page sends a heartbeat every ``HEARTBEAT_SECONDS`` while it is visible, and
-one last beat (``visible: false``) when it is hidden or closed. The server credits at most
-the wall-clock time since the member's last accepted beat — per member, not per page, so
-two open tabs count once — and nothing after a silence longer than ``MAX_GAP_SECONDS``
-(a closed laptop, a hidden tab) or after a "hidden" beat. Seconds accumulate per local
-day; hours follow the rule in ``credits.rules`` (default 1 学时 per 45 minutes, at most
+one last beat (``visible: false``) when it is hidden or closed. The time credited is what the
+member's study clock (``credits.clock``) grants: at most the wall-clock time since the
+page's last accepted beat, only while the page holds the member's one lease (a video playing
+elsewhere, another document or another tab does not count twice), nothing after a silence
+longer than ``MAX_GAP_SECONDS`` (a closed laptop, a hidden tab) or after a "hidden" beat,
+nothing after an unanswered "还在学习吗？", and nothing later than the credit rule's
+``reading_input_minutes`` after the page's last scroll, touch or key. Seconds accumulate per
+local day; hours follow the rule in ``credits.rules`` (default 1 学时 per 45 minutes, at most
 1 学时 a day). While the page is visible, hours reach the ledger in steps of
 ``AWARD_STEP`` (so the ledger does not get a row every 30 seconds); the "hidden" beat
 that ends a session credits whatever is left of at least ``FINAL_STEP`` (0.01 学时), so
@@ -16,12 +19,12 @@ day's total only grows, so keys are unique per award and a repeated beat awards 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
 
-from school.credits import keys, ledger
+from school.credits import clock, keys, ledger
 from school.credits.models import CreditKind, CreditSource
 from school.credits.rules import CreditRules, current_rules
 from school.extensions import db
@@ -32,17 +35,6 @@ HEARTBEAT_SECONDS = 30
 MAX_GAP_SECONDS = 75
 AWARD_STEP = Decimal("0.10")  # while the page is visible
 FINAL_STEP = Decimal("0.01")  # on the "hidden" beat that ends a session
-
-
-def accepted_seconds(last_beat_at: datetime | None, paused: bool, now: datetime,
-                     max_gap: int = MAX_GAP_SECONDS) -> int:
-    """Seconds of reading a beat at ``now`` proves since the last accepted one."""
-    if last_beat_at is None or paused:
-        return 0
-    gap = (now - last_beat_at).total_seconds()
-    if gap <= 0 or gap > max_gap:
-        return 0
-    return int(gap)
 
 
 def hours_due(seconds: int, awarded: Decimal, rules: CreditRules, step: Decimal = AWARD_STEP) -> Decimal:
@@ -63,6 +55,7 @@ class BeatResult:
     awarded_hours: Decimal
     today_hours: Decimal
     today_seconds: int
+    credit: clock.Credit | None = None  # the study clock's answer (elsewhere, presence prompt …)
 
 
 def _day_row(member_id: int, day: date) -> ReadingDay:
@@ -92,12 +85,21 @@ def remember_position(member, document: Document, anchor: str, fraction, now: da
 
 
 def record_heartbeat(member, document: Document, now: datetime, visible: bool = True,
-                     rules: CreditRules | None = None) -> BeatResult:
-    """Count one heartbeat of ``member`` reading ``document``; the caller commits."""
+                     rules: CreditRules | None = None, tab: str = "reader", device: str = "",
+                     takeover: bool = False, input_at: datetime | None = None) -> BeatResult:
+    """Count one heartbeat of ``member`` reading ``document``; the caller commits.
+
+    ``tab`` names the page, ``takeover`` says the member opened it or came back to it, and
+    ``input_at`` is the page's last scroll, touch or key as the page reports it.
+    """
     rules = rules or current_rules()
+    input_minutes = float(rules.reading_input_minutes)
+    credit = clock.beat(member, clock.Activity.document(document), tab, device, active=visible,
+                        takeover=takeover, now=now, presence=rules.presence_window(), input_at=input_at,
+                        input_window=input_minutes * 60 if input_minutes > 0 else None, max_gap=MAX_GAP_SECONDS)
     day = to_local(now).date()
-    row = _day_row(member.id, day)
-    seconds = accepted_seconds(row.last_beat_at, row.paused, now)
+    row = _day_row(member.id, day)  # after the lease: the lock order of every heartbeat
+    seconds = int(credit.seconds)
     row.seconds += seconds
     row.last_beat_at = now
     row.paused = not visible
@@ -107,4 +109,21 @@ def record_heartbeat(member, document: Document, now: datetime, visible: bool = 
         ledger.award(member, due, CreditKind.ONLINE, CreditSource.READING, key, now,
                      description=f"文献阅读 {day.month} 月 {day.day} 日（{document.title[:40]}）")
         row.awarded_hours += due
-    return BeatResult(seconds, due, row.awarded_hours, row.seconds)
+    return BeatResult(seconds, due, row.awarded_hours, row.seconds, credit)
+
+
+def page_report(payload: dict, now: datetime, device: str) -> dict:
+    """The reading page's own report (its tab id, "I was opened / came back", seconds since
+    the last scroll, touch or key) as ``record_heartbeat`` arguments; nonsense is ignored."""
+    try:
+        quiet = float(payload.get("idle_for"))
+    except (TypeError, ValueError):
+        quiet = None
+    input_at = now - timedelta(seconds=quiet) if quiet is not None and 0 <= quiet < 86400 else None
+    return dict(tab=str(payload.get("tab") or "reader")[:40], device=device,
+                takeover=payload.get("takeover") is True, input_at=input_at)
+
+
+def still_here(member, now: datetime) -> bool:
+    """The member answered "还在学习吗？" on a reading page; the caller commits."""
+    return clock.answer_presence(member, now, current_rules().presence_window())

@@ -6,6 +6,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from school.accounts.roles import current_actor, is_editor
+from school.credits.clock import device_label
 from school.extensions import db
 from school.library import columns, importer, reading, search, services
 from school.library.categories import CATEGORIES, resolve_category
@@ -136,15 +137,28 @@ def heartbeat(doc_id: int):
         return jsonify(error="请求格式不正确"), 400
     now = utcnow()
     visible = payload.get("visible", True) is not False
-    reading.remember_position(current_actor(), doc, str(payload.get("anchor") or ""), payload.get("fraction"), now)
     result = None
     if doc.is_published:  # drafts being proof-read by an editor earn nothing
-        result = reading.record_heartbeat(current_actor(), doc, now, visible=visible)
+        result = reading.record_heartbeat(current_actor(), doc, now, visible=visible, **reading.page_report(
+            payload, now, device_label(request.user_agent.string)))
+    reading.remember_position(current_actor(), doc, str(payload.get("anchor") or ""), payload.get("fraction"), now)
     db.session.commit()
+    credit = result.credit if result else None
     return jsonify(ok=True, credited_seconds=result.credited_seconds if result else 0,
                    awarded_hours=str(result.awarded_hours) if result else "0",
                    today_hours=str(result.today_hours) if result else "0",
+                   elsewhere=bool(credit and credit.reason == "elsewhere"),
+                   presence_prompt=bool(credit and credit.presence_due),
                    interval=current_app.config["LIBRARY_HEARTBEAT_SECONDS"])
+
+
+@bp.post("/doc/<int:doc_id>/still-here")
+@login_required
+def still_here(doc_id: int):
+    _readable_or_404(doc_id)
+    answered = reading.still_here(current_actor(), utcnow())
+    db.session.commit()
+    return jsonify(ok=answered)
 
 
 @bp.get("/doc/<int:doc_id>/file")

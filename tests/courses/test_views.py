@@ -7,11 +7,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 
 from school.accounts.models import Role
 from school.courses import completion, media, services, visibility, watching
-from school.courses.models import Course, Lesson, WatchState
-from school.credits.models import CreditEntry
+from school.courses.models import Course, Lesson
+from school.credits.models import CreditEntry, StudyInterval
 from school.credits.rules import current_rules, set_rule
 from school.extensions import db
 from school.timeutil import utcnow
@@ -22,7 +23,7 @@ def test_editor_creates_course_with_audience(client, auth, make):
     auth.login(make.user(role=Role.EDITOR))
     response = client.post("/courses/manage/new", data={
         "title": "茶叶种植技术", "slug": "tea", "summary": "春茶管理", "track": "rural", "category": "planting",
-        "required": "y", "completion_mode": "timed", "credit_hours": "", "idle_check_minutes": "0",
+        "required": "y", "completion_mode": "timed", "credit_hours": "", "presence_min_minutes": "",
         "no_seek_ahead": "y", "published": "y", "audience_orgs": [str(t["a"].id)], "audience_categories": ["full"]})
     assert response.status_code == 302
     db.session.expire_all()
@@ -31,7 +32,7 @@ def test_editor_creates_course_with_audience(client, auth, make):
     assert [o.id for o in course.audience_orgs] == [t["a"].id] and course.categories == ["full"]
     # A duplicate slug is refused in Chinese and nothing is lost.
     again = client.post("/courses/manage/new", data={"title": "另一个", "slug": "tea", "track": "theory",
-                                                     "completion_mode": "timed", "idle_check_minutes": "0"},
+                                                     "completion_mode": "timed"},
                         follow_redirects=True)
     assert "已被使用" in again.get_data(as_text=True)
     assert db.session.query(Course).count() == 1
@@ -176,27 +177,38 @@ def test_editor_pages_render(client, auth, make, courses):
     assert "上传视频课时" in page and "已可播放" in page
 
 
-def test_second_tab_supersedes_and_idle_answer_resumes(app, client, auth, make, courses, monkeypatch):
-    course = courses.course(idle_check_minutes=1)
+def test_second_tab_takes_the_clock_and_presence_answer_resumes(app, client, auth, make, courses, monkeypatch):
+    course = courses.course(presence_min_minutes=1, presence_max_minutes=1)
     lesson = courses.video_lesson(course)
-    auth.login(make.user())
+    member = make.user()
+    auth.login(member)
     t0 = utcnow()
     clock = {"now": t0}
     monkeypatch.setattr("school.courses.views.utcnow", lambda: clock["now"])
-    at = lambda s: {"sent_at": 1_000_000 + s}
-    assert beat(client, lesson, tab="A", seq=1, position=0, playing=True, **at(0))["reason"] == "takeover"
-    clock["now"] = t0 + timedelta(seconds=3)
-    assert beat(client, lesson, tab="B", seq=1, position=0, playing=True, **at(3))["reason"] == "takeover"
-    clock["now"] = t0 + timedelta(seconds=6)
-    assert beat(client, lesson, tab="A", seq=2, position=6, playing=True, **at(6))["superseded"]
-    clock["now"] = t0 + timedelta(seconds=70)  # past the 1-minute idle check
-    r = beat(client, lesson, tab="B", seq=2, position=7, playing=True, **at(70))
-    assert r["idle_prompt"]
-    clock["now"] = t0 + timedelta(seconds=71)
-    assert client.post(f"/courses/lessons/{lesson.id}/still-here").get_json()["ok"]
+
+    def at(seconds, **fields):
+        clock["now"] = t0 + timedelta(seconds=seconds)
+        return beat(client, lesson, sent_at=1_000_000 + seconds, **fields)
+
+    assert at(0, tab="A", seq=1, position=0, playing=True)["reason"] == "takeover"
+    assert at(3, tab="B", seq=1, position=0, playing=True)["reason"] == "takeover"  # B pressed play
+    assert at(6, tab="A", seq=2, position=6, playing=True)["superseded"]
+    assert at(6, tab="B", seq=2, position=3, playing=True)["reason"] == "ok"
+    at(30, tab="B", seq=3, position=5, playing=True)
+    at(58, tab="B", seq=4, position=6, playing=True)
+    r = at(70, tab="B", seq=5, position=6.5, playing=True)  # the prompt fell due at 60 s (1 minute)
+    assert r["presence_prompt"]
+    assert at(75, tab="B", seq=6, position=6.5, playing=False)["presence_prompt"]  # nothing until answered
+    assert client.post(f"/courses/lessons/{lesson.id}/still-here").get_json()["ok"]  # at 75 s
+    assert at(80, tab="B", seq=7, position=6.5, playing=True)["reason"] == "ok"
+    at(85, tab="B", seq=8, position=7, playing=True)
     db.session.expire_all()
-    state = db.session.query(WatchState).one()
-    assert state.idle_ack_at == t0 + timedelta(seconds=71)
+    rows = db.session.scalars(select(StudyInterval).order_by(StudyInterval.start_at)).all()
+    assert [((r.start_at - t0).total_seconds(), (r.end_at - t0).total_seconds(), r.presence_answers)
+            for r in rows] == [(3, 60, 0), (80, 85, 1)]
+    assert all(r.tab == "B" and r.activity == f"lesson:{lesson.id}" for r in rows)
+    # Answering when nothing is due does nothing.
+    assert not client.post(f"/courses/lessons/{lesson.id}/still-here").get_json()["ok"]
 
 
 def test_cli_create_course(app, runner):

@@ -12,19 +12,6 @@ from school.library import reading
 T0 = datetime(2026, 3, 2, 2, 0, 0)  # 10:00 in Shanghai
 
 
-@pytest.mark.parametrize("last, paused, now, expected", [
-    (None, False, T0, 0),                                  # first beat opens a window
-    (T0, False, T0 + timedelta(seconds=30), 30),           # a regular beat
-    (T0, False, T0 + timedelta(seconds=75), 75),           # late but within the gap
-    (T0, False, T0 + timedelta(seconds=76), 0),            # a long silence earns nothing
-    (T0, True, T0 + timedelta(seconds=30), 0),             # after a "hidden" beat nothing counts
-    (T0, False, T0 - timedelta(seconds=5), 0),             # clock going backwards
-    (T0, False, T0, 0),                                    # a duplicate beat
-])
-def test_accepted_seconds(last, paused, now, expected):
-    assert reading.accepted_seconds(last, paused, now) == expected
-
-
 STEP, FINAL = reading.AWARD_STEP, reading.FINAL_STEP
 
 
@@ -75,20 +62,23 @@ def test_heartbeats_reach_the_ledger_once(app, make):
     assert len({e.idempotency_key for e in entries}) == len(entries)
 
 
+NO_PROMPT = CreditRules(presence_min_minutes=Decimal("0"))  # "还在学习吗？" off: tested in tests/security
+
+
 def test_daily_cap_and_new_day(app, make):
     member = make.user()
     doc = make.document("学习材料", "正文。")
     now = T0
-    reading.record_heartbeat(member, doc, now)
-    for _ in range(200):  # 100 minutes
+    reading.record_heartbeat(member, doc, now, rules=NO_PROMPT)
+    for _ in range(200):  # 100 minutes, scrolling now and then
         now += timedelta(seconds=30)
-        reading.record_heartbeat(member, doc, now)
+        reading.record_heartbeat(member, doc, now, rules=NO_PROMPT, input_at=now)
     db.session.commit()
     assert ledger.balance(member, 2026) == Decimal("1.00")
     next_day = T0 + timedelta(days=1)
-    reading.record_heartbeat(member, doc, next_day)
+    reading.record_heartbeat(member, doc, next_day, rules=NO_PROMPT)
     for i in range(1, 11):
-        reading.record_heartbeat(member, doc, next_day + timedelta(seconds=30 * i))
+        reading.record_heartbeat(member, doc, next_day + timedelta(seconds=30 * i), rules=NO_PROMPT)
     db.session.commit()
     assert ledger.balance(member, 2026) == Decimal("1.10")  # a new day, a new cap
 
@@ -121,8 +111,9 @@ CAP_025 = CreditRules(reading_daily_cap_hours=Decimal("0.25"))
 def test_hidden_beat_credits_the_remainder(app, make, beats, rules, balance, awards):
     member = make.user()
     doc = make.document("学习材料", "第一条 内容。")
-    for offset, visible in beats:
-        reading.record_heartbeat(member, doc, T0 + timedelta(seconds=offset), visible=visible, rules=rules)
+    for offset, visible in beats:  # the member scrolls as they read
+        at = T0 + timedelta(seconds=offset)
+        reading.record_heartbeat(member, doc, at, visible=visible, rules=rules, input_at=at)
         db.session.commit()
     entries = sorted(ledger.entries(member, 2026), key=lambda e: e.id)
     assert ledger.balance(member, 2026) == Decimal(balance)

@@ -24,8 +24,8 @@ def _count(model, **where) -> int:
 
 def _read(member, doc, minutes: int) -> None:
     """``minutes`` of visible reading, then the page is closed."""
-    for i in range(minutes * 2 + 1):
-        reading.record_heartbeat(member, doc, NOW + timedelta(seconds=30 * i))
+    for i in range(minutes * 2 + 1):  # scrolling as they read
+        reading.record_heartbeat(member, doc, NOW + timedelta(seconds=30 * i), input_at=NOW + timedelta(seconds=30 * i))
     reading.record_heartbeat(member, doc, NOW + timedelta(seconds=30 * minutes * 2 + 10), visible=False)
     reading.remember_position(member, doc, "第一条", 0.5, NOW)
     db.session.commit()

@@ -10,6 +10,17 @@
   var tokenMeta = document.querySelector('meta[name="csrf-token"]');
   var token = tokenMeta ? tokenMeta.content : "";
   var timer = null;
+  var tab = ((window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2)).slice(0, 40);
+  var lastInput = Date.now();  // opening the page counts as input
+  var takeover = false;  // the next beat claims the member's study clock (opened, came back, button)
+  var away = false;
+  var elsewhereBox = document.getElementById("elsewhere");
+  var presenceDialog = document.getElementById("presence-dialog");
+
+  // The server stops crediting some minutes after the last scroll, touch or key: report it.
+  ["scroll", "touchstart", "keydown", "pointerdown", "wheel"].forEach(function (name) {
+    window.addEventListener(name, function () { lastInput = Date.now(); }, { passive: true });
+  });
 
   function currentAnchor() {
     var articles = reader.querySelectorAll("p.article, h2[id], h3[id], h4[id]");
@@ -27,13 +38,25 @@
   }
 
   function beat(visible) {
-    var body = JSON.stringify({ visible: visible, anchor: currentAnchor(), fraction: fraction() });
+    if (away && !takeover && visible) { return Promise.resolve(); }
+    var body = JSON.stringify({ visible: visible, anchor: currentAnchor(), fraction: fraction(), tab: tab,
+                                takeover: takeover, idle_for: (Date.now() - lastInput) / 1000 });
+    takeover = false;
     return fetch(url, {
       method: "POST", credentials: "same-origin", keepalive: !visible,
       headers: { "Content-Type": "application/json", "X-CSRFToken": token, "Accept": "application/json" },
       body: body
     }).then(function (response) { return response.ok ? response.json() : null; })
       .then(function (data) {
+        if (data && data.elsewhere) {
+          away = true;
+          if (elsewhereBox) { elsewhereBox.hidden = false; }
+          return;
+        }
+        if (data && away) { away = false; if (elsewhereBox) { elsewhereBox.hidden = true; } }
+        if (data && data.presence_prompt && presenceDialog && !presenceDialog.open) {
+          if (presenceDialog.showModal) { presenceDialog.showModal(); } else { presenceDialog.setAttribute("open", ""); }
+        }
         if (data && status && data.today_hours && data.today_hours !== "0" && data.today_hours !== "0.00") {
           status.textContent = "· 今日阅读已计 " + parseFloat(data.today_hours) + " 学时";
         }
@@ -43,6 +66,7 @@
 
   function start() {
     if (timer === null) {
+      takeover = true;  // opening or coming back to the page is choosing to study here
       beat(true);
       timer = window.setInterval(function () { beat(true); }, interval);
     }
@@ -54,6 +78,21 @@
       timer = null;
       beat(false);
     }
+  }
+
+  var takeBack = document.getElementById("take-back");
+  if (takeBack) {
+    takeBack.addEventListener("click", function () { takeover = true; lastInput = Date.now(); beat(true); });
+  }
+  var presenceButton = document.getElementById("presence-continue");
+  if (presenceButton) {
+    presenceButton.addEventListener("click", function () {
+      fetch(reader.dataset.stillHereUrl, { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": token } })
+        .then(function () {
+          if (presenceDialog.close) { presenceDialog.close(); } else { presenceDialog.removeAttribute("open"); }
+          lastInput = Date.now();
+        });
+    });
   }
 
   document.addEventListener("visibilitychange", function () {

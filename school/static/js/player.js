@@ -13,7 +13,8 @@
   var speedSelect = document.getElementById("speed");
   var audioToggle = document.getElementById("audio-toggle");
   var idleDialog = document.getElementById("idle-dialog");
-  var HEARTBEAT_MS = 10000;
+  var HEARTBEAT_MS = Math.max(2.5, parseFloat(d.heartbeatSeconds) || 10) * 1000;
+  var elsewhereBox = document.getElementById("elsewhere");
 
   var tab = (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2);
   tab = tab.slice(0, 40);
@@ -27,6 +28,8 @@
   var stopped = false;
   var inFlight = false;
   var lastSent = null;
+  var away = false;  // another page holds the member's study clock
+  var wantTakeover = false;  // the member asked to study here: the next beat takes the clock
 
   function say(text) { statusLine.textContent = text; }
 
@@ -115,14 +118,16 @@
   });
 
   function beat(force) {
-    if (stopped || inFlight || !started) { return; }
+    if (stopped || !started || (away && !wantTakeover)) { return; }
+    if (inFlight) { if (wantTakeover) { setTimeout(function () { beat(true); }, 500); } return; }
     var position = video.currentTime || 0;
     var playing = !video.paused && !video.ended;
     if (!force && lastSent && !playing && !lastSent.playing && Math.abs(lastSent.position - position) < 0.5) { return; }
     seq += 1;
     inFlight = true;
     var body = { tab: tab, seq: seq, position: position, playing: playing, rate: video.playbackRate,
-                 sent_at: Date.now() / 1000 };
+                 sent_at: Date.now() / 1000, takeover: wantTakeover };
+    wantTakeover = false;
     fetch(d.heartbeat, { method: "POST", credentials: "same-origin",
                          headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
                          body: JSON.stringify(body) })
@@ -130,23 +135,31 @@
       .then(function (res) {
         inFlight = false;
         if (res.accepted) { lastSent = body; }
-        handle(res);
+        handle(res, body);
       })
       .catch(function () { inFlight = false; say("网络中断，恢复后会继续记录学习进度。"); });
   }
 
-  function handle(res) {
+  function handle(res, body) {
     if (res.error) { say(res.error); return; }
-    if (res.reason === "too_frequent") { setTimeout(function () { beat(true); }, 2500); return; }
-    if (res.superseded) {
-      stopped = true;
-      video.pause();
-      say("您已在其他页面或设备上打开本课，这里不再计时。如需在这里继续，请刷新页面。");
+    if (res.reason === "too_frequent") {
+      if (body.takeover) { wantTakeover = true; }
+      setTimeout(function () { beat(true); }, 2500);
       return;
     }
+    if (res.superseded) {
+      // The server's study clock is held by another page: this one earns nothing until taken back.
+      away = true;
+      elsewhereBox.hidden = false;
+      video.pause();
+      say("你正在另一处学习，此处暂停计时");
+      return;
+    }
+    if (res.accepted && away) { away = false; elsewhereBox.hidden = true; say(""); }
     if (typeof res.furthest === "number") { furthest = Math.max(furthest, res.furthest); }
     if (typeof res.percent === "number") { document.getElementById("watched-percent").textContent = res.percent; }
-    if (res.idle_prompt && !video.paused) {
+    if (res.presence_prompt && !idleDialog.open) {
+      // The server decided the prompt is due; nothing is credited until it is answered.
       video.pause();
       if (idleDialog.showModal) { idleDialog.showModal(); } else { idleDialog.setAttribute("open", ""); }
     }
@@ -169,8 +182,18 @@
       });
   });
 
+  function takeBack() {
+    wantTakeover = true;
+    var played = video.play();
+    if (played && played.then) { played.then(function () { beat(true); }, function () { beat(true); }); }
+    else { beat(true); }
+  }
+  document.getElementById("take-back").addEventListener("click", takeBack);
+
   video.addEventListener("play", function () {
-    if (!started) { started = true; beat(true); }
+    // Pressing play is the member choosing this page: it takes the study clock.
+    if (!started) { started = true; wantTakeover = true; beat(true); }
+    else if (away && !wantTakeover) { takeBack(); }
   });
   video.addEventListener("pause", function () { beat(true); });
   video.addEventListener("ended", function () { beat(true); });

@@ -31,7 +31,7 @@ def demo_password() -> str:
     path = _password_file()
     if path.exists():
         return path.read_text().strip()
-    password = f"demo{secrets.token_hex(3)}"
+    password = f"demo{secrets.randbelow(10)}{secrets.token_hex(3)}"  # a digit always: the policy wants letters and digits
     path.write_text(password)
     path.chmod(0o600)
     return password

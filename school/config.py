@@ -5,6 +5,8 @@ import os
 import secrets
 from pathlib import Path
 
+from school import limits
+
 
 def normalise_database_url(url: str) -> str:
     """Accept plain ``postgresql://`` URLs (as ops people write them) and use psycopg 3."""
@@ -74,6 +76,8 @@ def load_config(overrides: dict | None = None) -> dict:
         # Exams: saves still in flight this many seconds after an attempt's deadline are accepted.
         "EXAM_GRACE_SECONDS": int(env.get("SCHOOL_EXAM_GRACE_SECONDS", 30)),
         "TESTING": False,
+        # Parsing bounds for uploads and stored Markdown (school/limits.py: SCHOOL_UPLOAD_PARSE_TIMEOUT …).
+        **limits.from_environment(env),
     }
     config.update(overrides)
     config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])

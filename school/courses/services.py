@@ -35,6 +35,7 @@ from school.credits import keys, ledger
 from school.credits.rules import current_rules
 from school.exams.signals import attempt_passed
 from school.extensions import db
+from school.limits import limit
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,78}$")
 TRANSCODE_HANDLER = "school.courses.services:transcode_job"
@@ -182,6 +183,9 @@ def add_text_lesson(course: Course, title: str, body_md: str, now: datetime) -> 
         raise CourseError("请填写课时标题")
     if not body_md.strip():
         raise CourseError("请填写课时正文")
+    max_chars = int(limit("MARKDOWN_MAX_CHARS_LESSON"))
+    if len(body_md) > max_chars:
+        raise CourseError(f"课时正文过长（{len(body_md)} 字，上限 {max_chars} 字），请拆分为几个课时")
     lesson = Lesson(course=course, title=title[:200], kind=LessonKind.TEXT, body_md=body_md,
                     position=_next_position(course), media_status=MediaStatus.NONE, created_at=now)
     db.session.add(lesson)

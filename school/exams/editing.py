@@ -11,7 +11,7 @@ from sqlalchemy import select
 from school.accounts import audience
 from school.accounts.models import Organisation, User
 from school.exams import bank, images
-from school.exams.formats import gift
+from school.exams.formats import gift, too_long
 from school.exams.models import Exam, Question, QuestionCategory
 from school.extensions import db
 from school.timeutil import local_to_utc, to_local
@@ -114,6 +114,9 @@ def question_from_gift(text: str, question: Question | None, form, actor: User, 
     if len(result.questions) != 1:
         raise EditError("请只写一道题（题目之间的空行会被当作分隔）")
     parsed = result.questions[0]
+    reason = too_long(parsed)
+    if reason:
+        raise EditError(reason)
     if question is None:
         question = Question(created_at=now, created_by_id=actor.id)
         db.session.add(question)

@@ -5,6 +5,8 @@ import os
 import secrets
 from pathlib import Path
 
+from school import limits
+
 
 def normalise_database_url(url: str) -> str:
     """Accept plain ``postgresql://`` URLs (as ops people write them) and use psycopg 3."""
@@ -80,6 +82,8 @@ def load_config(overrides: dict | None = None) -> dict:
         # /healthz answers 503 when the media or instance folder has less free space than this.
         "MIN_FREE_MB": int(env.get("SCHOOL_MIN_FREE_MB", 200)),
         "TESTING": False,
+        # Parsing bounds for uploads and stored Markdown (school/limits.py: SCHOOL_UPLOAD_PARSE_TIMEOUT …).
+        **limits.from_environment(env),
     }
     config.update(overrides)
     config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])

@@ -48,7 +48,7 @@ class CourseForm(FlaskForm):
 
 class TextLessonForm(FlaskForm):
     title = StringField("课时标题", validators=[DataRequired("请填写课时标题"), Length(max=200)])
-    body = TextAreaField("正文（Markdown）", validators=[DataRequired("请填写课时正文"), Length(max=200000)])
+    body = TextAreaField("正文（Markdown）", validators=[DataRequired("请填写课时正文"), Length(max=5_000_000, message="课时正文过长，请拆分为几个课时")])
 
 
 class DocumentLessonForm(FlaskForm):

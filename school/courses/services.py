@@ -35,6 +35,7 @@ from school.courses.errors import CourseError
 from school.courses.models import RURAL_CATEGORIES, CompletionMode, Course, Lesson, LessonKind, MediaStatus, Track
 from school.courses.transcode_job import TRANSCODE_HANDLER, transcode_job  # noqa: F401  (alias, see below)
 from school.extensions import db
+from school.limits import limit
 
 # ``transcode_job`` is imported for job rows queued before the handler moved to
 # ``courses.transcode_job``: they name "school.courses.services:transcode_job", which must
@@ -119,6 +120,9 @@ def add_text_lesson(course: Course, title: str, body_md: str, now: datetime) -> 
         raise CourseError("请填写课时标题")
     if not body_md.strip():
         raise CourseError("请填写课时正文")
+    max_chars = int(limit("MARKDOWN_MAX_CHARS_LESSON"))
+    if len(body_md) > max_chars:
+        raise CourseError(f"课时正文过长（{len(body_md)} 字，上限 {max_chars} 字），请拆分为几个课时")
     lesson = Lesson(course=course, title=title[:200], kind=LessonKind.TEXT, body_md=body_md,
                     position=_next_position(course), media_status=MediaStatus.NONE, created_at=now)
     db.session.add(lesson)

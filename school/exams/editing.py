@@ -13,7 +13,7 @@ from sqlalchemy import select
 from school.accounts import audience
 from school.accounts.models import Organisation, User
 from school.exams import bank, images
-from school.exams.formats import gift
+from school.exams.formats import gift, too_long
 from school.exams.models import Exam, Question, QuestionCategory
 from school.exams.text import render, summary
 from school.extensions import db
@@ -131,6 +131,9 @@ def question_from_gift(text: str, question: Question | None, form, actor: User, 
     if len(result.questions) != 1:
         raise EditError("请只写一道题（题目之间的空行会被当作分隔）")
     parsed = result.questions[0]
+    reason = too_long(parsed)
+    if reason:
+        raise EditError(reason)
     if question is None:
         question = Question(created_at=now, created_by_id=actor.id)
         db.session.add(question)

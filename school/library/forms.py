@@ -13,8 +13,8 @@ class DocumentForm(FlaskForm):
     issuer = StringField("发布机关或来源", validators=[Optional(), Length(max=200)])
     published_on = DateField("发布日期", validators=[Optional()], format="%Y-%m-%d")
     tags = StringField("标签", validators=[Optional(), Length(max=500)], description="用逗号分隔，如：乡村振兴，基层治理")
-    summary = TextAreaField("摘要", validators=[Optional(), Length(max=5000)])
-    body = TextAreaField("正文（Markdown）", validators=[Optional(), Length(max=5_000_000)])
+    summary = TextAreaField("摘要", validators=[Optional(), Length(max=5000, message="摘要不能超过 5000 字")])
+    body = TextAreaField("正文（Markdown）", validators=[Optional(), Length(max=5_000_000, message="正文过长")])
     status = SelectField("状态", choices=[(k.value, v) for k, v in STATUS_LABELS.items()])
     note = StringField("修改说明", validators=[Optional(), Length(max=200)])
 

@@ -1,7 +1,10 @@
 """Reading documents from files: the corpus Markdown format, plain text, Word and PDF.
 
 ``extract`` turns one uploaded file into a title and a Markdown body (or explains in
-Chinese why it cannot); ``import_tree`` walks a folder of corpus-format Markdown and
+Chinese why it cannot). Word and PDF files are converted in a child process with CPU,
+memory, output and wall-clock limits, after cheap checks of the zip directory or the page
+count (``school.isolation``), so a hostile file costs the server nothing but a refusal.
+``import_tree`` walks a folder of corpus-format Markdown and
 imports it idempotently by content hash — an unchanged file adds nothing, a changed file
 becomes a new revision of the document it was imported as before.
 
@@ -15,7 +18,6 @@ is written once for the whole import; a caller's later commit would write it a s
 """
 from __future__ import annotations
 
-import io
 import logging
 import re
 import secrets
@@ -25,9 +27,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from school import isolation
 from school.extensions import db
 from school.library import following, services
 from school.library.models import DocStatus, Document
+from school.limits import limit
 
 ALLOWED_EXTENSIONS = (".md", ".markdown", ".txt", ".docx", ".pdf")
 MAX_UPLOAD_BYTES = 30 * 1024 * 1024
@@ -129,33 +133,44 @@ def classify_imported(doc: Document, source: str) -> None:
         doc.level, doc.region = level, region
 
 
-def _docx_to_markdown(data: bytes) -> str:
-    import mammoth
+CHILD_ERRORS = {
+    "damaged": "Word 文件已损坏或不是 .docx 格式",
+    "not_pdf": "不是 PDF 文件",
+    "encrypted": "PDF 已加密，无法提取文字",
+    "too_much_text": "文件中的文字过多，未导入",
+}
 
+
+def _in_child(task: str, data: bytes, **params) -> str:
+    """Convert in the isolated child process (school.isolation); its refusals become ours."""
     try:
-        result = mammoth.convert_to_markdown(io.BytesIO(data))
-    except Exception as exc:  # mammoth raises many kinds for a damaged file
-        raise ImportFailure("Word 文件已损坏或不是 .docx 格式") from exc
-    # Text typed in Word is text: angle brackets must not become raw HTML in the Markdown.
-    return result.value.replace("<", "&lt;").replace(">", "&gt;")
+        result = isolation.run(task, data, **params)
+    except isolation.Refused as exc:
+        raise ImportFailure(str(exc)) from None
+    error = result.get("error")
+    if error == "pages":
+        pages = result.get("pages") if isinstance(result.get("pages"), int) else "过多"
+        raise ImportFailure(f"PDF 页数过多（{pages} 页，上限 {params['max_pages']} 页），未导入")
+    if error == "damaged" and task == "pdf":
+        raise ImportFailure("PDF 文件已损坏，无法读取")
+    if error:
+        raise ImportFailure(CHILD_ERRORS.get(str(error), "文件无法处理，未导入"))
+    return result["text"]
+
+
+def _docx_to_markdown(data: bytes) -> str:
+    try:  # the zip's central directory only: nothing is unpacked
+        isolation.check_zip(data, "Word 文件", broken="Word 文件已损坏或不是 .docx 格式")
+    except isolation.Refused as exc:
+        raise ImportFailure(str(exc)) from None
+    return _in_child("docx", data)
 
 
 def _pdf_to_text(data: bytes) -> str:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
     if not data.startswith(b"%PDF"):
         raise ImportFailure("不是 PDF 文件")
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise ImportFailure("PDF 已加密，无法提取文字")
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
-        raise ImportFailure("PDF 文件已损坏，无法读取") from exc
-    # One paragraph per text line; Markdown special characters at line starts are escaped.
-    lines = [re.sub(r"^([#>*+\-]|\d+\.)", r"\\\1", line.strip()) for text in pages for line in text.splitlines()]
-    return "\n\n".join(line for line in lines if line)
+    return _in_child("pdf", data, max_pages=int(limit("UPLOAD_MAX_PDF_PAGES")),
+                     max_chars=int(limit("MARKDOWN_MAX_CHARS_DOCUMENT")))
 
 
 def extract(filename: str, data: bytes) -> Extracted:

@@ -11,7 +11,8 @@ from school.library.categories import CATEGORIES, resolve_category
 from school.library.forms import ColumnForm, ConfirmForm, DocumentForm, UploadForm
 from school.library.models import DocStatus, Document, DocumentRevision, LibraryColumn
 from school.library.rendering import render
-from school.library.views import PER_PAGE, page_arg
+from school.library.views import PER_PAGE, json_object, page_arg
+from school.limits import limit
 from school.timeutil import utcnow
 
 bp = Blueprint("library_manage", __name__, url_prefix="/library/manage", template_folder="templates")
@@ -83,11 +84,14 @@ def edit(doc_id: int):
 @bp.post("/preview")
 @editor_required
 def preview():
-    payload = request.get_json(silent=True) or {}
-    body = payload.get("body") if isinstance(payload, dict) else None
+    payload = json_object()
+    body = payload.get("body") if payload is not None else None
     if not isinstance(body, str):
         return jsonify(error="请求格式不正确"), 400
-    rendered = render(body[:5_000_000])
+    max_chars = int(limit("MARKDOWN_MAX_CHARS_DOCUMENT"))
+    if len(body) > max_chars:
+        return jsonify(error=f"正文过长（{len(body)} 字，上限 {max_chars} 字），无法预览"), 413
+    rendered = render(body)
     return jsonify(html=rendered.html, toc=[{"level": t.level, "text": t.text, "anchor": t.anchor}
                                             for t in rendered.toc])
 

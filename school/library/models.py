@@ -155,3 +155,19 @@ class ReadingDay(db.Model):
     awarded_hours: Mapped[Decimal] = mapped_column(Numeric(8, 2), default=Decimal("0"))
     last_beat_at: Mapped[datetime | None] = mapped_column(DateTime)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class RenderedBody(db.Model):
+    """A document's body as rendered HTML (``rendering.render``: Markdown → nh3 → anchors),
+    kept so that reading a document does not run Markdown on every view. ``body_hash`` is
+    the SHA-256 of the renderer's version and the body: a new revision (or a new renderer)
+    no longer matches and is rendered once, on its first view."""
+
+    __tablename__ = "library_rendered"
+
+    document_id: Mapped[int] = mapped_column(ForeignKey("library_document.id", ondelete="CASCADE"), primary_key=True)
+    body_hash: Mapped[str] = mapped_column(String(64))
+    html: Mapped[str] = mapped_column(Text)
+    toc: Mapped[str] = mapped_column(Text, default="[]")  # JSON: [[level, text, anchor], …]
+    articles: Mapped[str] = mapped_column(Text, default="[]")  # JSON: ["第一条", …]
+    rendered_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

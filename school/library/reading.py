@@ -29,6 +29,7 @@ from school.credits.models import CreditKind, CreditSource
 from school.credits.rules import CreditRules, current_rules
 from school.extensions import db
 from school.library.models import Document, ReadingDay, ReadingPosition
+from school.safe_html import valid_text
 from school.timeutil import to_local
 
 HEARTBEAT_SECONDS = 30
@@ -76,7 +77,7 @@ def remember_position(member, document: Document, anchor: str, fraction, now: da
     if position is None:
         position = ReadingPosition(member_id=member.id, document_id=document.id)
         db.session.add(position)
-    position.anchor = (anchor or "")[:60]
+    position.anchor = valid_text(anchor or "")[:60]
     try:
         position.fraction = min(max(Decimal(str(fraction or 0)), Decimal("0")), Decimal("1")).quantize(Decimal("0.0001"))
     except ArithmeticError:

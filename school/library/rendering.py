@@ -7,11 +7,17 @@ paragraph that opens an article (第十条), so ``#第十条`` always points at 
 """
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 import re
 from dataclasses import dataclass
 
 from school.safe_html import markdown_to_safe_html
+
+# Part of every cached rendering's key: change it when render() changes its output, and
+# every document is rendered afresh on its next view.
+RENDERER_VERSION = "2"
 
 CN_NUM = "零〇一二三四五六七八九十百千万两"
 ARTICLE_RE = re.compile(rf"(第[{CN_NUM}\d]+条(?:之[{CN_NUM}\d]+)?)")
@@ -60,6 +66,37 @@ def render(text: str) -> Rendered:
     body = HEADING_RE.sub(heading, body)
     body = PARAGRAPH_RE.sub(lambda m: article(m), body)
     return Rendered(body, toc, articles)
+
+
+def body_hash(text: str) -> str:
+    return hashlib.sha256(f"{RENDERER_VERSION}\x1f{text}".encode("utf-8")).hexdigest()
+
+
+def render_document(doc) -> Rendered:
+    """``render(doc.body)``, from the ``library_rendered`` row while the body is unchanged;
+    otherwise rendered now and stored (the caller commits). Two first views at once both
+    render; the second write wins, with the same HTML."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from school.extensions import db
+    from school.library.models import RenderedBody
+    from school.timeutil import utcnow
+
+    key = body_hash(doc.body or "")
+    row = db.session.get(RenderedBody, doc.id)
+    if row is not None and row.body_hash == key:
+        return Rendered(row.html, [TocEntry(*entry) for entry in json.loads(row.toc)], json.loads(row.articles))
+    rendered = render(doc.body or "")
+    values = dict(document_id=doc.id, body_hash=key, html=rendered.html,
+                  toc=json.dumps([[t.level, t.text, t.anchor] for t in rendered.toc], ensure_ascii=False),
+                  articles=json.dumps(rendered.articles, ensure_ascii=False), rendered_at=utcnow())
+    module = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = module.insert(RenderedBody).values(**values)
+    db.session.execute(stmt.on_conflict_do_update(index_elements=[RenderedBody.document_id],
+                                                  set_={k: stmt.excluded[k] for k in values if k != "document_id"}))
+    if row is not None:
+        db.session.expire(row)
+    return rendered
 
 
 def article_of(text: str, offset: int) -> str | None:

@@ -19,7 +19,16 @@ from school.accounts.models import User
 from school.accounts.roles import is_editor
 from school.extensions import db
 from school.library.categories import CATEGORIES
-from school.library.models import ColumnItem, DocStatus, Document, DocumentRevision, LibraryColumn, ReadingPosition
+from school.library.models import (
+    ColumnItem,
+    DocStatus,
+    Document,
+    DocumentRevision,
+    LibraryColumn,
+    ReadingPosition,
+    RenderedBody,
+)
+from school.limits import limit
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +37,7 @@ log = logging.getLogger(__name__)
 # description per use (e.g. 课程《…》的课时《…》). ``courses`` registers its lessons here
 # (school/courses/library_uses.py), so the library need not import ``courses``.
 DOCUMENT_USES: list[Callable[[int], list[str]]] = []
+SUMMARY_MAX_CHARS = 5000
 
 
 class LibraryError(ValueError):
@@ -82,6 +92,11 @@ def _validate(data: DocumentData) -> DocumentData:
     data.tags = normalise_tags(data.tags or "")[:500]
     data.summary = (data.summary or "").strip()
     data.body = (data.body or "").replace("\r\n", "\n")
+    max_chars = int(limit("MARKDOWN_MAX_CHARS_DOCUMENT"))
+    if len(data.body) > max_chars:
+        raise LibraryError(f"正文过长（{len(data.body)} 字，上限 {max_chars} 字），请拆分为几篇文献")
+    if len(data.summary) > SUMMARY_MAX_CHARS:
+        raise LibraryError(f"摘要不能超过 {SUMMARY_MAX_CHARS} 字")
     if data.status == DocStatus.PUBLISHED and not data.body.strip():
         raise LibraryError("正文为空的文献不能发布")
     return data
@@ -210,7 +225,7 @@ def delete_document(doc: Document, actor: User, now: datetime) -> str | None:
         raise DocumentInUse(in_use_message(doc, uses))
     stored, doc_id, title = doc.file_stored, doc.id, doc.title
     # The foreign keys cascade too; deleting here keeps the session's own view in step.
-    for model in (ColumnItem, ReadingPosition, DocumentRevision):
+    for model in (ColumnItem, ReadingPosition, DocumentRevision, RenderedBody):
         db.session.execute(delete(model).where(model.document_id == doc.id))
     db.session.delete(doc)  # through the session, so the search index forgets it after the commit
     db.session.flush()

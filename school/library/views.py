@@ -11,7 +11,7 @@ from school.extensions import db
 from school.library import columns, importer, reading, search, services
 from school.library.categories import CATEGORIES, resolve_category
 from school.library.models import DocStatus, Document, LibraryColumn, ReadingPosition
-from school.library.rendering import markdown_to_safe_html, render
+from school.library.rendering import markdown_to_safe_html, render_document
 from school.timeutil import utcnow
 
 bp = Blueprint("library", __name__, url_prefix="/library", template_folder="templates")
@@ -24,6 +24,16 @@ def _readable_or_404(doc_id: int) -> Document:
     if doc is None or (not doc.is_published and not is_editor(current_user)):
         abort(404)
     return doc
+
+
+def json_object() -> dict | None:
+    """The request's JSON body if it is an object, else None. Flask answers malformed JSON
+    with None here, but JSON nested thousands deep makes the decoder raise RecursionError."""
+    try:
+        payload = request.get_json(silent=True)
+    except RecursionError:
+        return None
+    return payload if isinstance(payload, dict) else None
 
 
 def _year_arg(name: str) -> int | None:
@@ -117,11 +127,11 @@ def suggest():
 @login_required
 def read(doc_id: int):
     doc = _readable_or_404(doc_id)
-    rendered = render(doc.body)
+    rendered = render_document(doc)  # rendered once per revision, then read from library_rendered
     position = db.session.get(ReadingPosition, (current_user.id, doc.id))
     if doc.is_published:
         services.count_read(doc)
-        db.session.commit()
+    db.session.commit()
     template = "library/print.html" if request.args.get("print") else "library/read.html"
     return render_template(template, doc=doc, rendered=rendered, position=position,
                            heartbeat_seconds=current_app.config["LIBRARY_HEARTBEAT_SECONDS"],
@@ -132,8 +142,8 @@ def read(doc_id: int):
 @login_required
 def heartbeat(doc_id: int):
     doc = _readable_or_404(doc_id)
-    payload = request.get_json(silent=True)
-    if not isinstance(payload, dict):
+    payload = json_object()
+    if payload is None:
         return jsonify(error="请求格式不正确"), 400
     now = utcnow()
     visible = payload.get("visible", True) is not False

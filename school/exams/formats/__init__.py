@@ -45,7 +45,30 @@ class FormatError(ValueError):
     """The whole file cannot be read (wrong encoding, not a spreadsheet)."""
 
 
+def too_long(item: Parsed) -> str:
+    """Why a question's text is refused for its length ("" when it is within the limit)."""
+    from school.limits import limit
+
+    max_chars = int(limit("MARKDOWN_MAX_CHARS_QUESTION"))
+    for label, text in (("题干", item.stem), ("解析", item.explanation)):
+        if len(text or "") > max_chars:
+            return f"{label}过长（{len(text)} 字，上限 {max_chars} 字）"
+    return ""
+
+
 def parse(fmt: str, filename: str, data: bytes) -> ParseResult:
+    """Read a file in ``fmt``; questions whose text is over the length limit become problems."""
+    result = _parse(fmt, filename, data)
+    for item in list(result.questions):
+        reason = too_long(item)
+        if reason:
+            result.questions.remove(item)
+            result.problems.append(Problem(item.line, reason))
+    result.problems.sort(key=lambda p: p.line)
+    return result
+
+
+def _parse(fmt: str, filename: str, data: bytes) -> ParseResult:
     from school.exams.formats import aiken, gift, xlsx
     from school.tabular import TableError, decode_text
 

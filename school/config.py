@@ -76,6 +76,12 @@ def load_config(overrides: dict | None = None) -> dict:
         "LOGIN_MAX_FAILURES_PER_IP": int(env.get("SCHOOL_LOGIN_MAX_FAILURES_PER_IP", 30)),
         # Exams: saves still in flight this many seconds after an attempt's deadline are accepted.
         "EXAM_GRACE_SECONDS": int(env.get("SCHOOL_EXAM_GRACE_SECONDS", 30)),
+        # Reminders (通知公告 / 消息): e-mail through SMTP, SMS through the county platform's webhook.
+        "SMTP_URL": env.get("SCHOOL_SMTP_URL", ""),  # smtp://user:pass@host:587?starttls=1, smtps://…
+        "SMTP_FROM": env.get("SCHOOL_SMTP_FROM", "noreply@localhost"),
+        "SMS_WEBHOOK": env.get("SCHOOL_SMS_WEBHOOK", ""),  # JSON POST {"phone": …, "text": …}
+        "DELIVERY_TIMEOUT_SECONDS": float(env.get("SCHOOL_DELIVERY_TIMEOUT_SECONDS", 10)),
+        "REMINDER_DAILY_LIMIT": int(env.get("SCHOOL_REMINDER_DAILY_LIMIT", 3)),
         "TESTING": False,
     }
     config.update(overrides)

@@ -106,10 +106,11 @@ def send_reminder(actor: User, member_ids: list[int], title: str, text: str, tok
     counts = received_today(ids, now)
     reminder = Reminder(sender_id=actor.id, source=source[:60], title=(title or "学习提醒")[:200], text=text,
                         request_token=token, created_at=now)
+    db.session.add(reminder)
     try:
-        with db.session.begin_nested():
-            db.session.add(reminder)
-    except IntegrityError:  # the other click of a double click got there first
+        db.session.flush()
+    except IntegrityError:  # the other click of a double click, at the same moment, got there first
+        db.session.rollback()  # nothing of this request is written yet; the first send stands
         raise DuplicateSend(db.session.scalar(select(Reminder.id).where(Reminder.request_token == token)))
     result = SendResult(reminder)
     config = current_app.config
@@ -124,10 +125,10 @@ def send_reminder(actor: User, member_ids: list[int], title: str, text: str, tok
                           created_at=now)
         db.session.add(message)
         if member.email and config.get("SMTP_URL"):
-            db.session.add(Delivery(message=message, reminder=reminder, channel=Channel.EMAIL,
+            db.session.add(Delivery(message=message, reminder_id=reminder.id, channel=Channel.EMAIL,
                                     address=member.email, state=DeliveryState.PENDING, attempts=0))
         if member.phone and config.get("SMS_WEBHOOK"):
-            db.session.add(Delivery(message=message, reminder=reminder, channel=Channel.SMS,
+            db.session.add(Delivery(message=message, reminder_id=reminder.id, channel=Channel.SMS,
                                     address=member.phone, state=DeliveryState.PENDING, attempts=0))
         result.reached.append(member)
     if not result.reached:

@@ -97,11 +97,7 @@ def mark_read(member: User, notice: Notice, now: datetime) -> bool:
         return False
     if db.session.get(NoticeRead, (notice.id, member.id)) is not None:
         return False
-    try:
-        with db.session.begin_nested():
-            db.session.add(NoticeRead(notice_id=notice.id, member_id=member.id, read_at=now))
-    except IntegrityError:
-        return False
+    db.session.add(NoticeRead(notice_id=notice.id, member_id=member.id, read_at=now))
     return True
 
 
@@ -152,10 +148,11 @@ def create_notice(actor: User, data: NoticeData, token: str, now: datetime,
     notice = Notice(org_id=data.org.id, org=data.org, title=data.title.strip()[:200], body=data.body or "",
                     pinned=data.pinned, expires_at=data.expires_at, request_token=token,
                     created_by_id=actor.id, created_at=now)
+    db.session.add(notice)
     try:
-        with db.session.begin_nested():
-            db.session.add(notice)
-    except IntegrityError:  # the other click of a double click got there first
+        db.session.flush()
+    except IntegrityError:  # the other click of a double click, at the same moment, got there first
+        db.session.rollback()  # nothing of this request is written yet; the first notice stands
         raise DuplicateSend(db.session.scalar(select(Notice.id).where(Notice.request_token == token)))
     if attachment is not None:
         notice.attachment_stored = _store(attachment)

@@ -5,6 +5,7 @@ from datetime import date, timedelta
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
+from sqlalchemy.exc import IntegrityError
 
 from school.accounts.models import Organisation
 from school.accounts.roles import current_actor, manager_required
@@ -71,7 +72,10 @@ def _notice_or_404(notice_id: int) -> Notice:
 def notice(notice_id: int):
     item = _notice_or_404(notice_id)
     if services.mark_read(current_actor(), item, utcnow()):
-        db.session.commit()
+        try:
+            db.session.commit()
+        except IntegrityError:  # another tab of the same member recorded it a moment ago
+            db.session.rollback()
     return render_template("notices/notice.html", notice=item, body=markdown_to_safe_html(item.body),
                            manages=services.manages(current_actor(), item))
 

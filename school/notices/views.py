@@ -36,19 +36,23 @@ def _back(default: str) -> str:
 
 @bp.app_template_global()
 def notice_summary() -> dict:
-    """Unread notices and messages, the newest notices and this month's plan tasks of the signed-in user."""
+    """Unread notices and messages of the signed-in user (the menu; two counts per page)."""
     if "notice_summary" not in g:
         if not current_user.is_authenticated:
             g.notice_summary = {}
         else:
             member, now = current_actor(), utcnow()
-            g.notice_summary = {
-                "unread_notices": services.unread_count(member, now),
-                "unread_messages": services.unread_messages(member),
-                "notices": services.visible_notices(member, now, limit=5),
-                "tasks": plans.home_tasks(member, now),
-            }
+            g.notice_summary = {"unread_notices": services.unread_count(member, now),
+                                "unread_messages": services.unread_messages(member)}
     return g.notice_summary
+
+
+@bp.app_template_global()
+def notice_home() -> dict:
+    """The home page's sections: the newest notices and the plan's tasks (本月任务, overdue)."""
+    member, now = current_actor(), utcnow()
+    return {**notice_summary(), "notices": services.visible_notices(member, now, limit=5),
+            "tasks": plans.home_tasks(member, now)}
 
 
 # --- 通知公告 for members ---------------------------------------------------------------

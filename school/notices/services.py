@@ -73,6 +73,17 @@ def unread_count(member: User, now: datetime) -> int:
     return db.session.scalar(select(func.count(Notice.id)).where(Notice.org_id.in_(ids), _live(now), ~read)) or 0
 
 
+def unread_counts(member: User, now: datetime) -> tuple[int, int]:
+    """(unread notices, unread messages) in one query: the menu shows both on every page."""
+    ids = ancestor_ids(member.org) or [-1]
+    read = exists().where(NoticeRead.notice_id == Notice.id, NoticeRead.member_id == member.id)
+    notices = select(func.count(Notice.id)).where(Notice.org_id.in_(ids), _live(now), ~read).scalar_subquery()
+    messages = select(func.count(Message.id)).where(Message.member_id == member.id,
+                                                     Message.read_at.is_(None)).scalar_subquery()
+    row = db.session.execute(select(notices, messages)).one()
+    return int(row[0] or 0), int(row[1] or 0)
+
+
 def in_audience(member: User, notice: Notice) -> bool:
     return member.org is not None and member.org.path.startswith(notice.org.path)
 

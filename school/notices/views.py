@@ -41,9 +41,8 @@ def notice_summary() -> dict:
         if not current_user.is_authenticated:
             g.notice_summary = {}
         else:
-            member, now = current_actor(), utcnow()
-            g.notice_summary = {"unread_notices": services.unread_count(member, now),
-                                "unread_messages": services.unread_messages(member)}
+            notices, messages = services.unread_counts(current_actor(), utcnow())
+            g.notice_summary = {"unread_notices": notices, "unread_messages": messages}
     return g.notice_summary
 
 

@@ -37,6 +37,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     # Report columns of courses and exams (registered once, on first import).
     import school.courses.metrics  # noqa: F401
     import school.exams.metrics  # noqa: F401
+
+    # Study plans' report columns, and the sweep that retries reminder deliveries.
+    import school.notices.delivery  # noqa: F401
+    import school.notices.plans  # noqa: F401
     from school import jobs, library, security, web
     from school.accounts.admin_views import bp as admin_bp
     from school.accounts.views import bp as accounts_bp
@@ -48,6 +52,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from school.exams.editor_views import bp as exam_editor_bp
     from school.exams.member_views import bp as exams_bp
     from school.exams.result_views import bp as exam_results_bp
+    from school.notices.views import bp as notices_bp
 
     security.init_app(app)
     web.init_app(app)
@@ -63,6 +68,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(exams_bp)
     app.register_blueprint(exam_editor_bp)
     app.register_blueprint(exam_results_bp)
+    app.register_blueprint(notices_bp)
 
     from school.cli import register_commands
     register_commands(app)

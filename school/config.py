@@ -81,6 +81,12 @@ def load_config(overrides: dict | None = None) -> dict:
         "EXAM_GRACE_SECONDS": int(env.get("SCHOOL_EXAM_GRACE_SECONDS", 30)),
         # /healthz answers 503 when the media or instance folder has less free space than this.
         "MIN_FREE_MB": int(env.get("SCHOOL_MIN_FREE_MB", 200)),
+        # Reminders (通知公告 / 消息): e-mail through SMTP, SMS through the county platform's webhook.
+        "SMTP_URL": env.get("SCHOOL_SMTP_URL", ""),  # smtp://user:pass@host:587?starttls=1, smtps://…
+        "SMTP_FROM": env.get("SCHOOL_SMTP_FROM", "noreply@localhost"),
+        "SMS_WEBHOOK": env.get("SCHOOL_SMS_WEBHOOK", ""),  # JSON POST {"phone": …, "text": …}
+        "DELIVERY_TIMEOUT_SECONDS": float(env.get("SCHOOL_DELIVERY_TIMEOUT_SECONDS", 10)),
+        "REMINDER_DAILY_LIMIT": int(env.get("SCHOOL_REMINDER_DAILY_LIMIT", 3)),
         "TESTING": False,
         # Parsing bounds for uploads and stored Markdown (school/limits.py: SCHOOL_UPLOAD_PARSE_TIMEOUT …).
         **limits.from_environment(env),

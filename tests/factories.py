@@ -200,3 +200,37 @@ class Factory:
     def attempt(self, exam, member, now=None):
         from school.exams import attempts
         return attempts.start(exam, member, now or utcnow())  # start commits (see school/exams/attempts.py)
+
+    # --- notices (通知公告, reminders, study plans) ------------------------------------------
+
+    def notice(self, org, sender=None, title="通知", body="请按时参加学习。", now=None, **fields):
+        """A notice to ``org``'s subtree, published through the service as ``sender`` (an admin by default)."""
+        from school.accounts.roles import system_actor
+        from school.notices import services
+        attachment = fields.pop("attachment", None)
+        notice = services.create_notice(
+            sender or system_actor(), services.NoticeData(org=org, title=title, body=body, **fields),
+            services.new_token(), now or utcnow(),
+            services.check_attachment(*attachment) if attachment else None)
+        self.session.commit()
+        return notice
+
+    def reminder(self, sender, members, text="请抓紧学习", now=None, **fields):
+        """A reminder sent through the service (inbox messages, deliveries, the job queued)."""
+        from school.notices import delivery, services
+        result = delivery.send_reminder(sender, [m.id for m in members], fields.pop("title", "学习提醒"), text,
+                                        services.new_token(), now or utcnow(), **fields)
+        self.session.commit()
+        return result.reminder
+
+    def plan(self, org, year=None, title="年度学习计划", sender=None, items=(), now=None):
+        """A study plan for ``org``'s subtree; ``items`` are (kind, ref id, due date)."""
+        from school.accounts.roles import system_actor
+        from school.notices import plans
+        from school.timeutil import local_year
+        now = now or utcnow()
+        plan = plans.create_plan(sender or system_actor(), org, year or local_year(now), title, now)
+        for kind, ref, due in items:
+            plans.add_item(plan, kind, ref, due)
+        self.session.commit()
+        return plan

@@ -144,6 +144,38 @@ def _results(role, relation):
     return 200 if role in RESULT_READERS else 403
 
 
+def _notice_reader(role, relation):
+    """Members (and editors) of A read notices to A and to the root above it; the secretary of A also
+    those to A1 (theirs to manage); admins all."""
+    if role == "anonymous":
+        return 302
+    if role == Role.ADMIN:
+        return 200
+    readable = {"own", "parent"} | ({"child"} if role == Role.SECRETARY else set())
+    return 200 if relation in readable else 404
+
+
+def _notice_count(count):
+    def effect(ctx, values):
+        from sqlalchemy import func, select
+
+        from school.extensions import db
+        from school.notices.models import Notice
+        return db.session.scalar(select(func.count(Notice.id))) != count
+    return effect
+
+
+def _reminder_count(count):
+    def effect(ctx, values):
+        from sqlalchemy import func, select
+
+        from school.extensions import db
+        from school.notices.models import Reminder
+        db.session.expire_all()
+        return db.session.scalar(select(func.count(Reminder.id))) != count
+    return effect
+
+
 RESULT_READERS = (Role.EDITOR, Role.SECRETARY, Role.ADMIN)
 EDITORS = (Role.EDITOR, Role.ADMIN)
 
@@ -185,6 +217,31 @@ def _column(ctx):
     return ctx.make.column().id
 
 
+def _notice(ctx):
+    """A notice to the organisation under test (its subtree), with a PDF attached, sent by an admin."""
+    return ctx.make.notice(ctx.org, title="矩阵通知", attachment=("a.pdf", b"%PDF-1.4 matrix")).id
+
+
+def _message(ctx):
+    """A message in the inbox of the member under test (nobody else's to read)."""
+    from sqlalchemy import select
+
+    from school.accounts.roles import system_actor
+    from school.notices.models import Message
+    reminder = ctx.make.reminder(system_actor(), [ctx.member])
+    return ctx.make.session.scalar(select(Message.id).where(Message.reminder_id == reminder.id))
+
+
+def _reminder(ctx):
+    """A reminder sent by someone else (the terminal's admin): only admins see its status."""
+    from school.accounts.roles import system_actor
+    return ctx.make.reminder(system_actor(), [ctx.member]).id
+
+
+def _plan(ctx):
+    return ctx.make.plan(ctx.org, title="矩阵计划").id
+
+
 PLACEHOLDERS = {
     "org": lambda ctx: ctx.org.id,
     "member": lambda ctx: ctx.member.id,
@@ -201,6 +258,10 @@ PLACEHOLDERS = {
     "attempt": _attempt,
     "question": _question,
     "image": _image,
+    "notice": _notice,
+    "message": _message,
+    "reminder": _reminder,
+    "plan": _plan,
 }
 
 
@@ -367,6 +428,31 @@ ROUTES = [
     Route("POST", "/admin/members/import"),  # no file: the form comes back with the reason
     # the study clock: "还在学习吗？" answered on a reading page
     Route("POST", "/library/doc/{doc}/still-here", expect=_library_readers(200)),
+    # 通知公告: a notice reaches its organisation's subtree; its senders are the managers of that organisation
+    Route("GET", "/notices/", roles=EVERYONE),
+    Route("GET", "/notices/{notice}", expect=_notice_reader),
+    Route("GET", "/notices/{notice}/attachment", expect=_notice_reader),
+    Route("GET", "/notices/manage"),
+    Route("GET", "/notices/manage/new"),
+    Route("POST", "/notices/manage/new", effect=_notice_count(0), allowed=lambda role, rel: False),  # no data
+    Route("GET", "/notices/manage/{notice}"),
+    # 消息: a message is its member's only
+    Route("GET", "/messages", roles=EVERYONE),
+    Route("GET", "/messages/{message}", expect=lambda role, rel: 302 if role == "anonymous" else 404),
+    # reminders: without members and text the send is refused with a message (redirect back), nothing sent
+    Route("POST", "/reminders/send", ok=302, effect=_reminder_count(0), allowed=lambda role, rel: False),
+    Route("GET", "/reminders"),
+    Route("GET", "/reminders/{reminder}", expect=lambda role, rel: 302 if role == "anonymous"
+          else 200 if role == Role.ADMIN else 403 if role not in MANAGERS else 404),
+    Route("GET", "/reminders/behind"),
+    Route("GET", "/reminders/behind?org={org}"),
+    # 学习计划
+    Route("GET", "/plans", roles=EVERYONE),
+    Route("GET", "/plans/manage"),
+    Route("GET", "/plans/manage/new"),
+    Route("POST", "/plans/manage/new"),  # no data: the form comes back with the reasons
+    Route("GET", "/plans/manage/{plan}"),
+    Route("POST", "/plans/manage/{plan}/items", ok=302),  # no data: back to the plan with the reasons
 ]
 
 

@@ -89,6 +89,7 @@ class User(UserMixin, db.Model):
     name: Mapped[str] = mapped_column(String(60))
     member_no: Mapped[str] = mapped_column(String(40), unique=True)
     phone: Mapped[str | None] = mapped_column(String(20), unique=True)
+    email: Mapped[str | None] = mapped_column(String(200))  # reminders by e-mail when set
     password_hash: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20), default=Role.MEMBER)
     org_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"), index=True)

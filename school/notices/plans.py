@@ -1,0 +1,227 @@
+"""Study plans (学习计划): an organisation assigns items with due dates to its subtree for a year.
+
+What an item can be is the registry ``ITEM_KINDS``: each kind names how to find the thing by
+its number and which members have done it, as ``SELECT member_id, ref_id``. Courses (done:
+a ``CourseCompletion`` row, written by ``courses.completion``) and library documents (done:
+the reading page reported a position — ``library.models.ReadingPosition`` — i.e. the member
+had it open and visible for at least one heartbeat) are registered here; another package (a
+专题班 class, say) appends its own ``ItemKind`` the same way.
+
+A member's plan is the plans of their organisation and every organisation above it for the
+year. The branch report gets two columns through ``credits.reports.METRICS``: items
+assigned and items done, per member, summed per organisation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Callable
+
+from sqlalchemy import Integer, String, and_, cast, func, literal, select, union_all
+
+from school.accounts.models import Organisation, User
+from school.accounts.scoping import org_in_scope, scope_root
+from school.credits.reports import METRICS, Metric
+from school.extensions import db
+from school.notices.models import PlanItem, StudyPlan
+from school.notices.services import ancestor_ids
+from school.timeutil import to_local
+
+
+class PlanError(ValueError):
+    """A refusal shown to the secretary, in Chinese."""
+
+
+@dataclass(frozen=True)
+class ItemKind:
+    key: str
+    label: str
+    find: Callable[[int], tuple[int, str] | None]  # ref id → (id, title), None if no such thing
+    done: Callable[[], object]  # SELECT member_id, ref_id of everything done
+    link: Callable[[int], str]  # the page where the member does it (endpoint resolved at render)
+
+
+ITEM_KINDS: dict[str, ItemKind] = {}
+
+
+def register(kind: ItemKind) -> None:
+    ITEM_KINDS[kind.key] = kind
+
+
+def _course_find(ref: int):
+    from school.courses.models import Course
+    course = db.session.get(Course, ref)
+    return (course.id, course.title) if course is not None else None
+
+
+def _course_done():
+    from school.courses.models import CourseCompletion
+    return select(CourseCompletion.member_id.label("member_id"), CourseCompletion.course_id.label("ref_id"))
+
+
+def _document_find(ref: int):
+    from school.library.models import DocStatus, Document
+    doc = db.session.get(Document, ref)
+    return (doc.id, doc.title) if doc is not None and doc.status == DocStatus.PUBLISHED else None
+
+
+def _document_done():
+    from school.library.models import ReadingPosition
+    return select(ReadingPosition.member_id.label("member_id"), ReadingPosition.document_id.label("ref_id"))
+
+
+register(ItemKind("course", "课程", _course_find, _course_done, lambda ref: f"/courses/{ref}"))
+register(ItemKind("document", "图书馆文献", _document_find, _document_done, lambda ref: f"/library/doc/{ref}"))
+
+
+def done_pairs():
+    """``(member_id, kind, ref_id)`` of every done thing, over every registered kind."""
+    parts = []
+    for kind in ITEM_KINDS.values():
+        inner = kind.done().subquery()
+        parts.append(select(inner.c.member_id.label("member_id"), cast(literal(kind.key), String(20)).label("kind"),
+                            cast(inner.c.ref_id, Integer).label("ref_id")))
+    return union_all(*parts).subquery("done")
+
+
+# --- editing ----------------------------------------------------------------------------
+
+
+def create_plan(actor: User, org: Organisation | None, year: int, title: str, now: datetime) -> StudyPlan:
+    if org is None or not org_in_scope(actor, org):
+        raise PlanError("只能为您管理范围内的党组织制定学习计划")
+    if not 2000 <= year <= 2100:
+        raise PlanError("年度不正确")
+    if not (title or "").strip():
+        raise PlanError("请填写计划名称")
+    plan = StudyPlan(org_id=org.id, org=org, year=year, title=title.strip()[:200], created_by_id=actor.id,
+                     created_at=now)
+    db.session.add(plan)
+    db.session.flush()
+    return plan
+
+
+def add_item(plan: StudyPlan, kind: str, ref: int | None, due_on: date | None) -> PlanItem:
+    if kind not in ITEM_KINDS:
+        raise PlanError("请选择任务类型")
+    if due_on is None or due_on.year != plan.year:
+        raise PlanError(f"完成期限应在 {plan.year} 年内")
+    found = ITEM_KINDS[kind].find(ref) if ref else None
+    if found is None:
+        raise PlanError(f"没有编号为 {ref or '（空）'} 的{ITEM_KINDS[kind].label}")
+    if any(i.kind == kind and i.ref_id == found[0] for i in plan.items):
+        raise PlanError(f"“{found[1]}”已在计划中")
+    item = PlanItem(plan=plan, kind=kind, ref_id=found[0], title=found[1][:300], due_on=due_on)
+    db.session.add(item)
+    db.session.flush()
+    return item
+
+
+def managed_plans(actor: User) -> list[StudyPlan]:
+    root = scope_root(actor)
+    query = select(StudyPlan).join(Organisation, Organisation.id == StudyPlan.org_id)
+    if root is not None:
+        query = query.where(Organisation.path.startswith(root.path, autoescape=True))
+    return list(db.session.scalars(query.order_by(StudyPlan.year.desc(), StudyPlan.id.desc())))
+
+
+# --- progress ---------------------------------------------------------------------------
+
+
+@dataclass
+class Task:
+    item: PlanItem
+    done: bool
+    overdue: bool
+    this_month: bool
+
+    @property
+    def kind_label(self) -> str:
+        kind = ITEM_KINDS.get(self.item.kind)
+        return kind.label if kind else self.item.kind
+
+    @property
+    def link(self) -> str:
+        kind = ITEM_KINDS.get(self.item.kind)
+        return kind.link(self.item.ref_id) if kind else ""
+
+
+def member_tasks(member: User, now: datetime) -> list[Task]:
+    """Every item of the member's plans for the current (China) year, with done / overdue / this month."""
+    today = to_local(now).date()
+    ids = ancestor_ids(member.org)
+    if not ids:
+        return []
+    items = list(db.session.scalars(
+        select(PlanItem).join(StudyPlan).where(StudyPlan.org_id.in_(ids), StudyPlan.year == today.year)
+        .order_by(PlanItem.due_on, PlanItem.id)))
+    done = done_pairs()
+    finished = {(k, r) for k, r in db.session.execute(
+        select(done.c.kind, done.c.ref_id).where(done.c.member_id == member.id))}
+    return [Task(i, (i.kind, i.ref_id) in finished, (i.kind, i.ref_id) not in finished and i.due_on < today,
+                 i.due_on.year == today.year and i.due_on.month == today.month) for i in items]
+
+
+def home_tasks(member: User, now: datetime) -> dict:
+    tasks = member_tasks(member, now)
+    return {"overdue": [t for t in tasks if t.overdue],
+            "month": [t for t in tasks if t.this_month and not t.done and not t.overdue],
+            "total": len(tasks), "done": sum(t.done for t in tasks)}
+
+
+@dataclass
+class MemberProgress:
+    member: User
+    done: int
+    missing: list[PlanItem]
+
+
+def plan_progress(actor: User, plan: StudyPlan) -> list[MemberProgress]:
+    """Per active member of the plan's subtree (within the actor's scope): items done and missing."""
+    from school.accounts.scoping import scoped_members
+    query = scoped_members(actor)
+    if scope_root(actor) is None:
+        query = query.join(Organisation, User.org_id == Organisation.id)
+    members = list(db.session.scalars(query.where(
+        User.active.is_(True), Organisation.path.startswith(plan.org.path, autoescape=True))
+        .order_by(Organisation.path, User.name, User.id)))
+    if not members:
+        return []
+    done = done_pairs()
+    pairs = {(m, k, r) for m, k, r in db.session.execute(
+        select(done.c.member_id, done.c.kind, done.c.ref_id).where(done.c.member_id.in_([m.id for m in members])))}
+    rows = []
+    for member in members:
+        missing = [i for i in plan.items if (member.id, i.kind, i.ref_id) not in pairs]
+        rows.append(MemberProgress(member, len(plan.items) - len(missing), missing))
+    return rows
+
+
+# --- report columns ---------------------------------------------------------------------
+
+
+def _assigned(period):
+    member_org, plan_org = Organisation.__table__.alias("member_org"), Organisation.__table__.alias("plan_org")
+    return (select(User.id.label("member_id"), func.count(PlanItem.id).label("value"))
+            .join(member_org, member_org.c.id == User.org_id)
+            .join(plan_org, member_org.c.path.startswith(plan_org.c.path))
+            .join(StudyPlan, and_(StudyPlan.org_id == plan_org.c.id, StudyPlan.year == period.year))
+            .join(PlanItem, PlanItem.plan_id == StudyPlan.id)
+            .group_by(User.id))
+
+
+def _done(period):
+    member_org, plan_org = Organisation.__table__.alias("member_org"), Organisation.__table__.alias("plan_org")
+    done = done_pairs()
+    return (select(User.id.label("member_id"), func.count(PlanItem.id).label("value"))
+            .join(member_org, member_org.c.id == User.org_id)
+            .join(plan_org, member_org.c.path.startswith(plan_org.c.path))
+            .join(StudyPlan, and_(StudyPlan.org_id == plan_org.c.id, StudyPlan.year == period.year))
+            .join(PlanItem, PlanItem.plan_id == StudyPlan.id)
+            .join(done, and_(done.c.member_id == User.id, done.c.kind == PlanItem.kind,
+                             done.c.ref_id == PlanItem.ref_id))
+            .group_by(User.id))
+
+
+METRICS.append(Metric("plan_items", "学习计划任务", _assigned))
+METRICS.append(Metric("plan_done", "已完成计划任务", _done))

@@ -1,0 +1,244 @@
+"""Reminders reach people: the inbox always; e-mail through a real SMTP server and SMS through a
+real local webhook, as background jobs with retries and a per-member daily limit."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from school import jobs
+from school.accounts.models import Role
+from school.extensions import db
+from school.notices import delivery, services
+from school.notices.models import Delivery, DeliveryState, Message, Reminder
+from school.timeutil import utcnow
+
+
+@pytest.fixture
+def channels(app, smtp_server, sms_webhook):
+    app.config.update(SMTP_URL=smtp_server.url, SMTP_FROM="school@example.org", SMS_WEBHOOK=sms_webhook.url,
+                      DELIVERY_TIMEOUT_SECONDS=0.5)
+    return smtp_server, sms_webhook
+
+
+def _people(make):
+    t = make.tree()
+    secretary = make.user(org=t["a"], role=Role.SECRETARY)
+    member = make.user(org=t["a1"], name="张三", email="zhangsan@example.org", phone="13800000001")
+    return t, secretary, member
+
+
+def _deliveries(reminder_id):
+    db.session.expire_all()
+    return {d.channel: d for d in db.session.scalars(select(Delivery).where(Delivery.reminder_id == reminder_id))}
+
+
+def test_reminder_lands_in_inbox_and_is_delivered_by_email_and_sms(make, channels):
+    smtp, hook = channels
+    _, secretary, member = _people(make)
+    reminder = make.reminder(secretary, [member], text="请在月底前完成党章学习")
+    # Nothing was sent in the request: the inbox copy exists, the deliveries wait for the job.
+    assert smtp.messages == [] and hook.posts == []
+    assert db.session.scalar(select(func.count(Message.id)).where(Message.member_id == member.id)) == 1
+    assert {d.state for d in _deliveries(reminder.id).values()} == {DeliveryState.PENDING}
+
+    assert [state for _, state in jobs.run_until_empty()] == [jobs.DONE]
+    found = _deliveries(reminder.id)
+    assert found["email"].state == DeliveryState.SENT and found["sms"].state == DeliveryState.SENT
+    assert found["email"].attempts == 1 and found["email"].delivered_at is not None
+    (mail_from, rcpts, content), = smtp.messages
+    assert mail_from == "school@example.org" and rcpts == ["zhangsan@example.org"]
+    assert "请在月底前完成党章学习" in content or "=E8" in content  # the text, in the mail's transfer encoding
+    assert hook.posts == [{"phone": "13800000001", "text": "【网上党校】学习提醒：请在月底前完成党章学习"}]
+
+
+def test_a_member_without_address_gets_the_inbox_copy_only(make, channels):
+    _, secretary, _ = _people(make)
+    plain = make.user(org=secretary.org)
+    reminder = make.reminder(secretary, [plain])
+    assert _deliveries(reminder.id) == {}
+    assert reminder.job_id is None  # no job: nothing to deliver outside the site
+    assert services.unread_messages(plain) == 1
+
+
+def test_smtp_refusing_the_recipient_fails_at_once_with_the_reason(make, channels):
+    smtp, _ = channels
+    smtp.mode = "reject"
+    _, secretary, member = _people(make)
+    reminder = make.reminder(secretary, [member])
+    jobs.run_until_empty()
+    email = _deliveries(reminder.id)["email"]
+    assert email.state == DeliveryState.FAILED and email.attempts == 1
+    assert "收件地址被邮件服务器拒绝（550" in email.last_error and "User unknown" in email.last_error
+    assert email.next_attempt_at is None
+    # A final refusal is not tried again, and the inbox copy is still there.
+    assert delivery.retry_due(utcnow() + timedelta(hours=1)) == 0
+    assert db.session.scalar(select(func.count(Message.id)).where(Message.member_id == member.id)) == 1
+    assert smtp.messages == []
+
+
+def test_smtp_busy_is_retried_up_to_the_limit_then_failed(make, channels):
+    smtp, _ = channels
+    smtp.mode = "busy"
+    _, secretary, member = _people(make)
+    now = utcnow()
+    reminder = make.reminder(secretary, [member], now=now)
+    delivery.deliver_due(reminder.id, now)
+    email = _deliveries(reminder.id)["email"]
+    assert email.state == DeliveryState.RETRYING and "451" in email.last_error
+    assert email.next_attempt_at == now + delivery.BACKOFF[0]
+    # Not due yet: nothing happens.
+    assert delivery.deliver_due(reminder.id, now + timedelta(seconds=30))["retrying"] == 0
+    later = now
+    for attempt in range(2, delivery.MAX_ATTEMPTS + 1):
+        later = later + delivery.BACKOFF[attempt - 2]
+        delivery.deliver_due(reminder.id, later)
+    email = _deliveries(reminder.id)["email"]
+    assert email.state == DeliveryState.FAILED and email.attempts == delivery.MAX_ATTEMPTS
+    assert "451" in email.last_error and f"已尝试 {delivery.MAX_ATTEMPTS} 次" in email.last_error
+    assert smtp.rcpt_tries == delivery.MAX_ATTEMPTS
+    assert services.unread_messages(member) == 1
+
+
+def test_webhook_timing_out_is_retried_by_the_sweep_then_failed(make, channels):
+    _, hook = channels
+    hook.mode = "slow"
+    _, secretary, member = _people(make)
+    reminder = make.reminder(secretary, [member])
+    jobs.run_until_empty()  # the first try, in the job
+    sms = _deliveries(reminder.id)["sms"]
+    assert sms.state == DeliveryState.RETRYING and sms.last_error == "短信平台无响应（超过 0.5 秒）"
+    assert _deliveries(reminder.id)["email"].state == DeliveryState.SENT  # the other channel is unaffected
+    # The periodic sweep queues a job once the retry is due, and the job runs it.
+    assert delivery.retry_due(utcnow()) == 0
+    assert delivery.retry_due(utcnow() + timedelta(minutes=2)) == 1
+    db.session.commit()
+    assert delivery.retry_due(utcnow() + timedelta(minutes=2)) == 0  # a job is already waiting
+    db.session.commit()
+    job_id = db.session.get(Reminder, reminder.id).job_id
+    sms_row = _deliveries(reminder.id)["sms"]
+    sms_row.next_attempt_at = utcnow() - timedelta(seconds=1)  # due for the job, which runs "now"
+    db.session.commit()
+    assert jobs.run_job(job_id) == jobs.DONE
+    sms = _deliveries(reminder.id)["sms"]
+    assert sms.state == DeliveryState.RETRYING and sms.attempts == 2
+    delivery.deliver_due(reminder.id, sms.next_attempt_at)
+    sms = _deliveries(reminder.id)["sms"]
+    assert sms.state == DeliveryState.FAILED and sms.attempts == delivery.MAX_ATTEMPTS
+    assert "短信平台无响应" in sms.last_error and "不再重试" in sms.last_error
+    assert len(hook.posts) == delivery.MAX_ATTEMPTS
+    assert services.unread_messages(member) == 1
+
+
+def test_webhook_refusing_is_final_and_server_errors_are_retried(make, channels):
+    _, hook = channels
+    _, secretary, member = _people(make)
+    hook.mode = "refuse"
+    first = make.reminder(secretary, [member])
+    jobs.run_until_empty()
+    assert (_deliveries(first.id)["sms"].state, _deliveries(first.id)["sms"].last_error) == (
+        DeliveryState.FAILED, "短信平台拒绝（HTTP 400）")
+    hook.mode = "error"
+    second = make.reminder(secretary, [member])
+    jobs.run_until_empty()
+    assert _deliveries(second.id)["sms"].state == DeliveryState.RETRYING
+
+
+def test_smtp_server_down_is_a_passing_failure(app, make, channels):
+    from tests.notices.conftest import free_port
+    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{free_port()}"  # nothing listens there
+    _, secretary, member = _people(make)
+    reminder = make.reminder(secretary, [member])
+    jobs.run_until_empty()
+    email = _deliveries(reminder.id)["email"]
+    assert email.state == DeliveryState.RETRYING and email.last_error.startswith("无法连接邮件服务器 127.0.0.1:")
+
+
+def test_daily_limit_skips_members_at_the_limit_and_says_so(app, make, channels):
+    app.config["REMINDER_DAILY_LIMIT"] = 2
+    _, secretary, member = _people(make)
+    other = make.user(org=secretary.org, name="李四")
+    now = utcnow()
+    make.reminder(secretary, [member], now=now)
+    make.reminder(secretary, [member], now=now)
+    result = delivery.send_reminder(secretary, [member.id, other.id], "提醒", "第三条", services.new_token(), now)
+    assert [m.name for m in result.reached] == ["李四"]
+    assert result.skipped == [(member, "今天已收到 2 条提醒，达到每日上限（2 条），未再发送")]
+    db.session.rollback()
+    with pytest.raises(delivery.ReminderError, match="今天都已达到每日提醒上限（2 条）"):
+        delivery.send_reminder(secretary, [member.id], "提醒", "第三条", services.new_token(), now)
+    db.session.rollback()
+    # The next China day the count starts again.
+    tomorrow = now + timedelta(days=1)
+    assert delivery.send_reminder(secretary, [member.id], "提醒", "次日", services.new_token(), tomorrow).reached
+
+
+def test_reminder_page_flow_limit_double_click_and_status(app, client, auth, make, channels):
+    app.config["REMINDER_DAILY_LIMIT"] = 1
+    t, secretary, member = _people(make)
+    notice = make.notice(t["a"], secretary, title="学习安排")
+    auth.login(secretary)
+    page = client.get(f"/notices/manage/{notice.id}").get_data(as_text=True)
+    assert "张三" in page and 'name="member_id"' in page
+    token = services.new_token()
+    form = {"member_id": [str(member.id)], "title": "请阅读通知", "text": "请尽快阅读", "token": token,
+            "source": f"notice:{notice.id}", "link": f"/notices/{notice.id}", "back": f"/notices/manage/{notice.id}"}
+    first = client.post("/reminders/send", data=form)
+    assert first.status_code == 302 and "/reminders/" in first.headers["Location"]
+    # The double click: the same form again is recognised, nothing new is sent.
+    again = client.post("/reminders/send", data=form, follow_redirects=True)
+    assert "这条提醒已经发送，请勿重复提交" in again.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Reminder.id))) == 1
+    assert db.session.scalar(select(func.count(Message.id))) == 1
+    # Over the daily limit (1 here): a clear refusal, nothing written.
+    over = client.post("/reminders/send", data={**form, "token": services.new_token()}, follow_redirects=True)
+    assert "所选党员今天都已达到每日提醒上限（1 条）或无法接收，没有发送" in over.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Reminder.id))) == 1
+    # Delivered by the job; the sender sees each channel.
+    jobs.run_until_empty()
+    status = client.get(first.headers["Location"]).get_data(as_text=True)
+    assert "张三" in status and status.count("已送达") >= 3  # inbox, e-mail, SMS
+    # The member finds it in the inbox with a link to the notice.
+    auth.logout()
+    auth.login(member)
+    inbox = client.get("/messages").get_data(as_text=True)
+    assert "请阅读通知" in inbox
+    message_id = db.session.scalar(select(Message.id))
+    opened = client.get(f"/messages/{message_id}").get_data(as_text=True)
+    assert "请尽快阅读" in opened and f'href="/notices/{notice.id}"' in opened
+    db.session.expire_all()
+    assert db.session.get(Message, message_id).read_at is not None
+
+
+def test_reminder_to_a_member_outside_scope_is_404_and_sends_nothing(client, auth, make, channels):
+    t, secretary, _ = _people(make)
+    outsider = make.user(org=t["b1"], email="out@example.org")
+    auth.login(secretary)
+    response = client.post("/reminders/send", data={"member_id": [str(outsider.id)], "title": "x", "text": "x",
+                                                     "token": services.new_token()})
+    assert response.status_code == 404
+    assert db.session.scalar(select(func.count(Message.id))) == 0
+
+
+def test_someone_elses_reminder_status_is_404(client, auth, make, channels):
+    t, secretary, member = _people(make)
+    reminder = make.reminder(secretary, [member])
+    peer = make.user(org=t["a"], role=Role.SECRETARY)
+    auth.login(peer)
+    assert client.get(f"/reminders/{reminder.id}").status_code == 404
+    auth.logout()
+    auth.login(make.user(org=t["root"], role=Role.ADMIN))
+    assert client.get(f"/reminders/{reminder.id}").status_code == 200
+
+
+def test_behind_list_offers_a_reminder_to_the_members_behind(client, auth, make):
+    t, secretary, member = _people(make)
+    make.entry(member, hours=100)  # met the requirement
+    behind = make.user(org=t["a2"], name="王五")
+    auth.login(secretary)
+    report = client.get("/reports/").get_data(as_text=True)
+    assert 'id="remind-behind"' in report
+    page = client.get(f"/reminders/behind?org={t['a'].id}").get_data(as_text=True)
+    assert "王五" in page and f'value="{behind.id}"' in page and "张三" not in page
+    assert client.get(f"/reminders/behind?org={t['b'].id}").status_code == 404

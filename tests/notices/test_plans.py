@@ -1,0 +1,119 @@
+"""学习计划: items with due dates for a subtree; done by course completion or reading; home page
+sections (本月任务, overdue); the branch report's columns; scope."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from school.accounts.models import Role
+from school.courses.models import CourseCompletion
+from school.credits import reports
+from school.extensions import db
+from school.library import reading
+from school.notices import plans
+from school.timeutil import local_to_utc
+
+NOW = local_to_utc(datetime(2026, 6, 15, 10, 0))
+
+
+def _setup(make):
+    t = make.tree()
+    member = make.user(org=t["a1"], name="张三")
+    course = make.course(title="党章学习", orgs=[t["root"]])
+    doc = make.document("中国共产党章程")
+    plan = make.plan(t["a"], year=2026, now=NOW, items=[("course", course.id, date(2026, 5, 31)),
+                                                        ("document", doc.id, date(2026, 6, 30)),
+                                                        ("document", make.document("条例").id, date(2026, 9, 30))])
+    return t, member, course, doc, plan
+
+
+def test_tasks_done_by_completion_and_reading_overdue_and_this_month(make):
+    t, member, course, doc, _ = _setup(make)
+    tasks = {task.item.title: task for task in plans.member_tasks(member, NOW)}
+    assert tasks["党章学习"].overdue and not tasks["党章学习"].done
+    assert tasks["中国共产党章程"].this_month and not tasks["中国共产党章程"].overdue
+    assert not tasks["条例"].this_month and not tasks["条例"].overdue
+    home = plans.home_tasks(member, NOW)
+    assert [x.item.title for x in home["overdue"]] == ["党章学习"]
+    assert [x.item.title for x in home["month"]] == ["中国共产党章程"]
+
+    db.session.add(CourseCompletion(member_id=member.id, course_id=course.id, completed_at=NOW))
+    reading.remember_position(member, doc, "", 0.3, NOW)
+    db.session.commit()
+    home = plans.home_tasks(member, NOW)
+    assert home["overdue"] == [] and home["month"] == [] and (home["done"], home["total"]) == (2, 3)
+    # Someone in another subtree has no such plan.
+    assert plans.member_tasks(make.user(org=t["b1"]), NOW) == []
+
+
+def test_home_page_shows_this_month_and_overdue(client, auth, make, monkeypatch):
+    _, member, _, _, _ = _setup(make)
+    monkeypatch.setattr("school.notices.views.utcnow", lambda: NOW)
+    auth.login(member)
+    page = client.get("/").get_data(as_text=True)
+    assert "本月任务" in page and 'id="overdue-tasks"' in page and "党章学习" in page and "已逾期" in page
+    assert "中国共产党章程" in page
+    mine = client.get("/plans").get_data(as_text=True)
+    assert "条例" in mine
+
+
+def test_report_gains_plan_columns_per_organisation(make):
+    t, member, course, doc, _ = _setup(make)
+    make.user(org=t["a2"])
+    make.user(org=t["b1"])
+    db.session.add(CourseCompletion(member_id=member.id, course_id=course.id, completed_at=NOW))
+    db.session.commit()
+    report = reports.org_report(t["root"], reports.Period(year=2026))
+    assert {"学习计划任务", "已完成计划任务"} <= {m.label for m in report.metrics}
+    lines = {line.name: line for line in report.children}
+    assert lines["第一党总支"].metrics["plan_items"] == 6  # two members × three items
+    assert lines["第一党总支"].metrics["plan_done"] == 1
+    assert lines["第二党总支"].metrics["plan_items"] == 0
+    assert reports.org_report(t["root"], reports.Period(year=2025)).total.metrics["plan_items"] == 0
+
+
+def test_adding_items_is_checked(make):
+    t = make.tree()
+    plan = make.plan(t["a"], year=2026, now=NOW)
+    with pytest.raises(plans.PlanError, match="没有编号为 999 的课程"):
+        plans.add_item(plan, "course", 999, date(2026, 5, 1))
+    with pytest.raises(plans.PlanError, match="完成期限应在 2026 年内"):
+        plans.add_item(plan, "document", make.document().id, date(2027, 1, 1))
+    draft = make.document("草稿", status="draft")
+    with pytest.raises(plans.PlanError, match="没有编号为"):
+        plans.add_item(plan, "document", draft.id, date(2026, 5, 1))
+    secretary = make.user(org=t["a"], role=Role.SECRETARY)
+    with pytest.raises(plans.PlanError, match="只能为您管理范围内的党组织制定学习计划"):
+        plans.create_plan(secretary, t["b"], 2026, "越权", NOW)
+
+
+def test_item_kinds_are_a_registry_other_packages_extend(make, monkeypatch):
+    monkeypatch.setitem(plans.ITEM_KINDS, "exam", plans.ItemKind(
+        "exam", "考试", lambda ref: (ref, f"考试{ref}"),
+        lambda: __import__("sqlalchemy").select(
+            __import__("sqlalchemy").literal(-1).label("member_id"), __import__("sqlalchemy").literal(-1)
+            .label("ref_id")), lambda ref: f"/exams/{ref}"))
+    t = make.tree()
+    plan = make.plan(t["a"], year=2026, now=NOW, items=[("exam", 5, date(2026, 6, 20))])
+    member = make.user(org=t["a"])
+    assert [(x.kind_label, x.link, x.done) for x in plans.member_tasks(member, NOW)] == [("考试", "/exams/5", False)]
+    del plan
+
+
+def test_plan_pages_scope_and_reminder(client, auth, make):
+    t, member, course, _, plan = _setup(make)
+    secretary = make.user(org=t["a"], role=Role.SECRETARY)
+    auth.login(secretary)
+    page = client.get(f"/plans/manage/{plan.id}").get_data(as_text=True)
+    assert "张三" in page and 'id="remind-form"' in page and "党章学习（逾期）" in page or "党章学习" in page
+    response = client.post(f"/plans/manage/{plan.id}/items", data={"kind": "course", "ref_id": 12345,
+                                                                     "due_on": "2026-10-01"}, follow_redirects=True)
+    assert "没有编号为 12345 的课程" in response.get_data(as_text=True)
+    other = make.plan(t["b"], year=2026, now=NOW)
+    assert client.get(f"/plans/manage/{other.id}").status_code == 404
+    refused = client.post("/plans/manage/new", data={"org_id": t["b"].id, "year": 2026, "title": "越权"})
+    assert "只能为您管理范围内的党组织制定学习计划" in refused.get_data(as_text=True)
+    created = client.post("/plans/manage/new", data={"org_id": t["a1"].id, "year": 2026, "title": "支部计划"})
+    assert created.status_code == 302
+    del member, course

@@ -42,6 +42,8 @@ class CreditSource(StrEnum):
     OFFLINE = "offline"
     BACKFILL = "backfill"
     CORRECTION = "correction"
+    TRAINING = "training"
+    REFLECTION = "reflection"
 
 
 SOURCE_LABELS = {
@@ -51,6 +53,8 @@ SOURCE_LABELS = {
     CreditSource.OFFLINE: "集中培训",
     CreditSource.BACKFILL: "补录",
     CreditSource.CORRECTION: "更正",
+    CreditSource.TRAINING: "专题班",
+    CreditSource.REFLECTION: "心得体会",
 }
 
 

@@ -33,6 +33,9 @@ class CreditRules:
     exam_default_hours: Decimal = Decimal("1.00")
     # Offline (concentrated) sessions: the most one session may credit.
     offline_max_hours_per_session: Decimal = Decimal("8.00")
+    # Reflections (心得体会) of training classes: hours for one reviewed 合格 / 优秀 (0: none).
+    reflection_pass_hours: Decimal = Decimal("0.50")
+    reflection_excellent_hours: Decimal = Decimal("1.00")
 
     def lesson_hours(self, duration_seconds: float) -> Decimal:
         minutes = duration_seconds / 60
@@ -60,6 +63,8 @@ LABELS = {
     "reading_daily_cap_hours": "每日阅读学时上限",
     "exam_default_hours": "考试通过默认学时",
     "offline_max_hours_per_session": "单次集中培训最多学时",
+    "reflection_pass_hours": "心得体会评为合格计学时",
+    "reflection_excellent_hours": "心得体会评为优秀计学时",
 }
 
 

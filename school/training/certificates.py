@@ -14,7 +14,6 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from school.accounts.models import Role, User
 from school.accounts.scoping import org_in_scope
@@ -24,6 +23,7 @@ from school.timeutil import format_local
 from school.training import media
 from school.training.errors import TrainingError
 from school.training.models import Certificate, Seal, TrainingClass
+from school.training.rows import insert_once
 
 CODE_BYTES = 18
 
@@ -37,15 +37,10 @@ def issue(cls: TrainingClass, member: User, now: datetime) -> Certificate:
     existing = certificate_of(cls, member)
     if existing is not None:
         return existing
-    try:
-        with db.session.begin_nested():
-            cert = Certificate(class_id=cls.id, member_id=member.id, code=new_code(), holder_name=member.name,
-                               class_title=cls.title, organiser_name=cls.organiser_name, hours=cls.hours,
-                               issued_at=now)
-            db.session.add(cert)
-    except IntegrityError:
-        return certificate_of(cls, member)
-    return cert
+    insert_once(Certificate, ["class_id", "member_id"], class_id=cls.id, member_id=member.id, code=new_code(),
+                holder_name=member.name[:60], class_title=cls.title, organiser_name=cls.organiser_name[:120],
+                hours=cls.hours, issued_at=now, revoke_reason="")
+    return certificate_of(cls, member)
 
 
 def certificate_of(cls: TrainingClass, member: User) -> Certificate | None:

@@ -206,13 +206,13 @@ def add_item(cls: TrainingClass, actor: User, kind: str, required: bool, *, cour
              document_ref: str = "", title: str = "", body: str = "") -> ClassItem:
     if not can_manage(actor, cls):
         raise TrainingError("您不能修改这个专题班")
-    item = ClassItem(training_class=cls, kind=kind, required=required, position=_next_position(cls))
+    fields: dict = {}
     if kind == ItemKind.COURSE:
         from school.courses.models import Course
         course = db.session.get(Course, course_id) if course_id else None
         if course is None:
             raise TrainingError("请选择课程")
-        item.course = course
+        fields["course"] = course
     elif kind == ItemKind.DOCUMENT:
         from school.library.models import Document
         ref = (document_ref or "").strip()
@@ -220,15 +220,17 @@ def add_item(cls: TrainingClass, actor: User, kind: str, required: bool, *, cour
             select(Document).where(Document.title == ref))
         if doc is None:
             raise TrainingError(f"图书馆中找不到文献“{ref}”（请填写文献编号或完整标题）")
-        item.document = doc
+        fields["document"] = doc
     elif kind == ItemKind.TEXT:
         if not title.strip() or not body.strip():
             raise TrainingError("学习材料需要标题和正文")
-        item.title, item.body_md = title.strip()[:200], body
+        fields.update(title=title.strip()[:200], body_md=body)
     else:
         raise TrainingError("未知的学习内容类型")
+    item = ClassItem(class_id=cls.id, kind=kind, required=required, position=_next_position(cls), **fields)
     db.session.add(item)
     db.session.flush()
+    db.session.refresh(cls)  # its ordered list of items
     return item
 
 

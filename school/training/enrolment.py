@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from school.accounts.models import User
 from school.accounts.scoping import scoped_members
@@ -21,6 +20,7 @@ from school.timeutil import format_local
 from school.training.classes import can_manage, in_audience
 from school.training.errors import TrainingError
 from school.training.models import Enrolment, EnrolMode, EnrolState, TrainingClass
+from school.training.rows import insert_once
 
 ACTIVE = (EnrolState.PENDING, EnrolState.ENROLLED)
 
@@ -74,25 +74,27 @@ def give_back_seat(cls: TrainingClass) -> None:
     db.session.refresh(cls)
 
 
-def _row_for(cls: TrainingClass, member: User, now: datetime, state: str) -> Enrolment:
-    """The member's enrolment row in ``state``: a new one, or a withdrawn/rejected one reopened.
-    Two taps at once: the unique index lets one insert win, the other is told it is done."""
+def _row_for(cls: TrainingClass, member: User, now: datetime, state: str, seat: bool) -> Enrolment:
+    """The member's enrolment row in ``state`` (a new one, or a withdrawn/rejected one
+    reopened), taking a seat first when ``seat``. Two taps at once: one changes the row, the
+    other is told it is done and gives its seat back (the caller rolls back anyway)."""
+    if seat:
+        take_seat(cls)
     existing = enrolment_of(cls, member)
     if existing is not None:
-        moved = db.session.execute(
+        changed = db.session.execute(
             update(Enrolment).where(Enrolment.id == existing.id, Enrolment.state.not_in(ACTIVE))
-            .values(state=state, applied_at=now, decided_at=None, decided_by_id=None, reason="")
-            .execution_options(synchronize_session=False)).rowcount
-        if moved != 1:
-            raise TrainingError("您已报名本专题班，无需重复报名")
-        db.session.refresh(existing)
-        return existing
-    try:
-        with db.session.begin_nested():
-            row = Enrolment(class_id=cls.id, member_id=member.id, state=state, applied_at=now)
-            db.session.add(row)
-    except IntegrityError:
-        raise TrainingError("您已报名本专题班，无需重复报名") from None
+            .values(state=state, applied_at=now, decided_at=now if seat else None, decided_by_id=None, reason="")
+            .execution_options(synchronize_session=False)).rowcount == 1
+    else:
+        changed = insert_once(Enrolment, ["class_id", "member_id"], class_id=cls.id, member_id=member.id,
+                              state=state, applied_at=now, decided_at=now if seat else None, reason="")
+    if not changed:
+        if seat:
+            give_back_seat(cls)
+        raise TrainingError("您已报名本专题班，无需重复报名")
+    row = enrolment_of(cls, member)
+    db.session.refresh(row)
     return row
 
 
@@ -102,12 +104,8 @@ def enrol(cls: TrainingClass, member: User, now: datetime) -> Enrolment:
     if reason is not None:
         raise TrainingError(reason)
     if cls.enrol_mode == EnrolMode.APPROVAL:
-        return _row_for(cls, member, now, EnrolState.PENDING)
-    row = _row_for(cls, member, now, EnrolState.ENROLLED)
-    take_seat(cls)
-    row.decided_at = now
-    db.session.flush()
-    return row
+        return _row_for(cls, member, now, EnrolState.PENDING, seat=False)
+    return _row_for(cls, member, now, EnrolState.ENROLLED, seat=True)
 
 
 def ensure_auto(cls: TrainingClass, member: User, now: datetime) -> Enrolment | None:
@@ -135,11 +133,11 @@ def sync_auto(cls: TrainingClass, actor: User, now: datetime) -> int:
         if why_not_enrol(cls, member, now) is not None:
             continue
         try:
-            with db.session.begin_nested():
-                enrol(cls, member, now)
+            enrol(cls, member, now)  # takes the seat first: a refusal leaves nothing behind
             count += 1
         except TrainingError:
-            break  # full
+            if cls.capacity is not None and cls.seats_taken >= cls.capacity:
+                break
     return count
 
 

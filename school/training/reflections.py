@@ -13,7 +13,6 @@ import re
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from school.accounts.models import Role, User
 from school.accounts.scoping import org_in_scope
@@ -25,6 +24,7 @@ from school.training import media
 from school.training.classes import can_manage
 from school.training.errors import TrainingError
 from school.training.models import Enrolment, EnrolState, Reflection, ReflectionState, TrainingClass
+from school.training.rows import insert_once
 
 EDITABLE = (ReflectionState.DRAFT, ReflectionState.RETURNED)
 MAX_CHARS = 20000
@@ -57,13 +57,9 @@ def ensure(cls: TrainingClass, member: User, now: datetime) -> Reflection:
     row = reflection_of(cls, member)
     if row is not None:
         return row
-    try:
-        with db.session.begin_nested():
-            row = Reflection(class_id=cls.id, member_id=member.id, body="", images=[], revision=0, saved_at=now)
-            db.session.add(row)
-    except IntegrityError:
-        row = reflection_of(cls, member)
-    return row
+    insert_once(Reflection, ["class_id", "member_id"], class_id=cls.id, member_id=member.id, body="", images=[],
+                state=ReflectionState.DRAFT, revision=0, saved_at=now, comment="", featured=False)
+    return reflection_of(cls, member)
 
 
 def save_draft(cls: TrainingClass, member: User, body: str, revision: int | None, now: datetime) -> Reflection:

@@ -34,7 +34,8 @@ class ClassForm(FlaskForm):
     enrol_closes_on = DateField("报名截止日期（含当天）", validators=[InputRequired("请填写报名截止日期")])
     capacity = IntegerField("名额（留空为不限）", validators=[Optional(), NumberRange(1, 100000, "名额应在 1 到 100000 之间")])
     enrol_mode = SelectField("报名方式", choices=list(ENROL_MODE_LABELS.items()), validate_choice=False)
-    audience_orgs = MultiCheckboxField("面向的党组织（含下级组织）", coerce=int, choices=[])
+    # Checked by the service, which explains in Chinese what is outside the secretary's scope.
+    audience_orgs = MultiCheckboxField("面向的党组织（含下级组织）", coerce=int, choices=[], validate_choice=False)
     audience_categories = MultiCheckboxField("面向的人员类别（都不选则不限类别）", choices=list(CATEGORY_LABELS.items()))
     floating = SelectField("流动党员", choices=list(FLOATING_LABELS.items()), validate_choice=False)
     electives_required = IntegerField("至少完成的选学项目数", default=0,

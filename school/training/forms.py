@@ -11,7 +11,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
-from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from school.accounts.models import CATEGORY_LABELS
 from school.training.models import ENROL_MODE_LABELS, FLOATING_LABELS, ITEM_KIND_LABELS
@@ -33,7 +33,7 @@ class ClassForm(FlaskForm):
     enrol_opens_on = DateField("报名开始日期", validators=[InputRequired("请填写报名开始日期")])
     enrol_closes_on = DateField("报名截止日期（含当天）", validators=[InputRequired("请填写报名截止日期")])
     capacity = IntegerField("名额（留空为不限）", validators=[Optional(), NumberRange(1, 100000, "名额应在 1 到 100000 之间")])
-    enrol_mode = SelectField("报名方式", choices=list(ENROL_MODE_LABELS.items()), validate_choice=False)
+    enrol_mode = SelectField("报名方式", choices=list(ENROL_MODE_LABELS.items()), default="open", validate_choice=False)
     # Checked by the service, which explains in Chinese what is outside the secretary's scope.
     audience_orgs = MultiCheckboxField("面向的党组织（含下级组织）", coerce=int, choices=[], validate_choice=False)
     audience_categories = MultiCheckboxField("面向的人员类别（都不选则不限类别）", choices=list(CATEGORY_LABELS.items()))
@@ -62,7 +62,6 @@ class ItemForm(FlaskForm):
 
 class ReflectionForm(FlaskForm):
     body = TextAreaField("心得体会", validators=[Length(max=20000, message="心得体会不能超过 20000 字")])
-    revision = IntegerField(widget=HiddenInput(), validators=[Optional()])
     image = FileField("附图片（可不传；PNG、JPEG、GIF 或 WebP）")
 
 

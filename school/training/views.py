@@ -196,14 +196,12 @@ def reflection(class_id: int):
             row = reflections.reflection_of(cls, me)
             if row is not None and row.state in reflections.EDITABLE:
                 form.body.data = body
-                form.revision.data = row.revision
                 return render_template("training/reflection.html", cls=cls, row=row, form=form,
                                        editable=True, length=reflections.length(body)), 200
             return redirect(url_for("training.reflection", class_id=cls.id))
     editable = row is None or row.state in reflections.EDITABLE
     if row is not None:
         form.body.data = row.body
-        form.revision.data = row.revision
     return render_template("training/reflection.html", cls=cls, row=row, form=form, editable=editable,
                            length=reflections.length(row.body if row else ""))
 
@@ -225,6 +223,8 @@ def reflection_autosave(class_id: int):
     except TrainingError as exc:
         db.session.rollback()
         return jsonify(error=str(exc)), 409
+    if row.revision != revision:  # a newer text is already saved (another tab, a form post)
+        return jsonify(ok=False, stale=True, revision=row.revision), 409
     return jsonify(ok=True, revision=row.revision, saved_at=now.isoformat() + "Z",
                    length=reflections.length(row.body))
 

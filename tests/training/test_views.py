@@ -140,7 +140,7 @@ def test_the_reflection_form_autosave_and_double_submit(client, auth, make):
     saved = client.post(f"/training/{cls.id}/reflection/autosave", json={"body": "草稿一", "revision": 3})
     assert saved.status_code == 200 and saved.json["revision"] == 3
     stale = client.post(f"/training/{cls.id}/reflection/autosave", json={"body": "旧的", "revision": 2})
-    assert stale.status_code == 200
+    assert stale.status_code == 409 and stale.json == {"ok": False, "stale": True, "revision": 3}
     assert db.session.scalar(select(Reflection.body)) == "草稿一"
     assert client.post(f"/training/{cls.id}/reflection/autosave", json={"body": 1}).status_code == 400
     short = client.post(f"/training/{cls.id}/reflection", data={"body": "太短了", "submit": "1"})

@@ -41,6 +41,10 @@
         saved = text;
         var now = new Date();
         status.textContent = "已自动保存 " + two(now.getHours()) + ":" + two(now.getMinutes()) + ":" + two(now.getSeconds());
+      } else if (result.data.stale) {
+        // The server holds a newer revision (a form post, another tab): continue after it.
+        revision = Math.max(revision, result.data.revision);
+        if (box.value === text) save(false);
       } else {
         status.textContent = result.data.error || "自动保存失败";
       }

@@ -189,9 +189,11 @@ def reflection(class_id: int):
             return redirect(url_for("training.reflection", class_id=cls.id))
         except (TrainingError, ImageError) as exc:
             db.session.rollback()
-            if "submit" in request.form and "至少需要" in str(exc):
-                reflections.save_draft(cls, me, body, None, now)  # keep what was written
+            try:  # keep what was written, whatever was refused
+                reflections.save_draft(cls, me, body, None, now)
                 db.session.commit()
+            except TrainingError:
+                db.session.rollback()
             flash(str(exc), "info" if "无需重复提交" in str(exc) else "error")
             row = reflections.reflection_of(cls, me)
             if row is not None and row.state in reflections.EDITABLE:

@@ -195,3 +195,27 @@ def test_approval_through_the_pages(client, auth, make):
                                                   follow_redirects=True))
     assert "这条报名已经处理过了" in _flash(client.post(f"/training/manage/enrolments/{row.id}/approve",
                                                  follow_redirects=True))
+
+
+def test_reflection_pictures_through_the_form(client, auth, make):
+    import io
+
+    from tests.training.test_reflections import png
+    t = make.tree()
+    now = utcnow()
+    cls = make.training_class(t["root"], [t["a"]], now=now, reflection_required=True, reflection_min_chars=5)
+    member = make.user(org=t["a1"])
+    make.enrolment(cls, member, now)
+    auth.login(member)
+    url = f"/training/{cls.id}/reflection"
+    bad = client.post(url, data={"body": "正在写", "upload": "1", "image": (io.BytesIO(b"GIF89a broken"), "a.gif")},
+                      content_type="multipart/form-data")
+    assert bad.status_code == 200 and "图片不完整或已损坏" in _flash(bad)
+    assert db.session.scalar(select(Reflection.body)) == "正在写"  # the text was kept
+    good = client.post(url, data={"body": "正在写", "upload": "1", "image": (io.BytesIO(png()), "p.png")},
+                       content_type="multipart/form-data", follow_redirects=True)
+    assert "图片已添加" in _flash(good)
+    name = db.session.scalar(select(Reflection.images))[0]
+    picture = client.get(f"/training/images/{name}")
+    assert picture.status_code == 200 and picture.mimetype == "image/png"
+    assert picture.headers["X-Content-Type-Options"] == "nosniff"

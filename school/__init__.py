@@ -41,6 +41,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     # Study plans' report columns, and the sweep that retries reminder deliveries.
     import school.notices.delivery  # noqa: F401
     import school.notices.plans  # noqa: F401
+    import school.training.library_uses  # noqa: F401
+    import school.training.metrics  # noqa: F401
     from school import jobs, library, security, web
     from school.accounts.admin_views import bp as admin_bp
     from school.accounts.views import bp as accounts_bp
@@ -53,6 +55,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from school.exams.member_views import bp as exams_bp
     from school.exams.result_views import bp as exam_results_bp
     from school.notices.views import bp as notices_bp
+    from school.training.manage_views import bp as training_manage_bp
+    from school.training.views import bp as training_bp
+    from school.training.views import public as training_public_bp
 
     security.init_app(app)
     web.init_app(app)
@@ -69,6 +74,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(exam_editor_bp)
     app.register_blueprint(exam_results_bp)
     app.register_blueprint(notices_bp)
+    app.register_blueprint(training_bp)
+    app.register_blueprint(training_manage_bp)
+    app.register_blueprint(training_public_bp)
 
     from school.cli import register_commands
     register_commands(app)

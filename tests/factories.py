@@ -234,3 +234,35 @@ class Factory:
             plans.add_item(plan, kind, ref, due)
         self.session.commit()
         return plan
+    # --- training -------------------------------------------------------------------------
+
+    def training_class(self, org=None, audience=(), actor=None, now=None, **fields):
+        """A published class organised by ``org`` (None: the whole school) for ``audience``:
+        studying from a day before ``now`` for 30 days, enrolment open for 14."""
+        from school.accounts.roles import system_actor
+        from school.training import classes
+        now = now or utcnow()
+        data = classes.ClassData(
+            title=fields.pop("title", "学习贯彻专题班"),
+            starts_at=fields.pop("starts_at", now - timedelta(days=1)),
+            ends_at=fields.pop("ends_at", now + timedelta(days=29)),
+            enrol_opens_at=fields.pop("enrol_opens_at", now - timedelta(days=1)),
+            enrol_closes_at=fields.pop("enrol_closes_at", now + timedelta(days=13)),
+            org_id=org.id if org is not None else None, audience_org_ids=tuple(o.id for o in audience),
+            published=fields.pop("published", True), **fields)
+        cls = classes.save_class(data, actor or system_actor(), now)
+        self.session.commit()
+        return cls
+
+    def class_item(self, cls, kind="text", required=True, title="学习材料", body="正文", **refs):
+        from school.accounts.roles import system_actor
+        from school.training import classes
+        item = classes.add_item(cls, system_actor(), kind, required, title=title, body=body, **refs)
+        self.session.commit()
+        return item
+
+    def enrolment(self, cls, member, now=None):
+        from school.training import enrolment
+        row = enrolment.enrol(cls, member, now or utcnow())
+        self.session.commit()
+        return row

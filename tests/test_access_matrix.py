@@ -456,6 +456,159 @@ ROUTES = [
 ]
 
 
+# --- training (专题班): a class organised by the organisation under test, for its subtree ---
+def _tclass_obj(ctx, **fields):
+    fields.setdefault("reflection_required", True)
+    return ctx.make.training_class(ctx.org, [ctx.org], title="矩阵专题班", **fields)
+
+
+def _titem(ctx):
+    return ctx.make.class_item(_tclass_obj(ctx), "text", title="导学", body="内容").id
+
+
+def _tenrol(ctx):
+    return ctx.make.enrolment(_tclass_obj(ctx, enrol_mode="approval"), ctx.member).id
+
+
+def _treflection(ctx):
+    from school.timeutil import utcnow
+    from school.training import reflections
+    cls = _tclass_obj(ctx, reflection_min_chars=0)
+    ctx.make.enrolment(cls, ctx.member)
+    row = reflections.submit(cls, ctx.member, "学习体会", utcnow())
+    return row.id
+
+
+def _tcert_obj(ctx):
+    from school.timeutil import utcnow
+    from school.training import completion
+    cls = _tclass_obj(ctx, reflection_required=False)
+    item = ctx.make.class_item(cls, "text")
+    ctx.make.enrolment(cls, ctx.member)
+    completion.mark_text_done(item, ctx.member, utcnow())
+    return completion.check_completion(cls, ctx.member, utcnow())
+
+
+def _timage(ctx):
+    import io
+
+    from PIL import Image
+
+    from school.training import media
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "blue").save(buffer, "PNG")
+    return media.save_picture(buffer.getvalue())
+
+
+PLACEHOLDERS.update({
+    "tclass": lambda ctx: _tclass_obj(ctx).id,
+    "titem": _titem,
+    "tenrol": _tenrol,
+    "treflection": _treflection,
+    "tcert": lambda ctx: _tcert_obj(ctx).id,
+    "tcode": lambda ctx: _tcert_obj(ctx).code,
+    "timage": _timage,
+})
+
+
+def training_class_page(ok: int = 200):
+    """A member of A sees classes for A and for the root above it; a secretary of A also the classes
+    organised in A's subtree (which they manage) and those whose audience reaches A; admins all."""
+    def rule(role, relation):
+        if role == "anonymous":
+            return 302
+        if role == Role.ADMIN:
+            return ok
+        visible = {"own", "parent"} | ({"child"} if role == Role.SECRETARY else set())
+        return ok if relation in visible else 404
+    return rule
+
+
+def training_roster(role, relation):
+    """Managers of the class (A's subtree) and secretaries whose subtree the audience reaches (the root's class)."""
+    if role == "anonymous":
+        return 302
+    if role not in MANAGERS:
+        return 403
+    return 404 if role == Role.SECRETARY and relation == "sibling" else 200
+
+
+def _enrolled_self(ctx, values):
+    from sqlalchemy import select
+
+    from school.extensions import db
+    from school.training.models import Enrolment
+    return ctx.actor is not None and db.session.scalar(select(Enrolment.id).where(
+        Enrolment.class_id == values["tclass"], Enrolment.member_id == ctx.actor.id)) is not None
+
+
+def _training_state(model, key, attribute, value):
+    def effect(ctx, values):
+        from school.extensions import db
+        from school.training import models
+        row = db.session.get(getattr(models, model), values[key])
+        if row is None:
+            return value is None
+        db.session.refresh(row)
+        return getattr(row, attribute) == value if value is not None else False
+    return effect
+
+
+def _revoked(ctx, values):
+    from school.extensions import db
+    from school.training.models import Certificate
+    cert = db.session.get(Certificate, values["tcert"])
+    db.session.refresh(cert)
+    return cert.revoked_at is not None
+
+
+def _item_gone(ctx, values):
+    from school.extensions import db
+    from school.training.models import ClassItem
+    db.session.expire_all()
+    return db.session.get(ClassItem, values["titem"]) is None
+
+
+ROUTES += [
+    Route("GET", "/training/", roles=EVERYONE),
+    Route("GET", "/training/certificates", roles=EVERYONE),
+    Route("GET", "/training/{tclass}", expect=training_class_page()),
+    Route("GET", "/training/items/{titem}", expect=training_class_page()),
+    Route("POST", "/training/{tclass}/enrol", expect=training_class_page(302), effect=_enrolled_self,
+          allowed=_in_exam_audience),  # the class is for the organisation under test; the actor sits in A
+    Route("POST", "/training/{tclass}/withdraw", expect=training_class_page(302)),  # not enrolled: back with the reason
+    Route("POST", "/training/items/{titem}/done", expect=training_class_page(302)),  # not enrolled: back with the reason
+    Route("GET", "/training/{tclass}/reflection", expect=training_class_page(302)),  # not enrolled: back with the reason
+    Route("POST", "/training/{tclass}/reflection/autosave", expect=training_class_page(400)),  # form data, not JSON
+    Route("GET", "/training/images/{timage}", expect=_library_readers(200)),
+    Route("GET", "/training/certificates/{tcert}.pdf", expect=_pdf(
+        lambda role, rel: 302 if role == "anonymous" else 200 if role == Role.ADMIN
+        else 200 if role == Role.SECRETARY and rel in ("own", "child") else 404)),
+    Route("GET", "/verify/{tcode}", public=True),
+    Route("GET", "/verify/forged-code-0000000000", public=True, ok=404),
+    Route("GET", "/training/manage/"),
+    Route("GET", "/training/manage/new"),
+    Route("GET", "/training/manage/seals", roles=(Role.ADMIN,)),
+    Route("GET", "/training/manage/{tclass}"),
+    Route("GET", "/training/manage/{tclass}/edit"),
+    Route("POST", "/training/manage/{tclass}/items", ok=302),  # nothing chosen: back with the reason
+    Route("POST", "/training/manage/items/{titem}/move", ok=302, data=(("direction", "up"),)),
+    Route("POST", "/training/manage/items/{titem}/delete", ok=302, effect=_item_gone),
+    Route("POST", "/training/manage/enrolments/{tenrol}/approve", ok=302,
+          effect=_training_state("Enrolment", "tenrol", "state", "enrolled")),
+    Route("POST", "/training/manage/enrolments/{tenrol}/reject", ok=302, data=(("reason", "名额有限"),),
+          effect=_training_state("Enrolment", "tenrol", "state", "rejected")),
+    Route("GET", "/training/manage/{tclass}/roster", expect=training_roster),
+    Route("GET", "/training/manage/{tclass}/roster.xlsx", expect=training_roster),
+    Route("GET", "/training/manage/{tclass}/reflections", expect=training_roster),
+    Route("GET", "/training/manage/reflections/{treflection}"),
+    Route("POST", "/training/manage/reflections/{treflection}", data=(("verdict", "passed"),), ok=302,
+          effect=_training_state("Reflection", "treflection", "state", "passed")),
+    Route("POST", "/training/manage/certificates/{tcert}/revoke", roles=(Role.ADMIN,), ok=302,
+          data=(("reason", "错发"),), effect=_revoked),
+]
+
+
 def expected(route: Route, role: str, relation: str) -> int:
     if route.expect is not None:
         return route.expect(role, relation)

@@ -26,5 +26,15 @@ def offline_session(session_id: int, member_id: int) -> str:
     return f"offline-session:{session_id}:member:{member_id}"
 
 
+def class_complete(class_id: int, member_id: int) -> str:
+    """A training class (专题班) completed: its top-up hours (training/completion.py)."""
+    return f"class-complete:{class_id}:{member_id}"
+
+
+def reflection(reflection_id: int) -> str:
+    """A reflection (心得体会) reviewed 合格 or 优秀."""
+    return f"reflection:{reflection_id}"
+
+
 def reversal(entry_id: int) -> str:
     return f"reversal:{entry_id}"

@@ -43,6 +43,8 @@ class CreditSource(StrEnum):
     OFFLINE = "offline"
     BACKFILL = "backfill"
     CORRECTION = "correction"
+    TRAINING = "training"
+    REFLECTION = "reflection"
 
 
 SOURCE_LABELS = {
@@ -52,6 +54,8 @@ SOURCE_LABELS = {
     CreditSource.OFFLINE: "集中培训",
     CreditSource.BACKFILL: "补录",
     CreditSource.CORRECTION: "更正",
+    CreditSource.TRAINING: "专题班",
+    CreditSource.REFLECTION: "心得体会",
 }
 
 

@@ -42,6 +42,9 @@ class CreditRules:
     presence_max_minutes: Decimal = Decimal("30.00")
     # Reading earns nothing later than this long after the page's last scroll, touch or key.
     reading_input_minutes: Decimal = Decimal("10.00")
+    # Reflections (心得体会) of training classes: hours for one reviewed 合格 / 优秀 (0: none).
+    reflection_pass_hours: Decimal = Decimal("0.50")
+    reflection_excellent_hours: Decimal = Decimal("1.00")
 
     def lesson_hours(self, duration_seconds: float) -> Decimal:
         minutes = duration_seconds / 60
@@ -88,6 +91,8 @@ LABELS = {
     "presence_min_minutes": "“还在学习吗？”间隔下限（分钟，0 表示不提醒）",
     "presence_max_minutes": "“还在学习吗？”间隔上限（分钟）",
     "reading_input_minutes": "阅读页无操作多久后停止计时（分钟）",
+    "reflection_pass_hours": "心得体会评为合格计学时",
+    "reflection_excellent_hours": "心得体会评为优秀计学时",
 }
 
 

@@ -1,0 +1,99 @@
+"""The roster of a class for its organiser and the secretaries in scope: each enrolled
+member's progress per item, last study, completed or not; who is behind; XLSX.
+
+Rows are always filtered by ``accounts.scoping.scoped_members(actor)``: a branch
+secretary reading a township class sees their own members only.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from sqlalchemy import select
+
+from school.accounts.models import User
+from school.accounts.scoping import scoped_members
+from school.export_cells import append_row
+from school.extensions import db
+from school.timeutil import format_local
+from school.training.completion import Progress, progress_for
+from school.training.models import REFLECTION_STATE_LABELS, Enrolment, EnrolState, TrainingClass
+
+
+@dataclass
+class RosterRow:
+    member: User
+    enrolment: Enrolment
+    progress: Progress
+    percent: int
+    behind: bool
+
+
+def expected_percent(cls: TrainingClass, now: datetime) -> int:
+    """How far a member should be by ``now``: the share of the study period gone."""
+    if now <= cls.starts_at:
+        return 0
+    if now >= cls.ends_at:
+        return 100
+    return int((now - cls.starts_at) / (cls.ends_at - cls.starts_at) * 100)
+
+
+def is_behind(percent: int, completed: bool, cls: TrainingClass, now: datetime) -> bool:
+    """Not completed, and less done than the share of the study period already gone."""
+    return not completed and percent < expected_percent(cls, now)
+
+
+def rows(cls: TrainingClass, actor: User, now: datetime) -> list[RosterRow]:
+    members = scoped_members(actor).subquery()
+    pairs = db.session.execute(
+        select(User, Enrolment).join(Enrolment, Enrolment.member_id == User.id)
+        .where(Enrolment.class_id == cls.id, Enrolment.state == EnrolState.ENROLLED,
+               User.id.in_(select(members.c.id)))
+        .order_by(User.name, User.id)).all()
+    progress = progress_for(cls, [user.id for user, _ in pairs])
+    out = []
+    for user, enrolment in pairs:
+        p = progress[user.id]
+        percent = 100 if enrolment.completed_at else p.percent(cls)
+        out.append(RosterRow(user, enrolment, p, percent,
+                             is_behind(percent, enrolment.completed_at is not None, cls, now)))
+    return out
+
+
+def behind(cls: TrainingClass, actor: User, now: datetime) -> list[RosterRow]:
+    return sorted((r for r in rows(cls, actor, now) if r.behind), key=lambda r: (r.percent, r.member.name))
+
+
+def xlsx(cls: TrainingClass, actor: User, now: datetime) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "学员名单"
+    append_row(ws, [f"专题班：{cls.title}"])
+    ws["A1"].font = Font(bold=True, size=14)
+    append_row(ws, [f"主办单位：{cls.organiser_name}", f"导出时间：{format_local(now)}"])
+    items = list(cls.items)
+    header = ["姓名", "党员编号", "所在党组织"] + [f"{'必学' if i.required else '选学'}：{i.display_title}" for i in items]
+    if cls.exam_id is not None:
+        header.append("结业考试")
+    if cls.reflection_required:
+        header.append("心得体会")
+    header += ["完成进度(%)", "最近学习", "是否结业", "结业时间", "是否落后"]
+    append_row(ws, header)
+    for cell in ws[ws.max_row]:
+        cell.font = Font(bold=True)
+    for r in rows(cls, actor, now):
+        line = [r.member.name, r.member.member_no, r.member.org.name if r.member.org else ""]
+        line += ["已学" if i.id in r.progress.done else "未学" for i in items]
+        if cls.exam_id is not None:
+            line.append("通过" if r.progress.exam_passed else "未通过")
+        if cls.reflection_required:
+            line.append(REFLECTION_STATE_LABELS.get(r.progress.reflection_state, "未写"))
+        line += [r.percent, format_local(r.progress.last_study), "是" if r.enrolment.completed_at else "否",
+                 format_local(r.enrolment.completed_at), "是" if r.behind else "否"]
+        append_row(ws, line)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()

@@ -97,12 +97,15 @@ def test_one_question_per_page_and_auto_submit_at_the_deadline(live_server, phon
 
     member = make.user(org=make.org())
     bank = make.questions()
-    exam = make.exam(bank, utcnow(), title="限时小测", one_per_page=True, closes_in=timedelta(seconds=8))
     page = phone_page
     page.goto(f"{live_server}/login")
     page.get_by_label("党员编号或手机号").fill(member.member_no)
     page.get_by_label("密码").fill(PASSWORD)
     page.get_by_role("button", name="登录").click()
+    page.wait_for_url(f"{live_server}/")
+    # The exam closes soon after it is opened (made only now, so a slow login on a busy
+    # machine does not eat the time the member needs to answer).
+    exam = make.exam(bank, utcnow(), title="限时小测", one_per_page=True, closes_in=timedelta(seconds=15))
     page.goto(f"{live_server}/exams/{exam.id}")
     page.get_by_role("button", name="开始答题").click()
     page.wait_for_selector("#attempt")
@@ -114,7 +117,7 @@ def test_one_question_per_page_and_auto_submit_at_the_deadline(live_server, phon
     assert page.locator(f"#q-{bank[3].id}").is_visible()
     page.locator(f"#q-{bank[3].id} input[type=text]").fill("人民")
     # Nobody clicks 交卷: at the deadline the page hands in by itself.
-    page.wait_for_selector("#result", timeout=30000)
+    page.wait_for_selector("#result", timeout=45000)
     db.session.expire_all()
     attempt = db.session.scalar(select(Attempt))
     assert attempt.state == "finished" and attempt.score == 2

@@ -5,20 +5,14 @@ from wtforms import (
     DecimalField,
     IntegerField,
     SelectField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from school.accounts.models import CATEGORY_LABELS
 from school.courses.models import COMPLETION_LABELS, RURAL_CATEGORIES, TRACK_LABELS
-
-
-class MultiCheckboxField(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
+from school.form_fields import MultiCheckboxField
 
 
 class CourseForm(FlaskForm):

@@ -1,31 +1,18 @@
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import DateField, DecimalField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from school.credits.models import SESSION_TYPE_LABELS
+from school.form_fields import HoursField, LocalDateField
 
 
 class ReverseForm(FlaskForm):
     reason = StringField("更正原因", validators=[DataRequired("请填写更正原因"), Length(max=300)])
 
 
-class HoursField(DecimalField):
-    """A decimal field whose parse error is in Chinese."""
-
-    def process_formdata(self, valuelist):
-        try:
-            super().process_formdata(valuelist)
-        except ValueError:
-            raise ValueError("请填写数字，例如 2 或 1.5")
 
 
-class LocalDateField(DateField):
-    def process_formdata(self, valuelist):
-        try:
-            super().process_formdata(valuelist)
-        except ValueError:
-            raise ValueError("日期格式应为 年-月-日，例如 2026-03-01")
 
 
 class OfflineSessionForm(FlaskForm):

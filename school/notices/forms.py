@@ -1,16 +1,10 @@
 """Forms of 通知公告, reminders and study plans (CSRF from Flask-WTF; scope checked by the services)."""
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-
-class LocalDateField(DateField):
-    def process_formdata(self, valuelist):
-        try:
-            super().process_formdata(valuelist)
-        except ValueError:
-            raise ValueError("日期格式应为 年-月-日，例如 2026-03-01")
+from school.form_fields import LocalDateField
 
 
 class NoticeForm(FlaskForm):

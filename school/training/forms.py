@@ -6,20 +6,14 @@ from wtforms import (
     DecimalField,
     IntegerField,
     SelectField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from school.accounts.models import CATEGORY_LABELS
+from school.form_fields import MultiCheckboxField
 from school.training.models import ENROL_MODE_LABELS, FLOATING_LABELS, ITEM_KIND_LABELS
-
-
-class MultiCheckboxField(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
 
 
 class ClassForm(FlaskForm):

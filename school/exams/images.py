@@ -232,22 +232,26 @@ def path_of(name: str) -> Path | None:
 
 def store(prepared: Prepared) -> Stored:
     """Write the picture under its content hash; the same picture again is not written twice."""
-    name = prepared.name
-    path = path_of(name)
-    new = not path.is_file()
-    if new:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Written beside its final place, then renamed: a reader never sees half a file.
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(prepared.data)
-            os.chmod(temp, 0o644)
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-    return Stored(name, prepared.mimetype, prepared.width, prepared.height, len(prepared.data), new)
+    new = write_once(path_of(prepared.name), prepared.data)
+    return Stored(prepared.name, prepared.mimetype, prepared.width, prepared.height, len(prepared.data), new)
+
+
+def write_once(path: Path, data: bytes) -> bool:
+    """Write a content-addressed file unless it is already there; True when it was written.
+    Written beside its final place, then renamed: a reader never sees half a file."""
+    if path.is_file():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return True
 
 
 def save_upload(data: bytes, actor) -> Stored:

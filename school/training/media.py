@@ -7,13 +7,11 @@ cannot be guessed and never changes what it points to.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from flask import Response, current_app, send_file
 
-from school.exams.images import MIME_TYPES, NAME, ImageError, check
+from school.exams.images import MIME_TYPES, NAME, ImageError, check, write_once
 
 FOLDER = "training-images"
 
@@ -29,18 +27,7 @@ def path_of(name: str) -> Path | None:
 def save_picture(data: bytes) -> str:
     """Check and store an upload; returns its name. Raises ``ImageError`` with the reason."""
     prepared = check(data)
-    path = path_of(prepared.name)
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(prepared.data)
-            os.chmod(temp, 0o644)
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+    write_once(path_of(prepared.name), prepared.data)
     return prepared.name
 
 

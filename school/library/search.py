@@ -146,7 +146,9 @@ def _search_page(searcher, query, page: int, per_page: int, allowed: set | None,
 
 def search(text: str | None, *, include_drafts: bool = False, category: str | None = None,
            year_from: int | None = None, year_to: int | None = None, sort: str = "relevance",
-           page: int = 1, per_page: int = 10, with_snippets: bool = True) -> Results:
+           page: int = 1, per_page: int = 10, with_snippets: bool = True, region: str | None = None) -> Results:
+    """One page of hits for ``text``; ``region`` (广东, or 广东 · 深圳) keeps the local
+    regulations of that province or city only."""
     parsed = parse(text)
     results = Results(query=parsed, page=max(1, page), per_page=per_page)
     if not parsed.text:
@@ -162,9 +164,11 @@ def search(text: str | None, *, include_drafts: bool = False, category: str | No
         filters.append(wq.Term("category", category))
     if year_from or year_to:
         filters.append(wq.NumericRange("year", year_from, year_to))
+    if region:
+        filters.append(wq.Term("regions", region.strip()))
     cached = current_searcher()
     searcher = cached.searcher
-    key = (include_drafts, category, year_from, year_to)
+    key = (include_drafts, category, year_from, year_to, region)
     if filters and key not in cached.filters:  # the allowed documents, computed once per index version
         cached.filters[key] = set(searcher.docs_for_query(wq.And(filters)))
     allowed = cached.filters[key] if filters else None

@@ -63,6 +63,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(exams_bp)
     app.register_blueprint(exam_editor_bp)
     app.register_blueprint(exam_results_bp)
+    from school.search_all import bp as search_all_bp
+    app.register_blueprint(search_all_bp)
 
     from school.cli import register_commands
     register_commands(app)

@@ -124,6 +124,19 @@ def region_terms(region: str) -> list[str]:
     return [province] if province == region else [province, region]
 
 
+CITED_RE = re.compile(r"《([^《》\n]{2,60})》")
+
+
+def cited_laws(body: str, limit: int = 6) -> list[str]:
+    """The laws a text cites (《中华人民共和国劳动合同法》 → 劳动合同法), the most cited first."""
+    counts: dict[str, int] = {}
+    for name in CITED_RE.findall(body or ""):
+        name = short_title(name.strip())
+        if re.search(r"(法|条例|规定|办法|细则|解释|决定)$", name):
+            counts[name] = counts.get(name, 0) + 1
+    return sorted(counts, key=lambda n: (-counts[n], n))[:limit]
+
+
 def short_title(title: str) -> str:
     """The title without ``中华人民共和国`` and without its part (民法典 · 合同编 → 民法典)."""
     title = (title or "").split(PART_SEPARATOR)[0].strip()

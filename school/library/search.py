@@ -219,7 +219,8 @@ def _ranked(cached: _CachedSearcher, searcher, parsed: ParsedQuery, query, weigh
     part = next((p for p in sorted(parts, key=len, reverse=True)
                  if p in parsed.compact or p.rstrip("编") in parsed.compact), None)
     ranked = ranking.rerank(catalog, scored, words=parsed.words, weights=weights, named=named, part=part,
-                            article=parsed.article, allowed=allowed)
+                            article=parsed.article, allowed=allowed,
+                            feedback=_about_a_matter(parsed))
     grouped = sum(len(r.related) + len(r.versions) for r in ranked)
     added = len(ranked) + grouped - len(scored)
     results.total = max(len(ranked), matched + added - grouped)
@@ -227,6 +228,13 @@ def _ranked(cached: _CachedSearcher, searcher, parsed: ParsedQuery, query, weigh
         results.page = results.pages
     start = (results.page - 1) * results.per_page
     return ranked[start:start + results.per_page]
+
+
+def _about_a_matter(parsed: ParsedQuery) -> bool:
+    """A question about a matter, not a document looked up: no article, pinyin or phrase, and
+    not ending like the name of a document (…法, …条例, …解释)."""
+    return (parsed.article is None and not parsed.letters and not parsed.phrases
+            and not parsed.compact.endswith(ranking.SUFFIXES))
 
 
 def _load_hits(results: Results, catalog: ranking.Catalog, ranked: list[ranking.Ranked], parsed: ParsedQuery,

@@ -71,6 +71,8 @@ def test_search_filters_by_province_and_city(app, local_corpus, tmp_path, runner
     assert 'name="region"' in page and '<option value="广东 · 深圳">' in page
     assert '<option value="广东" selected>' in page
     assert "深圳经济特区数据条例" in page and "数据安全法" not in page
+    cli = runner.invoke(args=["library", "search", "数据", "--region", "广东 · 深圳", "--json"])
+    assert '"title": "深圳经济特区数据条例"' in cli.output and "数据安全法" not in cli.output
     unknown = client.get("/library/search?q=数据&region=火星").get_data(as_text=True)
     assert "数据安全法" in unknown  # an unknown region is no filter, not an empty page
 

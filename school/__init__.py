@@ -77,6 +77,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(training_bp)
     app.register_blueprint(training_manage_bp)
     app.register_blueprint(training_public_bp)
+    from school.search_all import bp as search_all_bp
+    app.register_blueprint(search_all_bp)
 
     from school.cli import register_commands
     register_commands(app)

@@ -606,6 +606,8 @@ ROUTES += [
           effect=_training_state("Reflection", "treflection", "state", "passed")),
     Route("POST", "/training/manage/certificates/{tcert}/revoke", roles=(Role.ADMIN,), ok=302,
           data=(("reason", "错发"),), effect=_revoked),
+    # one search over documents, courses, lessons and exams (each filtered by what the member may see)
+    Route("GET", "/search?q=党员", roles=EVERYONE),
 ]
 
 

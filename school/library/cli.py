@@ -48,14 +48,15 @@ def import_command(path: Path, category: str | None):
 @library_group.command("search", help="按相关度列出搜索结果（标题、分类、得分、编号），包括草稿。适合管理员和脚本使用。")
 @click.argument("query")
 @click.option("--category", default=None, help=f"只在这个分类里查找。{CATEGORY_HELP}")
+@click.option("--region", default=None, help="只在这个地区的地方性法规里查找，如“广东”或“广东 · 深圳”")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 500), help="最多显示多少条")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（每条含 id、title、category、score、path、anchor）")
 @with_appcontext
-def search_command(query: str, category: str | None, limit: int, as_json: bool):
+def search_command(query: str, category: str | None, region: str | None, limit: int, as_json: bool):
     from school.library import search
 
     results = search.search(query, include_drafts=True, category=_category(category), per_page=limit,
-                            with_snippets=True)
+                            with_snippets=True, region=region)
     rows = [dict(id=h.document.id, title=h.document.title, category=h.document.category_label,
                  score=h.score, path=h.document.source_path or f"/library/doc/{h.document.id}", anchor=h.anchor)
             for h in results.hits]

@@ -127,8 +127,9 @@ def classify_imported(doc: Document, source: str) -> None:
     """Store the document's level and region, decided from the folder it was imported from."""
     from school.library.levels import classify, region_of
 
-    level = classify(doc.title, source, doc.issuer)
-    region = region_of(doc.title, source) if level == "local" else ""
+    # The summary holds the lines above <!-- INFO END -->: who passed and approved the text.
+    level = classify(doc.title, source, doc.issuer, doc.summary or "")
+    region = region_of(doc.title, source, doc.summary or "") if level == "local" else ""
     if (doc.level, doc.region) != (level, region):
         doc.level, doc.region = level, region
 

@@ -35,7 +35,7 @@ from school.library.analysis import FastPositions, chinese_analyzer
 from school.library.models import Document
 
 log = logging.getLogger(__name__)
-SCHEMA_VERSION = 2  # 2: headings, level, region, articles and the revision id of each document
+SCHEMA_VERSION = 4  # 2: headings, level, region, articles, revision id; 3: regions; 4: cites
 _writer_lock = threading.RLock()
 # Postings a rebuild holds in memory before it writes them out as a segment (≈ 170 bytes
 # each): the 1,561 laws of bench/search.py make 1.07 million, so one segment.
@@ -57,8 +57,10 @@ def make_schema(analyzer=None) -> Schema:
         year=NUMERIC(int, sortable=True),
         level=ID(stored=True),
         region=ID(stored=True),
+        regions=KEYWORD(commas=True),  # 广东,广东 · 深圳: what the 地区 filter matches
         articles=STORED(),  # "first-last" article numbers, for 民法典第一千零七十九条
-        rev=STORED(),  # which revision of the document the index holds (``revision_id``)
+        rev=STORED(),
+        cites=STORED(),  # the laws the text cites most (levels.cited_laws), for ranking's feedback  # which revision of the document the index holds (``revision_id``)
     )
     if analyzer is chinese_analyzer():
         for name in ("title", "body", "issuer", "headings"):
@@ -79,7 +81,9 @@ def fields_of(snapshot: dict) -> dict:
                 issuer=snapshot["issuer"] or "", tags=snapshot["tags"] or "", category=snapshot["category"],
                 status=snapshot["status"], date=when, year=when.year,
                 headings="\n".join(HEADING_RE.findall(body)), level=level, region=snapshot.get("region") or "",
-                articles=levels.article_range(body), rev=snapshot.get("rev", ""))
+                regions=",".join(levels.region_terms(snapshot.get("region") or "")),
+                articles=levels.article_range(body), rev=snapshot.get("rev", ""),
+                cites="|".join(levels.cited_laws(body)))
 
 
 def revision_id(updated_at, content_hash, status, level, region) -> str:

@@ -39,8 +39,19 @@ def level_label(level: str | None) -> str:
     return LEVELS.get(level or "", "")
 
 
-def classify(title: str, source_path: str | None = None, issuer: str = "") -> str:
-    """The level of a document: from its corpus folder when it has one, else from its title."""
+# A local people's congress in the lines above ``<!-- INFO END -->``: 浙江省第十二届人民代表大会…,
+# 杭州市第十一届人民代表大会常务委员会…, 石柱土家族自治县第十七届人民代表大会….
+LOCAL_CONGRESS_RE = re.compile(r"(?<![\u4e00-\u9fa5])[日]?([\u4e00-\u9fa5]{2,12}?)(省|自治区|市|自治州|自治县|县)第?[一二三四五六七八九十]+届人民代表大会")
+# Cities whose regulations name no province (深圳经济特区…, 宁波市…, approved by "省十二届…").
+CITY_PROVINCES = {"深圳": "广东", "珠海": "广东", "汕头": "广东", "广州": "广东", "厦门": "福建", "宁波": "浙江",
+                  "杭州": "浙江", "青岛": "山东", "济南": "山东", "大连": "辽宁", "沈阳": "辽宁", "南京": "江苏",
+                  "武汉": "湖北", "成都": "四川", "西安": "陕西", "长春": "吉林", "哈尔滨": "黑龙江", "郑州": "河南"}
+ZONE_RE = re.compile(r"^中国（([\u4e00-\u9fa5]{2,3})）")  # 中国（浙江）自由贸易试验区条例
+
+
+def classify(title: str, source_path: str | None = None, issuer: str = "", info: str = "") -> str:
+    """The level of a document: from its corpus folder when it has one, else from its title,
+    issuer and the lines about its adoption (``info``: passed by a local people's congress)."""
     folders = (source_path or "").replace("\\", "/").split("/")[:-1]
     for folder in reversed(folders):
         if folder in FOLDER_LEVELS:
@@ -52,6 +63,13 @@ def classify(title: str, source_path: str | None = None, issuer: str = "") -> st
     title = title or ""
     if re.search(r"最高人民(法院|检察院)", title) or re.search(r"最高人民(法院|检察院)", issuer or ""):
         return "interpretation"
+    congress = LOCAL_CONGRESS_RE.search(info or "")
+    national = (info or "").find("全国人民代表大会")
+    if not title.startswith(PREFIX) and (
+            (congress and (national < 0 or congress.start() < national))
+            or re.match(rf"^(?:{'|'.join(PROVINCES)})(?:省|市|自治区)?", title) and not title.startswith("台湾")
+            or ZONE_RE.match(title)):
+        return "local"
     if title.startswith("宪法") or title.startswith(PREFIX + "宪法"):
         return "constitution"
     if re.search(r"(省|自治区|市|自治州|经济特区)", title.split(PART_SEPARATOR)[0][:12]) and \
@@ -66,20 +84,57 @@ def classify(title: str, source_path: str | None = None, issuer: str = "") -> st
     return "other"
 
 
-def region_of(title: str, source_path: str | None = None) -> str:
-    """``省`` or ``省 · 市`` for a local regulation (the province from its folder or title,
-    the city from its title), ``""`` otherwise."""
+def region_of(title: str, source_path: str | None = None, info: str = "") -> str:
+    """``省`` or ``省 · 市`` for a local regulation, ``""`` otherwise: the province from its
+    folder (``…/广东/…``, ``广东地方法规/…``), its title (广东省…, 中国（浙江）…) or the people's
+    congress that passed or approved it (``info``: 山东省第十二届人民代表大会常务委员会…批准),
+    the city from its title (深圳经济特区…, 济南市…) or that congress (杭州市第十一届…)."""
     path = (source_path or "").replace("\\", "/")
-    province = next((p for p in PROVINCES if f"/{p}/" in f"/{path}" or path.split("/")[0].startswith(p)), "")
+    title = title or ""
+    parts = path.split("/")[:-1]
+    congresses = LOCAL_CONGRESS_RE.findall(info or "")
+    zone = ZONE_RE.match(title)
+    province = (next((p for p in PROVINCES for folder in parts if folder == p or folder.startswith(p + "地方法规")), "")
+                or next((p for p in PROVINCES if title.startswith(p)), "")
+                or (zone.group(1) if zone and zone.group(1) in PROVINCES else "")
+                or next((p for name, _ in congresses for p in PROVINCES if name.endswith(p) or name == p), ""))
+    city_match = CITY_RE.match(title)
     if not province:
-        province = next((p for p in PROVINCES if (title or "").startswith(p)), "")
+        named = [city_match.group(1)] if city_match else []
+        named += [name for name, kind in congresses if kind == "市"]
+        province = next((CITY_PROVINCES[n] for n in named if n in CITY_PROVINCES), "")
     if not province:
         return ""
     city = ""
-    match = CITY_RE.match(title or "")
+    match = CITY_RE.match(title)
     if match and not match.group(1).startswith(province):
         city = match.group(1)
+    elif not match:
+        city = next((name for name, kind in congresses if kind == "市" and not name.startswith(province)
+                     and name not in PROVINCES), "")
     return f"{province}{PART_SEPARATOR}{city}" if city else province
+
+
+def region_terms(region: str) -> list[str]:
+    """What a region filter matches: 广东 · 深圳 → 广东 and 广东 · 深圳."""
+    region = (region or "").strip()
+    if not region:
+        return []
+    province = region.split(PART_SEPARATOR)[0].strip()
+    return [province] if province == region else [province, region]
+
+
+CITED_RE = re.compile(r"《([^《》\n]{2,60})》")
+
+
+def cited_laws(body: str, limit: int = 6) -> list[str]:
+    """The laws a text cites (《中华人民共和国劳动合同法》 → 劳动合同法), the most cited first."""
+    counts: dict[str, int] = {}
+    for name in CITED_RE.findall(body or ""):
+        name = short_title(name.strip())
+        if re.search(r"(法|条例|规定|办法|细则|解释|决定)$", name):
+            counts[name] = counts.get(name, 0) + 1
+    return sorted(counts, key=lambda n: (-counts[n], n))[:limit]
 
 
 def short_title(title: str) -> str:

@@ -146,7 +146,9 @@ def _search_page(searcher, query, page: int, per_page: int, allowed: set | None,
 
 def search(text: str | None, *, include_drafts: bool = False, category: str | None = None,
            year_from: int | None = None, year_to: int | None = None, sort: str = "relevance",
-           page: int = 1, per_page: int = 10, with_snippets: bool = True) -> Results:
+           page: int = 1, per_page: int = 10, with_snippets: bool = True, region: str | None = None) -> Results:
+    """One page of hits for ``text``; ``region`` (广东, or 广东 · 深圳) keeps the local
+    regulations of that province or city only."""
     parsed = parse(text)
     results = Results(query=parsed, page=max(1, page), per_page=per_page)
     if not parsed.text:
@@ -162,9 +164,11 @@ def search(text: str | None, *, include_drafts: bool = False, category: str | No
         filters.append(wq.Term("category", category))
     if year_from or year_to:
         filters.append(wq.NumericRange("year", year_from, year_to))
+    if region:
+        filters.append(wq.Term("regions", region.strip()))
     cached = current_searcher()
     searcher = cached.searcher
-    key = (include_drafts, category, year_from, year_to)
+    key = (include_drafts, category, year_from, year_to, region)
     if filters and key not in cached.filters:  # the allowed documents, computed once per index version
         cached.filters[key] = set(searcher.docs_for_query(wq.And(filters)))
     allowed = cached.filters[key] if filters else None
@@ -215,7 +219,8 @@ def _ranked(cached: _CachedSearcher, searcher, parsed: ParsedQuery, query, weigh
     part = next((p for p in sorted(parts, key=len, reverse=True)
                  if p in parsed.compact or p.rstrip("编") in parsed.compact), None)
     ranked = ranking.rerank(catalog, scored, words=parsed.words, weights=weights, named=named, part=part,
-                            article=parsed.article, allowed=allowed)
+                            article=parsed.article, allowed=allowed,
+                            feedback=_about_a_matter(parsed))
     grouped = sum(len(r.related) + len(r.versions) for r in ranked)
     added = len(ranked) + grouped - len(scored)
     results.total = max(len(ranked), matched + added - grouped)
@@ -223,6 +228,13 @@ def _ranked(cached: _CachedSearcher, searcher, parsed: ParsedQuery, query, weigh
         results.page = results.pages
     start = (results.page - 1) * results.per_page
     return ranked[start:start + results.per_page]
+
+
+def _about_a_matter(parsed: ParsedQuery) -> bool:
+    """A question about a matter, not a document looked up: no article, pinyin or phrase, and
+    not ending like the name of a document (…法, …条例, …解释)."""
+    return (parsed.article is None and not parsed.letters and not parsed.phrases
+            and not parsed.compact.endswith(ranking.SUFFIXES))
 
 
 def _load_hits(results: Results, catalog: ranking.Catalog, ranked: list[ranking.Ranked], parsed: ParsedQuery,

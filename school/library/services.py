@@ -161,6 +161,18 @@ def visible_documents(user):
     return query
 
 
+def regions() -> list[tuple[str, str]]:
+    """The 地区 filter's choices, (value, label): each province with published local
+    regulations, followed by its cities (广东, then 广东 · 深圳 shown indented)."""
+    from school.library.levels import PART_SEPARATOR, region_terms
+
+    stored = db.session.scalars(select(Document.region).distinct()
+                                .where(Document.region != "", Document.status == DocStatus.PUBLISHED)).all()
+    values = sorted({term for region in stored for term in region_terms(region)})
+    return [(value, "\u3000" + value.split(PART_SEPARATOR, 1)[1] if PART_SEPARATOR in value else value)
+            for value in values]
+
+
 def count_read(doc: Document) -> None:
     # A plain UPDATE: counting a view must not mark the document changed (nor reindex it).
     db.session.execute(update(Document).where(Document.id == doc.id)

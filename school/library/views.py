@@ -99,13 +99,17 @@ def search_page():
     year_to = _year_arg("year_to")
     sort = request.args.get("sort", "relevance")
     sort = sort if sort in search.SORTS else "relevance"
+    regions = services.regions()
+    region = request.args.get("region", "").strip()
+    region = region if any(region == value for value, _ in regions) else ""
     results = None
     if "q" in request.args:
         results = search.search(q, include_drafts=is_editor(current_user), category=code,
-                                year_from=year_from, year_to=year_to, sort=sort, page=page_arg())
+                                year_from=year_from, year_to=year_to, sort=sort, page=page_arg(),
+                                region=region or None)
     return render_template("library/search.html", q=q, category=code or "", year_from=year_from,
                            year_to=year_to, sort=sort, results=results, categories=CATEGORIES,
-                           sorts=search.SORTS)
+                           sorts=search.SORTS, regions=regions, region=region)
 
 
 @bp.get("/suggest")

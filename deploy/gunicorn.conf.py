@@ -48,3 +48,8 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+# gunicorn 25+ opens a control socket at ~/.gunicorn/gunicorn.ctl — one path for every instance of
+# the user (two nodes or a test next to production would share it). Nothing here uses it.
+control_socket_disable = True

@@ -79,6 +79,15 @@ def load_config(overrides: dict | None = None) -> dict:
         "EXAM_GRACE_SECONDS": int(env.get("SCHOOL_EXAM_GRACE_SECONDS", 30)),
         # /healthz answers 503 when the media or instance folder has less free space than this.
         "MIN_FREE_MB": int(env.get("SCHOOL_MIN_FREE_MB", 200)),
+        # Logs: SCHOOL_LOG_JSON=1 writes one JSON object per line; every line carries the request id.
+        # The stderr handler is installed in production or with SCHOOL_LOG_JSON (SCHOOL_LOG_CONFIGURE=0: never).
+        "LOG_JSON": env.get("SCHOOL_LOG_JSON", "0") == "1",
+        "LOG_CONFIGURE": env.get("SCHOOL_LOG_CONFIGURE", "1" if production or env.get("SCHOOL_LOG_JSON") == "1"
+                                 else "0") == "1",
+        "LOG_REQUESTS": env.get("SCHOOL_LOG_REQUESTS", "1") == "1",  # one INFO line per request
+        # /metrics: loopback, these networks (e.g. "10.0.0.0/8"), or "Authorization: Bearer <token>".
+        "METRICS_TOKEN": env.get("SCHOOL_METRICS_TOKEN", ""),
+        "METRICS_ALLOW": env.get("SCHOOL_METRICS_ALLOW", ""),
         "TESTING": False,
     }
     config.update(overrides)

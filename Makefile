@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test lint init demo browser-deps clean help
+.PHONY: run test lint init demo browser-deps system-deps clean help
 
 help:
 	@echo "make run   — 安装、建库、载入演示内容并启动网站 http://$(HOST):$(PORT)"
@@ -42,10 +42,22 @@ browser-deps:
 	  echo "或设置 SCHOOL_CHROMIUM=/path/to/chromium。"; \
 	fi
 
+# The deployment tests (tests/deploy) start Debian's nginx in front of gunicorn.
+system-deps:
+	@if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then \
+	  echo "nginx 已就绪"; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "安装 nginx（apt-get）…"; \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null 2>&1 || \
+	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null)); \
+	else \
+	  echo "未找到 nginx：部署测试（tests/deploy）将跳过。请以 root 运行 make test，或执行 sudo apt-get install nginx-light。"; \
+	fi
+
 # The suite runs on every core (pytest-xdist); TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= auto
 
-test: $(VENV)/.installed-test browser-deps
+test: $(VENV)/.installed-test browser-deps system-deps
 	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test

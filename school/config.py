@@ -87,6 +87,15 @@ def load_config(overrides: dict | None = None) -> dict:
         "SMS_WEBHOOK": env.get("SCHOOL_SMS_WEBHOOK", ""),  # JSON POST {"phone": …, "text": …}
         "DELIVERY_TIMEOUT_SECONDS": float(env.get("SCHOOL_DELIVERY_TIMEOUT_SECONDS", 10)),
         "REMINDER_DAILY_LIMIT": int(env.get("SCHOOL_REMINDER_DAILY_LIMIT", 3)),
+        # Logs: SCHOOL_LOG_JSON=1 writes one JSON object per line; every line carries the request id.
+        # The stderr handler is installed in production or with SCHOOL_LOG_JSON (SCHOOL_LOG_CONFIGURE=0: never).
+        "LOG_JSON": env.get("SCHOOL_LOG_JSON", "0") == "1",
+        "LOG_CONFIGURE": env.get("SCHOOL_LOG_CONFIGURE", "1" if production or env.get("SCHOOL_LOG_JSON") == "1"
+                                 else "0") == "1",
+        "LOG_REQUESTS": env.get("SCHOOL_LOG_REQUESTS", "1") == "1",  # one INFO line per request
+        # /metrics: loopback, these networks (e.g. "10.0.0.0/8"), or "Authorization: Bearer <token>".
+        "METRICS_TOKEN": env.get("SCHOOL_METRICS_TOKEN", ""),
+        "METRICS_ALLOW": env.get("SCHOOL_METRICS_ALLOW", ""),
         "TESTING": False,
         # Parsing bounds for uploads and stored Markdown (school/limits.py: SCHOOL_UPLOAD_PARSE_TIMEOUT …).
         **limits.from_environment(env),

@@ -85,10 +85,19 @@ def init_app(app: Flask) -> None:
         except Exception:  # any failure to reach the database is "unhealthy", never a 500 page
             db.session.rollback()
             return jsonify(status="error", database="unreachable"), 503
+        extra = {}
+        if app.config.get("REDIS_URL"):  # background jobs need it: a node without it is unhealthy
+            try:
+                from redis import Redis
+
+                Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=1, socket_timeout=1).ping()
+                extra["redis"] = "ok"
+            except Exception:
+                return jsonify(status="error", database="ok", redis="unreachable"), 503
         minimum = app.config.get("MIN_FREE_MB", 200)
         low = diskspace.low({"media": app.config.get("MEDIA_DIR"), "instance": app.instance_path}, minimum)
         if low:
             where = "、".join(f"{name} 目录剩余 {free} MB" for name, free in low.items())
-            return jsonify(status="error", database="ok", disk="low", free_mb=low, min_free_mb=minimum,
+            return jsonify(status="error", database="ok", **extra, disk="low", free_mb=low, min_free_mb=minimum,
                            reason=f"磁盘空间不足：{where}，低于 SCHOOL_MIN_FREE_MB={minimum}"), 503
-        return jsonify(status="ok", database="ok")
+        return jsonify(status="ok", database="ok", **extra)

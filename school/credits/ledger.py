@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from school import observability
 from school.accounts.models import User
 from school.credits import keys
 from school.credits.models import CreditEntry, CreditKind, CreditSource
@@ -29,12 +30,12 @@ def to_hours(value) -> Decimal:
     return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def _insert_ignoring_duplicate(values: dict) -> None:
+def _insert_ignoring_duplicate(values: dict) -> int:
     dialect = db.session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
     stmt = module.insert(CreditEntry).values(**values).on_conflict_do_nothing(
         index_elements=[CreditEntry.idempotency_key])
-    db.session.execute(stmt)
+    return db.session.execute(stmt).rowcount
 
 
 def award(member: User | int, hours, kind: str, source: str, key: str, now: datetime,
@@ -53,10 +54,11 @@ def award(member: User | int, hours, kind: str, source: str, key: str, now: date
     if not key:
         raise LedgerError("缺少幂等键")
     member_id = member if isinstance(member, int) else member.id
-    _insert_ignoring_duplicate(dict(
-        member_id=member_id, year=year or local_year(now), kind=kind, hours=hours, source=source,
-        idempotency_key=key, description=description[:300], created_at=now,
-        created_by_id=actor.id if actor else None))
+    if _insert_ignoring_duplicate(dict(
+            member_id=member_id, year=year or local_year(now), kind=kind, hours=hours, source=source,
+            idempotency_key=key, description=description[:300], created_at=now,
+            created_by_id=actor.id if actor else None)):
+        observability.credit_awarded(kind, source, hours)  # counted when written (before the caller's commit)
     return db.session.scalar(
         select(CreditEntry).where(CreditEntry.idempotency_key == key).execution_options(populate_existing=True))
 

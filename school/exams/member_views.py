@@ -12,6 +12,7 @@ from datetime import timezone
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from school import observability
 from school.accounts.roles import current_actor, is_editor
 from school.exams import attempts, eligibility, images, paper, responses
 from school.exams.errors import AnswerError, ExamError
@@ -114,11 +115,14 @@ def save_answers(attempt_id: int):
     try:
         result = attempts.save_answers(attempt, current_actor(), items, now)
     except AnswerError as exc:
+        observability.exam_save("malformed")
         return jsonify(error=str(exc), errors={str(k): v for k, v in exc.errors.items()},
                        server_time=_ms(now)), 400
     except ExamError as exc:
+        observability.exam_save("finished")
         return jsonify(error=str(exc), finished=True, server_time=_ms(now),
                        result_url=url_for("exams.result", attempt_id=attempt.id)), 409
+    observability.exam_save("saved")
     return jsonify(saved=result.saved, errors={}, saved_at=format_local(now, "%H:%M:%S"),
                    server_time=_ms(utcnow()), deadline=deadline)
 

@@ -40,6 +40,18 @@ def run_jobs(until_empty, recover):
         time.sleep(3)
 
 
+@jobs_group.command("sweep", help="运行一次全部定时任务（超时答卷交卷、清理中断的上传、把中断的任务重新排队）后退出，不处理任务本身。由 systemd 定时器（school-sweep.timer）每分钟在一台服务器上运行。")
+@with_appcontext
+def sweep():
+    from school import jobs
+    from school.timeutil import utcnow
+
+    now = utcnow()
+    jobs.requeue_stale(now)
+    for name in jobs.run_periodic(now, {}):
+        click.echo(f"定时任务：{name}")
+
+
 @jobs_group.command("rq-worker", help="启动 RQ 任务进程（需设置 SCHOOL_REDIS_URL）：先把中断的任务和 Redis 停机时排队的任务重新交给队列，再处理队列。")
 @click.option("--burst", is_flag=True, help="队列处理完就退出")
 @with_appcontext

@@ -99,7 +99,7 @@ def test_a_class_from_creation_to_a_verified_certificate(live_server, phone_page
     expect(page.locator(".flash-error")).to_contain_text("心得体会至少需要 50 字，目前只有 4 字")
     box = page.get_by_label("心得体会", exact=True)
     box.fill(REFLECTION)
-    expect(page.locator("#autosave-status")).to_have_text(re.compile("^已自动保存"), timeout=15000)
+    expect(page.locator("#autosave-status")).to_have_text(re.compile("^已自动保存"), timeout=30000)
     db.session.expire_all()
     assert db.session.scalar(select(Reflection.body)) == REFLECTION
     page.locator("#submit-reflection").dblclick()

@@ -79,6 +79,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "EXAM_GRACE_SECONDS": int(env.get("SCHOOL_EXAM_GRACE_SECONDS", 30)),
         # /healthz answers 503 when the media or instance folder has less free space than this.
         "MIN_FREE_MB": int(env.get("SCHOOL_MIN_FREE_MB", 200)),
+        # Hashed and precompressed static files (school static build); default instance/static-build.
+        "STATIC_BUILD_DIR": env.get("SCHOOL_STATIC_BUILD_DIR", ""),
         "TESTING": False,
     }
     config.update(overrides)

@@ -212,7 +212,7 @@ def test_pages_show_and_link_down(client, auth, world, make):
     histogram = client.get(f"/reports/chart/distribution.svg?org={t['a1'].id}&year={YEAR}").get_data(as_text=True)
     assert "已达标：1 人" in histogram
     member = client.get(f"/reports/members/{world['a1_half'].id}?year={YEAR}").get_data(as_text=True)
-    assert "乙" in member and "尚缺 <strong>16</strong>" in member
+    assert "乙" in member and "<strong>还差 16 学时，网络学习、集中培训均可计入</strong>" in member
     assert client.get(f"/reports/members/{world['b1_done'].id}").status_code == 404
     assert client.get(f"/reports/members/{world['root_m'].id}/record.xlsx").status_code == 404
 

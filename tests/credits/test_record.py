@@ -96,6 +96,7 @@ def test_home_headline_table_and_report_agree(client, auth, make):
     table = page.split('class="table kind-table"')[1].split("</table>")[0]
     assert '<td class="num">10</td></tr>' in table  # 网络学习 还需 10
     assert '<td class="num">0</td></tr>' not in table  # no "尚缺 0" beside 还差 26
+    auth.logout()
     auth.login(secretary)
     report = client.get(f"/reports/?org={branch.id}&year={year}").get_data(as_text=True)
     assert sentence in report and "任意类别 56" not in report

@@ -70,18 +70,29 @@ def build(out_dir: Path, source: Path = STATIC_ROOT) -> dict[str, str]:
         digest = hashlib.sha256(data).hexdigest()[:12]
         hashed = hashed_name(name, digest)
         manifest[name] = hashed
-        for target_name in (name, hashed):
+        for target_name in (hashed, name):
             target = out_dir / target_name
             target.parent.mkdir(parents=True, exist_ok=True)
             if not (target.exists() and target.read_bytes() == data):
                 _write(target, data)
-            for kind in ("br", "gz"):
-                sibling = target.with_name(target.name + "." + kind)
-                packed = None if skip.search(name) else _compressed(data, digest, kind)
-                if packed is None:
-                    sibling.unlink(missing_ok=True)
-                elif not (sibling.exists() and sibling.stat().st_size == len(packed)):
-                    _write(sibling, packed)
+        for kind in ("br", "gz"):
+            # The hashed name's sibling is compressed once (its name says what it holds: a restart,
+            # or another worker starting, finds it done); the plain name's sibling is its copy.
+            hashed_sibling, plain_sibling = (out_dir / f"{n}.{kind}" for n in (hashed, name))
+            if skip.search(name):
+                hashed_sibling.unlink(missing_ok=True)
+                plain_sibling.unlink(missing_ok=True)
+                continue
+            if not hashed_sibling.exists():
+                packed = _compressed(data, digest, kind)
+                if packed is not None:
+                    _write(hashed_sibling, packed)
+            if hashed_sibling.exists():
+                packed = hashed_sibling.read_bytes()
+                if not (plain_sibling.exists() and plain_sibling.read_bytes() == packed):
+                    _write(plain_sibling, packed)
+            else:
+                plain_sibling.unlink(missing_ok=True)
     _write(out_dir / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1).encode())
     return manifest
 

@@ -56,3 +56,15 @@ def test_html_is_compressed_when_asked(client):
     assert response.headers["Content-Encoding"] == "br"
     assert "网上党校" in brotli.decompress(response.data).decode()
     assert "Content-Encoding" not in client.get("/login").headers
+
+
+def test_static_build_command_writes_hashed_precompressed_files(app, tmp_path):
+    import json
+
+    app.config["STATIC_BUILD_DIR"] = str(tmp_path / "built")
+    result = app.test_cli_runner().invoke(args=["static", "build"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "built" / "manifest.json").read_text())
+    hashed = manifest["js/player.js"]
+    for name in (hashed, hashed + ".br", hashed + ".gz", "js/player.js.br"):
+        assert (tmp_path / "built" / name).is_file(), name

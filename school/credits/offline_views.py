@@ -23,7 +23,11 @@ bp = Blueprint("offline", __name__, url_prefix="/offline", template_folder="temp
 def pending_approvals() -> int:
     """How many submitted records the signed-in manager may approve (the header's 待审批)."""
     from sqlalchemy import func
-    query = offline.awaiting_decision(current_actor()).order_by(None)
+    from werkzeug.exceptions import HTTPException
+    try:
+        query = offline.awaiting_decision(current_actor()).order_by(None)
+    except HTTPException:  # a secretary without an organisation has no scope: nothing to approve
+        return 0
     return db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 

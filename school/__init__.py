@@ -46,7 +46,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     import school.notices.plans  # noqa: F401
     import school.training.library_uses  # noqa: F401
     import school.training.metrics  # noqa: F401
-    from school import jobs, library, security, web
+    from school import assets, jobs, library, security, web
     from school.accounts.admin_views import bp as admin_bp
     from school.accounts.views import bp as accounts_bp
     from school.courses.manage_views import bp as courses_manage_bp
@@ -64,6 +64,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     security.init_app(app)
     web.init_app(app)
+    assets.init_app(app)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(credits_bp)

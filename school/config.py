@@ -96,6 +96,8 @@ def load_config(overrides: dict | None = None) -> dict:
         # /metrics: loopback, these networks (e.g. "10.0.0.0/8"), or "Authorization: Bearer <token>".
         "METRICS_TOKEN": env.get("SCHOOL_METRICS_TOKEN", ""),
         "METRICS_ALLOW": env.get("SCHOOL_METRICS_ALLOW", ""),
+        # Hashed and precompressed static files (school static build); default instance/static-build.
+        "STATIC_BUILD_DIR": env.get("SCHOOL_STATIC_BUILD_DIR", ""),
         "TESTING": False,
         # Parsing bounds for uploads and stored Markdown (school/limits.py: SCHOOL_UPLOAD_PARSE_TIMEOUT …).
         **limits.from_environment(env),

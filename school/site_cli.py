@@ -201,4 +201,19 @@ def restore_command(path, media_tar):
         click.echo(f"已把媒体备份解压到 {media}。")
 
 
-COMMANDS = [init_command, demo_command, serve_command, backup_command, restore_command]
+@click.group("static", help="静态文件（CSS、JS）：带内容哈希的文件名和预压缩的 .br/.gz，放在 STATIC_BUILD_DIR。")
+def static_group():
+    pass
+
+
+@static_group.command("build", help="重新生成静态文件目录（启动时也会自动生成）；nginx 直接从这个目录发送 /static/。")
+@with_appcontext
+def static_build_command():
+    from school import assets
+
+    out = assets.build_dir(current_app)
+    manifest = assets.build(out)
+    click.echo(f"{len(manifest)} 个静态文件 → {out}")
+
+
+COMMANDS = [init_command, demo_command, serve_command, backup_command, restore_command, static_group]

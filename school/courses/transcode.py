@@ -47,6 +47,18 @@ AUDIO_ONLY_KBPS = 56
 DOWNLOAD_HEIGHT = 360
 SEGMENT_SECONDS = 4
 KEYFRAME_SECONDS = 2
+# The first few video segments are short, so the first frame comes after ~2 s of the lowest
+# rung (tens of KB), not 4: keyframes every 2 s for the first FIRST_SEGMENTS, every
+# SEGMENT_SECONDS after; with hls_time = 2 the muxer cuts at each of them. (ffmpeg's
+# hls_init_time cannot do this for a VOD playlist: it shortens every segment.)
+FIRST_SEGMENTS = 3
+FIRST_SEGMENT_SECONDS = KEYFRAME_SECONDS
+
+
+def keyframe_expr() -> str:
+    head = FIRST_SEGMENTS * FIRST_SEGMENT_SECONDS
+    return (f"expr:if(lt(t,{head}),gte(t,n_forced*{FIRST_SEGMENT_SECONDS}),"
+            f"gte(t,{head}+(n_forced-{FIRST_SEGMENTS})*{SEGMENT_SECONDS}))")
 
 
 def even(value: float) -> int:
@@ -76,8 +88,8 @@ def build(source: Path, out: Path, info: ProbeResult):
     rungs = choose_ladder(info)
     inp = ffmpeg.input(str(source), protocol_whitelist="file")
     outputs = []
-    keyframes = f"expr:gte(t,n_forced*{KEYFRAME_SECONDS})"
-    hls_common = {"hls_time": SEGMENT_SECONDS, "hls_playlist_type": "vod", "hls_segment_type": "fmp4",
+    keyframes = keyframe_expr()
+    hls_common = {"hls_time": FIRST_SEGMENT_SECONDS, "hls_playlist_type": "vod", "hls_segment_type": "fmp4",
                   "hls_flags": "independent_segments"}
     n_audio = (len(rungs) + 2) if info.has_audio else 0
     audio = inp.audio.filter_multi_output("asplit", n_audio) if n_audio else None
@@ -121,7 +133,7 @@ def build(source: Path, out: Path, info: ProbeResult):
             audio.stream(n_audio - 1), str(out / "audio" / "index.m3u8"), f="hls", acodec="aac",
             audio_bitrate=f"{AUDIO_ONLY_KBPS}k", ac=1,
             hls_segment_filename=str(out / "audio" / "seg%03d.m4s"), hls_fmp4_init_filename="init.mp4",
-            **hls_common))
+            **{**hls_common, "hls_time": SEGMENT_SECONDS}))
         if not rungs:  # an audio-only upload: its offline copy is an .m4a
             outputs.append(ffmpeg.output(audio.stream(n_audio - 2), str(out / "download.m4a"), acodec="aac",
                                          audio_bitrate="64k", ac=1, movflags="+faststart"))

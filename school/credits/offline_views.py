@@ -19,6 +19,18 @@ from school.timeutil import utcnow
 bp = Blueprint("offline", __name__, url_prefix="/offline", template_folder="templates")
 
 
+@bp.app_template_global()
+def pending_approvals() -> int:
+    """How many submitted records the signed-in manager may approve (the header's 待审批)."""
+    from sqlalchemy import func
+    from werkzeug.exceptions import HTTPException
+    try:
+        query = offline.awaiting_decision(current_actor()).order_by(None)
+    except HTTPException:  # a secretary without an organisation has no scope: nothing to approve
+        return 0
+    return db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
 @bp.context_processor
 def _session_limit():
     return {"limit": current_rules().offline_max_hours_per_session}

@@ -48,6 +48,11 @@ class MemberStatus:
     def met(self) -> bool:
         return self.missing["total"] == 0
 
+    @property
+    def missing_words(self) -> str:
+        return requirements.missing_words(self.missing["total"], self.missing["online"],
+                                          self.missing["concentrated"])
+
 
 def member_status(member: User, year: int) -> MemberStatus:
     by_kind = ledger.balances_by_kind(member, year)
@@ -170,7 +175,7 @@ def study_record_pdf(member: User, year: int, now: datetime) -> bytes:
         for label, earned, required, missing in _summary_rows(status):
             table.row([label, f"{earned:.2f}", f"{required:.2f}", f"{missing:.2f}"])
     pdf.ln(3)
-    conclusion = "已完成本年度学时要求" if status.met else f"尚缺 {status.missing['total']:.2f} 学时"
+    conclusion = status.missing_words
     pdf.cell(0, 8, f"结论：{conclusion}", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(1)
     pdf.set_font("cjk", size=9)

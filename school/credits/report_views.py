@@ -62,7 +62,8 @@ def chart_orgs():
     report = reports.org_report(org, period)
     lines = [(line.name, line.share, f"达标 {line.share}% · 人均 {line.average:.2f}")
              for line in report.children]
-    return _svg(charts.org_bars(f"{report.total.name} · {period.label} · 各组织达标率", lines))
+    return _svg(charts.org_bars(f"{report.total.name} · {period.label} · 各组织达标率", lines,
+                                narrow=request.args.get("narrow") == "1"))
 
 
 @bp.get("/chart/distribution.svg")
@@ -70,7 +71,8 @@ def chart_orgs():
 def chart_distribution():
     org, period = _org(), _period()
     report = reports.org_report(org, period)
-    return _svg(charts.histogram(f"{report.total.name} · 学时完成情况分布（人数）", reports.BUCKETS, report.buckets))
+    return _svg(charts.histogram(f"{report.total.name} · 学时完成情况分布（人数）", reports.BUCKETS, report.buckets,
+                                 narrow=request.args.get("narrow") == "1"))
 
 
 def _svg(text: str) -> Response:

@@ -36,8 +36,35 @@ class Requirement:
         return {"online": to_hours(gap_online), "concentrated": to_hours(gap_concentrated),
                 "total": to_hours(overall)}
 
+    def missing_words(self, online: Decimal, concentrated: Decimal) -> str:
+        """What is still missing, in plain words (the home page, the record, the reports)."""
+        gap = self.missing(online, concentrated)
+        return missing_words(gap["total"], gap["online"], gap["concentrated"])
+
     def met(self, online: Decimal, concentrated: Decimal) -> bool:
         return self.missing(online, concentrated)["total"] == 0
+
+
+KIND_WORDS = (("online", "网络学习"), ("concentrated", "集中培训"))
+
+
+def _fmt(hours) -> str:
+    return f"{Decimal(hours):.2f}".rstrip("0").rstrip(".")
+
+
+def missing_words(total, online=ZERO, concentrated=ZERO) -> str:
+    """One sentence for what a member still lacks, from ``Requirement.missing()``'s three figures.
+
+    ``total`` already covers the per-kind gaps, so the kinds are said as "of which":
+    还差 26 学时，其中网络学习至少还需 10 — never a kind's gap of 0 beside a total that is not.
+    """
+    total, gaps = Decimal(total), {"online": Decimal(online), "concentrated": Decimal(concentrated)}
+    if total < Decimal("0.005"):
+        return "已完成本年度学时要求"
+    parts = [f"{label}至少还需 {_fmt(gaps[kind])}" for kind, label in KIND_WORDS if gaps[kind] >= Decimal("0.005")]
+    if not parts:
+        return f"还差 {_fmt(total)} 学时，网络学习、集中培训均可计入"
+    return f"还差 {_fmt(total)} 学时，其中" + "、".join(parts)
 
 
 # 《2024—2028年全国党员教育培训工作规划》: members at least 32 学时 a year; branch

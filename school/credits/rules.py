@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from sqlalchemy import select
 
@@ -18,7 +18,8 @@ from school.extensions import db
 
 @dataclass(frozen=True)
 class CreditRules:
-    # Courses: a lesson of >= 30 minutes counts 1 学时, 15–30 minutes 0.5, under 15 minutes 0.25.
+    # Courses: a lesson of >= 30 minutes counts 1 学时, 15–30 minutes 0.5; under 15 minutes in
+    # proportion to its length (0.25 × minutes / 15), never more than its length in hours.
     lesson_long_minutes: int = 30
     lesson_long_hours: Decimal = Decimal("1.00")
     lesson_medium_minutes: int = 15
@@ -47,12 +48,18 @@ class CreditRules:
     reflection_excellent_hours: Decimal = Decimal("1.00")
 
     def lesson_hours(self, duration_seconds: float) -> Decimal:
+        """The ladder; below its first step (15 minutes) hours in proportion to the length —
+        the short-lesson hours × length / first step — and never more than the lesson's own
+        length in hours (a 10-second video earns 0, a 6-minute one 0.10)."""
         minutes = duration_seconds / 60
         if minutes >= self.lesson_long_minutes:
             return self.lesson_long_hours
         if minutes >= self.lesson_medium_minutes:
             return self.lesson_medium_hours
-        return self.lesson_short_hours
+        length = Decimal(str(max(duration_seconds, 0))) / 3600
+        step = Decimal(self.lesson_medium_minutes) / 60
+        share = self.lesson_short_hours * length / step if step > 0 else self.lesson_short_hours
+        return min(share, length, self.lesson_short_hours).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
 
     def reading_hours(self, seconds: float) -> Decimal:
         return (Decimal(str(seconds)) / Decimal(self.reading_minutes_per_hour * 60)).quantize(Decimal("0.01"))
@@ -80,7 +87,7 @@ LABELS = {
     "lesson_long_hours": "长课学时",
     "lesson_medium_minutes": "中课时长下限（分钟）",
     "lesson_medium_hours": "中课学时",
-    "lesson_short_hours": "短课学时",
+    "lesson_short_hours": "短课学时（不足中课时长的按时长比例折算，且不超过实际时长）",
     "course_test_bonus_hours": "课程测试通过加计学时",
     "lesson_complete_ratio": "视为看完的比例（0–1）",
     "reading_minutes_per_hour": "阅读多少分钟计 1 学时",

@@ -19,7 +19,7 @@ from school.extensions import db
 from school.timeutil import local_year, utcnow
 
 bp = Blueprint("credits", __name__, template_folder="templates")
-
+bp.add_app_template_global(requirements.missing_words, "missing_words")
 
 
 @bp.get("/")

@@ -99,6 +99,44 @@ def render_document(doc) -> Rendered:
     return rendered
 
 
+# A document longer than this (characters of Markdown) is served a chapter at a time.
+PART_THRESHOLD = 40_000
+ID_RE = re.compile(r'\sid="([^"]+)"')
+
+
+@dataclass
+class Part:
+    number: int  # 1-based
+    title: str
+    html: str
+    anchors: set[str]
+
+
+def split_parts(rendered: Rendered, source_length: int, threshold: int | None = None) -> list[Part]:
+    """A long document's chapters: cut before every heading of the shallowest level that occurs
+    at least twice (编 or 章); what comes before the first one goes with it. A short document, or
+    one without such headings, is one part."""
+    threshold = PART_THRESHOLD if threshold is None else threshold
+    levels = [t.level for t in rendered.toc]
+    level = next((lv for lv in sorted(set(levels)) if levels.count(lv) >= 2), None)
+    if source_length <= threshold or level is None:
+        return [Part(1, "", rendered.html, set(ID_RE.findall(rendered.html)))]
+    starts = [m.start() for m in re.finditer(rf"<h{level}\s", rendered.html)]
+    titles = [t.text for t in rendered.toc if t.level == level]
+    bounds = [0, *starts[1:], len(rendered.html)]
+    parts = []
+    for i in range(len(bounds) - 1):
+        chunk = rendered.html[bounds[i]:bounds[i + 1]]
+        parts.append(Part(i + 1, titles[i] if i < len(titles) else "", chunk, set(ID_RE.findall(chunk))))
+    return parts
+
+
+def part_of(parts: list[Part], anchor: str | None) -> Part | None:
+    if not anchor:
+        return None
+    return next((p for p in parts if anchor in p.anchors), None)
+
+
 def article_of(text: str, offset: int) -> str | None:
     """The article (第X条) whose text contains character ``offset`` of the Markdown, if any."""
     start = text.rfind("\n第", 0, offset + 1)

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from school.accounts.roles import current_actor, is_editor
 from school.credits.clock import device_label
 from school.extensions import db
-from school.library import columns, importer, reading, search, services
+from school.library import columns, importer, reading, rendering, search, services
 from school.library.categories import CATEGORIES, resolve_category
 from school.library.models import DocStatus, Document, LibraryColumn, ReadingPosition
 from school.library.rendering import markdown_to_safe_html, render_document
@@ -133,11 +133,23 @@ def read(doc_id: int):
     doc = _readable_or_404(doc_id)
     rendered = render_document(doc)  # rendered once per revision, then read from library_rendered
     position = db.session.get(ReadingPosition, (current_user.id, doc.id))
-    if doc.is_published:
+    printing = bool(request.args.get("print"))
+    # A long document is served a chapter at a time: ?part=N, or the chapter holding ?at=第十条
+    # (search hits and #第十条 links, which library-read.js turns into ?at=), else the one the
+    # member last read.
+    parts = rendering.split_parts(rendered, len(doc.body or "")) if not printing else []
+    part = None
+    if len(parts) > 1:
+        number = request.args.get("part", type=int)
+        part = (parts[number - 1] if number and 1 <= number <= len(parts) else None) \
+            or rendering.part_of(parts, request.args.get("at")) \
+            or rendering.part_of(parts, position.anchor if position else None) or parts[0]
+    if doc.is_published and not (part and request.args.get("part")):  # moving between parts is one read
         services.count_read(doc)
-    db.session.commit()
-    template = "library/print.html" if request.args.get("print") else "library/read.html"
-    return render_template(template, doc=doc, rendered=rendered, position=position,
+    db.session.commit()  # the read count, and the rendering stored on first view
+    template = "library/print.html" if printing else "library/read.html"
+    return render_template(template, doc=doc, rendered=rendered, position=position, parts=parts, part=part,
+                           anchor_parts={a: p.number for p in parts for a in p.anchors} if part else {},
                            heartbeat_seconds=current_app.config["LIBRARY_HEARTBEAT_SECONDS"],
                            summary_html=markdown_to_safe_html(doc.summary) if doc.summary else "")
 

@@ -48,3 +48,49 @@ def test_editor_uploads_video_and_sees_it_become_playable(live_server, browser, 
         assert not errors, errors
     finally:
         context.close()
+
+
+def test_slow_upload_shows_speed_and_time_left_and_pauses(live_server, browser, make, courses, clips):
+    """On a 40 KB/s uplink: real progress with speed and time remaining, 256-KB-class chunks,
+    暂停 stops sending and 继续 carries on from what the server has."""
+    editor = make.user(role=Role.EDITOR, name="编辑小周")
+    course = courses.course(title="果园管理")
+    db.session.commit()
+    context = browser.new_context(locale="zh-CN", viewport={"width": 360, "height": 740})
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server}/login")
+        page.get_by_label("党员编号或手机号").fill(editor.member_no)
+        page.get_by_label("密码").fill(PASSWORD)
+        page.get_by_role("button", name="登录").click()
+        page.wait_for_selector("#credit-progress")
+        page.goto(f"{live_server}/courses/manage/{course.id}")
+        assert not page.locator("#upload-retry").is_visible()  # [hidden] holds on every page now
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 100,
+                                                      "downloadThroughput": 200 * 1024, "uploadThroughput": 40 * 1024})
+        page.fill("#upload-title-input", "剪枝")
+        page.set_input_files("#upload-file", str(clips["small"]))
+        page.click("#upload-button")
+        _wait_text(page, "还需约")
+        status = page.inner_text("#upload-status")
+        assert "KB/秒" in status and "%" in status
+        page.click("#upload-pause")
+        _wait_text(page, "已暂停")
+        percent = page.evaluate("document.getElementById('upload-progress').value")
+        assert 0 <= percent < 100
+        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
+                                                      "downloadThroughput": -1, "uploadThroughput": -1})
+        page.click("#upload-pause")  # now reads 继续
+        page.wait_for_selector(".media-status[data-state=processing]", timeout=30000)
+    finally:
+        context.close()
+
+
+def _wait_text(page, text, timeout=30):
+    import time
+    deadline = time.monotonic() + timeout
+    while text not in page.inner_text("#upload-status"):
+        assert time.monotonic() < deadline, page.inner_text("#upload-status")
+        time.sleep(0.1)

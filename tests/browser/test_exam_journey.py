@@ -28,6 +28,7 @@ def test_exam_on_a_phone_survives_going_offline(live_server, phone_page, make):
     page.get_by_label("密码").fill(PASSWORD)
     page.get_by_role("button", name="登录").click()
     page.wait_for_selector("#credit-progress")
+    page.locator("summary.menu-button").click()  # on a phone the header is a menu
     page.get_by_role("link", name="在线考试").first.click()
     page.get_by_role("link", name="七一党章测试").click()
     assert "现在开始，本次作答将于" in page.locator("#would-end").inner_text()

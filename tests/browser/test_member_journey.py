@@ -34,12 +34,14 @@ def test_member_logs_in_sees_progress_large_text_logs_out(live_server, phone_pag
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
 
     size_before = page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
+    page.locator("summary.menu-button").click()  # on a phone the header is a menu
     page.get_by_role("button", name="大字模式").click()
     page.wait_for_selector("body.large-text")
     assert page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)") > size_before
     page.reload()
     assert "large-text" in page.locator("body").get_attribute("class")
 
+    page.locator("summary.menu-button").click()  # on a phone the header is a menu
     page.get_by_role("button", name="退出").click()
     page.wait_for_url("**/login")
     assert "您已安全退出" in page.content()

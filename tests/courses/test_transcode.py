@@ -107,3 +107,21 @@ def test_master_playlist_is_read_by_ffmpeg_over_http(app, client, auth, make, co
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+def test_first_segments_are_short_then_four_seconds(tmp_path):
+    """The first three video segments last 2 s (a quick first frame on a slow link), the rest 4 s;
+    audio-only keeps 4-s segments."""
+    from school.courses import transcode
+    from school.courses.probe import probe
+    from tests.factories import make_clip
+
+    clip = make_clip(tmp_path / "clip14.mp4", seconds=14, size="320x240")
+    out = tmp_path / "out"
+    out.mkdir()
+    info = probe(clip)
+    transcode.run(transcode.command(clip, out, info), info.duration)
+    durations = [round(float(d)) for d in re.findall(r"#EXTINF:([\d.]+)", (out / "v0" / "index.m3u8").read_text())]
+    assert durations == [2, 2, 2, 4, 4]
+    audio = [round(float(d)) for d in re.findall(r"#EXTINF:([\d.]+)", (out / "audio" / "index.m3u8").read_text())]
+    assert audio[0] == 4

@@ -83,8 +83,9 @@ def beat(client, lesson, **fields):
 
 
 def test_heartbeats_complete_course_and_credit_once(app, client, auth, make, courses, monkeypatch):
-    course = courses.course(title="短课")
+    course = courses.course(title="短课", credit_hours=Decimal("0.25"))  # the rule gives a clip of seconds 0
     lesson = courses.video_lesson(course)
+    assert current_rules().lesson_hours(lesson.duration_seconds) == 0
     member = make.user()
     auth.login(member)
     t0 = utcnow()
@@ -98,8 +99,7 @@ def test_heartbeats_complete_course_and_credit_once(app, client, auth, make, cou
     clock["now"] = t0 + timedelta(seconds=8)
     r = beat(client, lesson, tab="t1", seq=3, position=8, playing=False, sent_at=sent())
     assert r["lesson_complete"] and r["course_complete"]
-    expected = current_rules().lesson_hours(lesson.duration_seconds)
-    assert Decimal(r["credit_hours"]) == expected
+    assert Decimal(r["credit_hours"]) == Decimal("0.25")
     clock["now"] = t0 + timedelta(seconds=12)
     beat(client, lesson, tab="t1", seq=4, position=8, playing=False, sent_at=sent())
     db.session.expire_all()
@@ -118,11 +118,13 @@ def test_malformed_heartbeat_is_a_chinese_400(client, auth, make, courses):
 
 def test_course_hours_rule_and_override(app, courses):
     course = courses.course()
-    courses.video_lesson(course)
-    courses.video_lesson(course)
-    assert completion.course_hours(course) == Decimal("0.50")  # two lessons under 15 minutes
-    set_rule("lesson_short_hours", "0.3", None, utcnow())
-    assert completion.course_hours(course) == Decimal("0.60")
+    courses.video_lesson(course, duration=6 * 60)
+    courses.video_lesson(course, duration=6 * 60)
+    assert completion.course_hours(course) == Decimal("0.20")  # two 6-minute lessons: 0.25 × 6/15 each
+    set_rule("lesson_short_hours", "0.15", None, utcnow())
+    assert completion.course_hours(course) == Decimal("0.12")  # 0.15 × 6/15 each
+    courses.video_lesson(course, duration=10)
+    assert completion.course_hours(course) == Decimal("0.12")  # a 10-second lesson adds nothing
     course.credit_hours = Decimal("2.00")
     assert completion.course_hours(course) == Decimal("2.00")
 

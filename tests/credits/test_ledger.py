@@ -135,7 +135,7 @@ def test_home_shows_progress_and_entries(client, auth, make):
     auth.login(member)
     page = client.get("/").get_data(as_text=True)
     assert 'id="credit-progress" max="100" value="25"' in page
-    assert "8</strong> / 32 学时" in page and "春训集中学习" in page and "还差 <strong>24</strong> 学时" in page
+    assert "8</strong> / 32 学时" in page and "春训集中学习" in page and "<strong>还差 24 学时，网络学习、集中培训均可计入</strong>" in page
 
 
 def test_secretary_reverses_an_entry_of_their_member(client, auth, make):

@@ -23,7 +23,9 @@ def test_home_shows_hours_by_kind_and_what_is_missing(client, auth, make):
     auth.login(member)
     page = client.get("/").get_data(as_text=True)
     assert 'id="online-hours">25<' in page and 'id="concentrated-hours">4<' in page
-    assert "还差 <strong>16</strong> 学时" in page  # 集中培训 needs 16 more even though the total is close
+    # 集中培训 needs 16 more even though the total is close; headline and table say the same
+    assert "<strong>还差 16 学时，其中集中培训至少还需 16</strong>" in page
+    assert 'id="missing-total">16<' in page
     assert "微党课" in page and "视频课程" in page
 
 
@@ -64,3 +66,37 @@ def test_requirement_missing_table():
     for (online, concentrated), (gap_o, gap_c, total) in cases:
         missing = req.missing(Decimal(online), Decimal(concentrated))
         assert (missing["online"], missing["concentrated"], missing["total"]) == (gap_o, gap_c, total)
+
+
+def test_missing_words_one_sentence():
+    words = requirements.missing_words
+    assert words(0, 0, 0) == "已完成本年度学时要求"
+    assert words(26, 10, 0) == "还差 26 学时，其中网络学习至少还需 10"
+    assert words(20, 10, 10) == "还差 20 学时，其中网络学习至少还需 10、集中培训至少还需 10"
+    assert words(56, 0, 0) == "还差 56 学时，网络学习、集中培训均可计入"
+    assert words(2.5, 0, 0) == "还差 2.5 学时，网络学习、集中培训均可计入"
+    req = requirements.Requirement(Decimal("32"), online=Decimal("16"))
+    assert req.missing_words(Decimal("6"), Decimal("0")) == "还差 26 学时，其中网络学习至少还需 10"
+
+
+def test_home_headline_table_and_report_agree(client, auth, make):
+    admin = make.user(role=Role.ADMIN)
+    year = local_year(utcnow())
+    requirements.set_requirement(year, Category.FULL, 32, admin, utcnow(), online=16)
+    branch = make.org("东村党支部")
+    member = make.user(category=Category.FULL, name="杨树林", org=branch)
+    secretary = make.user(role=Role.SECRETARY, org=branch)
+    ledger.award(member, 6, "online", "video", "v1", utcnow(), "微党课")
+    db.session.commit()
+    auth.login(member)
+    page = client.get("/").get_data(as_text=True)
+    sentence = "还差 26 学时，其中网络学习至少还需 10"
+    assert f"<strong>{sentence}</strong>" in page
+    assert 'id="missing-total">26<' in page
+    table = page.split('class="table kind-table"')[1].split("</table>")[0]
+    assert '<td class="num">10</td></tr>' in table  # 网络学习 还需 10
+    assert '<td class="num">0</td></tr>' not in table  # no "尚缺 0" beside 还差 26
+    auth.logout()
+    auth.login(secretary)
+    report = client.get(f"/reports/?org={branch.id}&year={year}").get_data(as_text=True)
+    assert sentence in report and "任意类别 56" not in report

@@ -191,7 +191,7 @@ def test_query_count_does_not_grow_with_members_or_orgs(client, auth, make, size
             response.get_data()
         # login session + user (2), the actor's organisation (1), requirements (1), child
         # organisations (1), the aggregate (1), the two behind lists (2), the breadcrumb (1),
-        # the menu's unread notices and messages (1, pages only).
+        # the menu's unread notices and messages (1, pages only), the header's 待审批 count (1).
         assert len(statements) <= 10, "\n".join([url] + [s[:90] for s in statements])
 
 
@@ -213,7 +213,7 @@ def test_pages_show_and_link_down(client, auth, world, make):
     histogram = client.get(f"/reports/chart/distribution.svg?org={t['a1'].id}&year={YEAR}").get_data(as_text=True)
     assert "已达标：1 人" in histogram
     member = client.get(f"/reports/members/{world['a1_half'].id}?year={YEAR}").get_data(as_text=True)
-    assert "乙" in member and "尚缺 <strong>16</strong>" in member
+    assert "乙" in member and "<strong>还差 16 学时，网络学习、集中培训均可计入</strong>" in member
     assert client.get(f"/reports/members/{world['b1_done'].id}").status_code == 404
     assert client.get(f"/reports/members/{world['root_m'].id}/record.xlsx").status_code == 404
 

@@ -10,10 +10,27 @@ NOW = datetime(2026, 6, 1)
 
 
 @pytest.mark.parametrize("minutes,hours", [
-    (45, "1.00"), (30, "1.00"), (29.9, "0.50"), (15, "0.50"), (14.99, "0.25"), (1, "0.25"),
+    (45, "1.00"), (30, "1.00"), (29.9, "0.50"), (15, "0.50"), (14.99, "0.24"), (6, "0.10"), (1, "0.01"),
+    (10 / 60, "0.00"),
 ])
 def test_course_ladder(app, minutes, hours):
     assert rules.current_rules().lesson_hours(minutes * 60) == Decimal(hours)
+
+
+def test_short_lessons_never_earn_more_than_their_length(app):
+    current = rules.current_rules()
+    for seconds in range(0, 15 * 60, 7):
+        assert current.lesson_hours(seconds) <= Decimal(seconds) / 3600
+    raised = rules.CreditRules(lesson_short_hours=Decimal("0.50"))  # an admin's higher short-lesson figure
+    assert raised.lesson_hours(6 * 60) == Decimal("0.10")  # still capped by the lesson's length
+    lowered = rules.CreditRules(lesson_short_hours=Decimal("0.10"))
+    assert lowered.lesson_hours(6 * 60) == Decimal("0.04")  # 0.10 × 6 / 15
+
+
+def test_rules_page_states_the_short_lesson_rule(client, auth, make):
+    auth.login(make.user(role="admin"))
+    page = client.get("/admin/credit-rules").get_data(as_text=True)
+    assert "按时长比例折算" in page and "10 秒的视频不计学时" in page
 
 
 @pytest.mark.parametrize("seconds,hours", [(45 * 60, "1.00"), (90 * 60, "2.00"), (27 * 60, "0.60"), (0, "0.00")])

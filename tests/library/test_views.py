@@ -58,7 +58,7 @@ def test_members_read_published_documents_only(client, auth, make):
     draft = make.document("未发布的草稿", "草稿内容。", status="draft")
     auth.login(make.user())
     page = client.get(f"/library/doc/{published.id}").get_data(as_text=True)
-    assert 'id="第二条"' in page and 'href="#h-第一章总则"' in page and "library-read.js" in page
+    assert 'id="第二条"' in page and 'href="#h-第一章总则"' in page and "/static/js/library-read." in page
     assert client.get(f"/library/doc/{draft.id}").status_code == 404
     listing = client.get("/library/category/policy").get_data(as_text=True)
     assert "党支部工作条例" in listing and "未发布的草稿" not in listing

@@ -1,8 +1,12 @@
 // Editor page: chunked, resumable video upload with a progress bar, and live transcode progress.
+// Progress is the browser's own upload progress (XHR), with speed and time remaining; chunks
+// shrink to 256 KB on a slow uplink (each aims at ~8 s) and grow back to 4 MB on a fast one;
+// 暂停 aborts the chunk in flight and 继续 resumes from what the server has.
 (function () {
   "use strict";
   var csrf = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
-  var CHUNK = 4 * 1024 * 1024;
+  var MIN_CHUNK = 256 * 1024, MAX_CHUNK = 4 * 1024 * 1024, CHUNK_SECONDS = 8;
+  var chunkSize = 1024 * 1024;  // a first guess; adapted after every chunk
 
   function api(method, url, body, isJson) {
     var headers = { "X-CSRFToken": csrf };
@@ -44,7 +48,51 @@
   var retryButton = document.getElementById("upload-retry");
   var bar = document.getElementById("upload-progress");
   var statusLine = document.getElementById("upload-status");
+  var pauseButton = document.getElementById("upload-pause");
   var busy = false;
+  var paused = false;
+  var inFlight = null;  // the XHR of the chunk being sent
+  var speed = 0;  // bytes per second, smoothed
+
+  function PausedError() { this.message = "paused"; }
+
+  // One chunk by XHR: upload.onprogress reports bytes as they leave, not only when a chunk ends.
+  function sendChunk(url, blob, onProgress) {
+    return new Promise(function (resolve, reject) {
+      var xhr = new XMLHttpRequest();
+      inFlight = xhr;
+      xhr.open("POST", url);
+      xhr.setRequestHeader("X-CSRFToken", csrf);
+      xhr.upload.onprogress = function (e) { onProgress(e.loaded); };
+      xhr.onload = function () {
+        inFlight = null;
+        var data = {};
+        try { data = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
+        data.httpStatus = xhr.status;
+        resolve(data);
+      };
+      xhr.onerror = xhr.ontimeout = function () { inFlight = null; reject(new Error("network")); };
+      xhr.onabort = function () { inFlight = null; reject(new PausedError()); };
+      xhr.send(blob);
+    });
+  }
+
+  function clock(seconds) {
+    if (!isFinite(seconds) || seconds < 0) { return "—"; }
+    seconds = Math.round(seconds);
+    var m = Math.floor(seconds / 60), s = seconds % 60;
+    return m >= 60 ? Math.floor(m / 60) + " 小时 " + (m % 60) + " 分" : (m ? m + " 分 " : "") + s + " 秒";
+  }
+
+  function showProgress(file, sent) {
+    bar.value = file.size ? Math.floor(sent / file.size * 100) : 0;
+    var line = "正在上传… " + bar.value + "%（" + (sent / 1048576).toFixed(1) + " / " + (file.size / 1048576).toFixed(1) + " MB）";
+    if (speed > 0) {
+      line += " · " + (speed >= 1048576 ? (speed / 1048576).toFixed(1) + " MB/秒" : Math.round(speed / 1024) + " KB/秒") +
+              " · 还需约 " + clock((file.size - sent) / speed);
+    }
+    say(line);
+  }
 
   function say(text) { statusLine.textContent = text; }
   function storageKey(file) { return "school-upload:" + box.dataset.startUrl + ":" + file.name + ":" + file.size + ":" + file.lastModified; }
@@ -54,6 +102,7 @@
 
   function fail(message) {
     busy = false;
+    pauseButton.hidden = true;
     button.disabled = false;
     retryButton.hidden = false;
     say("上传失败：" + message);
@@ -76,16 +125,32 @@
   }
 
   function sendFrom(file, token, offset, failures) {
-    bar.value = file.size ? Math.floor(offset / file.size * 100) : 0;
-    say("正在上传… " + bar.value + "%（" + (offset / 1048576).toFixed(1) + " / " + (file.size / 1048576).toFixed(1) + " MB）");
+    showProgress(file, offset);
+    if (paused) { throw new PausedError(); }
     if (offset >= file.size) { return finish(file, token); }
-    var chunk = file.slice(offset, Math.min(offset + CHUNK, file.size));
+    var chunk = file.slice(offset, Math.min(offset + chunkSize, file.size));
     var url = box.dataset.baseUrl + encodeURIComponent(token) + "/chunk?offset=" + offset;
-    return api("POST", url, chunk, false).then(function (s) {
+    var started = Date.now(), lastAt = started, lastBytes = 0;
+    return sendChunk(url, chunk, function (loaded) {
+      var now = Date.now();
+      if (now - lastAt >= 500) {  // smoothed bytes per second from the browser's own progress
+        var rate = (loaded - lastBytes) / ((now - lastAt) / 1000);
+        speed = speed ? speed * 0.7 + rate * 0.3 : rate;
+        lastAt = now; lastBytes = loaded;
+      }
+      showProgress(file, offset + loaded);
+    }).then(function (s) {
+      var seconds = Math.max((Date.now() - started) / 1000, 0.05);
+      // The next chunk aims at CHUNK_SECONDS at the speed this one went: small on a slow uplink
+      // (less to resend when it drops), big on a fast one (fewer round trips).
+      var target = chunk.size / seconds * CHUNK_SECONDS;
+      chunkSize = Math.max(MIN_CHUNK, Math.min(MAX_CHUNK, Math.floor(target / MIN_CHUNK) * MIN_CHUNK));
       if (s.httpStatus === 200) { return sendFrom(file, token, s.received, 0); }
       if (s.httpStatus === 409 && typeof s.received === "number") { return sendFrom(file, token, s.received, failures); }
       throw new Error(s.error || "服务器拒绝了这一段数据");
-    }, function () {
+    }, function (err) {
+      if (err instanceof PausedError) { throw err; }
+      chunkSize = MIN_CHUNK;  // it dropped: resend little at a time
       // The connection dropped: wait and resume from what the server has.
       if (failures >= 8) { throw new Error("网络连接中断，请检查网络后点“重试”，会从断点继续"); }
       say("网络中断，" + (failures + 1) * 2 + " 秒后自动续传…");
@@ -101,6 +166,7 @@
     say("上传完成，正在检查文件…");
     return api("POST", box.dataset.baseUrl + encodeURIComponent(token) + "/finish", {}, true).then(function (s) {
       forget(file);
+      pauseButton.hidden = true;
       if (s.httpStatus !== 200) { throw new Error(s.error || "文件检查未通过"); }
       bar.value = 100;
       say("文件已收到，正在转码，稍后即可播放。");
@@ -119,9 +185,33 @@
     button.disabled = true;
     retryButton.hidden = true;
     bar.hidden = false;
+    paused = false;
+    pauseButton.hidden = false;
+    pauseButton.textContent = "暂停";
+    pauseButton.setAttribute("aria-pressed", "false");
     begin(file, title).then(function (s) { return sendFrom(file, s.token, s.received, 0); })
-      .catch(function (err) { fail(err.message || String(err)); });
+      .catch(function (err) {
+        if (err instanceof PausedError) {
+          busy = false;
+          say("已暂停，点“继续”从断点接着上传（" + bar.value + "%）。");
+          return;
+        }
+        fail(err.message || String(err));
+      });
   }
+
+  pauseButton.addEventListener("click", function () {
+    if (!paused) {
+      paused = true;
+      pauseButton.textContent = "继续";
+      pauseButton.setAttribute("aria-pressed", "true");
+      if (inFlight) { inFlight.abort(); }
+    } else {
+      button.disabled = false;
+      busy = false;
+      start();  // asks the server what it has and carries on from there
+    }
+  });
 
   button.addEventListener("click", start);
   retryButton.addEventListener("click", start);

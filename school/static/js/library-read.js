@@ -100,6 +100,17 @@
   });
   window.addEventListener("pagehide", stop);
 
+  // A long document shows one part: a link to an article in another part (#第十条) asks the
+  // server for the part that holds it.
+  var partBox = document.getElementById("doc-part");
+  if (partBox && window.location.hash) {
+    var wanted = decodeURIComponent(window.location.hash.slice(1));
+    if (wanted && !document.getElementById(wanted) && new URLSearchParams(window.location.search).get("at") !== wanted) {
+      window.location.replace(partBox.dataset.partsUrl + "?at=" + encodeURIComponent(wanted) + "#" + encodeURIComponent(wanted));
+      return;
+    }
+  }
+
   // Back to where the member stopped last time, unless the link points at an article.
   if (!window.location.hash) {
     var anchor = reader.dataset.anchor;

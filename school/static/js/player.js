@@ -1,5 +1,6 @@
 // The lesson player: HLS (hls.js where Media Source Extensions exist, the browser's own HLS
-// otherwise), quality and speed choice, audio-only mode, resume, and the heartbeats from
+// otherwise; nothing — not even hls.js — is fetched before the first press of play, so the page
+// is the poster and the controls), quality and speed choice, audio-only mode, resume, and the heartbeats from
 // which the server — not this script — decides how much watching to credit.
 (function () {
   "use strict";
@@ -45,7 +46,24 @@
     if (at > 0.5 && isFinite(at)) { video.currentTime = at; }
   }
 
+  var attached = false;  // a source is set (the first play press loads it)
+
+  function wantsHlsJs() {
+    return !!(window.MediaSource || window.ManagedMediaSource);
+  }
+
+  // hls.js (the light build) is fetched on first use only; CSP allows this same-origin script.
+  function withPlayerScript(then) {
+    if (window.Hls || !wantsHlsJs() || !d.hlsScript) { then(); return; }
+    var s = document.createElement("script");
+    s.src = d.hlsScript;
+    s.onload = then;
+    s.onerror = function () { say("播放组件加载失败，请检查网络后重试，或下载后观看。"); then(); };
+    document.head.appendChild(s);
+  }
+
   function load(src, at) {
+    attached = true;
     if (hls) { hls.destroy(); hls = null; }
     if (window.Hls && window.Hls.isSupported()) {
       hls = new window.Hls({ enableWorker: false, capLevelToPlayerSize: true, startLevel: startLevel(),
@@ -100,6 +118,7 @@
       audioToggle.textContent = on ? "看视频" : "只听声音";
     }
     if (qualitySelect) { qualitySelect.disabled = on; }
+    if (!attached) { return; }  // the first play press loads the chosen mode
     load(on ? d.audio : d.master, at);
     if (wasPlaying) { video.play(); }
   }
@@ -190,11 +209,30 @@
   }
   document.getElementById("take-back").addEventListener("click", takeBack);
 
+  var loading = false;
+  function firstPlay() {
+    if (loading) { return; }
+    loading = true;
+    say("正在加载视频…");
+    withPlayerScript(function () {
+      if (!attached) { load(audioMode ? d.audio : d.master, parseFloat(d.resume) || 0); }
+      say("");
+      var played = video.play();
+      if (played && played.catch) { played.catch(function () { /* the member presses play again */ }); }
+      onPlay();  // the element may not fire "play" again: it never paused in between
+    });
+  }
+
   video.addEventListener("play", function () {
+    if (!attached) { firstPlay(); return; }
+    onPlay();
+  });
+
+  function onPlay() {
     // Pressing play is the member choosing this page: it takes the study clock.
     if (!started) { started = true; wantTakeover = true; beat(true); }
     else if (away && !wantTakeover) { takeBack(); }
-  });
+  }
   video.addEventListener("pause", function () { beat(true); });
   video.addEventListener("ended", function () { beat(true); });
   setInterval(function () { beat(false); }, HEARTBEAT_MS);
@@ -202,5 +240,4 @@
   root.classList.toggle("audio-only", audioMode);
   if (audioToggle && audioMode) { audioToggle.setAttribute("aria-pressed", "true"); audioToggle.textContent = "看视频"; }
   if (qualitySelect) { qualitySelect.disabled = audioMode; }
-  load(audioMode ? d.audio : d.master, parseFloat(d.resume) || 0);
 }());

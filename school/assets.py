@@ -1,0 +1,165 @@
+"""Static files: content-hashed names, precompressed siblings, served by WhiteNoise; HTML compressed.
+
+At startup (or with ``school static build``) every file under ``school/static`` is copied into
+``STATIC_BUILD_DIR`` (default ``instance/static-build``, never committed) twice: under its own
+name and under a content-hashed one (``css/site.3f2a9c1b7d0e.css``), each with ``.br`` and
+``.gz`` siblings made by WhiteNoise's compressor. ``manifest.json`` maps names to hashed names;
+``url_for('static', filename='css/site.css')`` produces the hashed name (a ``url_defaults``
+callback), so templates keep writing the plain name.
+
+WhiteNoise wraps the WSGI app and answers ``/static/…`` from the build folder: hashed names with
+``Cache-Control: public, max-age=31536000, immutable``, plain names for an hour, ``.br``/``.gz``
+chosen by ``Accept-Encoding`` with ``Vary: Accept-Encoding``. nginx serves the same folder the
+same way (``gzip_static on``/``brotli_static on``; see docs/architecture.md).
+
+HTML (and JSON) responses above 1 KB are compressed in ``after_request`` (Brotli or gzip, as
+the browser asks), except streamed, file and ranged responses.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+from flask import Flask, request
+
+STATIC_ROOT = Path(__file__).resolve().parent / "static"
+HASHED_RE = re.compile(r"\.[0-9a-f]{12}\.[A-Za-z0-9]+$")
+PLAIN_MAX_AGE = 3600
+COMPRESS_MIN_BYTES = 1024
+COMPRESS_TYPES = ("text/html", "application/json")
+
+# Compressed bytes by content digest: a process building several apps (tests) compresses once.
+_COMPRESSED: dict[tuple[str, str], bytes | None] = {}
+
+
+def hashed_name(name: str, digest: str) -> str:
+    stem, dot, ext = name.rpartition(".")
+    if not dot or "/" in ext:
+        return f"{name}.{digest}"
+    return f"{stem}.{digest}.{ext}"
+
+
+def _compressed(data: bytes, digest: str, kind: str) -> bytes | None:
+    """Brotli (quality 11) or gzip (level 9) of ``data``; None when it saves less than 5 %."""
+    key = (digest, kind)
+    if key not in _COMPRESSED:
+        if kind == "br":
+            import brotli
+            out = brotli.compress(data, quality=11)
+        else:
+            out = gzip.compress(data, compresslevel=9, mtime=0)
+        _COMPRESSED[key] = out if len(out) < len(data) * 0.95 else None
+    return _COMPRESSED[key]
+
+
+def build(out_dir: Path, source: Path = STATIC_ROOT) -> dict[str, str]:
+    """Copy ``source`` into ``out_dir`` with hashed names and .br/.gz siblings; returns the manifest."""
+    from whitenoise.compress import Compressor
+
+    skip = Compressor().extension_re  # images, fonts, archives: not worth compressing
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, str] = {}
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        name = path.relative_to(source).as_posix()
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()[:12]
+        hashed = hashed_name(name, digest)
+        manifest[name] = hashed
+        for target_name in (hashed, name):
+            target = out_dir / target_name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not (target.exists() and target.read_bytes() == data):
+                _write(target, data)
+        for kind in ("br", "gz"):
+            # The hashed name's sibling is compressed once (its name says what it holds: a restart,
+            # or another worker starting, finds it done); the plain name's sibling is its copy.
+            hashed_sibling, plain_sibling = (out_dir / f"{n}.{kind}" for n in (hashed, name))
+            if skip.search(name):
+                hashed_sibling.unlink(missing_ok=True)
+                plain_sibling.unlink(missing_ok=True)
+                continue
+            if not hashed_sibling.exists():
+                packed = _compressed(data, digest, kind)
+                if packed is not None:
+                    _write(hashed_sibling, packed)
+            if hashed_sibling.exists():
+                packed = hashed_sibling.read_bytes()
+                if not (plain_sibling.exists() and plain_sibling.read_bytes() == packed):
+                    _write(plain_sibling, packed)
+            else:
+                plain_sibling.unlink(missing_ok=True)
+    _write(out_dir / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1).encode())
+    return manifest
+
+
+def _write(target: Path, data: bytes) -> None:
+    """Written beside and renamed into place, so a server reading the folder never sees half a file."""
+    partial = target.with_name(f".{target.name}.{os.getpid()}.part")
+    partial.write_bytes(data)
+    os.replace(partial, target)
+
+
+def build_dir(app: Flask) -> Path:
+    return Path(app.config.get("STATIC_BUILD_DIR") or Path(app.instance_path) / "static-build")
+
+
+def _immutable(path: str, url: str) -> bool:
+    return bool(HASHED_RE.search(url))
+
+
+def _static_headers(headers, path: str, url: str) -> None:
+    headers["X-Content-Type-Options"] = "nosniff"
+    if _immutable(path, url):
+        headers["Cache-Control"] = "public, max-age=31536000, immutable"
+
+
+def init_app(app: Flask) -> None:
+    from whitenoise import WhiteNoise
+
+    out = build_dir(app)
+    if out.exists() and not os.access(out, os.W_OK):  # a read-only deployment built it beforehand
+        manifest = json.loads((out / "manifest.json").read_text())
+    else:
+        manifest = build(out)
+    app.extensions["static_manifest"] = manifest
+
+    @app.url_defaults
+    def hashed_static(endpoint, values):
+        if endpoint == "static" and "filename" in values:
+            values["filename"] = manifest.get(values["filename"], values["filename"])
+
+    app.wsgi_app = WhiteNoise(app.wsgi_app, root=str(out), prefix="/static/", max_age=PLAIN_MAX_AGE,
+                              immutable_file_test=_immutable, add_headers_function=_static_headers)
+    app.after_request(compress_response)
+
+
+def compress_response(response):
+    """Brotli or gzip for HTML/JSON bodies above 1 KB, when the browser accepts it."""
+    if (response.direct_passthrough or response.is_streamed or response.status_code not in (200, 201, 400, 403, 404)
+            or "Content-Encoding" in response.headers or response.mimetype not in COMPRESS_TYPES):
+        return response
+    response.vary.add("Accept-Encoding")
+    accepted = request.accept_encodings
+    encoding = "br" if accepted["br"] else "gzip" if accepted["gzip"] else None
+    if encoding is None:
+        return response
+    data = response.get_data()
+    if len(data) < COMPRESS_MIN_BYTES:
+        return response
+    if encoding == "br":
+        import brotli
+        packed = brotli.compress(data, quality=5)
+    else:
+        packed = gzip.compress(data, compresslevel=6)
+    response.set_data(packed)
+    response.headers["Content-Encoding"] = encoding
+    return response
+
+
+def clean(out_dir: Path) -> None:
+    shutil.rmtree(out_dir, ignore_errors=True)

@@ -1,0 +1,70 @@
+"""Static files: hashed names in pages, immutable caching, precompressed Brotli/gzip; HTML compressed."""
+from __future__ import annotations
+
+import gzip
+import re
+
+import brotli
+
+
+def _site_css(client) -> str:
+    page = client.get("/login").get_data(as_text=True)
+    match = re.search(r'href="(/static/css/site\.[0-9a-f]{12}\.css)"', page)
+    assert match, "the page links the hashed stylesheet"
+    return match.group(1)
+
+
+def test_page_references_hashed_names(client):
+    assert re.search(r'/static/favicon\.[0-9a-f]{12}\.svg', client.get("/login").get_data(as_text=True))
+
+
+def test_hashed_css_is_immutable_and_precompressed(client, app):
+    url = _site_css(client)
+    plain = client.get("/static/css/site.css").data
+    for encoding, decode in (("br", brotli.decompress), ("gzip", gzip.decompress)):
+        response = client.get(url, headers={"Accept-Encoding": encoding})
+        assert response.status_code == 200
+        assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert response.headers["Content-Encoding"] == encoding
+        assert "Accept-Encoding" in response.headers["Vary"]
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert decode(response.data) == plain
+    identity = client.get(url)
+    assert "Content-Encoding" not in identity.headers and identity.data == plain
+
+
+def test_hashed_js_is_precompressed(client, app):
+    hashed = app.extensions["static_manifest"]["js/player.js"]
+    assert re.fullmatch(r"js/player\.[0-9a-f]{12}\.js", hashed)
+    response = client.get(f"/static/{hashed}", headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert response.headers["Content-Encoding"] == "br"
+    assert "immutable" in response.headers["Cache-Control"]
+
+
+def test_plain_name_is_cached_briefly(client):
+    response = client.get("/static/css/site.css")
+    assert response.status_code == 200
+    assert "immutable" not in response.headers["Cache-Control"]
+
+
+def test_html_is_compressed_when_asked(client):
+    response = client.get("/login", headers={"Accept-Encoding": "gzip"})
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in response.headers["Vary"]
+    assert "网上党校" in gzip.decompress(response.data).decode()
+    response = client.get("/login", headers={"Accept-Encoding": "br"})
+    assert response.headers["Content-Encoding"] == "br"
+    assert "网上党校" in brotli.decompress(response.data).decode()
+    assert "Content-Encoding" not in client.get("/login").headers
+
+
+def test_static_build_command_writes_hashed_precompressed_files(app, tmp_path):
+    import json
+
+    app.config["STATIC_BUILD_DIR"] = str(tmp_path / "built")
+    result = app.test_cli_runner().invoke(args=["static", "build"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "built" / "manifest.json").read_text())
+    hashed = manifest["js/player.js"]
+    for name in (hashed, hashed + ".br", hashed + ".gz", "js/player.js.br"):
+        assert (tmp_path / "built" / name).is_file(), name

@@ -28,6 +28,8 @@ def login(page, server, user):
 
 
 def logout(page):
+    if not page.locator("#logout-button").is_visible():
+        page.locator("summary.menu-button").click()  # on a phone the header is a menu
     page.locator("#logout-button").click()
     page.wait_for_url(re.compile(r"/login"))
 
@@ -47,6 +49,7 @@ def test_a_class_from_creation_to_a_verified_certificate(live_server, phone_page
 
     # The township secretary creates the class for two branches.
     login(page, live_server, secretary)
+    page.locator("summary.menu-button").click()  # on a phone the header is a menu
     page.get_by_role("link", name="专题班").first.click()
     page.get_by_role("link", name="专题班管理 →").click()
     page.get_by_role("link", name="新建专题班").click()
@@ -72,6 +75,7 @@ def test_a_class_from_creation_to_a_verified_certificate(live_server, phone_page
 
     # The member enrols from the home page and studies.
     login(page, live_server, member)
+    page.locator("summary.menu-button").click()  # on a phone the header is a menu
     page.get_by_role("link", name="专题班").first.click()
     page.get_by_role("link", name="学习党章专题班").click()
     page.locator("#enrol-button").click()

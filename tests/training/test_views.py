@@ -136,7 +136,7 @@ def test_the_reflection_form_autosave_and_double_submit(client, auth, make):
     make.enrolment(cls, member, now)
     auth.login(member)
     page = client.get(f"/training/{cls.id}/reflection").get_data(as_text=True)
-    assert 'id="reflection-form"' in page and "training-reflection.js" in page
+    assert 'id="reflection-form"' in page and "/static/js/training-reflection." in page
     saved = client.post(f"/training/{cls.id}/reflection/autosave", json={"body": "草稿一", "revision": 3})
     assert saved.status_code == 200 and saved.json["revision"] == 3
     stale = client.post(f"/training/{cls.id}/reflection/autosave", json={"body": "旧的", "revision": 2})

@@ -38,7 +38,22 @@ class QuestionType(StrEnum):
     FILL = "fill"
     NUMERIC = "numeric"
     MATCHING = "matching"
+    SHORT = "short"  # 简答题: a written answer graded by a person
+    ESSAY = "essay"  # 论述题: the same, longer
 
+
+WRITTEN_TYPES = frozenset({QuestionType.SHORT, QuestionType.ESSAY})
+DEFAULT_MAX_LENGTH = {QuestionType.SHORT: 1000, QuestionType.ESSAY: 5000}
+MAX_WRITTEN_LENGTH = 20000  # no written answer is stored longer than this, whatever the question says
+
+
+def written_data(qtype: str, reference: str = "", rubric: str = "", min_length: int = 0,
+                 max_length: int | None = None) -> dict:
+    """The details of a written-answer question; the reference answer and rubric are for graders only."""
+    max_length = max_length or DEFAULT_MAX_LENGTH.get(qtype, 1000)
+    max_length = max(1, min(int(max_length), MAX_WRITTEN_LENGTH))
+    min_length = max(0, min(int(min_length or 0), max_length))
+    return {"reference": reference or "", "rubric": rubric or "", "min_length": min_length, "max_length": max_length}
 
 TYPE_LABELS = {
     QuestionType.SINGLE: "单选题",
@@ -47,6 +62,8 @@ TYPE_LABELS = {
     QuestionType.FILL: "填空题",
     QuestionType.NUMERIC: "数值题",
     QuestionType.MATCHING: "匹配题",
+    QuestionType.SHORT: "简答题",
+    QuestionType.ESSAY: "论述题",
 }
 
 
@@ -100,6 +117,9 @@ class Question(db.Model):
     # fill: {"answers": [{"text", "weight", "feedback"}]}
     # numeric: {"answers": [{"value", "tolerance"} | {"min", "max"}, + "weight", "feedback"]}
     # matching: {"pairs": [{"left", "right"}]}
+    # options and pairs may carry "format": "html" | "plain" (GIFT's per-answer [html] / [plain]); default markdown
+    # numeric may carry "other_feedback" (GIFT's ``~#…``: shown for any other answer)
+    # short/essay: {"reference", "rubric", "min_length", "max_length"} (written_data); graded by people
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

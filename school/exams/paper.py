@@ -32,7 +32,8 @@ def paper(attempt: Attempt) -> list[dict]:
                  "response": to_shown(item, question.qtype, answer.response) if answer else None,
                  "flagged": bool(answer and answer.flagged), "rev": answer.client_rev if answer else 0}
         if question.qtype in (QuestionType.SINGLE, QuestionType.MULTIPLE):
-            entry["options"] = [inline(question.data["options"][i]["text"]) for i in item["opts"]]
+            options = question.data["options"]
+            entry["options"] = [inline(options[i]["text"], options[i].get("format", "markdown")) for i in item["opts"]]
         elif question.qtype == QuestionType.MATCHING:
             pairs = question.data["pairs"]
             entry["lefts"] = [(i, inline(p["left"])) for i, p in enumerate(pairs) if p.get("left")]

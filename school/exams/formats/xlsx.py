@@ -1,6 +1,8 @@
 """The spreadsheet layout Chinese question banks come in, read with ``school.tabular``.
 
-Columns: 题型, 题干, 选项A…选项H, 答案, 解析, 分值, 分类, 难度. One question per row.
+Columns: 题型, 题干, 选项A…选项H, 答案, 解析, 分值, 分类, 难度, 评分标准, 字数. One question per row.
+简答 / 论述 rows: 答案 is the reference answer, 评分标准 the rubric (both for graders only),
+字数 the length allowed (``50-500``, ``≤300`` or ``300``: at most).
 """
 from __future__ import annotations
 
@@ -12,14 +14,14 @@ from decimal import Decimal, InvalidOperation
 from openpyxl import Workbook
 
 from school.exams.formats import FormatError, Parsed, ParseResult, Problem
-from school.exams.models import TYPE_LABELS, QuestionType
+from school.exams.models import TYPE_LABELS, WRITTEN_TYPES, QuestionType, written_data
 from school.export_cells import append_row
 from school.tabular import TableError, read_table
 
 LETTERS = "ABCDEFGH"
-HEADERS = ["题型", "题干", *[f"选项{c}" for c in LETTERS], "答案", "解析", "分值", "分类", "难度"]
+HEADERS = ["题型", "题干", *[f"选项{c}" for c in LETTERS], "答案", "解析", "分值", "分类", "难度", "评分标准", "字数"]
 EXAMPLE = ["单选题", "中国共产党的最高理想和最终目标是什么？", "实现共产主义", "全面建成小康社会", "实现现代化",
-           "", "", "", "", "", "A", "党章总纲明确规定。", "2", "党章/总纲", "中"]
+           "", "", "", "", "", "A", "党章总纲明确规定。", "2", "党章/总纲", "中", "", ""]
 TYPES = {
     "单选": QuestionType.SINGLE, "单选题": QuestionType.SINGLE, "单项选择题": QuestionType.SINGLE,
     "多选": QuestionType.MULTIPLE, "多选题": QuestionType.MULTIPLE, "多项选择题": QuestionType.MULTIPLE,
@@ -27,7 +29,10 @@ TYPES = {
     "填空": QuestionType.FILL, "填空题": QuestionType.FILL,
     "数值": QuestionType.NUMERIC, "数值题": QuestionType.NUMERIC,
     "匹配": QuestionType.MATCHING, "匹配题": QuestionType.MATCHING, "连线题": QuestionType.MATCHING,
+    "简答": QuestionType.SHORT, "简答题": QuestionType.SHORT,
+    "论述": QuestionType.ESSAY, "论述题": QuestionType.ESSAY,
 }
+_LENGTH = re.compile(r"^(?:(\d+)\s*[-~～至]\s*)?[≤<]?\s*(\d+)$")
 TRUE_WORDS = {"对", "正确", "√", "T", "TRUE", "是", "Y"}
 FALSE_WORDS = {"错", "错误", "×", "X", "F", "FALSE", "否", "N"}
 DIFFICULTY_WORDS = {"易": 1, "简单": 1, "较易": 2, "中": 3, "中等": 3, "一般": 3, "较难": 4, "难": 5, "困难": 5}
@@ -81,7 +86,7 @@ def _numeric(answer: str) -> dict:
 def _row(number: int, row: dict) -> Parsed:
     qtype = TYPES.get(row.get("题型", "").strip())
     if qtype is None:
-        raise _Bad(f"题型“{row.get('题型', '')}”无法识别（可填：单选、多选、判断、填空、数值、匹配）")
+        raise _Bad(f"题型“{row.get('题型', '')}”无法识别（可填：单选、多选、判断、填空、数值、匹配、简答、论述）")
     stem = row.get("题干", "").strip()
     if not stem:
         raise _Bad("题干是空的")
@@ -91,7 +96,9 @@ def _row(number: int, row: dict) -> Parsed:
         options.pop()
     if any(not text for _, text in options):
         raise _Bad(f"选项 {next(c for c, t in options if not t)} 是空的，后面却还有选项")
-    if qtype in (QuestionType.SINGLE, QuestionType.MULTIPLE):
+    if qtype in WRITTEN_TYPES:
+        data = _written(qtype, answer, row)
+    elif qtype in (QuestionType.SINGLE, QuestionType.MULTIPLE):
         if len(options) < 2:
             raise _Bad("选择题至少需要两个选项")
         letters = sorted({c for c in _plain(answer) if c.isalpha()})
@@ -153,6 +160,19 @@ def _row(number: int, row: dict) -> Parsed:
                   points=points, difficulty=difficulty, category=category)
 
 
+def _written(qtype: str, reference: str, row: dict) -> dict:
+    raw = unicodedata.normalize("NFKC", row.get("字数", "")).replace(" ", "").replace("字", "")
+    low, high = 0, None
+    if raw:
+        match = _LENGTH.match(raw)
+        if not match:
+            raise _Bad("字数应写成 50-500（最少-最多）或 500（最多）")
+        low, high = int(match.group(1) or 0), int(match.group(2))
+        if low > high:
+            raise _Bad("字数的最少值大于最多值")
+    return written_data(qtype, reference, row.get("评分标准", "").strip(), low, high)
+
+
 def _num(value) -> str:
     value = float(value)
     return str(int(value)) if value.is_integer() else repr(value)
@@ -177,8 +197,12 @@ def row_for(q, category: str) -> list:
     elif q.qtype == QuestionType.MATCHING:
         for i, pair in enumerate(data["pairs"][:len(LETTERS)]):
             options[i] = f"{pair['left']} -> {pair['right']}"
+    rubric = length = ""
+    if q.qtype in WRITTEN_TYPES:
+        answer, rubric = data.get("reference", ""), data.get("rubric", "")
+        length = f"{data.get('min_length', 0)}-{data.get('max_length')}"
     return [TYPE_LABELS[q.qtype], q.stem, *options, answer, q.explanation or "", _num(q.points), category,
-            DIFFICULTY_LABELS.get(q.difficulty, "中")]
+            DIFFICULTY_LABELS.get(q.difficulty, "中"), rubric, length]
 
 
 def dump(questions, category_of) -> bytes:

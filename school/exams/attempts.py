@@ -58,7 +58,7 @@ from school.credits import keys, ledger
 from school.credits.rules import current_rules
 from school.exams import drawing, eligibility, grading, responses, signals
 from school.exams.errors import AnswerError, ExamError
-from school.exams.models import Answer, Attempt, AttemptState, Exam, Question
+from school.exams.models import WRITTEN_TYPES, Answer, Attempt, AttemptState, Exam, Question
 from school.extensions import db
 
 _SQLITE_WRITES = threading.RLock()
@@ -221,18 +221,42 @@ def _grade(attempt: Attempt) -> None:
         select(Answer).where(Answer.attempt_id == attempt.id).execution_options(populate_existing=True))}
     total = Decimal("0")
     maximum = Decimal("0")
+    pending = 0
     for qid in ids:
         question = questions[qid]
         maximum += Decimal(question.points)
         answer = answers.get(qid)
         if answer is None:
             continue
+        if question.qtype in WRITTEN_TYPES:
+            if _written_needs_grader(question, answer):
+                pending += 1
+            else:
+                total += answer.awarded_points
+            continue
         fraction = grading.score(question.qtype, question.data, answer.response)
         answer.fraction = Decimal(str(round(fraction, 4)))
         total += grading.points_for(question.points, fraction)
     attempt.score = total
     attempt.max_score = maximum
-    attempt.passed = bool(maximum) and total * 100 >= maximum * attempt.exam.pass_percent
+    # Written answers to grade (待阅卷): the score so far is provisional, no verdict, no credit
+    # until the last one is graded (``marking.grade``).
+    attempt.awaiting_grading = pending > 0
+    attempt.passed = None if pending else bool(maximum) and total * 100 >= maximum * attempt.exam.pass_percent
+
+
+def _written_needs_grader(question: Question, answer: Answer) -> bool:
+    """An empty written answer, or one still shorter than the question's ``min_length`` when
+    the attempt ends, is graded 0 here (with the reason as the comment); any other waits for a grader."""
+    text = (answer.response or {}).get("text") or ""
+    minimum = int(question.data.get("min_length") or 0)
+    if text.strip() and responses.written_length(text) >= minimum:
+        answer.fraction = answer.awarded_points = None
+        return True
+    answer.fraction, answer.awarded_points = Decimal("0"), Decimal("0")
+    if text.strip():
+        answer.grader_comment = f"字数不足：{responses.written_length(text)} 字，至少应写 {minimum} 字，按 0 分计"
+    return False
 
 
 def finish(attempt_id: int, now: datetime, reason: str = "submitted") -> tuple[Attempt, bool]:

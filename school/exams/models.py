@@ -157,6 +157,10 @@ class Exam(AudienceMixin, db.Model):
     review: Mapped[str] = mapped_column(String(20), default=Review.AFTER_SUBMIT)
     review_answers: Mapped[bool] = mapped_column(Boolean, default=False)  # show correct answers + explanations
     published: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Who grades written answers: "editors" (editors and admins) or "secretaries" (also secretaries,
+    # each only the attempts of members in their subtree).
+    graders: Mapped[str] = mapped_column(String(20), default="editors", server_default="editors")
+    anonymous_grading: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
@@ -190,6 +194,8 @@ class Attempt(db.Model):
     score: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
     max_score: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
     passed: Mapped[bool | None] = mapped_column(Boolean)
+    # Finished with written answers not yet graded (待阅卷): score provisional, passed None, no credit yet.
+    awaiting_grading: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     exam: Mapped[Exam] = relationship()
     member: Mapped[User] = relationship()
@@ -217,3 +223,8 @@ class Answer(db.Model):
     # overwrites a newer answer saved from another tab or device.
     client_rev: Mapped[int] = mapped_column(BigInteger, default=0)
     fraction: Mapped[Decimal | None] = mapped_column(Numeric(6, 4))  # set when the attempt is graded
+    # Written answers (简答 / 论述): graded by a person (``marking``); fraction stays None until then.
+    awarded_points: Mapped[Decimal | None] = mapped_column(Numeric(6, 2))
+    grader_comment: Mapped[str | None] = mapped_column(Text)
+    graded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    graded_at: Mapped[datetime | None] = mapped_column(DateTime)

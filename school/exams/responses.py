@@ -13,7 +13,7 @@ import re
 from sqlalchemy import select
 
 from school.exams.errors import AnswerError, ExamError
-from school.exams.models import Attempt, Question, QuestionType
+from school.exams.models import MAX_WRITTEN_LENGTH, WRITTEN_TYPES, Attempt, Question, QuestionType
 from school.extensions import db
 
 MAX_TEXT = 500
@@ -103,6 +103,8 @@ def to_stored(item: dict, qtype: str, response) -> dict | None:
         key = "text" if qtype == QuestionType.FILL else "value"
         value = response.get(key)
         return {key: _clean_text("" if value is None else value)}
+    if qtype in WRITTEN_TYPES:
+        return _written(item, response.get("text"))
     if qtype == QuestionType.MATCHING:
         rights = item.get("rights", [])
         pairs = response.get("pairs")
@@ -120,6 +122,28 @@ def to_stored(item: dict, qtype: str, response) -> dict | None:
             out[str(left)] = rights[pos]
         return {"pairs": out}
     raise ExamError("未知题型")
+
+
+def written_length(text: str) -> int:
+    """The length a member is told and held to: characters (code points), as the page counts them."""
+    return len(text or "")
+
+
+def _written(item: dict, value) -> dict | None:
+    """A written answer (简答 / 论述): text, at most the question's ``max_length`` (fixed in the
+    layout at start) — longer is refused, nothing saved. The minimum is not checked here: a
+    draft is short while it is written; an answer still below it when the attempt ends is
+    graded 0 (``attempts._grade``)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ExamError("答案格式不正确")
+    limit = min(int(item.get("max") or MAX_WRITTEN_LENGTH), MAX_WRITTEN_LENGTH)
+    if written_length(value) > limit:
+        raise ExamError(f"答案不能超过 {limit} 字（现在 {written_length(value)} 字）")
+    if _has_bad_chars(value):
+        raise ExamError("答案中有无法识别的字符")
+    return {"text": value} if value.strip() else None
 
 
 def parse_items(attempt: Attempt, items) -> list[dict]:
@@ -189,6 +213,8 @@ def items_from_form(attempt: Attempt, form) -> list[dict]:
                 response = {"text": form[name]}
             elif qtype == QuestionType.NUMERIC and form.get(name, "").strip():
                 response = {"value": form[name]}
+            elif qtype in WRITTEN_TYPES and form.get(name, "").strip():
+                response = {"text": form[name]}
             elif qtype == QuestionType.MATCHING:
                 pairs = {key[len(name) + 1:]: int(value) for key, value in form.items()
                          if key.startswith(name + ".") and _ASCII_INDEX.fullmatch(value)}

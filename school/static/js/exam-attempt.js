@@ -47,6 +47,10 @@
       if (!text.trim()) { return null; }
       return type === "fill" ? { text: text } : { value: text };
     }
+    if (type === "short" || type === "essay") {
+      var written = section.querySelector("textarea").value;
+      return written.trim() ? { text: written } : null;
+    }
     if (type === "matching") {
       var pairs = {};
       var any = false;
@@ -75,7 +79,23 @@
         sel.value = v === undefined ? "" : String(v);
       });
     }
+    if (type === "short" || type === "essay") {
+      section.querySelector("textarea").value = response.text || "";
+      countChars(section);
+    }
     section.querySelector(".flag-input").checked = !!flagged;
+  }
+
+  // Written answers: characters as the server counts them (code points, not UTF-16 units).
+  function countChars(section) {
+    var area = section.querySelector("textarea.written");
+    var out = section.querySelector(".char-count .count");
+    if (!area || !out) { return; }
+    var n = Array.from(area.value).length;
+    out.textContent = String(n);
+    var min = parseInt(area.dataset.min || "0", 10);
+    section.querySelector(".char-count").classList.toggle("failed", (min > 0 && n > 0 && n < min) ||
+      n > parseInt(area.dataset.max || "0", 10));
   }
 
   function refreshNavigator(section) {
@@ -156,6 +176,7 @@
     section.addEventListener("change", function () { changed(section); });
     section.addEventListener("input", function (event) {
       if (event.target.tagName === "INPUT" && event.target.type === "text") { changed(section); }
+      if (event.target.tagName === "TEXTAREA") { countChars(section); changed(section); }
     });
   });
 

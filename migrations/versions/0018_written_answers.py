@@ -1,0 +1,44 @@
+"""written answers graded by people: who grades an exam, attempts awaiting grading, grades per answer
+
+Revision ID: 0018
+Revises: 0013
+Create Date: 2026-12-02
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0018'
+down_revision = '0013'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    # Plain ADD COLUMN (no batch copy on SQLite: re-creating ``exam`` would cascade-delete its audience rows).
+    op.add_column('exam', sa.Column('graders', sa.String(length=20), nullable=False, server_default='editors'))
+    op.add_column('exam', sa.Column('anonymous_grading', sa.Boolean(), nullable=False, server_default=sa.text('true')))
+    op.add_column('exam_attempt', sa.Column('awaiting_grading', sa.Boolean(), nullable=False,
+                                            server_default=sa.text('false')))
+    op.add_column('exam_answer', sa.Column('awarded_points', sa.Numeric(6, 2), nullable=True))
+    op.add_column('exam_answer', sa.Column('grader_comment', sa.Text(), nullable=True))
+    op.add_column('exam_answer', sa.Column('graded_at', sa.DateTime(), nullable=True))
+    if op.get_bind().dialect.name == 'sqlite':  # SQLite takes the reference inline with ADD COLUMN
+        op.execute("ALTER TABLE exam_answer ADD COLUMN graded_by_id INTEGER "
+                   "CONSTRAINT fk_exam_answer_graded_by_id_users REFERENCES users (id)")
+    else:
+        op.add_column('exam_answer', sa.Column('graded_by_id', sa.Integer(), nullable=True))
+        op.create_foreign_key('fk_exam_answer_graded_by_id_users', 'exam_answer', 'users', ['graded_by_id'], ['id'])
+
+
+def downgrade():
+    if op.get_bind().dialect.name == 'sqlite':
+        # SQLite cannot drop a referencing column in place; nothing references exam_answer, so a copy is safe.
+        with op.batch_alter_table('exam_answer') as batch:
+            batch.drop_column('graded_by_id')
+    else:
+        op.drop_constraint('fk_exam_answer_graded_by_id_users', 'exam_answer', type_='foreignkey')
+        op.drop_column('exam_answer', 'graded_by_id')
+    for table, column in (('exam_answer', 'graded_at'), ('exam_answer', 'grader_comment'),
+                          ('exam_answer', 'awarded_points'), ('exam_attempt', 'awaiting_grading'),
+                          ('exam', 'anonymous_grading'), ('exam', 'graders')):
+        op.drop_column(table, column)  # in place: copying exam / exam_attempt would cascade to their children

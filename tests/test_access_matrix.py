@@ -185,6 +185,34 @@ def _column(ctx):
     return ctx.make.column().id
 
 
+def _written_answer(ctx):
+    """A submitted written answer by the member under test, in an exam secretaries may grade."""
+    from sqlalchemy import select
+
+    from school.exams import attempts
+    from school.exams.models import Question, written_data
+    from school.extensions import db
+
+    essay = Question(qtype="essay", stem="论述题", data=written_data("essay"))
+    db.session.add(essay)
+    db.session.commit()
+    exam = ctx.make.exam([essay], title="阅卷矩阵", audience_orgs=[ctx.org], graders="secretaries")
+    attempt = ctx.make.attempt(exam, ctx.member)
+    attempts.save_answers(attempt, ctx.member, [{"question": essay.id, "response": {"text": "答卷"}, "rev": 1}],
+                          attempt.started_at)
+    attempts.submit(attempt, ctx.member, [], attempt.started_at)
+    from school.exams.models import Answer
+    return db.session.scalar(select(Answer.id).where(Answer.attempt_id == attempt.id))
+
+
+def _graded(ctx, values):
+    from sqlalchemy import select
+
+    from school.exams.models import Answer
+    from school.extensions import db
+    return db.session.scalar(select(Answer.graded_at).where(Answer.id == values["wanswer"])) is not None
+
+
 PLACEHOLDERS = {
     "org": lambda ctx: ctx.org.id,
     "member": lambda ctx: ctx.member.id,
@@ -200,6 +228,7 @@ PLACEHOLDERS = {
     "exam": _exam,
     "attempt": _attempt,
     "question": _question,
+    "wanswer": _written_answer,
     "image": _image,
 }
 
@@ -367,6 +396,10 @@ ROUTES = [
     Route("POST", "/admin/members/import"),  # no file: the form comes back with the reason
     # the study clock: "还在学习吗？" answered on a reading page
     Route("POST", "/library/doc/{doc}/still-here", expect=_library_readers(200)),
+    # grading written answers (阅卷): secretaries only attempts of members in their subtree
+    Route("GET", "/exams/grading/", roles=RESULT_READERS),
+    Route("POST", "/exams/grading/answers/{wanswer}", roles=RESULT_READERS, ok=302, data=(("points", "1"),),
+          effect=_graded),
 ]
 
 

@@ -144,12 +144,14 @@ def delete_question(question_id: int):
     question = db.session.get(Question, question_id) or abort(404)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    if bank.delete_question(question):
+    refusal = bank.delete_refusal(question)
+    if refusal is None and bank.delete_question(question):
         db.session.commit()
         flash(f"题目 #{question_id} 已删除", "success")
-    else:
-        flash("这道题已被考试使用或已有人作答，不能删除", "error")
-    return redirect(url_for("exam_editor.bank_list"))
+        return redirect(url_for("exam_editor.bank_list"))
+    # Refused: back to the list with the exams named, and 303 (not 302) so a client can tell it from a deletion.
+    flash(refusal or "这道题正被考试使用，不能删除", "error")
+    return redirect(url_for("exam_editor.bank_list"), code=303)
 
 
 # --- importing, template, export --------------------------------------------------------

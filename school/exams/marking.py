@@ -65,8 +65,8 @@ class Progress:
 
 def progress(actor: User, exam: Exam, question_id: int) -> Progress:
     query = _answers(actor, exam, question_id)
-    total = db.session.scalar(query.with_only_columns(func.count()))
-    graded = db.session.scalar(query.where(Answer.graded_at.is_not(None)).with_only_columns(func.count()))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    graded = db.session.scalar(select(func.count()).select_from(query.where(Answer.graded_at.is_not(None)).subquery()))
     return Progress(graded or 0, total or 0)
 
 

@@ -168,7 +168,19 @@ def result(attempt_id: int):
     return render_template("exams/result.html", attempt=attempt, exam=exam, review_open=allowed,
                            items=paper.review(attempt, with_answers) if allowed else [],
                            answers_held=exam.review_answers and not with_answers,
-                           hours=attempts.credit_hours(exam))
+                           hours=attempts.credit_hours(exam), next_step=_next_step(exam, member, now))
+
+
+def _next_step(exam: Exam, member, now) -> dict:
+    """After a result: another attempt while one may be started (with how many remain), else
+    the course whose test this is, else the member's record."""
+    if eligibility.why_not_start(exam, member, now) is None:
+        left = exam.attempts_allowed - len(eligibility.attempts_of(exam, member)) if exam.attempts_allowed else None
+        return {"kind": "retry", "left": left, "form": ConfirmForm(),
+                "url": url_for("exams.start", exam_id=exam.id)}
+    if exam.course_id:
+        return {"kind": "course", "url": url_for("courses.course", course_id=exam.course_id)}
+    return {"kind": "record", "url": url_for("credits.home")}
 
 
 @bp.get("/images/<name>")

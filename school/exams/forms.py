@@ -49,6 +49,9 @@ class ExamForm(FlaskForm):
     one_per_page = BooleanField("每页一题（否则全部题目在一页）")
     review = SelectField("交卷后查看", choices=list(REVIEW_LABELS.items()), default="after_submit")
     review_answers = BooleanField("查看时显示正确答案和解析")
+    graders = SelectField("主观题阅卷人", choices=[("editors", "出题人（编辑）"), ("secretaries", "出题人和本组织书记（只阅本组织党员）")],
+                          default="editors")
+    anonymous_grading = BooleanField("匿名阅卷（阅卷时不显示作答人）", default=True)
     REVIEW_HINT = "党员还有作答次数时，只显示得分和自己的答案；用完全部次数或考试结束后，才按此设置显示正确答案和解析。"
     published = BooleanField("发布（党员可见）")
 

@@ -188,3 +188,19 @@ def test_secretary_grades_only_in_scope_and_only_when_allowed(client, auth, make
     auth.logout()
     auth.login(member)
     assert client.get(f"/exams/grading/{exam.id}").status_code == 403
+
+
+def test_exam_form_sets_who_grades(client, auth, make):
+    questions = make.questions()
+    auth.login(make.user(role=Role.EDITOR))
+    form = {"title": "主观题考试", "attempts_allowed": "1", "grading": "highest", "pass_percent": "60",
+            "selection_mode": "fixed", "fixed_questions": [str(questions[0].id)], "review": "after_submit"}
+    assert client.post("/exams/manage/new", data={**form, "graders": "secretaries"}).status_code == 302
+    from school.exams.models import Exam
+    exam = db.session.scalar(select(Exam))
+    assert exam.graders == "secretaries" and exam.anonymous_grading is False
+    page = client.get(f"/exams/manage/{exam.id}/edit").get_data(as_text=True)
+    assert re.search(r'<option selected value="secretaries"', page)
+    assert client.post(f"/exams/manage/{exam.id}/edit", data={**form, "graders": "everyone"}).status_code == 200
+    db.session.refresh(exam)
+    assert exam.graders == "secretaries"

@@ -204,3 +204,29 @@ def test_exam_form_sets_who_grades(client, auth, make):
     assert client.post(f"/exams/manage/{exam.id}/edit", data={**form, "graders": "everyone"}).status_code == 200
     db.session.refresh(exam)
     assert exam.graders == "secretaries"
+
+
+def test_the_pass_signal_is_sent_once_when_the_last_grade_makes_it_final(client, auth, make):
+    from school.exams import signals
+
+    exam, choice, essay = _written_exam(make)
+    member = make.user(org=make.org())
+    now = utcnow()
+    attempt = make.attempt(exam, member, now)
+    _answer(attempt, member, choice, essay, "一份足够长的答卷。", now)
+    attempt = attempts.submit(attempt, member, [], now)
+    heard = []
+
+    def listener(sender, **kwargs):
+        heard.append(sender.id)
+
+    signals.attempt_passed.connect(listener)
+    try:
+        answer_id = db.session.scalar(select(Answer.id).where(Answer.question_id == essay.id))
+        auth.login(make.user(role=Role.EDITOR))
+        for _ in range(2):  # a double submit
+            assert client.post(f"/exams/grading/answers/{answer_id}", data={"points": "8"}).status_code == 302
+    finally:
+        signals.attempt_passed.disconnect(listener)
+    assert heard == [attempt.id]
+    assert db.session.scalar(select(func.count()).select_from(CreditEntry)) == 1

@@ -72,6 +72,12 @@ class QuestionForm(FlaskForm):
     difficulty = SelectField("难度", coerce=int, default=3,
                              choices=[(1, "1 易"), (2, "2 较易"), (3, "3 中"), (4, "4 较难"), (5, "5 难")])
     tags = StringField("标签（逗号分隔）", validators=[Length(max=300)])
+    # Written questions (简答 / 论述, GIFT ``{}``): for graders only, never shown to members.
+    written_kind = SelectField("主观题类型", choices=[("essay", "论述题"), ("short", "简答题")], default="essay")
+    reference = TextAreaField("参考答案（仅阅卷人可见）", validators=[Length(max=20000)])
+    rubric = TextAreaField("评分标准（仅阅卷人可见）", validators=[Length(max=20000)])
+    min_length = IntegerField("最少字数", default=0, validators=[Optional(), NumberRange(0, 20000, "字数应在 0 到 20000 之间")])
+    max_length = IntegerField("最多字数", validators=[Optional(), NumberRange(1, 20000, "字数应在 1 到 20000 之间")])
     # Inserting a picture: the same form is posted, so what the editor has typed comes back with it.
     image = FileField("图片文件", render_kw={"accept": IMAGE_TYPES})
     image_alt = StringField("图片说明（看不到图片时显示，可不填）", validators=[Length(max=100)])

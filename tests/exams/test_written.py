@@ -230,3 +230,18 @@ def test_the_pass_signal_is_sent_once_when_the_last_grade_makes_it_final(client,
         signals.attempt_passed.disconnect(listener)
     assert heard == [attempt.id]
     assert db.session.scalar(select(func.count()).select_from(CreditEntry)) == 1
+
+
+def test_editor_writes_a_written_question_with_reference_rubric_and_lengths(client, auth, make):
+    auth.login(make.user(role=Role.EDITOR))
+    form = {"gift": "::体会::谈谈你对“四个自信”的理解。{}", "category": "党的建设", "points": "10", "difficulty": "3",
+            "written_kind": "short", "reference": "道路、理论、制度、文化", "rubric": "每点 2 分", "min_length": "20",
+            "max_length": "400"}
+    assert client.post("/exams/bank/questions/new", data=form).status_code == 302
+    question = db.session.scalar(select(Question))
+    assert question.qtype == "short" and question.data == {
+        "reference": "道路、理论、制度、文化", "rubric": "每点 2 分", "min_length": 20, "max_length": 400}
+    page = client.get(f"/exams/bank/questions/{question.id}/edit").get_data(as_text=True)
+    assert "[written:" not in page and "每点 2 分" in page and 'value="400"' in page
+    bad = client.post(f"/exams/bank/questions/{question.id}/edit", data={**form, "min_length": "500"})
+    assert bad.status_code == 200 and "最少字数不能大于最多字数" in bad.get_data(as_text=True)

@@ -38,6 +38,23 @@ FALSE_WORDS = {"错", "错误", "×", "X", "F", "FALSE", "否", "N"}
 DIFFICULTY_WORDS = {"易": 1, "简单": 1, "较易": 2, "中": 3, "中等": 3, "一般": 3, "较难": 4, "难": 5, "困难": 5}
 DIFFICULTY_LABELS = {1: "易", 2: "较易", 3: "中", 4: "较难", 5: "难"}
 SEPARATORS = re.compile(r"\s*[|｜]\s*")
+# Headers other systems' exports use → ours; a 序号 column is ignored.
+HEADER_SYNONYMS = {"题目": "题干", "试题内容": "题干", "题目内容": "题干", "试题": "题干", "试题类型": "题型",
+                   "题目类型": "题型", "正确答案": "答案", "标准答案": "答案", "答案解析": "解析", "试题解析": "解析",
+                   "分数": "分值", "题目分值": "分值", "难易程度": "难度", "题目分类": "分类"}
+IGNORED_HEADERS = {"序号", "编号", "题号"}
+
+
+def canonical_header(header: str) -> str:
+    """``A`` … ``H`` → 选项A…, the synonyms above → ours, 序号 → "" (ignored); NFKC, spaces removed."""
+    name = unicodedata.normalize("NFKC", header or "").replace(" ", "")
+    if name in IGNORED_HEADERS:
+        return ""
+    if len(name) == 1 and name.upper() in LETTERS:
+        return f"选项{name.upper()}"
+    if name.startswith("选项") and len(name) == 3 and name[2].upper() in LETTERS:
+        return f"选项{name[2].upper()}"
+    return HEADER_SYNONYMS.get(name, name)
 
 
 class _Bad(ValueError):
@@ -49,11 +66,17 @@ def parse(filename: str, data: bytes) -> ParseResult:
         table = read_table(filename, data)
     except TableError as exc:
         raise FormatError(str(exc)) from exc
-    missing = [h for h in ("题型", "题干", "答案") if h not in table.headers]
+    headers = [canonical_header(h) for h in table.headers]
+    missing = [h for h in ("题型", "题干", "答案") if h not in headers]
     if missing:
         raise FormatError(f"表头缺少：{'、'.join(missing)}。请下载模板按模板填写")
     result = ParseResult()
-    for row_number, row in table.rows:
+    for row_number, raw in table.rows:
+        row = {}
+        for header, value in raw.items():  # the template's own name wins over a synonym
+            name = canonical_header(header)
+            if name and (name not in row or header == name):
+                row[name] = value
         try:
             result.questions.append(_row(row_number, row))
         except _Bad as exc:

@@ -19,6 +19,7 @@ def upgrade():
     op.add_column('exam', sa.Column('anonymous_grading', sa.Boolean(), nullable=False, server_default=sa.text('true')))
     op.add_column('exam_attempt', sa.Column('awaiting_grading', sa.Boolean(), nullable=False,
                                             server_default=sa.text('false')))
+    op.add_column('exam_attempt', sa.Column('integrity', sa.JSON(), nullable=True))
     op.add_column('exam_answer', sa.Column('awarded_points', sa.Numeric(6, 2), nullable=True))
     op.add_column('exam_answer', sa.Column('grader_comment', sa.Text(), nullable=True))
     op.add_column('exam_answer', sa.Column('graded_at', sa.DateTime(), nullable=True))
@@ -40,5 +41,6 @@ def downgrade():
         op.drop_column('exam_answer', 'graded_by_id')
     for table, column in (('exam_answer', 'graded_at'), ('exam_answer', 'grader_comment'),
                           ('exam_answer', 'awarded_points'), ('exam_attempt', 'awaiting_grading'),
+                          ('exam_attempt', 'integrity'),
                           ('exam', 'anonymous_grading'), ('exam', 'graders')):
         op.drop_column(table, column)  # in place: copying exam / exam_attempt would cascade to their children

@@ -177,7 +177,7 @@ def _upsert(values: dict) -> None:
     db.session.execute(stmt)
 
 
-def save_answers(attempt: Attempt, member: User, items: list[dict], now: datetime) -> SaveResult:
+def save_answers(attempt: Attempt, member: User, items: list[dict], now: datetime, signals_raw=None) -> SaveResult:
     """Save ``items`` (``{"question", "response", "flagged", "rev"}``, shown order) to ``attempt``.
 
     Raises ExamError when the attempt no longer takes answers (finished, or past the grace),
@@ -192,11 +192,15 @@ def save_answers(attempt: Attempt, member: User, items: list[dict], now: datetim
         finish(attempt.id, now, "overdue")
         raise ExamError("已超过作答截止时间，系统已按已保存的答案交卷")
     rows = responses.parse_items(attempt, items)
+    counted = responses.parse_signals(attempt, signals_raw)
+    values = {"last_saved_at": now}
+    if counted is not None:
+        values["integrity"] = responses.merge_signals(attempt.integrity, counted)
     result = SaveResult(saved_at=now)
     with write_section():
         # Taking the attempt's row first orders this save against a concurrent finish.
         touched = db.session.execute(update(Attempt).where(
-            Attempt.id == attempt.id, Attempt.state == AttemptState.IN_PROGRESS).values(last_saved_at=now))
+            Attempt.id == attempt.id, Attempt.state == AttemptState.IN_PROGRESS).values(**values))
         if touched.rowcount != 1:
             db.session.rollback()
             raise ExamError("本次作答已交卷，答案不能再修改")

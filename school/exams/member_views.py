@@ -107,12 +107,13 @@ def save_answers(attempt_id: int):
     except RecursionError:  # nested deeper than the parser goes: not from the page either
         payload = None
     items = payload.get("answers") if isinstance(payload, dict) else None
+    signals_raw = payload.get("signals") if isinstance(payload, dict) else None
     now = utcnow()
     if not isinstance(items, list):
         return jsonify(error="请求格式不正确", server_time=_ms(now)), 400
     deadline = _ms(attempt.deadline_at)  # read before the commit expires the object
     try:
-        result = attempts.save_answers(attempt, current_actor(), items, now)
+        result = attempts.save_answers(attempt, current_actor(), items, now, signals_raw)
     except AnswerError as exc:
         return jsonify(error=str(exc), errors={str(k): v for k, v in exc.errors.items()},
                        server_time=_ms(now)), 400

@@ -196,6 +196,9 @@ class Attempt(db.Model):
     passed: Mapped[bool | None] = mapped_column(Boolean)
     # Finished with written answers not yet graded (待阅卷): score provisional, passed None, no credit yet.
     awaiting_grading: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Integrity signals the page counted, shown to graders (never a verdict by themselves):
+    # {"hidden": times the page was left, "pastes": {question id: pastes into its written answer}}
+    integrity: Mapped[dict | None] = mapped_column(JSON)
 
     exam: Mapped[Exam] = relationship()
     member: Mapped[User] = relationship()

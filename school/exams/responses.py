@@ -146,6 +146,38 @@ def _written(item: dict, value) -> dict | None:
     return {"text": value} if value.strip() else None
 
 
+MAX_SIGNAL = 100_000
+
+
+def parse_signals(attempt: Attempt, raw) -> dict | None:
+    """The page's integrity counts (``{"hidden": n, "pastes": {"<question id>": n}}``) checked
+    strictly like the answers: anything malformed raises AnswerError and nothing is saved."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"hidden", "pastes"}:
+        raise AnswerError("请求格式不正确")
+    hidden, pastes = raw.get("hidden", 0), raw.get("pastes", {})
+    if not _is_index(hidden) or not 0 <= hidden <= MAX_SIGNAL or not isinstance(pastes, dict) or len(pastes) > MAX_ITEMS:
+        raise AnswerError("请求格式不正确")
+    types = qtypes(attempt)
+    out = {}
+    for key, count in pastes.items():
+        if not isinstance(key, str) or not _ASCII_INDEX.fullmatch(key) or types.get(int(key)) not in WRITTEN_TYPES \
+                or not _is_index(count) or not 0 <= count <= MAX_SIGNAL:
+            raise AnswerError("请求格式不正确")
+        out[str(int(key))] = count
+    return {"hidden": hidden, "pastes": out}
+
+
+def merge_signals(old: dict | None, new: dict) -> dict:
+    """Counts only grow: a late, older copy from the offline queue never lowers them."""
+    old = old or {}
+    pastes = dict(old.get("pastes", {}))
+    for key, count in new["pastes"].items():
+        pastes[key] = max(pastes.get(key, 0), count)
+    return {"hidden": max(old.get("hidden", 0), new["hidden"]), "pastes": pastes}
+
+
 def parse_items(attempt: Attempt, items) -> list[dict]:
     """The answers a page sends (``[{"question", "response", "flagged", "rev"}]``, shown order)
     → rows to store (``question_id``, ``response`` in the question's terms, ``flagged``,

@@ -205,6 +205,14 @@ def _written_answer(ctx):
     return db.session.scalar(select(Answer.id).where(Answer.attempt_id == attempt.id))
 
 
+def _regraded(ctx, values):
+    from sqlalchemy import func, select
+
+    from school.exams.models import Regrade
+    from school.extensions import db
+    return db.session.scalar(select(func.count()).select_from(Regrade)) > 0
+
+
 def _graded(ctx, values):
     from sqlalchemy import select
 
@@ -398,6 +406,8 @@ ROUTES = [
     Route("POST", "/library/doc/{doc}/still-here", expect=_library_readers(200)),
     # grading written answers (阅卷): secretaries only attempts of members in their subtree
     Route("GET", "/exams/grading/", roles=RESULT_READERS),
+    Route("POST", "/exams/bank/questions/{question}/regrade", roles=EDITORS, ok=302, data=(("reason", "矩阵"),),
+          expect=lambda role, rel: 302 if role == "anonymous" else (302 if role in EDITORS else 403), effect=_regraded),
     Route("POST", "/exams/grading/answers/{wanswer}", roles=RESULT_READERS, ok=302, data=(("points", "1"),),
           effect=_graded),
 ]

@@ -23,6 +23,21 @@ def upgrade():
     op.add_column('exam_answer', sa.Column('awarded_points', sa.Numeric(6, 2), nullable=True))
     op.add_column('exam_answer', sa.Column('grader_comment', sa.Text(), nullable=True))
     op.add_column('exam_answer', sa.Column('graded_at', sa.DateTime(), nullable=True))
+    op.create_table(
+        'exam_regrade',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('question_id', sa.Integer(), nullable=False),
+        sa.Column('actor_id', sa.Integer(), nullable=True),
+        sa.Column('reason', sa.String(length=300), nullable=False),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.Column('changes', sa.JSON(), nullable=False),
+        sa.Column('credits_awarded', sa.Integer(), nullable=False),
+        sa.Column('credits_reversed', sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_exam_regrade_actor_id_users')),
+        sa.ForeignKeyConstraint(['question_id'], ['exam_question.id'], name=op.f('fk_exam_regrade_question_id_exam_question')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_exam_regrade')),
+    )
+    op.create_index(op.f('ix_exam_regrade_question_id'), 'exam_regrade', ['question_id'], unique=False)
     if op.get_bind().dialect.name == 'sqlite':  # SQLite takes the reference inline with ADD COLUMN
         op.execute("ALTER TABLE exam_answer ADD COLUMN graded_by_id INTEGER "
                    "CONSTRAINT fk_exam_answer_graded_by_id_users REFERENCES users (id)")
@@ -32,6 +47,8 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_index(op.f('ix_exam_regrade_question_id'), table_name='exam_regrade')
+    op.drop_table('exam_regrade')
     if op.get_bind().dialect.name == 'sqlite':
         # SQLite cannot drop a referencing column in place; nothing references exam_answer, so a copy is safe.
         with op.batch_alter_table('exam_answer') as batch:

@@ -231,3 +231,20 @@ class Answer(db.Model):
     grader_comment: Mapped[str | None] = mapped_column(Text)
     graded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     graded_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Regrade(db.Model):
+    """The audit row of one regrade (``regrading.regrade_question``): who, when, why, and per
+    attempt whose score changed the score and verdict before and after."""
+
+    __tablename__ = "exam_regrade"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("exam_question.id"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    # [{"attempt", "old_score", "new_score", "old_passed", "new_passed"}]
+    changes: Mapped[list] = mapped_column(JSON, default=list)
+    credits_awarded: Mapped[int] = mapped_column(Integer, default=0)
+    credits_reversed: Mapped[int] = mapped_column(Integer, default=0)

@@ -38,6 +38,22 @@ def upgrade():
         sa.PrimaryKeyConstraint('id', name=op.f('pk_exam_regrade')),
     )
     op.create_index(op.f('ix_exam_regrade_question_id'), 'exam_regrade', ['question_id'], unique=False)
+    op.add_column('exam', sa.Column('second_grader_margin', sa.Numeric(6, 2), nullable=True))
+    op.create_table(
+        'exam_grade',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('answer_id', sa.Integer(), nullable=False),
+        sa.Column('grader_id', sa.Integer(), nullable=False),
+        sa.Column('points', sa.Numeric(6, 2), nullable=False),
+        sa.Column('comment', sa.Text(), nullable=True),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(['answer_id'], ['exam_answer.id'], name=op.f('fk_exam_grade_answer_id_exam_answer'),
+                                ondelete='CASCADE'),
+        sa.ForeignKeyConstraint(['grader_id'], ['users.id'], name=op.f('fk_exam_grade_grader_id_users')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_exam_grade')),
+        sa.UniqueConstraint('answer_id', 'grader_id', name=op.f('uq_exam_grade_answer_grader')),
+    )
+    op.create_index(op.f('ix_exam_grade_answer_id'), 'exam_grade', ['answer_id'], unique=False)
     if op.get_bind().dialect.name == 'sqlite':  # SQLite takes the reference inline with ADD COLUMN
         op.execute("ALTER TABLE exam_answer ADD COLUMN graded_by_id INTEGER "
                    "CONSTRAINT fk_exam_answer_graded_by_id_users REFERENCES users (id)")
@@ -47,6 +63,9 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_index(op.f('ix_exam_grade_answer_id'), table_name='exam_grade')
+    op.drop_table('exam_grade')
+    op.drop_column('exam', 'second_grader_margin')
     op.drop_index(op.f('ix_exam_regrade_question_id'), table_name='exam_regrade')
     op.drop_table('exam_regrade')
     if op.get_bind().dialect.name == 'sqlite':

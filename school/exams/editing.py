@@ -98,6 +98,7 @@ def apply_form(exam: Exam, form, actor: User) -> None:
     exam.review_answers = form.review_answers.data
     exam.graders = form.graders.data if form.graders.data in ("editors", "secretaries") else "editors"
     exam.anonymous_grading = bool(form.anonymous_grading.data)
+    exam.second_grader_margin = form.second_grader_margin.data
     exam.published = form.published.data
     if exam.created_by_id is None:
         exam.created_by_id = actor.id
@@ -106,7 +107,7 @@ def apply_form(exam: Exam, form, actor: User) -> None:
 def fill_form(form, exam: Exam) -> None:
     for name in ("title", "instructions", "course_id", "time_limit_minutes", "attempts_allowed", "grading",
                  "pass_percent", "credit_hours", "shuffle_questions", "shuffle_options", "one_per_page", "review",
-                 "review_answers", "published", "graders", "anonymous_grading"):
+                 "review_answers", "published", "graders", "anonymous_grading", "second_grader_margin"):
         getattr(form, name).data = getattr(exam, name)
     form.opens_at.data = utc_to_local_naive(exam.opens_at)
     form.closes_at.data = utc_to_local_naive(exam.closes_at)

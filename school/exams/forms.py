@@ -52,6 +52,8 @@ class ExamForm(FlaskForm):
     graders = SelectField("主观题阅卷人", choices=[("editors", "出题人（编辑）"), ("secretaries", "出题人和本组织书记（只阅本组织党员）")],
                           default="editors")
     anonymous_grading = BooleanField("匿名阅卷（阅卷时不显示作答人）", default=True)
+    second_grader_margin = DecimalField("双评：两人评分相差超过几分时由第三人裁定（留空为一人评分）", places=2,
+                                        validators=[Optional(), NumberRange(0, 100, "应在 0 到 100 之间")])
     REVIEW_HINT = "党员还有作答次数时，只显示得分和自己的答案；用完全部次数或考试结束后，才按此设置显示正确答案和解析。"
     published = BooleanField("发布（党员可见）")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from sqlalchemy import func, select, update
 
@@ -24,7 +24,7 @@ from school.accounts.models import Role, User
 from school.credits import keys, ledger
 from school.exams import grading
 from school.exams.errors import ExamError
-from school.exams.models import WRITTEN_TYPES, Answer, Attempt, AttemptState, Exam, Question
+from school.exams.models import WRITTEN_TYPES, Answer, Attempt, AttemptState, Exam, Grade, Question
 from school.exams.stats import scoped_attempts
 from school.extensions import db
 
@@ -115,21 +115,70 @@ def grade(actor: User, answer: Answer, points_raw: str, comment: str, now: datet
         awaiting_grading=Attempt.awaiting_grading))
     attempt = db.session.get(Attempt, answer.attempt_id, populate_existing=True)
     answer = db.session.get(Answer, answer.id, populate_existing=True)
-    if answer.awarded_points == points and (answer.grader_comment or "") == comment and answer.graded_at:
-        return Graded(answer)  # the same grade sent twice: counted once
-    if not attempt.awaiting_grading:
-        raise ExamError("这份答卷的成绩已确定，不能再修改评分")
-    answer.awarded_points = points
-    answer.fraction = (points / Decimal(question.points)).quantize(Decimal("0.0001")) if question.points else Decimal("0")
-    answer.grader_comment = comment or None
-    answer.graded_by_id = actor.id
-    answer.graded_at = now
+    if attempt.exam.second_grader_margin is not None:
+        if not _double_mark(actor, answer, question, attempt.exam.second_grader_margin, points, comment, now):
+            return Graded(answer)
+    else:
+        if answer.awarded_points == points and (answer.grader_comment or "") == comment and answer.graded_at:
+            return Graded(answer)  # the same grade sent twice: counted once
+        if not attempt.awaiting_grading:
+            raise ExamError("这份答卷的成绩已确定，不能再修改评分")
+        _set_result(actor, answer, question, points, comment, now)
     db.session.flush()
     left = db.session.scalar(select(func.count()).select_from(Answer).where(
         Answer.attempt_id == attempt.id, Answer.fraction.is_(None)))
     if left:
         return Graded(answer)
     return Graded(answer, True, _finalise(attempt, now))
+
+
+def grades_by_answer(answer_ids: list[int]) -> dict[int, list[Grade]]:
+    """Double marking: each answer's grades so far, in the order given."""
+    out: dict[int, list[Grade]] = {}
+    if answer_ids:
+        for grade_row in db.session.scalars(select(Grade).where(Grade.answer_id.in_(answer_ids)).order_by(Grade.id)):
+            out.setdefault(grade_row.answer_id, []).append(grade_row)
+    return out
+
+
+def waits_for(actor: User, answer: Answer, grades: list[Grade]) -> bool:
+    """Whether ``actor`` should grade this answer next: not final, and not already graded by them."""
+    return answer.graded_at is None and all(g.grader_id != actor.id for g in grades)
+
+
+def _double_mark(actor: User, answer: Answer, question: Question, margin: Decimal, points: Decimal, comment: str,
+                 now: datetime) -> bool:
+    """Two graders; within ``margin`` the result is their mean, beyond it a third grader decides.
+    Returns whether the answer's result is now final. A grader's own grade may change until then."""
+    grades = grades_by_answer([answer.id]).get(answer.id, [])
+    mine = next((g for g in grades if g.grader_id == actor.id), None)
+    if mine is not None and mine.points == points and (mine.comment or "") == comment:
+        return False  # the same grade sent twice: counted once
+    if answer.graded_at is not None:
+        raise ExamError("这份答案的评分已确定，不能再修改")
+    if mine is None:
+        mine = Grade(answer_id=answer.id, grader_id=actor.id, created_at=now)
+        db.session.add(mine)
+        grades.append(mine)
+    mine.points, mine.comment = points, comment or None
+    db.session.flush()
+    if len(grades) < 2:
+        return False
+    first, second = grades[0].points, grades[1].points
+    if len(grades) == 2 and abs(first - second) > margin:
+        return False  # a third grader decides
+    result = grades[2].points if len(grades) >= 3 else ((first + second) / 2).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    comments = "；".join(g.comment for g in grades if g.comment)
+    _set_result(actor, answer, question, result, comments, now)
+    return True
+
+
+def _set_result(actor: User, answer: Answer, question: Question, points: Decimal, comment: str, now: datetime) -> None:
+    answer.awarded_points = points
+    answer.fraction = (points / Decimal(question.points)).quantize(Decimal("0.0001")) if question.points else Decimal("0")
+    answer.grader_comment = comment or None
+    answer.graded_by_id = actor.id
+    answer.graded_at = now
 
 
 def _finalise(attempt: Attempt, now: datetime) -> bool:

@@ -58,8 +58,9 @@ def grade_question(exam_id: int, question_id: int):
     actor = current_actor()
     answers = marking.to_grade(actor, exam, question.id)
     wanted = request.args.get("answer", type=int)
+    grades = marking.grades_by_answer([a.id for a in answers]) if exam.second_grader_margin is not None else {}
     current = next((a for a in answers if a.id == wanted), None) if wanted else \
-        next((a for a in answers if a.graded_at is None), None)
+        next((a for a in answers if marking.waits_for(actor, a, grades.get(a.id, []))), None)
     if wanted and current is None:
         abort(404)
     position = answers.index(current) + 1 if current else None
@@ -67,6 +68,7 @@ def grade_question(exam_id: int, question_id: int):
     return render_template("exams/grading_question.html", exam=exam, question=question, answers=answers,
                            current=current, attempt=attempt, position=position,
                            progress=marking.progress(actor, exam, question.id),
+                           grades=grades.get(current.id, []) if current else [],
                            stem=render(question.stem, question.stem_format),
                            rubric=render(question.data.get("rubric", "")), reference=render(question.data.get("reference", "")),
                            form=ConfirmForm())

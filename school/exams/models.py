@@ -161,6 +161,9 @@ class Exam(AudienceMixin, db.Model):
     # each only the attempts of members in their subtree).
     graders: Mapped[str] = mapped_column(String(20), default="editors", server_default="editors")
     anonymous_grading: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # Double marking: None = one grader; else two graders each, and a third decides when their
+    # points differ by more than this margin (``marking``).
+    second_grader_margin: Mapped[Decimal | None] = mapped_column(Numeric(6, 2))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
@@ -248,3 +251,18 @@ class Regrade(db.Model):
     changes: Mapped[list] = mapped_column(JSON, default=list)
     credits_awarded: Mapped[int] = mapped_column(Integer, default=0)
     credits_reversed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Grade(db.Model):
+    """One grader's points for one written answer under double marking (``Exam.second_grader_margin``);
+    the answer's ``awarded_points`` is the result (mean of two within the margin, else the third's)."""
+
+    __tablename__ = "exam_grade"
+    __table_args__ = (UniqueConstraint("answer_id", "grader_id", name="uq_exam_grade_answer_grader"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    answer_id: Mapped[int] = mapped_column(ForeignKey("exam_answer.id", ondelete="CASCADE"), index=True)
+    grader_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    points: Mapped[Decimal] = mapped_column(Numeric(6, 2))
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)

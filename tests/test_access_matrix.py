@@ -205,6 +205,23 @@ def _written_answer(ctx):
     return db.session.scalar(select(Answer.id).where(Answer.attempt_id == attempt.id))
 
 
+def _written_answer_page(ctx):
+    """The grading page of that written answer: ``<exam>/questions/<question>?answer=<id>``."""
+    from school.exams.models import Answer, Attempt
+    from school.extensions import db
+
+    answer = db.session.get(Answer, _written_answer(ctx))
+    exam_id = db.session.get(Attempt, answer.attempt_id).exam_id
+    return f"{exam_id}/questions/{answer.question_id}?answer={answer.id}"
+
+
+def _written_exam_id(ctx):
+    from school.exams.models import Answer, Attempt
+    from school.extensions import db
+
+    return db.session.get(Attempt, db.session.get(Answer, _written_answer(ctx)).attempt_id).exam_id
+
+
 def _regraded(ctx, values):
     from sqlalchemy import func, select
 
@@ -237,6 +254,8 @@ PLACEHOLDERS = {
     "attempt": _attempt,
     "question": _question,
     "wanswer": _written_answer,
+    "wanswerpage": _written_answer_page,
+    "wexam": _written_exam_id,
     "image": _image,
 }
 
@@ -406,6 +425,10 @@ ROUTES = [
     Route("POST", "/library/doc/{doc}/still-here", expect=_library_readers(200)),
     # grading written answers (阅卷): secretaries only attempts of members in their subtree
     Route("GET", "/exams/grading/", roles=RESULT_READERS),
+    # the exam's written questions: the exam lets secretaries grade; their rows are scoped, the page is not
+    Route("GET", "/exams/grading/{wexam}", roles=RESULT_READERS,
+          expect=lambda role, rel: 302 if role == "anonymous" else (200 if role in RESULT_READERS else 403)),
+    Route("GET", "/exams/grading/{wanswerpage}", roles=RESULT_READERS),  # one answer: 404 outside the scope
     Route("POST", "/exams/bank/questions/{question}/regrade", roles=EDITORS, ok=302, data=(("reason", "矩阵"),),
           expect=lambda role, rel: 302 if role == "anonymous" else (302 if role in EDITORS else 403), effect=_regraded),
     Route("POST", "/exams/grading/answers/{wanswer}", roles=RESULT_READERS, ok=302, data=(("points", "1"),),

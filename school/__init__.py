@@ -55,6 +55,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from school.credits.report_views import bp as reports_bp
     from school.credits.views import bp as credits_bp
     from school.exams.editor_views import bp as exam_editor_bp
+    from school.exams.marking_views import bp as exam_grading_bp
     from school.exams.member_views import bp as exams_bp
     from school.exams.result_views import bp as exam_results_bp
     from school.notices.views import bp as notices_bp
@@ -83,6 +84,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(training_public_bp)
     from school.search_all import bp as search_all_bp
     app.register_blueprint(search_all_bp)
+    app.register_blueprint(exam_grading_bp)
 
     from school.cli import register_commands
     register_commands(app)

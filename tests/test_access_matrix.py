@@ -242,6 +242,59 @@ def _plan(ctx):
     return ctx.make.plan(ctx.org, title="矩阵计划").id
 
 
+def _written_answer(ctx):
+    """A submitted written answer by the member under test, in an exam secretaries may grade."""
+    from sqlalchemy import select
+
+    from school.exams import attempts
+    from school.exams.models import Question, written_data
+    from school.extensions import db
+
+    essay = Question(qtype="essay", stem="论述题", data=written_data("essay"))
+    db.session.add(essay)
+    db.session.commit()
+    exam = ctx.make.exam([essay], title="阅卷矩阵", audience_orgs=[ctx.org], graders="secretaries")
+    attempt = ctx.make.attempt(exam, ctx.member)
+    attempts.save_answers(attempt, ctx.member, [{"question": essay.id, "response": {"text": "答卷"}, "rev": 1}],
+                          attempt.started_at)
+    attempts.submit(attempt, ctx.member, [], attempt.started_at)
+    from school.exams.models import Answer
+    return db.session.scalar(select(Answer.id).where(Answer.attempt_id == attempt.id))
+
+
+def _written_answer_page(ctx):
+    """The grading page of that written answer: ``<exam>/questions/<question>?answer=<id>``."""
+    from school.exams.models import Answer, Attempt
+    from school.extensions import db
+
+    answer = db.session.get(Answer, _written_answer(ctx))
+    exam_id = db.session.get(Attempt, answer.attempt_id).exam_id
+    return f"{exam_id}/questions/{answer.question_id}?answer={answer.id}"
+
+
+def _written_exam_id(ctx):
+    from school.exams.models import Answer, Attempt
+    from school.extensions import db
+
+    return db.session.get(Attempt, db.session.get(Answer, _written_answer(ctx)).attempt_id).exam_id
+
+
+def _regraded(ctx, values):
+    from sqlalchemy import func, select
+
+    from school.exams.models import Regrade
+    from school.extensions import db
+    return db.session.scalar(select(func.count()).select_from(Regrade)) > 0
+
+
+def _graded(ctx, values):
+    from sqlalchemy import select
+
+    from school.exams.models import Answer
+    from school.extensions import db
+    return db.session.scalar(select(Answer.graded_at).where(Answer.id == values["wanswer"])) is not None
+
+
 PLACEHOLDERS = {
     "org": lambda ctx: ctx.org.id,
     "member": lambda ctx: ctx.member.id,
@@ -257,6 +310,9 @@ PLACEHOLDERS = {
     "exam": _exam,
     "attempt": _attempt,
     "question": _question,
+    "wanswer": _written_answer,
+    "wanswerpage": _written_answer_page,
+    "wexam": _written_exam_id,
     "image": _image,
     "notice": _notice,
     "message": _message,
@@ -608,6 +664,16 @@ ROUTES += [
           data=(("reason", "错发"),), effect=_revoked),
     # one search over documents, courses, lessons and exams (each filtered by what the member may see)
     Route("GET", "/search?q=党员", roles=EVERYONE),
+    # grading written answers (阅卷): secretaries only attempts of members in their subtree
+    Route("GET", "/exams/grading/", roles=RESULT_READERS),
+    # the exam's written questions: the exam lets secretaries grade; their rows are scoped, the page is not
+    Route("GET", "/exams/grading/{wexam}", roles=RESULT_READERS,
+          expect=lambda role, rel: 302 if role == "anonymous" else (200 if role in RESULT_READERS else 403)),
+    Route("GET", "/exams/grading/{wanswerpage}", roles=RESULT_READERS),  # one answer: 404 outside the scope
+    Route("POST", "/exams/bank/questions/{question}/regrade", roles=EDITORS, ok=302, data=(("reason", "矩阵"),),
+          expect=lambda role, rel: 302 if role == "anonymous" else (302 if role in EDITORS else 403), effect=_regraded),
+    Route("POST", "/exams/grading/answers/{wanswer}", roles=RESULT_READERS, ok=302, data=(("points", "1"),),
+          effect=_graded),
 ]
 
 

@@ -58,7 +58,7 @@ from school.credits import keys, ledger
 from school.credits.rules import current_rules
 from school.exams import drawing, eligibility, grading, responses, signals
 from school.exams.errors import AnswerError, ExamError
-from school.exams.models import Answer, Attempt, AttemptState, Exam, Question
+from school.exams.models import WRITTEN_TYPES, Answer, Attempt, AttemptState, Exam, Question
 from school.extensions import db
 
 _SQLITE_WRITES = threading.RLock()
@@ -177,7 +177,7 @@ def _upsert(values: dict) -> None:
     db.session.execute(stmt)
 
 
-def save_answers(attempt: Attempt, member: User, items: list[dict], now: datetime) -> SaveResult:
+def save_answers(attempt: Attempt, member: User, items: list[dict], now: datetime, signals_raw=None) -> SaveResult:
     """Save ``items`` (``{"question", "response", "flagged", "rev"}``, shown order) to ``attempt``.
 
     Raises ExamError when the attempt no longer takes answers (finished, or past the grace),
@@ -192,11 +192,15 @@ def save_answers(attempt: Attempt, member: User, items: list[dict], now: datetim
         finish(attempt.id, now, "overdue")
         raise ExamError("已超过作答截止时间，系统已按已保存的答案交卷")
     rows = responses.parse_items(attempt, items)
+    counted = responses.parse_signals(attempt, signals_raw)
+    values = {"last_saved_at": now}
+    if counted is not None:
+        values["integrity"] = responses.merge_signals(attempt.integrity, counted)
     result = SaveResult(saved_at=now)
     with write_section():
         # Taking the attempt's row first orders this save against a concurrent finish.
         touched = db.session.execute(update(Attempt).where(
-            Attempt.id == attempt.id, Attempt.state == AttemptState.IN_PROGRESS).values(last_saved_at=now))
+            Attempt.id == attempt.id, Attempt.state == AttemptState.IN_PROGRESS).values(**values))
         if touched.rowcount != 1:
             db.session.rollback()
             raise ExamError("本次作答已交卷，答案不能再修改")
@@ -221,18 +225,42 @@ def _grade(attempt: Attempt) -> None:
         select(Answer).where(Answer.attempt_id == attempt.id).execution_options(populate_existing=True))}
     total = Decimal("0")
     maximum = Decimal("0")
+    pending = 0
     for qid in ids:
         question = questions[qid]
         maximum += Decimal(question.points)
         answer = answers.get(qid)
         if answer is None:
             continue
+        if question.qtype in WRITTEN_TYPES:
+            if _written_needs_grader(question, answer):
+                pending += 1
+            else:
+                total += answer.awarded_points
+            continue
         fraction = grading.score(question.qtype, question.data, answer.response)
         answer.fraction = Decimal(str(round(fraction, 4)))
         total += grading.points_for(question.points, fraction)
     attempt.score = total
     attempt.max_score = maximum
-    attempt.passed = bool(maximum) and total * 100 >= maximum * attempt.exam.pass_percent
+    # Written answers to grade (待阅卷): the score so far is provisional, no verdict, no credit
+    # until the last one is graded (``marking.grade``).
+    attempt.awaiting_grading = pending > 0
+    attempt.passed = None if pending else bool(maximum) and total * 100 >= maximum * attempt.exam.pass_percent
+
+
+def _written_needs_grader(question: Question, answer: Answer) -> bool:
+    """An empty written answer, or one still shorter than the question's ``min_length`` when
+    the attempt ends, is graded 0 here (with the reason as the comment); any other waits for a grader."""
+    text = (answer.response or {}).get("text") or ""
+    minimum = int(question.data.get("min_length") or 0)
+    if text.strip() and responses.written_length(text) >= minimum:
+        answer.fraction = answer.awarded_points = None
+        return True
+    answer.fraction, answer.awarded_points = Decimal("0"), Decimal("0")
+    if text.strip():
+        answer.grader_comment = f"字数不足：{responses.written_length(text)} 字，至少应写 {minimum} 字，按 0 分计"
+    return False
 
 
 def finish(attempt_id: int, now: datetime, reason: str = "submitted") -> tuple[Attempt, bool]:

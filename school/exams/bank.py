@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, true
 
 from school.accounts.models import User
 from school.exams.formats import Parsed
-from school.exams.models import TYPE_LABELS, Answer, Exam, Question, QuestionCategory
+from school.exams.models import TYPE_LABELS, Answer, Attempt, Exam, Question, QuestionCategory
 from school.extensions import db
 
 MAX_CATEGORY_DEPTH = 6
@@ -58,7 +58,9 @@ def questions_in(category_id: int | None = None, qtype: str = "") -> Select:
 def question_page(category_id: int | None, qtype: str, page: int, size: int) -> tuple[list[Question], int]:
     """One page of the bank list, newest first, and how many questions match in all."""
     query = questions_in(category_id, qtype)
-    total = db.session.scalar(query.with_only_columns(func.count()))
+    # Counted over the query as a subquery: ``with_only_columns(count())`` would drop the FROM
+    # when no filter names the table, and count one row (共 1 道 beside 13 listed).
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     questions = db.session.scalars(query.order_by(Question.id.desc()).limit(size).offset((page - 1) * size)).all()
     return list(questions), total
 
@@ -67,10 +69,31 @@ def question_count() -> int:
     return db.session.scalar(select(func.count()).select_from(Question))
 
 
+def using_exams(question: Question) -> list[Exam]:
+    """The exams that use the question: it is among their fixed questions, on a paper drawn
+    for one of their attempts (answered or not), or answered in one."""
+    ids = {e.id for e in db.session.scalars(select(Exam)) if question.id in (e.selection or {}).get("fixed", [])}
+    ids |= set(db.session.scalars(select(Attempt.exam_id).join(Answer, Answer.attempt_id == Attempt.id).where(
+        Answer.question_id == question.id)))
+    # Drawn papers hold the question in the attempt's JSON layout (not queryable portably): read them.
+    for exam_id, layout in db.session.execute(select(Attempt.exam_id, Attempt.layout).where(Attempt.exam_id.not_in(ids)
+                                                                                           if ids else true())):
+        if exam_id not in ids and any(item.get("q") == question.id for item in layout or []):
+            ids.add(exam_id)
+    return list(db.session.scalars(select(Exam).where(Exam.id.in_(ids)).order_by(Exam.id))) if ids else []
+
+
 def in_use(question: Question) -> bool:
-    """Someone has answered it, or an exam lists it among its fixed questions."""
-    used = db.session.scalar(select(func.count()).select_from(Answer).where(Answer.question_id == question.id))
-    return bool(used) or any(question.id in (e.selection or {}).get("fixed", []) for e in db.session.scalars(select(Exam)))
+    return bool(using_exams(question))
+
+
+def delete_refusal(question: Question) -> str | None:
+    """Why the question cannot be deleted (the exams named), or ``None``."""
+    exams = using_exams(question)
+    if not exams:
+        return None
+    names = "、".join(f"“{e.title}”" for e in exams[:5]) + (f" 等 {len(exams)} 场考试" if len(exams) > 5 else "")
+    return f"题目 #{question.id} 正被考试 {names} 使用（试卷或作答记录），不能删除"
 
 
 def delete_question(question: Question) -> bool:

@@ -37,6 +37,10 @@ def exams_import(file, fmt, category, dry_run, as_json):
     try:
         result = parse(fmt, path.name, path.read_bytes())
     except FormatError as exc:
+        if as_json:  # a refused file is still JSON for the program reading it
+            click.echo(json.dumps({"dry_run": dry_run, "created": 0, "would_create": 0, "questions": [],
+                                   "problems": [], "error": str(exc)}, ensure_ascii=False, indent=2))
+            sys.exit(1)
         raise click.ClickException(str(exc))
     ids = []
     if not dry_run:

@@ -7,7 +7,7 @@ import random
 from sqlalchemy import select
 
 from school.exams.bank import category_ids
-from school.exams.models import Exam, Question, QuestionType
+from school.exams.models import MAX_WRITTEN_LENGTH, WRITTEN_TYPES, Exam, Question, QuestionType
 from school.extensions import db
 
 
@@ -53,5 +53,7 @@ def draw_layout(exam: Exam, rng: random.Random) -> list[dict]:
                     rights.append(i)
             rng.shuffle(rights)
             item["rights"] = rights
+        elif question.qtype in WRITTEN_TYPES:  # the length allowed, fixed with the paper
+            item["max"] = int(question.data.get("max_length") or MAX_WRITTEN_LENGTH)
         layout.append(item)
     return layout

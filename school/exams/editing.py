@@ -14,7 +14,7 @@ from school.accounts import audience
 from school.accounts.models import Organisation, User
 from school.exams import bank, images
 from school.exams.formats import gift, too_long
-from school.exams.models import Exam, Question, QuestionCategory
+from school.exams.models import DEFAULT_MAX_LENGTH, WRITTEN_TYPES, Exam, Question, QuestionCategory, written_data
 from school.exams.text import render, summary
 from school.extensions import db
 from school.timeutil import local_to_utc, to_local
@@ -96,6 +96,9 @@ def apply_form(exam: Exam, form, actor: User) -> None:
     exam.one_per_page = form.one_per_page.data
     exam.review = form.review.data
     exam.review_answers = form.review_answers.data
+    exam.graders = form.graders.data if form.graders.data in ("editors", "secretaries") else "editors"
+    exam.anonymous_grading = bool(form.anonymous_grading.data)
+    exam.second_grader_margin = form.second_grader_margin.data
     exam.published = form.published.data
     if exam.created_by_id is None:
         exam.created_by_id = actor.id
@@ -104,7 +107,7 @@ def apply_form(exam: Exam, form, actor: User) -> None:
 def fill_form(form, exam: Exam) -> None:
     for name in ("title", "instructions", "course_id", "time_limit_minutes", "attempts_allowed", "grading",
                  "pass_percent", "credit_hours", "shuffle_questions", "shuffle_options", "one_per_page", "review",
-                 "review_answers", "published"):
+                 "review_answers", "published", "graders", "anonymous_grading", "second_grader_margin"):
         getattr(form, name).data = getattr(exam, name)
     form.opens_at.data = utc_to_local_naive(exam.opens_at)
     form.closes_at.data = utc_to_local_naive(exam.closes_at)
@@ -119,6 +122,11 @@ def fill_form(form, exam: Exam) -> None:
 def fill_question_form(form, question: Question) -> None:
     """The question as its editor wrote it: GIFT (without the metadata comment line), category, points, difficulty, tags."""
     form.gift.data = gift.dump_question(question).split("\n", 1)[1]
+    if question.qtype in WRITTEN_TYPES:  # the written details have their own fields, not the comment
+        form.gift.data = form.gift.data.split("\n", 1)[1]
+        form.written_kind.data = question.qtype
+        form.reference.data, form.rubric.data = question.data.get("reference", ""), question.data.get("rubric", "")
+        form.min_length.data, form.max_length.data = question.data.get("min_length"), question.data.get("max_length")
     form.category.data = question.category.path if question.category else ""
     form.points.data, form.difficulty.data, form.tags.data = question.points, question.difficulty, question.tags
 
@@ -139,6 +147,13 @@ def question_from_gift(text: str, question: Question | None, form, actor: User, 
         db.session.add(question)
     question.qtype, question.name, question.stem = parsed.qtype, parsed.name[:200], parsed.stem
     question.stem_format, question.explanation, question.data = parsed.stem_format, parsed.explanation, parsed.data
+    if parsed.qtype in WRITTEN_TYPES:
+        kind = form.written_kind.data if form.written_kind.data in WRITTEN_TYPES else parsed.qtype
+        if (form.min_length.data or 0) > (form.max_length.data or DEFAULT_MAX_LENGTH[kind]):
+            raise EditError("最少字数不能大于最多字数")
+        question.qtype = kind
+        question.data = written_data(kind, form.reference.data or "", form.rubric.data or "", form.min_length.data or 0,
+                                     form.max_length.data)
     question.category = bank.category_for_path(form.category.data or parsed.category)
     question.points, question.difficulty = form.points.data, form.difficulty.data
     question.tags = ",".join(t.strip() for t in (form.tags.data or "").replace("，", ",").split(",") if t.strip())

@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from school.accounts.orgs import ordered_tree
 from school.accounts.roles import current_actor, editor_required
-from school.exams import bank, editing, exports, images, import_staging, stats
+from school.exams import bank, editing, exports, images, import_staging, regrading, signals, stats
+from school.exams.errors import ExamError
 from school.exams.formats import FORMATS, FormatError, xlsx
 from school.exams.forms import ConfirmForm, ConfirmImportForm, ExamForm, ImportForm, QuestionForm
 from school.exams.models import TYPE_LABELS, Exam, Question
@@ -144,12 +145,36 @@ def delete_question(question_id: int):
     question = db.session.get(Question, question_id) or abort(404)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    if bank.delete_question(question):
+    refusal = bank.delete_refusal(question)
+    if refusal is None and bank.delete_question(question):
         db.session.commit()
         flash(f"题目 #{question_id} 已删除", "success")
-    else:
-        flash("这道题已被考试使用或已有人作答，不能删除", "error")
-    return redirect(url_for("exam_editor.bank_list"))
+        return redirect(url_for("exam_editor.bank_list"))
+    # Refused: back to the list with the exams named, and 303 (not 302) so a client can tell it from a deletion.
+    flash(refusal or "这道题正被考试使用，不能删除", "error")
+    return redirect(url_for("exam_editor.bank_list"), code=303)
+
+
+@bp.post("/bank/questions/<int:question_id>/regrade")
+@editor_required
+def regrade_question(question_id: int):
+    """After an answer-key fix: score every finished attempt again, credit following (``regrading``)."""
+    question = db.session.get(Question, question_id) or abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        done = regrading.regrade_question(question, current_actor(), request.form.get("reason", ""), utcnow())
+    except ExamError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("exam_editor.edit_question", question_id=question_id))
+    db.session.commit()
+    for attempt in done.newly_passed:  # after the commit, like a finish
+        signals.attempt_passed.send(attempt, now=attempt.finished_at)
+    audit = done.audit
+    flash(f"已重新评分：{len(audit.changes)} 份答卷的成绩有变化，补记学时 {audit.credits_awarded} 人，"
+          f"更正（撤销）学时 {audit.credits_reversed} 人", "success")
+    return redirect(url_for("exam_editor.edit_question", question_id=question_id))
 
 
 # --- importing, template, export --------------------------------------------------------

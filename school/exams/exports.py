@@ -45,7 +45,7 @@ def results_xlsx(attempts: Iterable[Attempt]) -> bytes:
                       float(attempt.score) if attempt.score is not None else None,
                       float(attempt.max_score) if attempt.max_score is not None else None,
                       round(attempt.percent, 1) if attempt.state == AttemptState.FINISHED else None,
-                      "" if attempt.passed is None else ("通过" if attempt.passed else "未通过")])
+                      ("待阅卷" if attempt.awaiting_grading else "") if attempt.passed is None else ("通过" if attempt.passed else "未通过")])
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

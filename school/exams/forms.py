@@ -49,6 +49,11 @@ class ExamForm(FlaskForm):
     one_per_page = BooleanField("每页一题（否则全部题目在一页）")
     review = SelectField("交卷后查看", choices=list(REVIEW_LABELS.items()), default="after_submit")
     review_answers = BooleanField("查看时显示正确答案和解析")
+    graders = SelectField("主观题阅卷人", choices=[("editors", "出题人（编辑）"), ("secretaries", "出题人和本组织书记（只阅本组织党员）")],
+                          default="editors")
+    anonymous_grading = BooleanField("匿名阅卷（阅卷时不显示作答人）", default=True)
+    second_grader_margin = DecimalField("双评：两人评分相差超过几分时由第三人裁定（留空为一人评分）", places=2,
+                                        validators=[Optional(), NumberRange(0, 100, "应在 0 到 100 之间")])
     REVIEW_HINT = "党员还有作答次数时，只显示得分和自己的答案；用完全部次数或考试结束后，才按此设置显示正确答案和解析。"
     published = BooleanField("发布（党员可见）")
 
@@ -69,6 +74,12 @@ class QuestionForm(FlaskForm):
     difficulty = SelectField("难度", coerce=int, default=3,
                              choices=[(1, "1 易"), (2, "2 较易"), (3, "3 中"), (4, "4 较难"), (5, "5 难")])
     tags = StringField("标签（逗号分隔）", validators=[Length(max=300)])
+    # Written questions (简答 / 论述, GIFT ``{}``): for graders only, never shown to members.
+    written_kind = SelectField("主观题类型", choices=[("essay", "论述题"), ("short", "简答题")], default="essay")
+    reference = TextAreaField("参考答案（仅阅卷人可见）", validators=[Length(max=20000)])
+    rubric = TextAreaField("评分标准（仅阅卷人可见）", validators=[Length(max=20000)])
+    min_length = IntegerField("最少字数", default=0, validators=[Optional(), NumberRange(0, 20000, "字数应在 0 到 20000 之间")])
+    max_length = IntegerField("最多字数", validators=[Optional(), NumberRange(1, 20000, "字数应在 1 到 20000 之间")])
     # Inserting a picture: the same form is posted, so what the editor has typed comes back with it.
     image = FileField("图片文件", render_kw={"accept": IMAGE_TYPES})
     image_alt = StringField("图片说明（看不到图片时显示，可不填）", validators=[Length(max=100)])

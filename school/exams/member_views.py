@@ -108,12 +108,13 @@ def save_answers(attempt_id: int):
     except RecursionError:  # nested deeper than the parser goes: not from the page either
         payload = None
     items = payload.get("answers") if isinstance(payload, dict) else None
+    signals_raw = payload.get("signals") if isinstance(payload, dict) else None
     now = utcnow()
     if not isinstance(items, list):
         return jsonify(error="请求格式不正确", server_time=_ms(now)), 400
     deadline = _ms(attempt.deadline_at)  # read before the commit expires the object
     try:
-        result = attempts.save_answers(attempt, current_actor(), items, now)
+        result = attempts.save_answers(attempt, current_actor(), items, now, signals_raw)
     except AnswerError as exc:
         observability.exam_save("malformed")
         return jsonify(error=str(exc), errors={str(k): v for k, v in exc.errors.items()},
@@ -172,7 +173,19 @@ def result(attempt_id: int):
     return render_template("exams/result.html", attempt=attempt, exam=exam, review_open=allowed,
                            items=paper.review(attempt, with_answers) if allowed else [],
                            answers_held=exam.review_answers and not with_answers,
-                           hours=attempts.credit_hours(exam))
+                           hours=attempts.credit_hours(exam), next_step=_next_step(exam, member, now))
+
+
+def _next_step(exam: Exam, member, now) -> dict:
+    """After a result: another attempt while one may be started (with how many remain), else
+    the course whose test this is, else the member's record."""
+    if eligibility.why_not_start(exam, member, now) is None:
+        left = exam.attempts_allowed - len(eligibility.attempts_of(exam, member)) if exam.attempts_allowed else None
+        return {"kind": "retry", "left": left, "form": ConfirmForm(),
+                "url": url_for("exams.start", exam_id=exam.id)}
+    if exam.course_id:
+        return {"kind": "course", "url": url_for("courses.course", course_id=exam.course_id)}
+    return {"kind": "record", "url": url_for("credits.home")}
 
 
 @bp.get("/images/<name>")

@@ -38,7 +38,22 @@ class QuestionType(StrEnum):
     FILL = "fill"
     NUMERIC = "numeric"
     MATCHING = "matching"
+    SHORT = "short"  # 简答题: a written answer graded by a person
+    ESSAY = "essay"  # 论述题: the same, longer
 
+
+WRITTEN_TYPES = frozenset({QuestionType.SHORT, QuestionType.ESSAY})
+DEFAULT_MAX_LENGTH = {QuestionType.SHORT: 1000, QuestionType.ESSAY: 5000}
+MAX_WRITTEN_LENGTH = 20000  # no written answer is stored longer than this, whatever the question says
+
+
+def written_data(qtype: str, reference: str = "", rubric: str = "", min_length: int = 0,
+                 max_length: int | None = None) -> dict:
+    """The details of a written-answer question; the reference answer and rubric are for graders only."""
+    max_length = max_length or DEFAULT_MAX_LENGTH.get(qtype, 1000)
+    max_length = max(1, min(int(max_length), MAX_WRITTEN_LENGTH))
+    min_length = max(0, min(int(min_length or 0), max_length))
+    return {"reference": reference or "", "rubric": rubric or "", "min_length": min_length, "max_length": max_length}
 
 TYPE_LABELS = {
     QuestionType.SINGLE: "单选题",
@@ -47,6 +62,8 @@ TYPE_LABELS = {
     QuestionType.FILL: "填空题",
     QuestionType.NUMERIC: "数值题",
     QuestionType.MATCHING: "匹配题",
+    QuestionType.SHORT: "简答题",
+    QuestionType.ESSAY: "论述题",
 }
 
 
@@ -100,6 +117,9 @@ class Question(db.Model):
     # fill: {"answers": [{"text", "weight", "feedback"}]}
     # numeric: {"answers": [{"value", "tolerance"} | {"min", "max"}, + "weight", "feedback"]}
     # matching: {"pairs": [{"left", "right"}]}
+    # options and pairs may carry "format": "html" | "plain" (GIFT's per-answer [html] / [plain]); default markdown
+    # numeric may carry "other_feedback" (GIFT's ``~#…``: shown for any other answer)
+    # short/essay: {"reference", "rubric", "min_length", "max_length"} (written_data); graded by people
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -137,6 +157,13 @@ class Exam(AudienceMixin, db.Model):
     review: Mapped[str] = mapped_column(String(20), default=Review.AFTER_SUBMIT)
     review_answers: Mapped[bool] = mapped_column(Boolean, default=False)  # show correct answers + explanations
     published: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Who grades written answers: "editors" (editors and admins) or "secretaries" (also secretaries,
+    # each only the attempts of members in their subtree).
+    graders: Mapped[str] = mapped_column(String(20), default="editors", server_default="editors")
+    anonymous_grading: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # Double marking: None = one grader; else two graders each, and a third decides when their
+    # points differ by more than this margin (``marking``).
+    second_grader_margin: Mapped[Decimal | None] = mapped_column(Numeric(6, 2))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
@@ -170,6 +197,11 @@ class Attempt(db.Model):
     score: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
     max_score: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
     passed: Mapped[bool | None] = mapped_column(Boolean)
+    # Finished with written answers not yet graded (待阅卷): score provisional, passed None, no credit yet.
+    awaiting_grading: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Integrity signals the page counted, shown to graders (never a verdict by themselves):
+    # {"hidden": times the page was left, "pastes": {question id: pastes into its written answer}}
+    integrity: Mapped[dict | None] = mapped_column(JSON)
 
     exam: Mapped[Exam] = relationship()
     member: Mapped[User] = relationship()
@@ -197,3 +229,40 @@ class Answer(db.Model):
     # overwrites a newer answer saved from another tab or device.
     client_rev: Mapped[int] = mapped_column(BigInteger, default=0)
     fraction: Mapped[Decimal | None] = mapped_column(Numeric(6, 4))  # set when the attempt is graded
+    # Written answers (简答 / 论述): graded by a person (``marking``); fraction stays None until then.
+    awarded_points: Mapped[Decimal | None] = mapped_column(Numeric(6, 2))
+    grader_comment: Mapped[str | None] = mapped_column(Text)
+    graded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    graded_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Regrade(db.Model):
+    """The audit row of one regrade (``regrading.regrade_question``): who, when, why, and per
+    attempt whose score changed the score and verdict before and after."""
+
+    __tablename__ = "exam_regrade"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("exam_question.id"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    # [{"attempt", "old_score", "new_score", "old_passed", "new_passed"}]
+    changes: Mapped[list] = mapped_column(JSON, default=list)
+    credits_awarded: Mapped[int] = mapped_column(Integer, default=0)
+    credits_reversed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Grade(db.Model):
+    """One grader's points for one written answer under double marking (``Exam.second_grader_margin``);
+    the answer's ``awarded_points`` is the result (mean of two within the margin, else the third's)."""
+
+    __tablename__ = "exam_grade"
+    __table_args__ = (UniqueConstraint("answer_id", "grader_id", name="uq_exam_grade_answer_grader"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    answer_id: Mapped[int] = mapped_column(ForeignKey("exam_answer.id", ondelete="CASCADE"), index=True)
+    grader_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    points: Mapped[Decimal] = mapped_column(Numeric(6, 2))
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)

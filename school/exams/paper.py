@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from school.exams import grading
-from school.exams.models import Answer, Attempt, Question, QuestionType
+from school.exams.models import WRITTEN_TYPES, Answer, Attempt, Question, QuestionType
 from school.exams.responses import to_shown
 from school.exams.text import inline, render
 from school.extensions import db
@@ -32,7 +32,11 @@ def paper(attempt: Attempt) -> list[dict]:
                  "response": to_shown(item, question.qtype, answer.response) if answer else None,
                  "flagged": bool(answer and answer.flagged), "rev": answer.client_rev if answer else 0}
         if question.qtype in (QuestionType.SINGLE, QuestionType.MULTIPLE):
-            entry["options"] = [inline(question.data["options"][i]["text"]) for i in item["opts"]]
+            options = question.data["options"]
+            entry["options"] = [inline(options[i]["text"], options[i].get("format", "markdown")) for i in item["opts"]]
+        elif question.qtype in WRITTEN_TYPES:  # the length limits only: reference and rubric are for graders
+            entry["min_length"] = int(question.data.get("min_length") or 0)
+            entry["max_length"] = int(item.get("max") or question.data.get("max_length") or 0)
         elif question.qtype == QuestionType.MATCHING:
             pairs = question.data["pairs"]
             entry["lefts"] = [(i, inline(p["left"])) for i, p in enumerate(pairs) if p.get("left")]
@@ -50,6 +54,10 @@ def review(attempt: Attempt, with_answers: bool) -> list[dict]:
         answer = answers.get(question.id)
         fraction = float(answer.fraction) if answer and answer.fraction is not None else 0.0
         entry["earned"] = grading.points_for(question.points, fraction)
+        if question.qtype in WRITTEN_TYPES:  # a person's grade and comment (待阅卷 until then)
+            entry["pending"] = bool(answer and answer.fraction is None)
+            entry["earned"] = answer.awarded_points if answer and answer.awarded_points is not None else entry["earned"]
+            entry["comment"] = (answer.grader_comment or "") if answer else ""
         entry["given"] = _given_text(question, answer.response if answer else None)
         if with_answers:
             entry["correct"] = grading.correct_answer_text(question.qtype, question.data)
@@ -72,6 +80,8 @@ def _given_text(question: Question, response: dict | None) -> str:
         return response.get("text") or "（未作答）"
     if question.qtype == QuestionType.NUMERIC:
         return response.get("value") or "（未作答）"
+    if question.qtype in WRITTEN_TYPES:
+        return response.get("text") or "（未作答）"
     pairs = data["pairs"]
     return "；".join(f"{pairs[int(k)]['left']} → {pairs[v]['right']}" for k, v in response.get("pairs", {}).items()
                     if int(k) < len(pairs) and v < len(pairs)) or "（未作答）"

@@ -13,7 +13,7 @@ import re
 from sqlalchemy import select
 
 from school.exams.errors import AnswerError, ExamError
-from school.exams.models import Attempt, Question, QuestionType
+from school.exams.models import MAX_WRITTEN_LENGTH, WRITTEN_TYPES, Attempt, Question, QuestionType
 from school.extensions import db
 
 MAX_TEXT = 500
@@ -103,6 +103,8 @@ def to_stored(item: dict, qtype: str, response) -> dict | None:
         key = "text" if qtype == QuestionType.FILL else "value"
         value = response.get(key)
         return {key: _clean_text("" if value is None else value)}
+    if qtype in WRITTEN_TYPES:
+        return _written(item, response.get("text"))
     if qtype == QuestionType.MATCHING:
         rights = item.get("rights", [])
         pairs = response.get("pairs")
@@ -120,6 +122,60 @@ def to_stored(item: dict, qtype: str, response) -> dict | None:
             out[str(left)] = rights[pos]
         return {"pairs": out}
     raise ExamError("未知题型")
+
+
+def written_length(text: str) -> int:
+    """The length a member is told and held to: characters (code points), as the page counts them."""
+    return len(text or "")
+
+
+def _written(item: dict, value) -> dict | None:
+    """A written answer (简答 / 论述): text, at most the question's ``max_length`` (fixed in the
+    layout at start) — longer is refused, nothing saved. The minimum is not checked here: a
+    draft is short while it is written; an answer still below it when the attempt ends is
+    graded 0 (``attempts._grade``)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ExamError("答案格式不正确")
+    limit = min(int(item.get("max") or MAX_WRITTEN_LENGTH), MAX_WRITTEN_LENGTH)
+    if written_length(value) > limit:
+        raise ExamError(f"答案不能超过 {limit} 字（现在 {written_length(value)} 字）")
+    if _has_bad_chars(value):
+        raise ExamError("答案中有无法识别的字符")
+    return {"text": value} if value.strip() else None
+
+
+MAX_SIGNAL = 100_000
+
+
+def parse_signals(attempt: Attempt, raw) -> dict | None:
+    """The page's integrity counts (``{"hidden": n, "pastes": {"<question id>": n}}``) checked
+    strictly like the answers: anything malformed raises AnswerError and nothing is saved."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"hidden", "pastes"}:
+        raise AnswerError("请求格式不正确")
+    hidden, pastes = raw.get("hidden", 0), raw.get("pastes", {})
+    if not _is_index(hidden) or not 0 <= hidden <= MAX_SIGNAL or not isinstance(pastes, dict) or len(pastes) > MAX_ITEMS:
+        raise AnswerError("请求格式不正确")
+    types = qtypes(attempt)
+    out = {}
+    for key, count in pastes.items():
+        if not isinstance(key, str) or not _ASCII_INDEX.fullmatch(key) or types.get(int(key)) not in WRITTEN_TYPES \
+                or not _is_index(count) or not 0 <= count <= MAX_SIGNAL:
+            raise AnswerError("请求格式不正确")
+        out[str(int(key))] = count
+    return {"hidden": hidden, "pastes": out}
+
+
+def merge_signals(old: dict | None, new: dict) -> dict:
+    """Counts only grow: a late, older copy from the offline queue never lowers them."""
+    old = old or {}
+    pastes = dict(old.get("pastes", {}))
+    for key, count in new["pastes"].items():
+        pastes[key] = max(pastes.get(key, 0), count)
+    return {"hidden": max(old.get("hidden", 0), new["hidden"]), "pastes": pastes}
 
 
 def parse_items(attempt: Attempt, items) -> list[dict]:
@@ -189,6 +245,8 @@ def items_from_form(attempt: Attempt, form) -> list[dict]:
                 response = {"text": form[name]}
             elif qtype == QuestionType.NUMERIC and form.get(name, "").strip():
                 response = {"value": form[name]}
+            elif qtype in WRITTEN_TYPES and form.get(name, "").strip():
+                response = {"text": form[name]}
             elif qtype == QuestionType.MATCHING:
                 pairs = {key[len(name) + 1:]: int(value) for key, value in form.items()
                          if key.startswith(name + ".") and _ASCII_INDEX.fullmatch(value)}

@@ -94,7 +94,8 @@ class ItemStat:
 
 
 def item_analysis(attempts: list[Attempt]) -> list[ItemStat]:
-    finished = [a for a in attempts if a.state == AttemptState.FINISHED]
+    # Attempts awaiting grading (待阅卷) are left out until their written answers are graded.
+    finished = [a for a in attempts if a.state == AttemptState.FINISHED and not a.awaiting_grading]
     if not finished:
         return []
     fractions: dict[int, dict[int, float]] = {}

@@ -18,9 +18,9 @@ def render(text: str, fmt: str = "markdown") -> Markup:
     return Markup(markdown_to_safe_html(text, data_urls=True))
 
 
-def inline(text: str) -> Markup:
-    """An option or pair text: rendered like a stem but without the wrapping paragraph."""
-    out = str(render(text))
+def inline(text: str, fmt: str = "markdown") -> Markup:
+    """An option or pair text: rendered like a stem (in its own format) but without the wrapping paragraph."""
+    out = str(render(text, fmt or "markdown"))
     if out.startswith("<p>") and out.endswith("</p>") and out.count("<p>") == 1:
         out = out[3:-4]
     return Markup(out)

@@ -73,9 +73,10 @@ $CATEGORY: 党史
     result = gift.parse(text)
     assert [(p.line, p.message) for p in result.problems] == [
         (14, "不支持的题型：说明文字（没有答案部分 {…}）"),
-        (16, "不支持的题型：问答题（答案部分为空）"),
     ]
-    first, fill, tf, numeric = result.questions
+    # ``{}`` is Moodle's essay: a written answer graded by a person (it used to be refused).
+    first, fill, tf, essay, numeric = result.questions
+    assert (essay.line, essay.qtype) == (16, "essay")
     assert (first.line, first.name, first.category) == (4, "建党", "党章/总纲")
     assert first.explanation == "1921 年 7 月，中国共产党第一次全国代表大会召开。"
     assert first.data["options"][0]["feedback"] == "五四运动那年"

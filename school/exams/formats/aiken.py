@@ -1,5 +1,8 @@
 """Aiken: a stem, lettered options (``A.`` or ``A)``), then ``ANSWER: B``.
 
+A written-answer question (our extension) is a stem followed by ``题型：简答`` or
+``题型：论述`` and, optionally, ``参考答案：…`` on the next line.
+
 Chinese banks often write ``答案：B`` and full-width letters or dots; NFKC makes those
 the same as the ASCII forms. Several letters (``ANSWER: AC``) make a multiple choice.
 """
@@ -9,10 +12,12 @@ import re
 import unicodedata
 
 from school.exams.formats import Parsed, ParseResult, Problem
-from school.exams.models import QuestionType
+from school.exams.models import QuestionType, written_data
 
 _OPTION = re.compile(r"^([A-Z])\s*[.)、]\s*(.*)$")
 _RAW_PREFIX = re.compile(r"^[A-ZＡ-Ｚ]\s*[.)、．）]\s*")
+_WRITTEN = re.compile(r"^(?:题型|TYPE)\s*:\s*(简答|简答题|论述|论述题|ESSAY)\s*$", re.IGNORECASE)
+_REFERENCE = re.compile(r"^参考答案\s*:\s*(.*)$")
 _ANSWER = re.compile(r"^(?:ANSWER|答案)\s*:\s*([A-Z](?:[\s,，、]*[A-Z])*)\s*$", re.IGNORECASE)
 
 
@@ -20,7 +25,7 @@ def parse(text: str) -> ParseResult:
     result = ParseResult()
     stem_lines: list[str] = []
     options: list[str] = []
-    start = 0
+    start = written_at = 0
     broken = False
     lines = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
     for number, raw in enumerate(lines, start=1):
@@ -32,6 +37,18 @@ def parse(text: str) -> ParseResult:
         plain = unicodedata.normalize("NFKC", line)
         answer = _ANSWER.match(plain)
         option = _OPTION.match(plain)
+        written = _WRITTEN.match(plain)
+        reference = _REFERENCE.match(plain)
+        if reference and result.questions and result.questions[-1].line == written_at:
+            question = result.questions[-1]
+            question.data = written_data(question.qtype, reference.group(1).strip())
+            continue
+        if written and stem_lines and not options:
+            qtype = QuestionType.SHORT if written.group(1).startswith("简") else QuestionType.ESSAY
+            result.questions.append(Parsed(line=start, qtype=qtype, stem="\n".join(stem_lines).strip(),
+                                           data=written_data(qtype)))
+            written_at, stem_lines = start, []
+            continue
         if answer:
             if not stem_lines:
                 result.problems.append(Problem(number, "ANSWER 行前面缺少题干"))

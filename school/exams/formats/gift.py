@@ -6,11 +6,12 @@ block is between the first ``{`` and the last ``}``; ``\\~ \\= \\# \\{ \\} \\: \
 """
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal, InvalidOperation
 
 from school.exams.formats import Parsed, ParseResult, Problem
-from school.exams.models import QuestionType
+from school.exams.models import WRITTEN_TYPES, QuestionType, written_data
 
 # Escaped characters are swapped for private-use code points while parsing.
 _ESCAPES = {"\\\\": "\ue000", "\\~": "\ue001", "\\=": "\ue002", "\\#": "\ue003", "\\{": "\ue004",
@@ -20,6 +21,17 @@ _RESTORE = {"\ue000": "\\", "\ue001": "~", "\ue002": "=", "\ue003": "#", "\ue004
 _META = re.compile(r"\[(tag|points|difficulty):([^\]]*)\]")
 _WEIGHT = re.compile(r"^%(-?\d+(?:\.\d+)?)%")
 _BLANK = "_____"
+_FORMAT = re.compile(r"^\s*\[(markdown|html|plain|moodle)\]")
+_FORMATS = {"moodle": "plain"}  # Moodle's auto-format is plain text with line breaks
+_WRITTEN_META = re.compile(r"\[written:(\{.*\})\]\s*$")
+
+
+def _marker(text: str) -> tuple[str | None, str]:
+    """A leading ``[html]`` / ``[moodle]`` / ``[plain]`` / ``[markdown]`` → (our format, the text without it)."""
+    match = _FORMAT.match(text)
+    if not match:
+        return None, text
+    return _FORMATS.get(match.group(1), match.group(1)), text[match.end():]
 
 
 def _protect(text: str) -> str:
@@ -92,6 +104,17 @@ def _category(raw: str) -> str:
 def _apply_meta(question: Parsed, comments: list[str]) -> None:
     tags = []
     for comment in comments:
+        written = _WRITTEN_META.search(comment)
+        if written and question.qtype in WRITTEN_TYPES:
+            try:
+                details = json.loads(written.group(1))
+                qtype = details.get("type") if details.get("type") in WRITTEN_TYPES else question.qtype
+                question.qtype, question.data = qtype, written_data(
+                    qtype, str(details.get("reference", "")), str(details.get("rubric", "")),
+                    int(details.get("min_length", 0)), int(details.get("max_length", 0)) or None)
+            except (ValueError, TypeError, AttributeError):
+                pass  # a hand-edited comment: the essay keeps its defaults
+            continue
         for key, value in _META.findall(comment):
             value = value.strip()
             if key == "tag":
@@ -123,11 +146,9 @@ def _question(raw: str, line: int) -> Parsed:
         if end < 0:
             raise _Bad("题目名称缺少结尾的 ::")
         name, text = _restore(text[2:end]), text[end + 2:].strip()
-    fmt = "markdown"
-    match = re.match(r"^\[(markdown|html|plain|moodle)\]", text)
-    if match:
-        fmt = {"moodle": "plain"}.get(match.group(1), match.group(1))
-        text = text[match.end():].lstrip()
+    marked, text = _marker(text)
+    fmt = marked or "markdown"
+    text = text.lstrip()
     open_at, close_at = text.find("{"), text.rfind("}")
     if open_at < 0 and close_at < 0:
         raise _Bad("不支持的题型：说明文字（没有答案部分 {…}）")
@@ -143,11 +164,12 @@ def _question(raw: str, line: int) -> Parsed:
     if not stem:
         raise _Bad("缺少题干")
     explanation = ""
-    if "####" in answer:
+    if "####" in answer:  # general feedback: shown after the attempt, whatever the answer
         answer, explanation = answer.split("####", 1)
-        answer, explanation = answer.strip(), _restore(explanation)
-    if not answer:
-        raise _Bad("不支持的题型：问答题（答案部分为空）")
+        answer, explanation = answer.strip(), _restore(_marker(explanation)[1])
+    if not answer:  # Moodle's essay: a written answer graded by a person
+        return Parsed(line=line, qtype=QuestionType.ESSAY, stem=stem, data=written_data(QuestionType.ESSAY),
+                      name=name, stem_format=fmt, explanation=explanation)
     qtype, data, feedback = _answers(answer)
     if not explanation and feedback:
         explanation = feedback
@@ -165,7 +187,8 @@ def _split_items(answer: str) -> list[tuple[str, str]]:
     return items
 
 
-def _weight_text(prefix: str, body: str) -> tuple[float, str, str]:
+def _weight_text(prefix: str, body: str) -> tuple[float, str, str, str | None]:
+    """An answer's weight, text, feedback and format marker (``[html]`` etc., removed from the text)."""
     body = body.strip()
     weight = 100.0 if prefix == "=" else 0.0
     match = _WEIGHT.match(body)
@@ -179,7 +202,8 @@ def _weight_text(prefix: str, body: str) -> tuple[float, str, str]:
     feedback = ""
     if "#" in body:
         body, feedback = body.split("#", 1)
-    return weight, _restore(body), _restore(feedback)
+    fmt, body = _marker(body)
+    return weight, _restore(body), _restore(_marker(feedback)[1]), fmt
 
 
 def _number(text: str) -> float:
@@ -203,33 +227,50 @@ def _numeric_spec(spec: str) -> dict:
     return {"value": _number(spec), "tolerance": 0}
 
 
+def _numeric(body: str) -> dict:
+    """Moodle's numerical answers: ``1822``, ``1822:2``, ``1..5``, several ``=`` answers with
+    ``%50%`` weights and ``#feedback``, and ``~#feedback`` (from the first ``~`` on) for any
+    other answer."""
+    other = None
+    if "~" in body:
+        body, wrong = body.split("~", 1)
+        other = _restore(_marker(wrong.partition("#")[2])[1])
+    pieces = body.split("=")
+    if pieces and not pieces[0].strip():
+        pieces = pieces[1:]
+    if not pieces:
+        raise _Bad("数值题没有答案")
+    answers = []
+    for piece in pieces:
+        weight, spec, feedback, _ = _weight_text("=", piece)
+        answers.append({**_numeric_spec(spec), "weight": weight, "feedback": feedback})
+    if not any(a["weight"] > 0 for a in answers):
+        raise _Bad("数值题没有正确答案")
+    data = {"answers": answers}
+    if other:
+        data["other_feedback"] = other
+    return data
+
+
 def _answers(answer: str) -> tuple[str, dict, str]:
     if answer.startswith("#"):
-        body = answer[1:].strip()
-        answers = []
-        if body.startswith("="):
-            for prefix, item in _split_items(body):
-                weight, spec, feedback = _weight_text(prefix, item)
-                answers.append({**_numeric_spec(spec), "weight": weight, "feedback": feedback})
-        else:
-            spec, _, feedback = body.partition("#")
-            answers.append({**_numeric_spec(spec), "weight": 100.0, "feedback": _restore(feedback)})
-        if not any(a["weight"] > 0 for a in answers):
-            raise _Bad("数值题没有正确答案")
-        return QuestionType.NUMERIC, {"answers": answers}, ""
+        return QuestionType.NUMERIC, _numeric(answer[1:].strip()), ""
     head, *feedbacks = answer.split("#")
     if head.strip().upper() in ("T", "TRUE", "F", "FALSE"):
         value = head.strip().upper().startswith("T")
-        feedbacks = [_restore(f) for f in feedbacks]
+        feedbacks = [_restore(_marker(f)[1]) for f in feedbacks]
         # Moodle: the first feedback is shown for a wrong answer, the second for a right one.
         return QuestionType.TRUEFALSE, {"answer": value}, feedbacks[0] if feedbacks else ""
     if "~" in answer:
         options = []
         for prefix, item in _split_items(answer):
-            weight, text, feedback = _weight_text(prefix, item)
+            weight, text, feedback, fmt = _weight_text(prefix, item)
             if not text:
                 raise _Bad("有空的选项")
-            options.append({"text": text, "weight": weight, "feedback": feedback})
+            option = {"text": text, "weight": weight, "feedback": feedback}
+            if fmt in ("html", "plain"):
+                option["format"] = fmt
+            options.append(option)
         if len(options) < 2:
             raise _Bad("选择题至少需要两个选项")
         if "=" in answer:
@@ -247,7 +288,7 @@ def _answers(answer: str) -> tuple[str, dict, str]:
             if prefix != "=":
                 raise _Bad("匹配题的每一对都应以 = 开头")
             left, right = item.split("->", 1)
-            pairs.append({"left": _restore(left), "right": _restore(right.split("#", 1)[0])})
+            pairs.append({"left": _restore(_marker(left)[1]), "right": _restore(_marker(right.split("#", 1)[0])[1])})
             if not pairs[-1]["right"]:
                 raise _Bad("匹配题有空的右侧答案")
         if sum(1 for p in pairs if p["left"]) < 2:
@@ -257,7 +298,7 @@ def _answers(answer: str) -> tuple[str, dict, str]:
     for prefix, item in items:
         if prefix != "=":
             raise _Bad("填空题的答案应以 = 开头")
-        weight, text, feedback = _weight_text(prefix, item)
+        weight, text, feedback, _ = _weight_text(prefix, item)
         if not text:
             raise _Bad("有空的填空答案")
         answers.append({"text": text, "weight": weight, "feedback": feedback})
@@ -290,6 +331,10 @@ def _feedback(text: str) -> str:
     return f"#{escape(text)}" if text else ""
 
 
+def _fmt(item: dict) -> str:
+    return f"[{item['format']}]" if item.get("format") in ("html", "plain") else ""
+
+
 def dump_question(q) -> str:
     """One question (model or Parsed) as GIFT, with our metadata in a comment Moodle ignores."""
     data = q.data
@@ -299,12 +344,13 @@ def dump_question(q) -> str:
         for option in data["options"]:
             weight = float(option.get("weight", 0))
             if q.qtype == QuestionType.SINGLE and weight >= 100:
-                parts.append(f"={escape(option['text'])}{_feedback(option.get('feedback', ''))}")
+                parts.append(f"={_fmt(option)}{escape(option['text'])}{_feedback(option.get('feedback', ''))}")
             else:
                 if q.qtype == QuestionType.MULTIPLE and not weighted:
                     correct = sum(1 for o in data["options"] if float(o.get("weight", 0)) > 0)
                     weight = round(100 / correct, 5) if weight > 0 else -100
-                parts.append(f"~{_weight(weight, 0)}{escape(option['text'])}{_feedback(option.get('feedback', ''))}")
+                parts.append(f"~{_weight(weight, 0)}{_fmt(option)}{escape(option['text'])}"
+                             f"{_feedback(option.get('feedback', ''))}")
         body = "\n\t" + "\n\t".join(parts) + "\n"
     elif q.qtype == QuestionType.TRUEFALSE:
         body = "TRUE" if data.get("answer") else "FALSE"
@@ -317,7 +363,11 @@ def dump_question(q) -> str:
             spec = f"{_num(a['min'])}..{_num(a['max'])}" if "min" in a else \
                 f"{_num(a['value'])}:{_num(a.get('tolerance', 0))}"
             specs.append(f"={_weight(a.get('weight', 100), 100)}{spec}{_feedback(a.get('feedback', ''))}")
+        if data.get("other_feedback"):
+            specs.append(f"~{_feedback(data['other_feedback'])}")
         body = "#\n\t" + "\n\t".join(specs) + "\n"
+    elif q.qtype in WRITTEN_TYPES:
+        body = ""
     elif q.qtype == QuestionType.MATCHING:
         body = "\n\t" + "\n\t".join(f"={escape(p['left'])} -> {escape(p['right'])}" for p in data["pairs"]) + "\n"
     else:
@@ -332,6 +382,9 @@ def dump_question(q) -> str:
     multi = q.qtype == QuestionType.MULTIPLE and not data.get("weighted")
     if multi:
         meta += " [all-or-nothing]"
+    if q.qtype in WRITTEN_TYPES:  # Moodle reads an essay; the rest is ours, in a comment Moodle ignores
+        details = {"type": q.qtype, **{k: data.get(k) for k in ("reference", "rubric", "min_length", "max_length")}}
+        meta += f"\n// [written:{json.dumps(details, ensure_ascii=False)}]"
     return f"{meta}\n{name}{fmt}{escape(q.stem)}{{{body}}}\n"
 
 

@@ -1,6 +1,8 @@
 """The spreadsheet layout Chinese question banks come in, read with ``school.tabular``.
 
-Columns: 题型, 题干, 选项A…选项H, 答案, 解析, 分值, 分类, 难度. One question per row.
+Columns: 题型, 题干, 选项A…选项H, 答案, 解析, 分值, 分类, 难度, 评分标准, 字数. One question per row.
+简答 / 论述 rows: 答案 is the reference answer, 评分标准 the rubric (both for graders only),
+字数 the length allowed (``50-500``, ``≤300`` or ``300``: at most).
 """
 from __future__ import annotations
 
@@ -12,14 +14,14 @@ from decimal import Decimal, InvalidOperation
 from openpyxl import Workbook
 
 from school.exams.formats import FormatError, Parsed, ParseResult, Problem
-from school.exams.models import TYPE_LABELS, QuestionType
+from school.exams.models import TYPE_LABELS, WRITTEN_TYPES, QuestionType, written_data
 from school.export_cells import append_row
 from school.tabular import TableError, read_table
 
 LETTERS = "ABCDEFGH"
-HEADERS = ["题型", "题干", *[f"选项{c}" for c in LETTERS], "答案", "解析", "分值", "分类", "难度"]
+HEADERS = ["题型", "题干", *[f"选项{c}" for c in LETTERS], "答案", "解析", "分值", "分类", "难度", "评分标准", "字数"]
 EXAMPLE = ["单选题", "中国共产党的最高理想和最终目标是什么？", "实现共产主义", "全面建成小康社会", "实现现代化",
-           "", "", "", "", "", "A", "党章总纲明确规定。", "2", "党章/总纲", "中"]
+           "", "", "", "", "", "A", "党章总纲明确规定。", "2", "党章/总纲", "中", "", ""]
 TYPES = {
     "单选": QuestionType.SINGLE, "单选题": QuestionType.SINGLE, "单项选择题": QuestionType.SINGLE,
     "多选": QuestionType.MULTIPLE, "多选题": QuestionType.MULTIPLE, "多项选择题": QuestionType.MULTIPLE,
@@ -27,12 +29,32 @@ TYPES = {
     "填空": QuestionType.FILL, "填空题": QuestionType.FILL,
     "数值": QuestionType.NUMERIC, "数值题": QuestionType.NUMERIC,
     "匹配": QuestionType.MATCHING, "匹配题": QuestionType.MATCHING, "连线题": QuestionType.MATCHING,
+    "简答": QuestionType.SHORT, "简答题": QuestionType.SHORT,
+    "论述": QuestionType.ESSAY, "论述题": QuestionType.ESSAY,
 }
+_LENGTH = re.compile(r"^(?:(\d+)\s*[-~～至]\s*)?[≤<]?\s*(\d+)$")
 TRUE_WORDS = {"对", "正确", "√", "T", "TRUE", "是", "Y"}
 FALSE_WORDS = {"错", "错误", "×", "X", "F", "FALSE", "否", "N"}
 DIFFICULTY_WORDS = {"易": 1, "简单": 1, "较易": 2, "中": 3, "中等": 3, "一般": 3, "较难": 4, "难": 5, "困难": 5}
 DIFFICULTY_LABELS = {1: "易", 2: "较易", 3: "中", 4: "较难", 5: "难"}
 SEPARATORS = re.compile(r"\s*[|｜]\s*")
+# Headers other systems' exports use → ours; a 序号 column is ignored.
+HEADER_SYNONYMS = {"题目": "题干", "试题内容": "题干", "题目内容": "题干", "试题": "题干", "试题类型": "题型",
+                   "题目类型": "题型", "正确答案": "答案", "标准答案": "答案", "答案解析": "解析", "试题解析": "解析",
+                   "分数": "分值", "题目分值": "分值", "难易程度": "难度", "题目分类": "分类"}
+IGNORED_HEADERS = {"序号", "编号", "题号"}
+
+
+def canonical_header(header: str) -> str:
+    """``A`` … ``H`` → 选项A…, the synonyms above → ours, 序号 → "" (ignored); NFKC, spaces removed."""
+    name = unicodedata.normalize("NFKC", header or "").replace(" ", "")
+    if name in IGNORED_HEADERS:
+        return ""
+    if len(name) == 1 and name.upper() in LETTERS:
+        return f"选项{name.upper()}"
+    if name.startswith("选项") and len(name) == 3 and name[2].upper() in LETTERS:
+        return f"选项{name[2].upper()}"
+    return HEADER_SYNONYMS.get(name, name)
 
 
 class _Bad(ValueError):
@@ -44,11 +66,17 @@ def parse(filename: str, data: bytes) -> ParseResult:
         table = read_table(filename, data)
     except TableError as exc:
         raise FormatError(str(exc)) from exc
-    missing = [h for h in ("题型", "题干", "答案") if h not in table.headers]
+    headers = [canonical_header(h) for h in table.headers]
+    missing = [h for h in ("题型", "题干", "答案") if h not in headers]
     if missing:
         raise FormatError(f"表头缺少：{'、'.join(missing)}。请下载模板按模板填写")
     result = ParseResult()
-    for row_number, row in table.rows:
+    for row_number, raw in table.rows:
+        row = {}
+        for header, value in raw.items():  # the template's own name wins over a synonym
+            name = canonical_header(header)
+            if name and (name not in row or header == name):
+                row[name] = value
         try:
             result.questions.append(_row(row_number, row))
         except _Bad as exc:
@@ -81,7 +109,7 @@ def _numeric(answer: str) -> dict:
 def _row(number: int, row: dict) -> Parsed:
     qtype = TYPES.get(row.get("题型", "").strip())
     if qtype is None:
-        raise _Bad(f"题型“{row.get('题型', '')}”无法识别（可填：单选、多选、判断、填空、数值、匹配）")
+        raise _Bad(f"题型“{row.get('题型', '')}”无法识别（可填：单选、多选、判断、填空、数值、匹配、简答、论述）")
     stem = row.get("题干", "").strip()
     if not stem:
         raise _Bad("题干是空的")
@@ -91,7 +119,9 @@ def _row(number: int, row: dict) -> Parsed:
         options.pop()
     if any(not text for _, text in options):
         raise _Bad(f"选项 {next(c for c, t in options if not t)} 是空的，后面却还有选项")
-    if qtype in (QuestionType.SINGLE, QuestionType.MULTIPLE):
+    if qtype in WRITTEN_TYPES:
+        data = _written(qtype, answer, row)
+    elif qtype in (QuestionType.SINGLE, QuestionType.MULTIPLE):
         if len(options) < 2:
             raise _Bad("选择题至少需要两个选项")
         letters = sorted({c for c in _plain(answer) if c.isalpha()})
@@ -153,6 +183,19 @@ def _row(number: int, row: dict) -> Parsed:
                   points=points, difficulty=difficulty, category=category)
 
 
+def _written(qtype: str, reference: str, row: dict) -> dict:
+    raw = unicodedata.normalize("NFKC", row.get("字数", "")).replace(" ", "").replace("字", "")
+    low, high = 0, None
+    if raw:
+        match = _LENGTH.match(raw)
+        if not match:
+            raise _Bad("字数应写成 50-500（最少-最多）或 500（最多）")
+        low, high = int(match.group(1) or 0), int(match.group(2))
+        if low > high:
+            raise _Bad("字数的最少值大于最多值")
+    return written_data(qtype, reference, row.get("评分标准", "").strip(), low, high)
+
+
 def _num(value) -> str:
     value = float(value)
     return str(int(value)) if value.is_integer() else repr(value)
@@ -177,8 +220,12 @@ def row_for(q, category: str) -> list:
     elif q.qtype == QuestionType.MATCHING:
         for i, pair in enumerate(data["pairs"][:len(LETTERS)]):
             options[i] = f"{pair['left']} -> {pair['right']}"
+    rubric = length = ""
+    if q.qtype in WRITTEN_TYPES:
+        answer, rubric = data.get("reference", ""), data.get("rubric", "")
+        length = f"{data.get('min_length', 0)}-{data.get('max_length')}"
     return [TYPE_LABELS[q.qtype], q.stem, *options, answer, q.explanation or "", _num(q.points), category,
-            DIFFICULTY_LABELS.get(q.difficulty, "中")]
+            DIFFICULTY_LABELS.get(q.difficulty, "中"), rubric, length]
 
 
 def dump(questions, category_of) -> bytes:

@@ -26,6 +26,22 @@
   function loadPending() {
     try { return JSON.parse(window.localStorage.getItem(storeKey) || "{}"); } catch (e) { return {}; }
   }
+  // Integrity counts for graders (page left, pastes into written answers); kept like the answers.
+  function loadSignals() {
+    try {
+      var s = JSON.parse(window.localStorage.getItem(storeKey + "-signals") || "{}");
+      return { hidden: s.hidden || 0, pastes: s.pastes || {} };
+    } catch (e) { return { hidden: 0, pastes: {} }; }
+  }
+  function countSignal(kind, qid) {
+    var s = loadSignals();
+    if (kind === "hidden") { s.hidden += 1; } else { s.pastes[qid] = (s.pastes[qid] || 0) + 1; }
+    try { window.localStorage.setItem(storeKey + "-signals", JSON.stringify(s)); } catch (e) { /* storage full */ }
+  }
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden" && !finished && !submitting) { countSignal("hidden"); }
+  });
+
   function storePending(pending) {
     try { window.localStorage.setItem(storeKey, JSON.stringify(pending)); } catch (e) { /* storage full: the server copy remains */ }
   }
@@ -46,6 +62,10 @@
       var text = section.querySelector('input[name="' + name + '"]').value;
       if (!text.trim()) { return null; }
       return type === "fill" ? { text: text } : { value: text };
+    }
+    if (type === "short" || type === "essay") {
+      var written = section.querySelector("textarea").value;
+      return written.trim() ? { text: written } : null;
     }
     if (type === "matching") {
       var pairs = {};
@@ -75,7 +95,23 @@
         sel.value = v === undefined ? "" : String(v);
       });
     }
+    if (type === "short" || type === "essay") {
+      section.querySelector("textarea").value = response.text || "";
+      countChars(section);
+    }
     section.querySelector(".flag-input").checked = !!flagged;
+  }
+
+  // Written answers: characters as the server counts them (code points, not UTF-16 units).
+  function countChars(section) {
+    var area = section.querySelector("textarea.written");
+    var out = section.querySelector(".char-count .count");
+    if (!area || !out) { return; }
+    var n = Array.from(area.value).length;
+    out.textContent = String(n);
+    var min = parseInt(area.dataset.min || "0", 10);
+    section.querySelector(".char-count").classList.toggle("failed", (min > 0 && n > 0 && n < min) ||
+      n > parseInt(area.dataset.max || "0", 10));
   }
 
   function refreshNavigator(section) {
@@ -100,7 +136,7 @@
 
   function goToResult() {
     finished = true;
-    try { window.localStorage.removeItem(storeKey); } catch (e) { /* nothing to clean */ }
+    try { window.localStorage.removeItem(storeKey); window.localStorage.removeItem(storeKey + "-signals"); } catch (e) { /* nothing to clean */ }
     window.location.assign(resultUrl);
   }
 
@@ -115,7 +151,7 @@
     return fetch(saveUrl, {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, "Accept": "application/json" },
-      body: JSON.stringify({ answers: items })
+      body: JSON.stringify({ answers: items, signals: loadSignals() })
     }).then(function (resp) {
       return resp.json().catch(function () { return {}; }).then(function (body) { return { resp: resp, body: body }; });
     }).then(function (r) {
@@ -156,6 +192,10 @@
     section.addEventListener("change", function () { changed(section); });
     section.addEventListener("input", function (event) {
       if (event.target.tagName === "INPUT" && event.target.type === "text") { changed(section); }
+      if (event.target.tagName === "TEXTAREA") { countChars(section); changed(section); }
+    });
+    section.addEventListener("paste", function (event) {
+      if (event.target.tagName === "TEXTAREA") { countSignal("paste", section.dataset.qid); }
     });
   });
 

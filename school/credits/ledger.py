@@ -30,12 +30,14 @@ def to_hours(value) -> Decimal:
     return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def _insert_ignoring_duplicate(values: dict) -> int:
+def _insert_ignoring_duplicate(values: dict) -> bool:
+    """True when this call wrote the row (a RETURNING id, not the row count: the driver may
+    report -1 for an INSERT … ON CONFLICT DO NOTHING that returns rows)."""
     dialect = db.session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
     stmt = module.insert(CreditEntry).values(**values).on_conflict_do_nothing(
-        index_elements=[CreditEntry.idempotency_key])
-    return db.session.execute(stmt).rowcount
+        index_elements=[CreditEntry.idempotency_key]).returning(CreditEntry.id)
+    return db.session.execute(stmt).scalar() is not None
 
 
 def award(member: User | int, hours, kind: str, source: str, key: str, now: datetime,

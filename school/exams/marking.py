@@ -3,7 +3,8 @@ grade per answer, and the attempt's final score once its last written answer is 
 
 Who grades: editors and admins every attempt; secretaries only when the exam says so
 (``Exam.graders == "secretaries"``) and only attempts of members in their subtree —
-anything else does not exist for them (``None`` → the view answers 404).
+anything else does not exist for them (``None`` → the view answers 404). No one grades their
+own attempt: it is left out of their queue and does not exist for them either.
 
 A grade locks its attempt's row first (``UPDATE … WHERE id=?``), so two graders finishing an
 attempt's last two answers are ordered: the second sees the first's grade, and exactly one
@@ -46,7 +47,8 @@ def written_questions(exam: Exam) -> list[Question]:
 
 
 def _answers(actor: User, exam: Exam, question_id: int):
-    attempts = scoped_attempts(actor, exam).where(Attempt.state == AttemptState.FINISHED).with_only_columns(Attempt.id)
+    attempts = scoped_attempts(actor, exam).where(Attempt.state == AttemptState.FINISHED,
+                                                  Attempt.member_id != actor.id).with_only_columns(Attempt.id)
     # Pending (fraction not yet set) or graded by a person; empty and too-short answers were graded 0 at finish.
     return select(Answer).where(Answer.question_id == question_id, Answer.attempt_id.in_(attempts),
                                 Answer.fraction.is_(None) | Answer.graded_at.is_not(None))
@@ -71,12 +73,15 @@ def progress(actor: User, exam: Exam, question_id: int) -> Progress:
 
 
 def answer_for(actor: User, answer_id: int) -> Answer | None:
-    """The answer if ``actor`` may grade it (its exam allows them, its member is in scope), else None."""
+    """The answer if ``actor`` may grade it (its exam allows them, its member is in scope and is
+    not ``actor``), else None."""
     answer = db.session.get(Answer, answer_id)
     if answer is None:
         return None
     attempt = db.session.get(Attempt, answer.attempt_id)
     question = db.session.get(Question, answer.question_id)
+    if attempt.member_id == actor.id:
+        return None  # no one grades their own attempt
     if attempt.state != AttemptState.FINISHED or question.qtype not in WRITTEN_TYPES or not may_grade(actor, attempt.exam):
         return None
     in_scope = db.session.scalar(scoped_attempts(actor, attempt.exam).where(Attempt.id == attempt.id)

@@ -245,3 +245,31 @@ def test_editor_writes_a_written_question_with_reference_rubric_and_lengths(clie
     assert "[written:" not in page and "每点 2 分" in page and 'value="400"' in page
     bad = client.post(f"/exams/bank/questions/{question.id}/edit", data={**form, "min_length": "500"})
     assert bad.status_code == 200 and "最少字数不能大于最多字数" in bad.get_data(as_text=True)
+
+
+def test_no_one_grades_their_own_attempt(client, auth, make):
+    exam, choice, essay = _written_exam(make, graders="secretaries")
+    org = make.org()
+    secretary = make.user(org=org, role=Role.SECRETARY)
+    member = make.user(org=org)
+    now = utcnow()
+    for taker in (secretary, member):
+        attempt = make.attempt(exam, taker, now)
+        _answer(attempt, taker, choice, essay, "这是一份足够长的答卷。", now)
+        attempts.submit(attempt, taker, [], now)
+    own = db.session.scalar(select(Answer).join(Attempt).where(
+        Attempt.member_id == secretary.id, Answer.question_id == essay.id))
+    assert marking.answer_for(secretary, own.id) is None
+    assert own.id not in [a.id for a in marking.to_grade(secretary, exam, essay.id)]
+    assert marking.progress(secretary, exam, essay.id).total == 1
+    auth.login(secretary)
+    page = client.get(f"/exams/grading/{exam.id}/questions/{essay.id}").get_data(as_text=True)
+    assert "已阅 0 / 1" in page
+    assert client.get(f"/exams/grading/{exam.id}/questions/{essay.id}?answer={own.id}").status_code == 404
+    assert client.post(f"/exams/grading/answers/{own.id}", data={"points": "8"}).status_code == 404
+    db.session.expire_all()
+    assert db.session.get(Answer, own.id).graded_at is None
+    mine = db.session.scalar(select(Attempt).where(Attempt.member_id == secretary.id))
+    assert mine.awaiting_grading and not mine.passed
+    editor = make.user(role=Role.EDITOR)
+    assert marking.answer_for(editor, own.id) is not None  # someone else grades it

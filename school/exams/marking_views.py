@@ -12,7 +12,7 @@ from school.accounts.roles import current_actor, result_reader_required
 from school.exams import marking, signals
 from school.exams.errors import ExamError
 from school.exams.forms import ConfirmForm
-from school.exams.models import Answer, Attempt, Exam, Question
+from school.exams.models import Answer, Attempt, Exam
 from school.exams.text import render
 from school.extensions import db
 from school.timeutil import utcnow
@@ -54,7 +54,8 @@ def exam_questions(exam_id: int):
 @result_reader_required
 def grade_question(exam_id: int, question_id: int):
     exam = _exam_or_404(exam_id)
-    question = db.session.get(Question, question_id) or abort(404)
+    # Only this exam's written questions: another question's reference answer and rubric are not shown here.
+    question = next((q for q in marking.written_questions(exam) if q.id == question_id), None) or abort(404)
     actor = current_actor()
     answers = marking.to_grade(actor, exam, question.id)
     wanted = request.args.get("answer", type=int)

@@ -273,3 +273,26 @@ def test_no_one_grades_their_own_attempt(client, auth, make):
     assert mine.awaiting_grading and not mine.passed
     editor = make.user(role=Role.EDITOR)
     assert marking.answer_for(editor, own.id) is not None  # someone else grades it
+
+
+def test_the_grading_page_shows_only_this_exams_written_questions(client, auth, make):
+    exam_a, choice_a, essay_a = _written_exam(make)
+    other_choice = Question(qtype="single", stem="党的最高领导机关是？", points=Decimal("2"),
+                            data={"options": [{"text": "全国代表大会", "weight": 100}, {"text": "其他", "weight": 0}]})
+    other_essay = Question(qtype="essay", stem="另一场考试的论述题。", points=Decimal("8"),
+                           data=written_data("essay", "乙卷参考答案之秘", "乙卷评分标准之秘", 5, 300))
+    db.session.add_all([other_choice, other_essay])
+    db.session.commit()
+    exam_b = make.exam([other_choice, other_essay], title="另一场考试")
+    now = utcnow()
+    for exam, choice, essay in ((exam_a, choice_a, essay_a), (exam_b, other_choice, other_essay)):
+        member = make.user(org=make.org())
+        attempt = make.attempt(exam, member, now)
+        _answer(attempt, member, choice, essay, "这是一份足够长的答卷。", now)
+        attempts.submit(attempt, member, [], now)
+    auth.login(make.user(role=Role.EDITOR))
+    assert client.get(f"/exams/grading/{exam_a.id}/questions/{essay_a.id}").status_code == 200
+    for question in (other_essay, choice_a):  # another exam's essay; this exam's choice question
+        response = client.get(f"/exams/grading/{exam_a.id}/questions/{question.id}")
+        page = response.get_data(as_text=True)
+        assert response.status_code == 404 and "乙卷参考答案之秘" not in page and "乙卷评分标准之秘" not in page

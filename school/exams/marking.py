@@ -154,13 +154,17 @@ def waits_for(actor: User, answer: Answer, grades: list[Grade]) -> bool:
 def _double_mark(actor: User, answer: Answer, question: Question, margin: Decimal, points: Decimal, comment: str,
                  now: datetime) -> bool:
     """Two graders; within ``margin`` the result is their mean, beyond it a third grader decides.
-    Returns whether the answer's result is now final. A grader's own grade may change until then."""
+    Returns whether the answer's result is now final. A grader's own grade may change until the
+    other of the first two has graded too; after that neither of them may change it (otherwise
+    one could re-grade into the margin and skip the third grader)."""
     grades = grades_by_answer([answer.id]).get(answer.id, [])
     mine = next((g for g in grades if g.grader_id == actor.id), None)
     if mine is not None and mine.points == points and (mine.comment or "") == comment:
         return False  # the same grade sent twice: counted once
     if answer.graded_at is not None:
         raise ExamError("这份答案的评分已确定，不能再修改")
+    if mine is not None and len(grades) >= 2 and mine in grades[:2]:
+        raise ExamError("两位阅卷人都已评分，不能再修改您的评分；两评相差过大时由第三位阅卷人裁定")
     if mine is None:
         mine = Grade(answer_id=answer.id, grader_id=actor.id, created_at=now)
         db.session.add(mine)

@@ -66,10 +66,15 @@ def grade_question(exam_id: int, question_id: int):
         abort(404)
     position = answers.index(current) + 1 if current else None
     attempt = db.session.get(Attempt, current.attempt_id) if current else None
+    current_grades = grades.get(current.id, []) if current else []
+    # Double marking: the first two graders' points are shown to a third grader only, never to either of them.
+    first_two = current_grades[:2] if len(current_grades) >= 2 else []
+    if any(g.grader_id == actor.id for g in first_two):
+        first_two = []
     return render_template("exams/grading_question.html", exam=exam, question=question, answers=answers,
                            current=current, attempt=attempt, position=position,
                            progress=marking.progress(actor, exam, question.id),
-                           grades=grades.get(current.id, []) if current else [],
+                           grades=current_grades, first_two=first_two,
                            stem=render(question.stem, question.stem_format),
                            rubric=render(question.data.get("rubric", "")), reference=render(question.data.get("reference", "")),
                            form=ConfirmForm())

@@ -2,6 +2,7 @@
 same grader twice is one grade; a fourth is refused once the result is final."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -73,6 +74,49 @@ def test_the_queue_gives_each_grader_the_answers_they_have_not_graded(client, au
     auth.login(three)
     page = client.get(url).get_data(as_text=True)
     assert "作为第三人裁定" in page
+    client.post(f"/exams/grading/answers/{answer.id}", data={"points": "6"})
+    db.session.expire_all()
+    assert db.session.get(Answer, answer.id).awarded_points == Decimal("6.00")
+
+
+def _hint(page: str) -> str:
+    return re.search(r'id="double-marking">(.*?)</p>', page, re.S).group(1)
+
+
+def test_the_first_two_graders_cannot_change_their_grade_once_both_have_graded(client, auth, make):
+    exam, choice, essay = _written_exam(make, second_grader_margin=Decimal("2"))
+    answer = _submitted(make, exam, choice, essay, "一份足够长的答卷。")
+    one, two, three = (make.user(role=Role.EDITOR) for _ in range(3))
+    now = utcnow()
+    marking.grade(one, answer, "1.5", "", now)
+    marking.grade(two, answer, "7.25", "", now)  # 5.75 apart > 2: a third grader decides
+    db.session.commit()
+    for grader, points in ((one, "7"), (two, "2")):
+        try:
+            marking.grade(grader, db.session.get(Answer, answer.id), points, "", now)
+        except ExamError as exc:
+            assert "第三位阅卷人" in str(exc)
+        else:
+            raise AssertionError("a first grader changed their grade after the second")
+        db.session.rollback()
+    assert [g.points for g in db.session.scalars(select(Grade).where(Grade.answer_id == answer.id)
+                                                 .order_by(Grade.id))] == [Decimal("1.50"), Decimal("7.25")]
+    assert db.session.get(Answer, answer.id).fraction is None
+    url = f"/exams/grading/{exam.id}/questions/{essay.id}?answer={answer.id}"
+    auth.login(one)
+    response = client.post(f"/exams/grading/answers/{answer.id}", data={"points": "7"}, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "第三位阅卷人" in page and "1.5" not in _hint(page) and "7.25" not in _hint(page)
+    db.session.expire_all()
+    assert db.session.get(Answer, answer.id).fraction is None
+    auth.logout()
+    auth.login(two)
+    hint = _hint(client.get(url).get_data(as_text=True))
+    assert "不显示分数" in hint and "1.5" not in hint and "7.25" not in hint
+    auth.logout()
+    auth.login(three)
+    page = client.get(url).get_data(as_text=True)
+    assert "作为第三人裁定" in page and "两评 1.5 与 7.25 分" in _hint(page)
     client.post(f"/exams/grading/answers/{answer.id}", data={"points": "6"})
     db.session.expire_all()
     assert db.session.get(Answer, answer.id).awarded_points == Decimal("6.00")

@@ -22,6 +22,21 @@ def exam_pass(exam_id: int, member_id: int) -> str:
     return f"exam-pass:{exam_id}:{member_id}"
 
 
+def exam_pass_regrade(exam_id: int, member_id: int, regrade_id: int) -> str:
+    """The exam pass awarded again by a regrade (exams/regrading.py) after its first award was reversed."""
+    return f"{exam_pass(exam_id, member_id)}:regrade:{regrade_id}"
+
+
+def exam_pass_prefix(exam_id: int, member_id: int) -> str:
+    """What every key of the same exam pass other than ``exam_pass`` itself begins with."""
+    return exam_pass(exam_id, member_id) + ":"
+
+
+def is_exam_pass(key: str, exam_id: int, member_id: int) -> bool:
+    """Whether ``key`` credits this exam pass: the first award or one awarded again by a regrade."""
+    return key == exam_pass(exam_id, member_id) or key.startswith(exam_pass_prefix(exam_id, member_id))
+
+
 def offline_session(session_id: int, member_id: int) -> str:
     return f"offline-session:{session_id}:member:{member_id}"
 

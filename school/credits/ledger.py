@@ -107,3 +107,10 @@ def entries(member: User | int, year: int | None = None) -> list[CreditEntry]:
     if year is not None:
         query = query.where(CreditEntry.year == year)
     return list(db.session.scalars(query.order_by(CreditEntry.created_at.desc(), CreditEntry.id.desc())))
+
+
+def exam_pass_key(exam_id: int, member_id: int):
+    """SQL: the entry's key credits this exam pass (``keys.is_exam_pass``): the first award or
+    one awarded again by a regrade; reversals have keys of their own (``keys.reversal``)."""
+    return (CreditEntry.idempotency_key == keys.exam_pass(exam_id, member_id)) | \
+        CreditEntry.idempotency_key.startswith(keys.exam_pass_prefix(exam_id, member_id), autoescape=True)

@@ -44,10 +44,7 @@ def _score(attempt: Attempt, questions: dict[int, Question]) -> Decimal:
 
 
 def _active_credits(exam_id: int, member_id: int) -> list[CreditEntry]:
-    base = keys.exam_pass(exam_id, member_id)
-    entries = list(db.session.scalars(select(CreditEntry).where(
-        (CreditEntry.idempotency_key == base) | CreditEntry.idempotency_key.startswith(base + ":regrade:",
-                                                                                     autoescape=True))))
+    entries = list(db.session.scalars(select(CreditEntry).where(ledger.exam_pass_key(exam_id, member_id))))
     reversed_ids = set(db.session.scalars(select(CreditEntry.reverses_id).where(
         CreditEntry.reverses_id.in_([e.id for e in entries])))) if entries else set()
     return [e for e in entries if e.id not in reversed_ids]
@@ -102,7 +99,8 @@ def regrade_question(question: Question, actor: User, reason: str, now: datetime
             if hours > 0:
                 base = keys.exam_pass(exam_id, member_id)
                 used = db.session.scalar(select(CreditEntry.id).where(CreditEntry.idempotency_key == base))
-                ledger.award(member_id, hours, "online", "exam", key=f"{base}:regrade:{audit.id}" if used else base,
+                key = keys.exam_pass_regrade(exam_id, member_id, audit.id) if used else base
+                ledger.award(member_id, hours, "online", "exam", key=key,
                              now=now, description=f"考试通过（重新评分）：{passing.exam.title}"[:300], actor=actor)
                 audit.credits_awarded += 1
     audit.changes = changes

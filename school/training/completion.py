@@ -194,12 +194,13 @@ def items_credited(cls: TrainingClass, enrolment: Enrolment, now: datetime) -> D
     member_id, year = enrolment.member_id, local_year(now)
     item_keys = [keys.course_complete(i.course_id, member_id) for i in cls.items
                  if i.kind == ItemKind.COURSE and i.course_id]
-    if cls.exam_id is not None:
-        item_keys.append(keys.exam_pass(cls.exam_id, member_id))
     total = Decimal("0")
-    if item_keys:
-        originals = select(CreditEntry.id).where(CreditEntry.idempotency_key.in_(item_keys),
-                                                 CreditEntry.member_id == member_id)
+    if item_keys or cls.exam_id is not None:
+        # The exam pass under every key it may have: the first award and one awarded again by a regrade.
+        credited = CreditEntry.idempotency_key.in_(item_keys)
+        if cls.exam_id is not None:
+            credited = credited | ledger.exam_pass_key(cls.exam_id, member_id)
+        originals = select(CreditEntry.id).where(credited, CreditEntry.member_id == member_id)
         total += db.session.scalar(select(func.coalesce(func.sum(CreditEntry.hours), 0)).where(
             CreditEntry.member_id == member_id, CreditEntry.year == year,
             or_(CreditEntry.id.in_(originals), CreditEntry.reverses_id.in_(originals))))

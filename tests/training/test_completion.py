@@ -8,8 +8,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from school.accounts.models import Role
 from school.credits import keys, ledger
 from school.credits.models import CreditEntry
+from school.exams.models import Question
 from school.extensions import db
 from school.training import completion
 from school.training.models import Certificate, Enrolment
@@ -147,3 +149,34 @@ def test_report_metric_counts_completed_classes(make, setup):
     metric = next(m for m in METRICS if m.key == "training_classes")
     assert metric.label == "完成专题班"
     assert dict(db.session.execute(metric.member_values(Period(year=2026))).all()) == {member.id: 1}
+
+
+def test_an_exam_pass_awarded_again_by_a_regrade_is_not_paid_twice_by_the_top_up(make, setup):
+    from school.exams import regrading
+
+    cls, member, exam = setup["cls"], setup["member"], setup["exam"]
+    question = db.session.get(Question, exam.selection["fixed"][0])
+    pass_exam(make, exam, member, T0)  # 1 学时 under keys.exam_pass
+    editor = make.user(role=Role.EDITOR)
+    for answer in (False, True):  # the key "corrected" (the pass reversed), then restored (awarded again)
+        question.data = {"answer": answer}
+        regrading.regrade_question(question, editor, "答案更正", T0)
+        db.session.commit()
+    again = db.session.scalar(select(CreditEntry).where(
+        CreditEntry.source == "exam", CreditEntry.reverses_id.is_(None),
+        CreditEntry.idempotency_key != keys.exam_pass(exam.id, member.id)))
+    assert again.idempotency_key.startswith(keys.exam_pass(exam.id, member.id) + ":")
+    enrolment = db.session.scalar(select(Enrolment))
+    assert completion.items_credited(cls, enrolment, T0) == Decimal("1.00")  # 1 − 1 + 1: the exam once
+    finish_course(setup["course"], member, T0 + timedelta(hours=1))
+    completion.mark_text_done(setup["text_item"], member, T0)
+    read_document(setup["doc"], member, T0)
+    assert completion.check_completion(cls, member, T0 + timedelta(hours=2)) is not None
+    db.session.commit()
+    top_up = db.session.scalar(select(CreditEntry).where(
+        CreditEntry.idempotency_key == keys.class_complete(cls.id, member.id)))
+    assert top_up.hours == Decimal("2.00")  # 5 − (2 course + 1 exam)
+    assert ledger.balance(member, 2026) == Decimal("5.00")
+    assert keys.is_exam_pass(again.idempotency_key, exam.id, member.id)
+    assert keys.is_exam_pass(keys.exam_pass(exam.id, member.id), exam.id, member.id)
+    assert not keys.is_exam_pass(keys.exam_pass(exam.id, member.id) + "0", exam.id, member.id)  # another member

@@ -11,7 +11,7 @@ from school.accounts.models import Role
 from school.credits.models import CreditEntry
 from school.exams import attempts, marking
 from school.exams.errors import AnswerError, ExamError
-from school.exams.models import Answer, Attempt, Question, written_data
+from school.exams.models import Answer, Attempt, AttemptState, Question, written_data
 from school.extensions import db
 from school.timeutil import utcnow
 
@@ -70,6 +70,25 @@ def test_a_too_long_answer_over_http_is_400(client, auth, make):
                            json={"answers": [{"question": essay.id, "response": {"text": "长" * 301}, "rev": 5}]})
     assert response.status_code == 400 and "300" in response.get_json()["error"]
     assert db.session.scalar(select(func.count()).select_from(Answer)) == 0
+
+
+def test_a_too_long_answer_through_the_plain_form_submit_is_400(client, auth, make):
+    exam, choice, essay = _written_exam(make)
+    member = make.user(org=make.org())
+    attempt = make.attempt(exam, member)
+    auth.login(member)
+    shown = str(attempt.layout[0]["opts"].index(1))
+    response = client.post(f"/exams/attempts/{attempt.id}/submit",
+                           data={f"q{choice.id}": shown, f"q{essay.id}": "长" * 301})
+    assert response.status_code == 400 and "300" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Answer)) == 0
+    db.session.expire_all()
+    assert db.session.get(Attempt, attempt.id).state == AttemptState.IN_PROGRESS
+    # The same form within the limit hands in (the field names are the page's own).
+    response = client.post(f"/exams/attempts/{attempt.id}/submit",
+                           data={f"q{choice.id}": shown, f"q{essay.id}": "长" * 300})
+    assert response.status_code == 302
+    assert db.session.scalar(select(Answer.response).where(Answer.question_id == essay.id)) == {"text": "长" * 300}
 
 
 def test_awaiting_grading_then_final_score_and_credit_once(app, make):

@@ -58,6 +58,11 @@ class DeliveryError(Exception):
         self.reason, self.final = reason, final
 
 
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (line breaks too) made one space: titles go into mail headers."""
+    return " ".join((text or "").split())
+
+
 def daily_limit() -> int:
     return int(current_app.config.get("REMINDER_DAILY_LIMIT", 3))
 
@@ -88,7 +93,7 @@ def send_reminder(actor: User, member_ids: list[int], title: str, text: str, tok
                   source: str = "", link: str = "") -> SendResult:
     """Write the inbox messages and the deliveries and enqueue the job. Members must be in the
     actor's scope (``LookupError`` otherwise: the view answers 404)."""
-    title, text = (title or "").strip(), (text or "").strip()
+    title, text = one_line(title), (text or "").strip()
     if not text:
         raise ReminderError("请填写提醒内容")
     if len(text) > 500:
@@ -173,11 +178,13 @@ def _text(value) -> str:
 
 
 def send_email(conn: smtplib.SMTP, sender: str, address: str, subject: str, body: str) -> None:
-    message = EmailMessage()
-    message["From"], message["To"], message["Subject"] = sender, address, subject
-    message.set_content(body + "\n\n—— 网上党校（请登录网站查看详情，本邮件无需回复）")
     try:
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = sender, address, subject
+        message.set_content(body + "\n\n—— 网上党校（请登录网站查看详情，本邮件无需回复）")
         conn.send_message(message)
+    except ValueError as exc:  # a header the mail library refuses (a line break in it): this mail never can go
+        raise DeliveryError(f"邮件内容无法发送（{exc}）", final=True) from None
     except smtplib.SMTPRecipientsRefused as exc:
         code, reply = next(iter(exc.recipients.values()))
         raise DeliveryError(f"收件地址被邮件服务器拒绝（{code} {_text(reply)}）", final=code >= 500) from None

@@ -145,7 +145,8 @@ def unread(notice_id: int):
     members = services.unread_members(current_actor(), item)
     form = ReminderForm(formdata=None, token=services.new_token(), source=f"notice:{item.id}",
                         link=url_for("notices.notice", notice_id=item.id),
-                        title=f"请阅读通知：{item.title}"[:200], text=f"您还没有阅读通知“{item.title}”，请登录网上党校查看。")
+                        title=delivery.one_line(f"请阅读通知：{item.title}")[:200],
+                        text=f"您还没有阅读通知“{delivery.one_line(item.title)}”，请登录网上党校查看。")
     return render_template("notices/unread.html", notice=item, members=members, form=form,
                            read_count=services.read_counts([item]).get(item.id, 0))
 
@@ -301,7 +302,7 @@ def plan(plan_id: int):
     progress = plans.plan_progress(current_actor(), item)
     behind = [p for p in progress if p.missing]
     form = ReminderForm(formdata=None, token=services.new_token(), source=f"plan:{item.id}",
-                        link=url_for("notices.my_plan"), title=f"学习计划提醒：{item.title}"[:200],
+                        link=url_for("notices.my_plan"), title=delivery.one_line(f"学习计划提醒：{item.title}")[:200],
                         text=f"您在学习计划“{item.title}”中还有任务未完成，请登录网上党校查看。")
     item_form = _item_form()
     item_form.due_on.data = date(item.year, 12, 31) if item.year != local_year(utcnow()) else None

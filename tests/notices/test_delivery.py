@@ -242,3 +242,36 @@ def test_behind_list_offers_a_reminder_to_the_members_behind(client, auth, make)
     page = client.get(f"/reminders/behind?org={t['a'].id}").get_data(as_text=True)
     assert "王五" in page and f'value="{behind.id}"' in page and "张三" not in page
     assert client.get(f"/reminders/behind?org={t['b'].id}").status_code == 404
+
+
+def test_a_title_with_a_newline_fails_that_row_and_delivers_the_rest(make, channels):
+    smtp, _ = channels
+    _, secretary, member = _people(make)
+    other = make.user(org=secretary.org, name="李四", email="lisi@example.org")
+    reminder = make.reminder(secretary, [member, other], title="学习提醒")
+    # A title with a line break in it (written before titles were put on one line): the mail
+    # library refuses it as a header. That row fails with a reason; the other is delivered and
+    # the job ends instead of dying with the rows left "sending".
+    broken = db.session.scalar(select(Message).where(Message.member_id == member.id))
+    broken.title = "学习提醒\nBcc: evil@example.org"
+    db.session.commit()
+    assert [state for _, state in jobs.run_until_empty()] == [jobs.DONE]
+    db.session.expire_all()
+    rows = {d.address: d for d in db.session.scalars(select(Delivery).where(Delivery.reminder_id == reminder.id,
+                                                                              Delivery.channel == "email"))}
+    assert rows["zhangsan@example.org"].state == DeliveryState.FAILED
+    assert rows["zhangsan@example.org"].attempts == 1 and rows["zhangsan@example.org"].last_error
+    assert rows["lisi@example.org"].state == DeliveryState.SENT
+    assert [rcpts for _, rcpts, _ in smtp.messages] == [["lisi@example.org"]]
+    assert delivery.retry_due(utcnow() + timedelta(hours=1)) == 0
+
+
+def test_a_title_with_a_newline_is_sent_on_one_line(make, channels):
+    smtp, _ = channels
+    _, secretary, member = _people(make)
+    reminder = make.reminder(secretary, [member], title="请阅读通知：\r\n第一行\n  第二行")
+    assert reminder.title == "请阅读通知： 第一行 第二行"
+    jobs.run_until_empty()
+    assert _deliveries(reminder.id)["email"].state == DeliveryState.SENT
+    (_, _, content), = smtp.messages
+    assert "Bcc" not in content and len(smtp.messages) == 1

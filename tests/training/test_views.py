@@ -3,10 +3,12 @@ studying, the reflection form and its autosave, certificates, the public verify 
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import event, func, select
 
 from school.accounts.models import Role
 from school.extensions import db
@@ -14,6 +16,20 @@ from school.timeutil import to_local, utcnow
 from school.training.models import Certificate, Enrolment, Reflection, TrainingClass
 
 TEXT = "不忘初心，牢记使命。" * 12
+
+
+@contextmanager
+def count_queries():
+    statements = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", before)
 
 
 def _flash(response) -> str:
@@ -219,3 +235,23 @@ def test_reflection_pictures_through_the_form(client, auth, make):
     picture = client.get(f"/training/images/{name}")
     assert picture.status_code == 200 and picture.mimetype == "image/png"
     assert picture.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("size", [1, 6])
+def test_the_roster_page_query_count_does_not_grow_with_members(client, auth, make, size):
+    t = make.tree()
+    now = utcnow()
+    cls = make.training_class(t["root"], [t["a"]], now=now, enrol_mode="auto", capacity=1)
+    make.enrolment(cls, make.user(org=t["a1"], name="赵六"), now)
+    # The class is full: the members of the audience who came later are not enrolled, and
+    # opening the roster does not look at each of them again.
+    for i in range(size):
+        make.user(org=t["a1"] if i % 2 else t["a2"], name=f"党员{i}")
+    db.session.commit()
+    auth.login(make.user(org=t["a"], role=Role.SECRETARY))
+    client.get(f"/training/manage/{cls.id}/roster")  # warm up (session, templates)
+    with count_queries() as statements:
+        page = client.get(f"/training/manage/{cls.id}/roster").get_data(as_text=True)
+    assert "赵六" in page and "党员0" not in page
+    assert len(statements) <= 13, statements  # the same for 1 member and for 6
+    assert db.session.scalar(select(func.count(Enrolment.id)).where(Enrolment.class_id == cls.id)) == 1

@@ -183,13 +183,17 @@ def withdraw(enrolment: Enrolment, member: User, now: datetime) -> None:
         raise TrainingError("只能退出自己参加的专题班")
     if enrolment.completed_at is not None:
         raise TrainingError("您已结业，不能退出")
-    was = enrolment.state
-    moved = db.session.execute(
-        update(Enrolment).where(Enrolment.id == enrolment.id, Enrolment.state.in_(ACTIVE))
-        .values(state=EnrolState.WITHDRAWN, decided_at=now)
-        .execution_options(synchronize_session=False)).rowcount
-    if moved != 1:
-        raise TrainingError("您已不在本专题班中")
-    if was == EnrolState.ENROLLED:
-        give_back_seat(enrolment.training_class)
-    db.session.refresh(enrolment)
+    # The state is decided by the UPDATE that changes the row, not by what was read before it:
+    # an approval between the two would otherwise leave its seat taken by nobody. Enrolled is
+    # tried again last: an approval may land between the tries (pending → enrolled, never back).
+    for state in (EnrolState.ENROLLED, EnrolState.PENDING, EnrolState.ENROLLED):
+        moved = db.session.execute(
+            update(Enrolment).where(Enrolment.id == enrolment.id, Enrolment.state == state)
+            .values(state=EnrolState.WITHDRAWN, decided_at=now)
+            .execution_options(synchronize_session=False)).rowcount
+        if moved == 1:
+            if state == EnrolState.ENROLLED:
+                give_back_seat(enrolment.training_class)
+            db.session.refresh(enrolment)
+            return
+    raise TrainingError("您已不在本专题班中")

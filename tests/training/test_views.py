@@ -171,6 +171,20 @@ def test_the_reflection_form_autosave_and_double_submit(client, auth, make):
     assert late.status_code == 409 and late.json["error"] == "心得体会已提交，不能再修改"
 
 
+def test_the_class_form_explains_a_bad_date_or_number_in_chinese(client, auth, make):
+    t = make.tree()
+    auth.login(make.user(org=t["root"], role=Role.SECRETARY))
+    form = {"title": "专题班", "org_id": t["root"].id, "starts_on": "2026/3/1", "ends_on": "2026-03-20",
+            "enrol_opens_on": "2026-03-01", "enrol_closes_on": "2026-03-05", "enrol_mode": "open",
+            "floating": "all", "electives_required": "0", "hours": "四", "credit_kind": "online",
+            "reflection_min_chars": "300"}
+    page = client.post("/training/manage/new", data=form).get_data(as_text=True)
+    assert "日期格式应为 年-月-日，例如 2026-03-01" in page
+    assert "请填写数字，例如 2 或 1.5" in page
+    assert "Not a valid" not in page
+    assert db.session.scalar(select(func.count(TrainingClass.id))) == 0
+
+
 def test_review_and_roster_pages(client, auth, make):
     t = make.tree()
     now = utcnow()

@@ -17,6 +17,7 @@ from school.notices.forms import NoticeForm, PlanForm, PlanItemForm, ReminderFor
 from school.notices.models import Message, Notice, Reminder, StudyPlan
 from school.safe_html import markdown_to_safe_html
 from school.timeutil import local_date_to_utc, local_year, to_local, utcnow
+from school.web import safe_next
 
 bp = Blueprint("notices", __name__, template_folder="templates")
 
@@ -27,8 +28,7 @@ def _org_choices() -> list[tuple[int, str]]:
 
 
 def _back(default: str) -> str:
-    target = request.form.get("back") or request.args.get("back") or ""
-    return target if target.startswith("/") and not target.startswith("//") else default
+    return safe_next(request.form.get("back") or request.args.get("back"), default)
 
 
 # --- for every page: the counts in the menu and the home page sections ------------------
@@ -169,7 +169,7 @@ def message(message_id: int):
     if item.read_at is None:
         services.open_message(current_actor(), item, utcnow())
         db.session.commit()
-    link = item.link if item.link.startswith("/") and not item.link.startswith("//") else ""
+    link = safe_next(item.link, "")
     return render_template("notices/message.html", message=item, link=link)
 
 

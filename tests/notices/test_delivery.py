@@ -275,3 +275,21 @@ def test_a_title_with_a_newline_is_sent_on_one_line(make, channels):
     assert _deliveries(reminder.id)["email"].state == DeliveryState.SENT
     (_, _, content), = smtp.messages
     assert "Bcc" not in content and len(smtp.messages) == 1
+
+
+@pytest.mark.parametrize("back", ["//evil.example/x", "/\\evil.example/x", "https://evil.example/x"])
+def test_the_reminder_form_goes_back_only_to_this_site(client, auth, make, back):
+    _, secretary, member = _people(make)
+    auth.login(secretary)
+    response = client.post("/reminders/send", data={"member_id": [str(member.id)], "title": "提醒", "text": "",
+                                                     "token": services.new_token(), "back": back})
+    assert response.status_code == 302 and response.headers["Location"] == "/reminders"
+
+
+def test_a_message_links_only_to_this_site(client, auth, make):
+    _, secretary, member = _people(make)
+    make.reminder(secretary, [member], link="/\\evil.example/x")
+    auth.login(member)
+    message_id = db.session.scalar(select(Message.id))
+    page = client.get(f"/messages/{message_id}").get_data(as_text=True)
+    assert "evil.example" not in page

@@ -34,7 +34,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from school import jobs
-from school.accounts.models import User
+from school.accounts.models import Role, User
 from school.accounts.scoping import scoped_members
 from school.extensions import db
 from school.notices.models import Channel, Delivery, DeliveryState, Message, Reminder
@@ -302,10 +302,9 @@ def deliver_job(payload: dict, progress) -> None:
 
 def retry_due(now: datetime) -> int:
     """The sweep: a job for each reminder with deliveries due again (or stuck) and no job waiting."""
-    stuck = db.session.execute(
+    db.session.execute(
         update(Delivery).where(Delivery.state == DeliveryState.SENDING, Delivery.next_attempt_at < now - STUCK_AFTER)
         .values(state=DeliveryState.RETRYING, next_attempt_at=now).execution_options(synchronize_session=False))
-    del stuck
     reminder_ids = db.session.scalars(select(Delivery.reminder_id).where(_due(now)).distinct()).all()
     queued = 0
     for reminder_id in reminder_ids:
@@ -326,7 +325,7 @@ jobs.every(60, "notices-deliveries", retry_due)
 
 def sent_by(actor: User, limit: int = 100) -> list[Reminder]:
     query = select(Reminder).order_by(Reminder.created_at.desc(), Reminder.id.desc()).limit(limit)
-    if actor.role != "admin":
+    if actor.role != Role.ADMIN:
         query = query.where(Reminder.sender_id == actor.id)
     return list(db.session.scalars(query))
 

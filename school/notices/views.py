@@ -7,7 +7,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
-from school.accounts.models import Organisation
+from school.accounts.models import Organisation, Role
 from school.accounts.roles import current_actor, manager_required
 from school.accounts.scoping import get_org_or_404, scope_root, scoped_orgs
 from school.credits import reports
@@ -220,7 +220,7 @@ def reminders():
 def reminder(reminder_id: int):
     item = db.session.get(Reminder, reminder_id)
     actor = current_actor()
-    if item is None or (item.sender_id != actor.id and actor.role != "admin"):
+    if item is None or (item.sender_id != actor.id and actor.role != Role.ADMIN):
         abort(404)
     return render_template("notices/reminder.html", reminder=item, rows=delivery.status(item))
 

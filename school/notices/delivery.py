@@ -107,8 +107,6 @@ def send_reminder(actor: User, member_ids: list[int], title: str, text: str, tok
     members = list(db.session.scalars(scoped_members(actor).where(User.id.in_(ids)).order_by(User.id)))
     if len(members) != len(ids):
         raise LookupError("member outside scope")
-    limit = daily_limit()
-    counts = received_today(ids, now)
     reminder = Reminder(sender_id=actor.id, source=source[:60], title=(title or "学习提醒")[:200], text=text,
                         request_token=token, created_at=now)
     db.session.add(reminder)
@@ -117,6 +115,12 @@ def send_reminder(actor: User, member_ids: list[int], title: str, text: str, tok
     except IntegrityError:  # the other click of a double click, at the same moment, got there first
         db.session.rollback()  # nothing of this request is written yet; the first send stands
         raise DuplicateSend(db.session.scalar(select(Reminder.id).where(Reminder.request_token == token)))
+    # Counted only once no other send to these members can be between its count and its commit:
+    # SQLite's write lock is held since the insert above; on PostgreSQL the members' rows are
+    # locked (in id order, so two sends never wait for each other in a circle).
+    db.session.execute(select(User.id).where(User.id.in_(ids)).order_by(User.id).with_for_update())
+    limit = daily_limit()
+    counts = received_today(ids, now)
     result = SendResult(reminder)
     config = current_app.config
     for member in members:

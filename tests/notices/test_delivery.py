@@ -2,6 +2,9 @@
 real local webhook, as background jobs with retries and a per-member daily limit."""
 from __future__ import annotations
 
+import random
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -13,6 +16,7 @@ from school.extensions import db
 from school.notices import delivery, services
 from school.notices.models import Delivery, DeliveryState, Message, Reminder
 from school.timeutil import utcnow
+from tests.conftest import CsrfClient
 
 
 @pytest.fixture
@@ -293,3 +297,49 @@ def test_a_message_links_only_to_this_site(client, auth, make):
     message_id = db.session.scalar(select(Message.id))
     page = client.get(f"/messages/{message_id}").get_data(as_text=True)
     assert "evil.example" not in page
+
+
+def test_parallel_sends_respect_the_daily_limit(app, client, auth, make, monkeypatch):
+    app.config["REMINDER_DAILY_LIMIT"] = 2
+    _, secretary, member = _people(make)
+    make.reminder(secretary, [member])  # one of the two of today
+    member_id = member.id
+    real = delivery.received_today
+
+    def slow(ids, now):  # a busy server: time passes between counting and writing
+        counts = real(ids, now)
+        time.sleep(random.uniform(0.01, 0.05))
+        return counts
+
+    monkeypatch.setattr(delivery, "received_today", slow)
+    auth.login(secretary)
+    token = client.token()
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    clients = []
+    for _ in range(6):
+        own = CsrfClient(app.test_client())
+        own.set_cookie(cookie.key, cookie.value)
+        clients.append(own)
+    db.session.remove()
+    barrier = threading.Barrier(len(clients))
+    results, errors = [], []
+
+    def send(own):
+        try:
+            barrier.wait()
+            response = own.post("/reminders/send", csrf=False, data={
+                "member_id": [str(member_id)], "title": "提醒", "text": "请学习", "token": services.new_token(),
+                "csrf_token": token})
+            results.append((response.status_code, response.headers.get("Location", "")))
+        except Exception as exc:  # asserted below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=send, args=(own,)) for own in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(results) == 6 and {status for status, _ in results} == {302}
+    assert db.session.scalar(select(func.count(Message.id)).where(Message.member_id == member_id)) == 2
+    assert db.session.scalar(select(func.count(Reminder.id))) == 2
+    assert sum("/reminders/" in location for _, location in results) == 1

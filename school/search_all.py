@@ -11,6 +11,7 @@ and their lessons by ``courses.visibility.visible_condition``, exams by ``exams.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,7 @@ bp = Blueprint("search_all", __name__)
 SHOWN = 10  # results shown per kind (documents: a link leads on to the library's own pages)
 MAX_TERMS = 8
 SUBTITLE_BYTES = 512 * 1024
-_subtitle_cache: dict[tuple[str, float], str] = {}
+SUBTITLE_CACHE = 256  # subtitle files whose words stay in memory (a changed file is a new key)
 
 
 @dataclass
@@ -89,21 +90,24 @@ def excerpt(text: str, terms: list[str], width: int = 60) -> str:
     return ("…" if start else "") + plain[start:start + width * 2] + ("…" if start + width * 2 < len(plain) else "")
 
 
+@functools.lru_cache(maxsize=SUBTITLE_CACHE)
+def _subtitle_words(path: str, mtime: float) -> str:
+    """The words of one version (path, file date) of a WebVTT file; ``OSError`` is not cached."""
+    raw = Path(path).read_bytes()[:SUBTITLE_BYTES].decode("utf-8", "replace")
+    lines = [line.strip() for line in raw.splitlines()]
+    words = [re.sub(r"<[^>]+>", "", line) for line in lines
+             if line and "-->" not in line and not line.isdigit() and not line.startswith("WEBVTT")
+             and not line.startswith("NOTE")]
+    return simplified(" ".join(words))
+
+
 def subtitle_text(lesson: Lesson) -> str:
     """The words of a video lesson's WebVTT subtitles (no cue timings or numbers), cached by file date."""
     path: Path | None = media.subtitles_path(lesson)
     try:
         if path is None or not path.is_file():
             return ""
-        key = (str(path), path.stat().st_mtime)
-        if key not in _subtitle_cache:
-            raw = path.read_bytes()[:SUBTITLE_BYTES].decode("utf-8", "replace")
-            lines = [line.strip() for line in raw.splitlines()]
-            words = [re.sub(r"<[^>]+>", "", line) for line in lines
-                     if line and "-->" not in line and not line.isdigit() and not line.startswith("WEBVTT")
-                     and not line.startswith("NOTE")]
-            _subtitle_cache[key] = simplified(" ".join(words))
-        return _subtitle_cache[key]
+        return _subtitle_words(str(path), path.stat().st_mtime)
     except OSError:
         return ""
 

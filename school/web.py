@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from flask import Flask, jsonify, render_template, request
 from sqlalchemy import text
@@ -27,6 +28,20 @@ DB_READ_ONLY = ("数据库暂时无法写入", "数据库暂时无法写入（�
 DB_DOWN = ("数据库暂时无法使用", "暂时连不上数据库，您刚才的操作没有保存。请稍后再试；如果一直这样，请联系管理员。")
 READ_ONLY_TEXTS = ("readonly database", "read-only transaction", "read only", "database or disk is full",
                    "no space left", "disk i/o error", "database is locked")
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """``target`` when it is a path on this site, else ``default`` — for ``next``/``back`` values
+    and stored links that a redirect or a link follows. Refused: anything not starting with one
+    "/", a host (``//evil``), a backslash (browsers read ``/\\evil`` as ``//evil``) and control
+    characters (browsers drop tabs and line breaks, which can make ``//`` too)."""
+    if (not target or not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ord(c) < 32 or ord(c) == 127 for c in target)):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
 
 
 def database_refusal(exc: BaseException) -> tuple[str, str] | None:

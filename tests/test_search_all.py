@@ -69,3 +69,26 @@ def test_empty_query_and_login(client, auth, make):
     auth.login(make.user())
     assert "搜索全部学习内容" in client.get("/search").get_data(as_text=True)
     assert "没有可以查找的词语" in client.get("/search?q=，。").get_data(as_text=True)
+
+
+def test_the_subtitle_cache_is_bounded_and_follows_a_changed_file(app, make):
+    import os
+
+    from school import search_all
+    course = make.course(title="党史课程")
+    lesson = make.video_lesson(course, title="视频第四讲")
+    folder = media.media_root() / "subtitles"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "l4.vtt"
+    path.write_text("WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n古田会议\n", "utf-8")
+    lesson.subtitles_name = "l4.vtt"
+    db.session.commit()
+    assert "古田会议" in search_all.subtitle_text(lesson)
+    path.write_text("WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n遵义会议\n", "utf-8")
+    os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 10))
+    assert "遵义会议" in search_all.subtitle_text(lesson)
+    # Every file date is a key of its own: old ones age out instead of piling up.
+    for i in range(search_all.SUBTITLE_CACHE + 5):
+        os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 1))
+        search_all.subtitle_text(lesson)
+    assert search_all._subtitle_words.cache_info().currsize <= search_all.SUBTITLE_CACHE

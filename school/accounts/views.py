@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
@@ -11,6 +10,7 @@ from school.accounts import auth
 from school.accounts.forms import ConfirmForm, LoginForm, PasswordChangeForm
 from school.extensions import db
 from school.timeutil import utcnow
+from school.web import safe_next
 
 bp = Blueprint("accounts", __name__, template_folder="templates")
 
@@ -41,9 +41,7 @@ def _policy() -> auth.ThrottlePolicy:
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
-        return target
-    return url_for("credits.home")
+    return safe_next(target, url_for("credits.home"))
 
 
 def _begin_session(user) -> None:

@@ -34,7 +34,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from school import jobs
-from school.accounts.models import User
+from school.accounts.models import Role, User
 from school.accounts.scoping import scoped_members
 from school.extensions import db
 from school.notices.models import Channel, Delivery, DeliveryState, Message, Reminder
@@ -56,6 +56,11 @@ class DeliveryError(Exception):
     def __init__(self, reason: str, final: bool):
         super().__init__(reason)
         self.reason, self.final = reason, final
+
+
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (line breaks too) made one space: titles go into mail headers."""
+    return " ".join((text or "").split())
 
 
 def daily_limit() -> int:
@@ -88,7 +93,7 @@ def send_reminder(actor: User, member_ids: list[int], title: str, text: str, tok
                   source: str = "", link: str = "") -> SendResult:
     """Write the inbox messages and the deliveries and enqueue the job. Members must be in the
     actor's scope (``LookupError`` otherwise: the view answers 404)."""
-    title, text = (title or "").strip(), (text or "").strip()
+    title, text = one_line(title), (text or "").strip()
     if not text:
         raise ReminderError("请填写提醒内容")
     if len(text) > 500:
@@ -102,8 +107,6 @@ def send_reminder(actor: User, member_ids: list[int], title: str, text: str, tok
     members = list(db.session.scalars(scoped_members(actor).where(User.id.in_(ids)).order_by(User.id)))
     if len(members) != len(ids):
         raise LookupError("member outside scope")
-    limit = daily_limit()
-    counts = received_today(ids, now)
     reminder = Reminder(sender_id=actor.id, source=source[:60], title=(title or "学习提醒")[:200], text=text,
                         request_token=token, created_at=now)
     db.session.add(reminder)
@@ -112,6 +115,12 @@ def send_reminder(actor: User, member_ids: list[int], title: str, text: str, tok
     except IntegrityError:  # the other click of a double click, at the same moment, got there first
         db.session.rollback()  # nothing of this request is written yet; the first send stands
         raise DuplicateSend(db.session.scalar(select(Reminder.id).where(Reminder.request_token == token)))
+    # Counted only once no other send to these members can be between its count and its commit:
+    # SQLite's write lock is held since the insert above; on PostgreSQL the members' rows are
+    # locked (in id order, so two sends never wait for each other in a circle).
+    db.session.execute(select(User.id).where(User.id.in_(ids)).order_by(User.id).with_for_update())
+    limit = daily_limit()
+    counts = received_today(ids, now)
     result = SendResult(reminder)
     config = current_app.config
     for member in members:
@@ -173,11 +182,13 @@ def _text(value) -> str:
 
 
 def send_email(conn: smtplib.SMTP, sender: str, address: str, subject: str, body: str) -> None:
-    message = EmailMessage()
-    message["From"], message["To"], message["Subject"] = sender, address, subject
-    message.set_content(body + "\n\n—— 网上党校（请登录网站查看详情，本邮件无需回复）")
     try:
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = sender, address, subject
+        message.set_content(body + "\n\n—— 网上党校（请登录网站查看详情，本邮件无需回复）")
         conn.send_message(message)
+    except ValueError as exc:  # a header the mail library refuses (a line break in it): this mail never can go
+        raise DeliveryError(f"邮件内容无法发送（{exc}）", final=True) from None
     except smtplib.SMTPRecipientsRefused as exc:
         code, reply = next(iter(exc.recipients.values()))
         raise DeliveryError(f"收件地址被邮件服务器拒绝（{code} {_text(reply)}）", final=code >= 500) from None
@@ -295,10 +306,9 @@ def deliver_job(payload: dict, progress) -> None:
 
 def retry_due(now: datetime) -> int:
     """The sweep: a job for each reminder with deliveries due again (or stuck) and no job waiting."""
-    stuck = db.session.execute(
+    db.session.execute(
         update(Delivery).where(Delivery.state == DeliveryState.SENDING, Delivery.next_attempt_at < now - STUCK_AFTER)
         .values(state=DeliveryState.RETRYING, next_attempt_at=now).execution_options(synchronize_session=False))
-    del stuck
     reminder_ids = db.session.scalars(select(Delivery.reminder_id).where(_due(now)).distinct()).all()
     queued = 0
     for reminder_id in reminder_ids:
@@ -319,7 +329,7 @@ jobs.every(60, "notices-deliveries", retry_due)
 
 def sent_by(actor: User, limit: int = 100) -> list[Reminder]:
     query = select(Reminder).order_by(Reminder.created_at.desc(), Reminder.id.desc()).limit(limit)
-    if actor.role != "admin":
+    if actor.role != Role.ADMIN:
         query = query.where(Reminder.sender_id == actor.id)
     return list(db.session.scalars(query))
 

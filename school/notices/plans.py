@@ -19,12 +19,12 @@ from typing import Callable
 
 from sqlalchemy import Integer, String, and_, cast, func, literal, select, union_all
 
+from school.accounts.audience import org_ids_on_path
 from school.accounts.models import Organisation, User
 from school.accounts.scoping import org_in_scope, scope_root
 from school.credits.reports import METRICS, Metric
 from school.extensions import db
 from school.notices.models import PlanItem, StudyPlan
-from school.notices.services import ancestor_ids
 from school.timeutil import to_local
 
 
@@ -149,7 +149,7 @@ class Task:
 def member_tasks(member: User, now: datetime) -> list[Task]:
     """Every item of the member's plans for the current (China) year, with done / overdue / this month."""
     today = to_local(now).date()
-    ids = ancestor_ids(member.org)
+    ids = org_ids_on_path(member)
     if not ids:
         return []
     items = list(db.session.scalars(

@@ -17,6 +17,7 @@ from flask import current_app
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from school.accounts.audience import org_ids_on_path
 from school.accounts.models import Organisation, Role, User
 from school.accounts.scoping import org_in_scope, scope_root, scoped_members
 from school.credits import attachments
@@ -41,20 +42,13 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-def ancestor_ids(org: Organisation | None) -> list[int]:
-    """The organisation and everything above it, from its materialised path ``/1/4/9/``."""
-    if org is None:
-        return []
-    return [int(part) for part in org.path.strip("/").split("/") if part]
-
-
 def _live(now: datetime):
     return or_(Notice.expires_at.is_(None), Notice.expires_at > now)
 
 
 def visible_notices(member: User, now: datetime, limit: int | None = None) -> list[tuple[Notice, bool]]:
     """The member's notices (pinned first, newest first) that have not expired, each with "read"."""
-    ids = ancestor_ids(member.org)
+    ids = org_ids_on_path(member)
     if not ids:
         return []
     read = exists().where(NoticeRead.notice_id == Notice.id, NoticeRead.member_id == member.id)
@@ -66,7 +60,7 @@ def visible_notices(member: User, now: datetime, limit: int | None = None) -> li
 
 
 def unread_count(member: User, now: datetime) -> int:
-    ids = ancestor_ids(member.org)
+    ids = org_ids_on_path(member)
     if not ids:
         return 0
     read = exists().where(NoticeRead.notice_id == Notice.id, NoticeRead.member_id == member.id)
@@ -75,7 +69,7 @@ def unread_count(member: User, now: datetime) -> int:
 
 def unread_counts(member: User, now: datetime) -> tuple[int, int]:
     """(unread notices, unread messages) in one query: the menu shows both on every page."""
-    ids = ancestor_ids(member.org) or [-1]
+    ids = org_ids_on_path(member) or [-1]
     read = exists().where(NoticeRead.notice_id == Notice.id, NoticeRead.member_id == member.id)
     notices = select(func.count(Notice.id)).where(Notice.org_id.in_(ids), _live(now), ~read).scalar_subquery()
     messages = select(func.count(Message.id)).where(Message.member_id == member.id,

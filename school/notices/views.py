@@ -7,7 +7,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
-from school.accounts.models import Organisation
+from school.accounts.models import Organisation, Role
 from school.accounts.roles import current_actor, manager_required
 from school.accounts.scoping import get_org_or_404, scope_root, scoped_orgs
 from school.credits import reports
@@ -17,6 +17,7 @@ from school.notices.forms import NoticeForm, PlanForm, PlanItemForm, ReminderFor
 from school.notices.models import Message, Notice, Reminder, StudyPlan
 from school.safe_html import markdown_to_safe_html
 from school.timeutil import local_date_to_utc, local_year, to_local, utcnow
+from school.web import safe_next
 
 bp = Blueprint("notices", __name__, template_folder="templates")
 
@@ -27,8 +28,7 @@ def _org_choices() -> list[tuple[int, str]]:
 
 
 def _back(default: str) -> str:
-    target = request.form.get("back") or request.args.get("back") or ""
-    return target if target.startswith("/") and not target.startswith("//") else default
+    return safe_next(request.form.get("back") or request.args.get("back"), default)
 
 
 # --- for every page: the counts in the menu and the home page sections ------------------
@@ -145,7 +145,8 @@ def unread(notice_id: int):
     members = services.unread_members(current_actor(), item)
     form = ReminderForm(formdata=None, token=services.new_token(), source=f"notice:{item.id}",
                         link=url_for("notices.notice", notice_id=item.id),
-                        title=f"请阅读通知：{item.title}"[:200], text=f"您还没有阅读通知“{item.title}”，请登录网上党校查看。")
+                        title=delivery.one_line(f"请阅读通知：{item.title}")[:200],
+                        text=f"您还没有阅读通知“{delivery.one_line(item.title)}”，请登录网上党校查看。")
     return render_template("notices/unread.html", notice=item, members=members, form=form,
                            read_count=services.read_counts([item]).get(item.id, 0))
 
@@ -168,7 +169,7 @@ def message(message_id: int):
     if item.read_at is None:
         services.open_message(current_actor(), item, utcnow())
         db.session.commit()
-    link = item.link if item.link.startswith("/") and not item.link.startswith("//") else ""
+    link = safe_next(item.link, "")
     return render_template("notices/message.html", message=item, link=link)
 
 
@@ -219,7 +220,7 @@ def reminders():
 def reminder(reminder_id: int):
     item = db.session.get(Reminder, reminder_id)
     actor = current_actor()
-    if item is None or (item.sender_id != actor.id and actor.role != "admin"):
+    if item is None or (item.sender_id != actor.id and actor.role != Role.ADMIN):
         abort(404)
     return render_template("notices/reminder.html", reminder=item, rows=delivery.status(item))
 
@@ -301,7 +302,7 @@ def plan(plan_id: int):
     progress = plans.plan_progress(current_actor(), item)
     behind = [p for p in progress if p.missing]
     form = ReminderForm(formdata=None, token=services.new_token(), source=f"plan:{item.id}",
-                        link=url_for("notices.my_plan"), title=f"学习计划提醒：{item.title}"[:200],
+                        link=url_for("notices.my_plan"), title=delivery.one_line(f"学习计划提醒：{item.title}")[:200],
                         text=f"您在学习计划“{item.title}”中还有任务未完成，请登录网上党校查看。")
     item_form = _item_form()
     item_form.due_on.data = date(item.year, 12, 31) if item.year != local_year(utcnow()) else None

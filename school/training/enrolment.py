@@ -48,7 +48,7 @@ def why_not_enrol(cls: TrainingClass, member: User, now: datetime) -> str | None
         return f"报名尚未开始，{format_local(cls.enrol_opens_at)} 开始报名"
     if now >= cls.enrol_closes_at:
         return f"报名已于 {format_local(cls.enrol_closes_at)} 截止，不能再报名"
-    if cls.capacity is not None and cls.seats_taken >= cls.capacity:
+    if _full(cls):
         return full_message(cls)
     return None
 
@@ -120,23 +120,28 @@ def ensure_auto(cls: TrainingClass, member: User, now: datetime) -> Enrolment | 
         return None
 
 
+def _full(cls: TrainingClass) -> bool:
+    return cls.capacity is not None and cls.seats_taken >= cls.capacity
+
+
 def sync_auto(cls: TrainingClass, actor: User, now: datetime) -> int:
-    """Enrol every member of the audience the actor can see (managers' pages call this), as
-    far as seats last. Returns how many were enrolled."""
+    """Enrol every member of the audience the actor can see (saving the class calls this), as
+    far as seats last. Returns how many were enrolled. Nothing is read while enrolment is
+    not open or the class is full: no member could be enrolled then."""
     if cls.enrol_mode != EnrolMode.AUTO or not cls.published:
+        return 0
+    if not cls.enrol_opens_at <= now < cls.enrol_closes_at or _full(cls):
         return 0
     have = set(db.session.scalars(select(Enrolment.member_id).where(Enrolment.class_id == cls.id)))
     count = 0
     for member in db.session.scalars(scoped_members(actor).where(User.active.is_(True))):
         if member.id in have or not in_audience(cls, member):
             continue
-        if why_not_enrol(cls, member, now) is not None:
-            continue
         try:
             enrol(cls, member, now)  # takes the seat first: a refusal leaves nothing behind
             count += 1
         except TrainingError:
-            if cls.capacity is not None and cls.seats_taken >= cls.capacity:
+            if _full(cls):
                 break
     return count
 
@@ -178,13 +183,17 @@ def withdraw(enrolment: Enrolment, member: User, now: datetime) -> None:
         raise TrainingError("只能退出自己参加的专题班")
     if enrolment.completed_at is not None:
         raise TrainingError("您已结业，不能退出")
-    was = enrolment.state
-    moved = db.session.execute(
-        update(Enrolment).where(Enrolment.id == enrolment.id, Enrolment.state.in_(ACTIVE))
-        .values(state=EnrolState.WITHDRAWN, decided_at=now)
-        .execution_options(synchronize_session=False)).rowcount
-    if moved != 1:
-        raise TrainingError("您已不在本专题班中")
-    if was == EnrolState.ENROLLED:
-        give_back_seat(enrolment.training_class)
-    db.session.refresh(enrolment)
+    # The state is decided by the UPDATE that changes the row, not by what was read before it:
+    # an approval between the two would otherwise leave its seat taken by nobody. Enrolled is
+    # tried again last: an approval may land between the tries (pending → enrolled, never back).
+    for state in (EnrolState.ENROLLED, EnrolState.PENDING, EnrolState.ENROLLED):
+        moved = db.session.execute(
+            update(Enrolment).where(Enrolment.id == enrolment.id, Enrolment.state == state)
+            .values(state=EnrolState.WITHDRAWN, decided_at=now)
+            .execution_options(synchronize_session=False)).rowcount
+        if moved == 1:
+            if state == EnrolState.ENROLLED:
+                give_back_seat(enrolment.training_class)
+            db.session.refresh(enrolment)
+            return
+    raise TrainingError("您已不在本专题班中")

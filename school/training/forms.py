@@ -1,18 +1,10 @@
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import (
-    BooleanField,
-    DateField,
-    DecimalField,
-    IntegerField,
-    SelectField,
-    StringField,
-    TextAreaField,
-)
+from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from school.accounts.models import CATEGORY_LABELS
-from school.form_fields import MultiCheckboxField
+from school.form_fields import HoursField, LocalDateField, MultiCheckboxField
 from school.training.models import ENROL_MODE_LABELS, FLOATING_LABELS, ITEM_KIND_LABELS
 
 
@@ -22,10 +14,10 @@ class ClassForm(FlaskForm):
     description = TextAreaField("简介", validators=[Length(max=5000)])
     cover = FileField("封面图片（可不传；PNG、JPEG、GIF 或 WebP）")
     org_id = SelectField("主办单位", coerce=int, choices=[], validate_choice=False)
-    starts_on = DateField("学习开始日期", validators=[InputRequired("请填写学习开始日期")])
-    ends_on = DateField("学习结束日期（含当天）", validators=[InputRequired("请填写学习结束日期")])
-    enrol_opens_on = DateField("报名开始日期", validators=[InputRequired("请填写报名开始日期")])
-    enrol_closes_on = DateField("报名截止日期（含当天）", validators=[InputRequired("请填写报名截止日期")])
+    starts_on = LocalDateField("学习开始日期", validators=[InputRequired("请填写学习开始日期")])
+    ends_on = LocalDateField("学习结束日期（含当天）", validators=[InputRequired("请填写学习结束日期")])
+    enrol_opens_on = LocalDateField("报名开始日期", validators=[InputRequired("请填写报名开始日期")])
+    enrol_closes_on = LocalDateField("报名截止日期（含当天）", validators=[InputRequired("请填写报名截止日期")])
     capacity = IntegerField("名额（留空为不限）", validators=[Optional(), NumberRange(1, 100000, "名额应在 1 到 100000 之间")])
     enrol_mode = SelectField("报名方式", choices=list(ENROL_MODE_LABELS.items()), default="open", validate_choice=False)
     # Checked by the service, which explains in Chinese what is outside the secretary's scope.
@@ -35,8 +27,8 @@ class ClassForm(FlaskForm):
     electives_required = IntegerField("至少完成的选学项目数", default=0,
                                       validators=[InputRequired("请填写选学项目数"), NumberRange(0, 100, "应在 0 到 100 之间")])
     exam_id = IntegerField("结业考试编号（可不填）", validators=[Optional()])
-    hours = DecimalField("结业学时", places=2, default=0,
-                         validators=[InputRequired("请填写结业学时"), NumberRange(0, 200, "应在 0 到 200 之间")])
+    hours = HoursField("结业学时", places=2, default=0,
+                       validators=[InputRequired("请填写结业学时"), NumberRange(0, 200, "应在 0 到 200 之间")])
     credit_kind = SelectField("学时类别", choices=[("online", "网络学习"), ("concentrated", "集中培训")],
                               validate_choice=False)
     reflection_required = BooleanField("要求提交心得体会")

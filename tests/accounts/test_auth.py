@@ -118,6 +118,21 @@ def test_open_redirect_after_login_is_ignored(client, make):
     assert response.headers["Location"] == "/"
 
 
+@pytest.mark.parametrize("target,expected", [
+    ("//evil.example/x", "/"),
+    ("/\\evil.example/x", "/"),      # browsers read a backslash as a slash: //evil.example/x
+    ("/\t/evil.example/x", "/"),      # and drop tabs and line breaks
+    ("https://evil.example/x", "/"),
+    ("/notices/?page=2", "/notices/?page=2"),
+])
+def test_only_paths_of_this_site_are_followed_after_login(client, make, target, expected):
+    user = make.user()
+    token = client.token()
+    response = client.client.post("/login", query_string={"next": target},
+                                  data={"identifier": user.member_no, "password": PASSWORD, "csrf_token": token})
+    assert response.status_code == 302 and response.headers["Location"] == expected
+
+
 # --- throttling: the rule, table-driven with explicit times --------------------------------
 
 POLICY = auth.ThrottlePolicy(window=timedelta(minutes=15), max_per_account=5, max_per_ip=8)

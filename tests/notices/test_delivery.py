@@ -2,6 +2,9 @@
 real local webhook, as background jobs with retries and a per-member daily limit."""
 from __future__ import annotations
 
+import random
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -13,6 +16,7 @@ from school.extensions import db
 from school.notices import delivery, services
 from school.notices.models import Delivery, DeliveryState, Message, Reminder
 from school.timeutil import utcnow
+from tests.conftest import CsrfClient
 
 
 @pytest.fixture
@@ -242,3 +246,100 @@ def test_behind_list_offers_a_reminder_to_the_members_behind(client, auth, make)
     page = client.get(f"/reminders/behind?org={t['a'].id}").get_data(as_text=True)
     assert "王五" in page and f'value="{behind.id}"' in page and "张三" not in page
     assert client.get(f"/reminders/behind?org={t['b'].id}").status_code == 404
+
+
+def test_a_title_with_a_newline_fails_that_row_and_delivers_the_rest(make, channels):
+    smtp, _ = channels
+    _, secretary, member = _people(make)
+    other = make.user(org=secretary.org, name="李四", email="lisi@example.org")
+    reminder = make.reminder(secretary, [member, other], title="学习提醒")
+    # A title with a line break in it (written before titles were put on one line): the mail
+    # library refuses it as a header. That row fails with a reason; the other is delivered and
+    # the job ends instead of dying with the rows left "sending".
+    broken = db.session.scalar(select(Message).where(Message.member_id == member.id))
+    broken.title = "学习提醒\nBcc: evil@example.org"
+    db.session.commit()
+    assert [state for _, state in jobs.run_until_empty()] == [jobs.DONE]
+    db.session.expire_all()
+    rows = {d.address: d for d in db.session.scalars(select(Delivery).where(Delivery.reminder_id == reminder.id,
+                                                                              Delivery.channel == "email"))}
+    assert rows["zhangsan@example.org"].state == DeliveryState.FAILED
+    assert rows["zhangsan@example.org"].attempts == 1 and rows["zhangsan@example.org"].last_error
+    assert rows["lisi@example.org"].state == DeliveryState.SENT
+    assert [rcpts for _, rcpts, _ in smtp.messages] == [["lisi@example.org"]]
+    assert delivery.retry_due(utcnow() + timedelta(hours=1)) == 0
+
+
+def test_a_title_with_a_newline_is_sent_on_one_line(make, channels):
+    smtp, _ = channels
+    _, secretary, member = _people(make)
+    reminder = make.reminder(secretary, [member], title="请阅读通知：\r\n第一行\n  第二行")
+    assert reminder.title == "请阅读通知： 第一行 第二行"
+    jobs.run_until_empty()
+    assert _deliveries(reminder.id)["email"].state == DeliveryState.SENT
+    (_, _, content), = smtp.messages
+    assert "Bcc" not in content and len(smtp.messages) == 1
+
+
+@pytest.mark.parametrize("back", ["//evil.example/x", "/\\evil.example/x", "https://evil.example/x"])
+def test_the_reminder_form_goes_back_only_to_this_site(client, auth, make, back):
+    _, secretary, member = _people(make)
+    auth.login(secretary)
+    response = client.post("/reminders/send", data={"member_id": [str(member.id)], "title": "提醒", "text": "",
+                                                     "token": services.new_token(), "back": back})
+    assert response.status_code == 302 and response.headers["Location"] == "/reminders"
+
+
+def test_a_message_links_only_to_this_site(client, auth, make):
+    _, secretary, member = _people(make)
+    make.reminder(secretary, [member], link="/\\evil.example/x")
+    auth.login(member)
+    message_id = db.session.scalar(select(Message.id))
+    page = client.get(f"/messages/{message_id}").get_data(as_text=True)
+    assert "evil.example" not in page
+
+
+def test_parallel_sends_respect_the_daily_limit(app, client, auth, make, monkeypatch):
+    app.config["REMINDER_DAILY_LIMIT"] = 2
+    _, secretary, member = _people(make)
+    make.reminder(secretary, [member])  # one of the two of today
+    member_id = member.id
+    real = delivery.received_today
+
+    def slow(ids, now):  # a busy server: time passes between counting and writing
+        counts = real(ids, now)
+        time.sleep(random.uniform(0.01, 0.05))
+        return counts
+
+    monkeypatch.setattr(delivery, "received_today", slow)
+    auth.login(secretary)
+    token = client.token()
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    clients = []
+    for _ in range(6):
+        own = CsrfClient(app.test_client())
+        own.set_cookie(cookie.key, cookie.value)
+        clients.append(own)
+    db.session.remove()
+    barrier = threading.Barrier(len(clients))
+    results, errors = [], []
+
+    def send(own):
+        try:
+            barrier.wait()
+            response = own.post("/reminders/send", csrf=False, data={
+                "member_id": [str(member_id)], "title": "提醒", "text": "请学习", "token": services.new_token(),
+                "csrf_token": token})
+            results.append((response.status_code, response.headers.get("Location", "")))
+        except Exception as exc:  # asserted below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=send, args=(own,)) for own in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(results) == 6 and {status for status, _ in results} == {302}
+    assert db.session.scalar(select(func.count(Message.id)).where(Message.member_id == member_id)) == 2
+    assert db.session.scalar(select(func.count(Reminder.id))) == 2
+    assert sum("/reminders/" in location for _, location in results) == 1

@@ -180,3 +180,53 @@ def test_automatic_classes_enrol_the_audience(make):
     enrolment.withdraw(enrolment.enrolment_of(cls, inside), inside, T0)
     enrolment.sync_auto(cls, admin, T0)
     assert enrolment.ensure_auto(cls, inside, T0).state == EnrolState.WITHDRAWN
+
+
+def _elsewhere(app, work):
+    """``work()`` in a request of its own (its own session and connection), finished before returning."""
+    errors = []
+
+    def run():
+        with app.app_context():
+            try:
+                work()
+                db.session.commit()
+            except Exception as exc:  # asserted below
+                errors.append(repr(exc))
+            finally:
+                db.session.remove()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert errors == []
+
+
+def test_seats_taken_equals_enrolled_count_after_enrol_approve_reject_withdraw(app, make):
+    t = make.tree()
+    cls = _cls(make, t, capacity=3, enrol_mode="approval")
+    secretary = make.user(org=t["root"], role=Role.SECRETARY)
+    first, second, third = (make.user(org=t["a1"]) for _ in range(3))
+    rows = [enrolment.enrol(cls, m, T0) for m in (first, second, third)]
+    db.session.commit()
+    enrolment.approve(rows[0], secretary, T0)
+    db.session.commit()
+    row_id, secretary_id = rows[1].id, secretary.id
+    # The second member's withdrawal read the row while it was pending; the secretary approved
+    # it a moment before the withdrawal's UPDATE. The seat the approval took is given back.
+    assert rows[1].state == EnrolState.PENDING
+    _elsewhere(app, lambda: enrolment.approve(db.session.get(Enrolment, row_id),
+                                              db.session.get(type(secretary), secretary_id), T0))
+    enrolment.withdraw(rows[1], second, T0)
+    db.session.commit()
+    enrolment.reject(rows[2], secretary, "不符合条件", T0)
+    enrolment.withdraw(rows[0], first, T0)
+    db.session.commit()
+    enrolment.enrol(cls, second, T0)
+    db.session.commit()
+    db.session.expire_all()
+    enrolled = db.session.scalar(select(func.count(Enrolment.id)).where(
+        Enrolment.class_id == cls.id, Enrolment.state == EnrolState.ENROLLED))
+    assert db.session.get(TrainingClass, cls.id).seats_taken == enrolled == 0
+    assert {r.state for r in db.session.scalars(select(Enrolment))} == {EnrolState.WITHDRAWN, EnrolState.REJECTED,
+                                                                        EnrolState.PENDING}

@@ -3,10 +3,12 @@ studying, the reflection form and its autosave, certificates, the public verify 
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import event, func, select
 
 from school.accounts.models import Role
 from school.extensions import db
@@ -14,6 +16,20 @@ from school.timeutil import to_local, utcnow
 from school.training.models import Certificate, Enrolment, Reflection, TrainingClass
 
 TEXT = "不忘初心，牢记使命。" * 12
+
+
+@contextmanager
+def count_queries():
+    statements = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", before)
 
 
 def _flash(response) -> str:
@@ -155,6 +171,20 @@ def test_the_reflection_form_autosave_and_double_submit(client, auth, make):
     assert late.status_code == 409 and late.json["error"] == "心得体会已提交，不能再修改"
 
 
+def test_the_class_form_explains_a_bad_date_or_number_in_chinese(client, auth, make):
+    t = make.tree()
+    auth.login(make.user(org=t["root"], role=Role.SECRETARY))
+    form = {"title": "专题班", "org_id": t["root"].id, "starts_on": "2026/3/1", "ends_on": "2026-03-20",
+            "enrol_opens_on": "2026-03-01", "enrol_closes_on": "2026-03-05", "enrol_mode": "open",
+            "floating": "all", "electives_required": "0", "hours": "四", "credit_kind": "online",
+            "reflection_min_chars": "300"}
+    page = client.post("/training/manage/new", data=form).get_data(as_text=True)
+    assert "日期格式应为 年-月-日，例如 2026-03-01" in page
+    assert "请填写数字，例如 2 或 1.5" in page
+    assert "Not a valid" not in page
+    assert db.session.scalar(select(func.count(TrainingClass.id))) == 0
+
+
 def test_review_and_roster_pages(client, auth, make):
     t = make.tree()
     now = utcnow()
@@ -219,3 +249,23 @@ def test_reflection_pictures_through_the_form(client, auth, make):
     picture = client.get(f"/training/images/{name}")
     assert picture.status_code == 200 and picture.mimetype == "image/png"
     assert picture.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("size", [1, 6])
+def test_the_roster_page_query_count_does_not_grow_with_members(client, auth, make, size):
+    t = make.tree()
+    now = utcnow()
+    cls = make.training_class(t["root"], [t["a"]], now=now, enrol_mode="auto", capacity=1)
+    make.enrolment(cls, make.user(org=t["a1"], name="赵六"), now)
+    # The class is full: the members of the audience who came later are not enrolled, and
+    # opening the roster does not look at each of them again.
+    for i in range(size):
+        make.user(org=t["a1"] if i % 2 else t["a2"], name=f"党员{i}")
+    db.session.commit()
+    auth.login(make.user(org=t["a"], role=Role.SECRETARY))
+    client.get(f"/training/manage/{cls.id}/roster")  # warm up (session, templates)
+    with count_queries() as statements:
+        page = client.get(f"/training/manage/{cls.id}/roster").get_data(as_text=True)
+    assert "赵六" in page and "党员0" not in page
+    assert len(statements) <= 13, statements  # the same for 1 member and for 6
+    assert db.session.scalar(select(func.count(Enrolment.id)).where(Enrolment.class_id == cls.id)) == 1

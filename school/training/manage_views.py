@@ -251,9 +251,12 @@ def reject(enrolment_id: int):
 @bp.get("/<int:class_id>/roster")
 @manager_required
 def roster_page(class_id: int):
-    # No automatic enrolment here (a page to read): saving the class enrols the audience,
-    # and each member's own visit enrols them (``enrolment.ensure_auto``).
     cls, actor, now = _roster_or_404(class_id), current_actor(), utcnow()
+    # An automatic class enrols members who joined the audience since it was saved, so the
+    # roster (and its behind list, the secretary's reminder list) shows everyone who should
+    # study, not only those who have logged in; it reads nothing once enrolment is closed or full.
+    if enrolment.sync_auto(cls, actor, now):
+        db.session.commit()
     only_behind = request.args.get("behind") == "1"
     rows = roster.behind(cls, actor, now) if only_behind else roster.rows(cls, actor, now)
     certs = {c.member_id: c for c in db.session.scalars(select(Certificate).where(Certificate.class_id == cls.id))}

@@ -61,10 +61,24 @@ def validate(data: MemberData, actor: User, existing: User | None = None) -> Non
     clash = db.session.scalar(select(User).where(User.member_no == data.member_no))
     if clash is not None and clash is not existing:
         raise MemberError(f"党员编号 {data.member_no} 已被 {clash.name} 使用")
+    # Member numbers and phone numbers are both login names: one must never be the other's.
+    clash = _other(select(User).where(User.phone == data.member_no), existing)
+    if clash is not None:
+        raise MemberError(f"党员编号 {data.member_no} 与 {clash.name} 的手机号相同，不能用作党员编号")
     if data.phone:
         clash = db.session.scalar(select(User).where(User.phone == data.phone))
         if clash is not None and clash is not existing:
             raise MemberError(f"手机号 {data.phone} 已被 {clash.name} 使用")
+        clash = _other(select(User).where(User.member_no == data.phone), existing)
+        if clash is not None:
+            raise MemberError(f"手机号 {data.phone} 与 {clash.name} 的党员编号相同，不能用作手机号")
+
+
+def _other(query, existing: User | None) -> User | None:
+    """The first account ``query`` finds that is not ``existing``."""
+    if existing is not None and existing.id is not None:
+        query = query.where(User.id != existing.id)
+    return db.session.scalars(query.limit(1)).first()
 
 
 def _apply(user: User, data: MemberData) -> None:

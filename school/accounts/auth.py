@@ -77,14 +77,15 @@ def normalise_identifier(identifier: str) -> str:
 def find_user_for_login(identifier: str) -> User | None:
     """The account whose member number is ``identifier``, else the one whose phone number is.
 
-    Member number first: one account's member number equal to another's phone number (refused
+    Member number first (letter case aside: OUT01 and out01 are one number): one account's member number equal to another's phone number (refused
     by ``members.validate`` now, possible in older data) never makes the answer depend on row order.
     """
     identifier = normalise_identifier(identifier)
     if not identifier:
         return None
-    return (db.session.scalar(select(User).where(User.member_no == identifier))
-            or db.session.scalar(select(User).where(User.phone == identifier)))
+    from school.accounts.members import find_by_member_no  # members imports this module
+
+    return find_by_member_no(identifier) or db.session.scalar(select(User).where(User.phone == identifier))
 
 
 # --- throttling -------------------------------------------------------------------------

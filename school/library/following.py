@@ -66,18 +66,16 @@ def following_in_bulk():
         yield
     finally:
         changes = session.info.pop(_DEFERRED_KEY)
-        if changes:
-            _write_changes(changes)
-        else:  # nothing new, but an earlier import may have been killed before writing the index
-            _write_changes({})
+        # Even with nothing new: an earlier import may have been killed before writing the index.
+        _write_changes(changes, compare_all=True)
 
 
-def _write_changes(changes: dict[int, dict | None]) -> None:
+def _write_changes(changes: dict[int, dict | None], compare_all: bool = False) -> None:
     try:
         if len(changes) >= REBUILD_AT:
             index.rebuild()
-        else:
-            index.apply_changes(changes)  # then compares the whole index with the database
+        elif not index.apply_changes(changes) and compare_all:  # a quick check of the index, then
+            index.reconcile()  # (imports) every document compared with the database
     except Exception:  # the commit stands; a stale index is rebuilt on the next search
         log.exception("search index update failed; it will be rebuilt on the next search")
         try:

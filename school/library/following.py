@@ -22,7 +22,6 @@ from school.library.models import Document
 log = logging.getLogger(__name__)
 _SESSION_KEY = "library_search_changes"
 _DEFERRED_KEY = "library_search_deferred"
-REBUILD_AT = 200  # changed documents from which a bulk import rebuilds the index instead
 
 
 def _collect(session: Session, flush_context) -> None:
@@ -72,7 +71,7 @@ def following_in_bulk():
 
 def _write_changes(changes: dict[int, dict | None], compare_all: bool = False) -> None:
     try:
-        if len(changes) >= REBUILD_AT:
+        if len(changes) >= index.REBUILD_AT:  # a bulk import: one pass costs less
             index.rebuild()
         elif not index.apply_changes(changes) and compare_all:  # a quick check of the index, then
             index.reconcile()  # (imports) every document compared with the database

@@ -324,7 +324,8 @@ def reconcile(path: Path | None = None) -> int:
         return len(stale) + len(gone)
 
 
-REBUILD_AT = 200  # documents out of step from which rewriting the whole index costs less
+REBUILD_AT = 200  # documents to write (out of step, or changed by an import) from which rewriting the whole
+#                   index costs less than writing them one at a time
 _verified: set[str] = set()  # index folders this process has compared with the database
 
 
@@ -352,7 +353,3 @@ def open_current(db_state: dict):
             log.exception("search index unreadable: rebuilding")
             rebuild()
             return windex.open_dir(str(path))
-
-
-def open_index():
-    return open_current(database_state())

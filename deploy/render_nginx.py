@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tls-cert", required=True)
     parser.add_argument("--tls-key", required=True)
     parser.add_argument("--upstream", default="127.0.0.1:8000")
-    parser.add_argument("--static-dir", required=True, help="school/static of the installed code")
+    parser.add_argument("--static-dir", default="/srv/school/instance/static-build",
+                        help="SCHOOL_STATIC_BUILD_DIR, the folder `school static build` writes (hashed names); "
+                             "not school/static (default %(default)s)")
     parser.add_argument("--media-dir", required=True, help="SCHOOL_MEDIA_DIR")
     parser.add_argument("--out", required=True, help="folder for 'school' and 'school-locations.conf'")
     args = parser.parse_args(argv)

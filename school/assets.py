@@ -1,6 +1,7 @@
 """Static files: content-hashed names, precompressed siblings, served by WhiteNoise; HTML compressed.
 
-At startup (or with ``school static build``) every file under ``school/static`` is copied into
+At startup (when ``manifest.json`` is missing or older than the newest file under
+``school/static``) or with ``school static build`` every file under ``school/static`` is copied into
 ``STATIC_BUILD_DIR`` (default ``instance/static-build``, never committed) twice: under its own
 name and under a content-hashed one (``css/site.3f2a9c1b7d0e.css``), each with ``.br`` and
 ``.gz`` siblings made by WhiteNoise's compressor. ``manifest.json`` maps names to hashed names;
@@ -9,8 +10,8 @@ callback), so templates keep writing the plain name.
 
 WhiteNoise wraps the WSGI app and answers ``/static/…`` from the build folder: hashed names with
 ``Cache-Control: public, max-age=31536000, immutable``, plain names for an hour, ``.br``/``.gz``
-chosen by ``Accept-Encoding`` with ``Vary: Accept-Encoding``. nginx serves the same folder the
-same way (``gzip_static on``/``brotli_static on``; see docs/architecture.md).
+chosen by ``Accept-Encoding`` with ``Vary: Accept-Encoding``. nginx serves the same folder (the
+build folder, never ``school/static``: only it holds the hashed names) the same way (``gzip_static on``/``brotli_static on``; see docs/architecture.md).
 
 HTML (and JSON) responses above 1 KB are compressed in ``after_request`` (Brotli or gzip, as
 the browser asks), except streamed, file and ranged responses.
@@ -118,15 +119,35 @@ def _static_headers(headers, path: str, url: str) -> None:
         headers["Cache-Control"] = "public, max-age=31536000, immutable"
 
 
+def is_current(out_dir: Path, source: Path = STATIC_ROOT) -> bool:
+    """Whether ``out_dir``'s manifest exists and is not older than the newest file of ``source``."""
+    try:
+        built = (out_dir / "manifest.json").stat().st_mtime
+    except OSError:
+        return False
+    return all(p.stat().st_mtime <= built for p in source.rglob("*") if p.is_file())
+
+
+def build_if_stale(out_dir: Path, source: Path = STATIC_ROOT) -> tuple[dict[str, str], bool]:
+    """The manifest, building first when it is missing or older than a source file; (manifest, built)."""
+    if is_current(out_dir, source):
+        try:
+            return json.loads((out_dir / "manifest.json").read_text()), False
+        except (OSError, ValueError):  # half a file from elsewhere, or removed meanwhile: build it
+            pass
+    return build(out_dir, source), True
+
+
 def init_app(app: Flask) -> None:
     from whitenoise import WhiteNoise
 
     out = build_dir(app)
     if out.exists() and not os.access(out, os.W_OK):  # a read-only deployment built it beforehand
-        manifest = json.loads((out / "manifest.json").read_text())
+        manifest, built = json.loads((out / "manifest.json").read_text()), False
     else:
-        manifest = build(out)
+        manifest, built = build_if_stale(out)
     app.extensions["static_manifest"] = manifest
+    app.extensions["static_built_at_start"] = out if built else None  # `school static build` needn't repeat it
 
     @app.url_defaults
     def hashed_static(endpoint, values):

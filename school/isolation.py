@@ -11,7 +11,8 @@ Two layers:
    with ``subprocess`` (``python -I``, a fresh interpreter), which sets ``RLIMIT_CPU``,
    ``RLIMIT_AS`` and ``RLIMIT_FSIZE`` on itself before it reads the file; the parent waits
    at most ``UPLOAD_PARSE_TIMEOUT`` seconds of wall-clock time and then kills the child's
-   process group. Input and output are temporary files (no pipes, so no deadlock and no
+   process group (``children.popen``/``children.kill``, as for ffmpeg; the child also dies
+   with the process that started it). Input and output are temporary files (no pipes, so no deadlock and no
    reader thread); the output is JSON (never pickle) and its size is capped twice, by
    ``RLIMIT_FSIZE`` in the child and by a size check in the parent.
 
@@ -37,6 +38,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from school import children
 from school.limits import limit
 
 log = logging.getLogger(__name__)
@@ -88,13 +90,14 @@ def run(task: str, data: bytes, **params) -> dict:
             tempfile.TemporaryFile() as stderr:
         stdin.write(data)
         stdin.seek(0)
-        proc = subprocess.Popen([sys.executable, "-I", CHILD, task, json.dumps(params)], stdin=stdin,
-                                stdout=stdout, stderr=stderr, close_fds=True, start_new_session=True,
-                                env={"PATH": os.defpath, "LC_ALL": "C.UTF-8"})
+        # A process group of its own, and killed by the kernel if this process dies (children.py).
+        proc = children.popen([sys.executable, "-I", CHILD, task, json.dumps(params)], stdin=stdin,
+                              stdout=stdout, stderr=stderr, close_fds=True,
+                              env={"PATH": os.defpath, "LC_ALL": "C.UTF-8"})
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill(proc)
+            children.kill(proc)
             log.warning("isolated %s: killed after %.1f s", task, timeout)
             raise Refused(f"文件处理超时（超过 {timeout:g} 秒），可能过于复杂或是恶意构造的文件，未导入") from None
         if code != 0:
@@ -122,12 +125,3 @@ def _failure(code: int) -> str:
     if code == EXIT_OUTPUT:
         return "从文件中提取的文字过多，未导入"
     return "文件无法处理（可能已损坏），未导入"
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    """Kill the child (and anything it started: it leads its own session) and reap it."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
-    proc.wait()

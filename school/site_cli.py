@@ -206,13 +206,17 @@ def static_group():
     pass
 
 
-@static_group.command("build", help="重新生成静态文件目录（启动时也会自动生成）；nginx 直接从这个目录发送 /static/。")
+@static_group.command("build", help="重新生成静态文件目录（启动时若目录缺失或比源文件旧也会自动生成）；nginx 直接从这个目录发送 /static/。")
 @with_appcontext
 def static_build_command():
     from school import assets
 
     out = assets.build_dir(current_app)
-    manifest = assets.build(out)
+    # Starting the app for this command may have just built the folder; then once is enough.
+    if current_app.extensions.get("static_built_at_start") == out:
+        manifest = current_app.extensions["static_manifest"]
+    else:
+        manifest = assets.build(out)
     click.echo(f"{len(manifest)} 个静态文件 → {out}")
 
 

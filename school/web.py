@@ -26,8 +26,8 @@ ERRORS = {
 DB_READ_ONLY = ("数据库暂时无法写入", "数据库暂时无法写入（磁盘空间不足或数据库处于只读状态），"
                 "您刚才的操作没有保存。请稍后再试；如果一直这样，请联系管理员。")
 DB_DOWN = ("数据库暂时无法使用", "暂时连不上数据库，您刚才的操作没有保存。请稍后再试；如果一直这样，请联系管理员。")
-READ_ONLY_TEXTS = ("readonly database", "read-only transaction", "read only", "database or disk is full",
-                   "no space left", "disk i/o error", "database is locked")
+# Besides a full disk (diskspace.is_full: its errno and texts), which refuses writes the same way.
+READ_ONLY_TEXTS = ("readonly database", "read-only transaction", "read only", "disk i/o error", "database is locked")
 
 
 def safe_next(target: str | None, default: str) -> str:

@@ -68,3 +68,52 @@ def test_static_build_command_writes_hashed_precompressed_files(app, tmp_path):
     hashed = manifest["js/player.js"]
     for name in (hashed, hashed + ".br", hashed + ".gz", "js/player.js.br"):
         assert (tmp_path / "built" / name).is_file(), name
+
+
+def test_startup_builds_only_when_the_manifest_is_missing_or_older_than_a_source(tmp_path, monkeypatch):
+    import os
+
+    from school import assets
+
+    source, out = tmp_path / "src", tmp_path / "built"
+    (source / "css").mkdir(parents=True)
+    (source / "css" / "a.css").write_text("body { color: red; }\n" * 100)
+    manifest, built = assets.build_if_stale(out, source)
+    assert built and set(manifest) == {"css/a.css"}
+
+    calls = []
+    real_build = assets.build
+    monkeypatch.setattr(assets, "build", lambda *a, **k: calls.append(a) or real_build(*a, **k))
+    assert assets.build_if_stale(out, source) == (manifest, False)  # up to date: nothing read or written
+    assert calls == []
+
+    newer = (out / "manifest.json").stat().st_mtime + 10
+    (source / "css" / "a.css").write_text("body { color: blue; }\n" * 100)
+    os.utime(source / "css" / "a.css", (newer, newer))
+    manifest2, built = assets.build_if_stale(out, source)
+    assert built and len(calls) == 1 and manifest2["css/a.css"] != manifest["css/a.css"]
+
+    (out / "manifest.json").unlink()
+    assert assets.build_if_stale(out, source)[1] is True
+
+
+def test_static_build_command_builds_once(tmp_path, monkeypatch):
+    from school import assets, create_app
+
+    calls = []
+    real_build = assets.build
+    monkeypatch.setattr(assets, "build", lambda *a, **k: calls.append(a) or real_build(*a, **k))
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.db'}", "SECRET_KEY": "x",
+                      "TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance"),
+                      "STATIC_BUILD_DIR": str(tmp_path / "built")})
+    assert len(calls) == 1  # a fresh folder: built at start
+    result = app.test_cli_runner().invoke(args=["static", "build"])
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 1  # not a second time
+    again = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.db'}", "SECRET_KEY": "x",
+                        "TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance"),
+                        "STATIC_BUILD_DIR": str(tmp_path / "built")})
+    assert len(calls) == 1  # a restart finds the folder current
+    result = again.test_cli_runner().invoke(args=["static", "build"])
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 2  # asked for explicitly: built (the start built nothing)

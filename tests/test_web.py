@@ -84,3 +84,17 @@ def test_json_post_needs_csrf_header(client, auth, make):
 
 def test_static_assets_are_served(client):
     assert client.get("/static/css/site.css").status_code == 200
+
+
+def test_a_full_disk_is_a_refused_write_not_a_lost_database():
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from school.web import DB_DOWN, DB_READ_ONLY, database_refusal
+
+    for text in ("database or disk is full", 'could not extend file "base/1/2": No space left on device',
+                 "attempt to write a readonly database"):
+        assert database_refusal(OperationalError("INSERT …", {}, sqlite3.OperationalError(text))) == DB_READ_ONLY
+    assert database_refusal(OSError(28, "No space left on device")) == DB_READ_ONLY
+    assert database_refusal(OperationalError("SELECT 1", {}, sqlite3.OperationalError("unable to open"))) == DB_DOWN

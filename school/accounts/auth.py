@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from school.accounts.models import AuthSession, LoginAttempt, User
@@ -75,10 +75,17 @@ def normalise_identifier(identifier: str) -> str:
 
 
 def find_user_for_login(identifier: str) -> User | None:
+    """The account whose member number is ``identifier``, else the one whose phone number is.
+
+    Member number first (letter case aside: OUT01 and out01 are one number): one account's member number equal to another's phone number (refused
+    by ``members.validate`` now, possible in older data) never makes the answer depend on row order.
+    """
     identifier = normalise_identifier(identifier)
     if not identifier:
         return None
-    return db.session.scalar(select(User).where(or_(User.member_no == identifier, User.phone == identifier)))
+    from school.accounts.members import find_by_member_no  # members imports this module
+
+    return find_by_member_no(identifier) or db.session.scalar(select(User).where(User.phone == identifier))
 
 
 # --- throttling -------------------------------------------------------------------------

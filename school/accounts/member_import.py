@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from school.accounts import auth
-from school.accounts.members import MemberData, MemberError, create_member, update_member
+from school.accounts.members import MemberData, MemberError, create_member, find_by_member_no, update_member
 from school.accounts.models import CATEGORY_LABELS, ORG_KIND_LABELS, ROLE_LABELS, Organisation, User
 from school.accounts.orgs import OrgError, create_org, find_by_name_or_path
 from school.accounts.scoping import scope_root
@@ -98,12 +98,12 @@ def import_members(table: Table, actor: User, now: datetime) -> ImportResult:
     seen: dict[str, int] = {}
     for row_no, row in table.rows:
         member_no = row.get("党员编号", "")
-        if member_no and member_no in seen:
-            result.errors.append((row_no, f"党员编号 {member_no} 与第 {seen[member_no]} 行重复"))
+        if member_no and member_no.lower() in seen:
+            result.errors.append((row_no, f"党员编号 {member_no} 与第 {seen[member_no.lower()]} 行重复"))
             continue
         try:
             data, password = _row_to_data(row, actor)
-            existing = db.session.scalar(select(User).where(User.member_no == data.member_no))
+            existing = find_by_member_no(data.member_no)  # out01 is OUT01's row, wherever OUT01 is
             if existing is not None:
                 before = _snapshot(existing)
                 # The same rule as the member form (scoping.change_refusal): an account the
@@ -118,7 +118,7 @@ def import_members(table: Table, actor: User, now: datetime) -> ImportResult:
                     auth.check_password_policy(password)
                 create_member(data, actor, password=password or None, now=now)
                 result.created += 1
-            seen[member_no] = row_no
+            seen[member_no.lower()] = row_no
         except (MemberError, auth.PasswordPolicyError) as exc:
             result.errors.append((row_no, str(exc)))
     return result

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from school.accounts import auth
 from school.accounts.models import Category, Organisation, Role, User
@@ -39,7 +39,7 @@ class MemberData:
 
 
 __all__ = ["MemberData", "MemberError", "create_member", "deactivate", "deactivate_member",
-           "reset_password", "roles_assignable_by", "update_member", "validate"]
+           "find_by_member_no", "reset_password", "roles_assignable_by", "update_member", "validate"]
 
 
 def validate(data: MemberData, actor: User, existing: User | None = None) -> None:
@@ -58,13 +58,37 @@ def validate(data: MemberData, actor: User, existing: User | None = None) -> Non
         raise MemberError(refusal)
     if data.org is None and data.role not in (Role.ADMIN, Role.EDITOR):
         raise MemberError("请选择所在党组织")
-    clash = db.session.scalar(select(User).where(User.member_no == data.member_no))
-    if clash is not None and clash is not existing:
+    # OUT01 and out01 are one member number (login and import find either by both).
+    clash = _other(select(User).where(func.lower(User.member_no) == data.member_no.lower()), existing)
+    if clash is not None:
         raise MemberError(f"党员编号 {data.member_no} 已被 {clash.name} 使用")
+    # Member numbers and phone numbers are both login names: one must never be the other's.
+    clash = _other(select(User).where(User.phone == data.member_no), existing)
+    if clash is not None:
+        raise MemberError(f"党员编号 {data.member_no} 与 {clash.name} 的手机号相同，不能用作党员编号")
     if data.phone:
         clash = db.session.scalar(select(User).where(User.phone == data.phone))
         if clash is not None and clash is not existing:
             raise MemberError(f"手机号 {data.phone} 已被 {clash.name} 使用")
+        clash = _other(select(User).where(func.lower(User.member_no) == data.phone.lower()), existing)
+        if clash is not None:
+            raise MemberError(f"手机号 {data.phone} 与 {clash.name} 的党员编号相同，不能用作手机号")
+
+
+def find_by_member_no(member_no: str) -> User | None:
+    """The account with this member number, letter case aside; an exact match comes first
+    (older data may hold two numbers that differ only in case)."""
+    if not member_no:
+        return None
+    return db.session.scalars(select(User).where(func.lower(User.member_no) == member_no.lower())
+                              .order_by((User.member_no == member_no).desc(), User.id).limit(1)).first()
+
+
+def _other(query, existing: User | None) -> User | None:
+    """The first account ``query`` finds that is not ``existing``."""
+    if existing is not None and existing.id is not None:
+        query = query.where(User.id != existing.id)
+    return db.session.scalars(query.limit(1)).first()
 
 
 def _apply(user: User, data: MemberData) -> None:

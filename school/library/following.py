@@ -22,7 +22,6 @@ from school.library.models import Document
 log = logging.getLogger(__name__)
 _SESSION_KEY = "library_search_changes"
 _DEFERRED_KEY = "library_search_deferred"
-REBUILD_AT = 200  # changed documents from which a bulk import rebuilds the index instead
 
 
 def _collect(session: Session, flush_context) -> None:
@@ -66,18 +65,16 @@ def following_in_bulk():
         yield
     finally:
         changes = session.info.pop(_DEFERRED_KEY)
-        if changes:
-            _write_changes(changes)
-        else:  # nothing new, but an earlier import may have been killed before writing the index
-            _write_changes({})
+        # Even with nothing new: an earlier import may have been killed before writing the index.
+        _write_changes(changes, compare_all=True)
 
 
-def _write_changes(changes: dict[int, dict | None]) -> None:
+def _write_changes(changes: dict[int, dict | None], compare_all: bool = False) -> None:
     try:
-        if len(changes) >= REBUILD_AT:
+        if len(changes) >= index.REBUILD_AT:  # a bulk import: one pass costs less
             index.rebuild()
-        else:
-            index.apply_changes(changes)  # then compares the whole index with the database
+        elif not index.apply_changes(changes) and compare_all:  # a quick check of the index, then
+            index.reconcile()  # (imports) every document compared with the database
     except Exception:  # the commit stands; a stale index is rebuilt on the next search
         log.exception("search index update failed; it will be rebuilt on the next search")
         try:

@@ -7,7 +7,8 @@ missing or unreadable is rebuilt (into a new directory, then swapped in).
 
 All writing goes through this module under one process lock (``_writer_lock``) plus
 Whoosh's own file lock between processes: ``rebuild`` (the whole index, in one pass) and
-``apply_changes`` (a few documents). *When* to write — after a commit, once at the end of a
+``apply_changes`` (a few documents, then a quick check; everything compared only when it
+fails). *When* to write — after a commit, once at the end of a
 bulk import — is ``following``'s job; reading is ``search``'s.
 """
 from __future__ import annotations
@@ -208,17 +209,48 @@ def rebuild() -> int:
     return count
 
 
-def apply_changes(changes: dict[int, dict | None]) -> None:
+def apply_changes(changes: dict[int, dict | None]) -> bool:
     """Write changed documents (id → snapshot, or ``None`` for a deleted one) to the index,
-    then make sure it holds every document of the database (``reconcile``): the state it
-    records is what it was checked to hold, never the database's word for it."""
+    then check it against the database: when it holds as many documents as the database and
+    the newest ones at their current revision, it records that state; otherwise (a killed
+    import, a failed write, an earlier stale mark) it compares every document (``reconcile``).
+    The state it records is what it was checked to hold, never the database's word for it.
+    Returns whether every document was compared (or there is no index to compare)."""
     path = index_dir()
     with _writer_lock:
         if not windex.exists_in(str(path)):
-            return  # nothing to follow yet: the first search builds the index from the database
+            return True  # nothing to follow yet: the first search builds the index from the database
+        before = index_state(path)
         if changes:
             _write(path, changes)
+        state = database_state()  # before reading the index: a later commit leaves it stale
+        if before is not None and before.get("schema") == SCHEMA_VERSION and _holds_newest(path, state):
+            _state_file(path).write_text(json.dumps(state))
+            return False
         reconcile(path)
+        return True
+
+
+def _holds_newest(path: Path, state: dict) -> bool:
+    """Whether the index in ``path`` holds ``state``'s number of documents and the newest
+    documents of the database at their current revision — what its recorded state claims."""
+    with db.engine.connect() as conn:
+        newest = conn.execute(select(Document.id, Document.updated_at, Document.content_hash, Document.status,
+                                     Document.level, Document.region)
+                              .where(Document.updated_at == select(func.max(Document.updated_at))
+                                     .scalar_subquery())).all()
+    ix = windex.open_dir(str(path))
+    try:
+        if ix.doc_count() != state["count"]:
+            return False
+        with ix.searcher() as searcher:
+            for row in newest:
+                held = searcher.document(id=str(row[0]))
+                if held is None or held.get("rev") != revision_id(*row[1:]):
+                    return False
+        return True
+    finally:
+        ix.close()
 
 
 def _write(path: Path, changes: dict[int, dict | None]) -> None:
@@ -292,7 +324,8 @@ def reconcile(path: Path | None = None) -> int:
         return len(stale) + len(gone)
 
 
-REBUILD_AT = 200  # documents out of step from which rewriting the whole index costs less
+REBUILD_AT = 200  # documents to write (out of step, or changed by an import) from which rewriting the whole
+#                   index costs less than writing them one at a time
 _verified: set[str] = set()  # index folders this process has compared with the database
 
 
@@ -320,7 +353,3 @@ def open_current(db_state: dict):
             log.exception("search index unreadable: rebuilding")
             rebuild()
             return windex.open_dir(str(path))
-
-
-def open_index():
-    return open_current(database_state())

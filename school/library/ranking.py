@@ -23,7 +23,6 @@ version per thread, with the searcher.
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -205,10 +204,6 @@ def _cited(catalog: Catalog, scored: list[tuple[int, float]], allowed: set | Non
             if (allowed is None or docnum in allowed) and catalog.entries[docnum].current:
                 shares[docnum] = max(shares.get(docnum, 0.0), vote / total if total else 0.0)
     return shares
-
-
-def idf(doc_frequency: int, doc_count: int) -> float:
-    return math.log((doc_count + 1) / (doc_frequency + 1))
 
 
 def rerank(catalog: Catalog, scored: list[tuple[int, float]], *, words: list[str], weights: dict[str, float],

@@ -1,5 +1,6 @@
 import io
 
+import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
@@ -112,6 +113,31 @@ def test_secretary_imports_only_inside_their_subtree(make):
     assert [row for row, _ in result.errors] == [3, 4, 5]
     db.session.refresh(outsider)
     assert outsider.org_id == t["b1"].id
+
+
+def test_member_number_differing_only_in_case_is_the_same_number(make):
+    """out01 while OUT01 lives outside the secretary's scope: refused, not a second account."""
+    from school.accounts import auth as auth_service
+    from school.accounts import members
+
+    t = make.tree()
+    secretary = make.user(org=t["a"], role=Role.SECRETARY)
+    outsider = make.user(org=t["b1"], member_no="OUT01")
+    count = db.session.scalar(select(func.count(User.id)))
+    result = _import(secretary, "s.csv", _csv(["冒名,out01,,东村党支部,正式党员,,,,,,"]))
+    assert result.created == 0 and [row for row, _ in result.errors] == [2]
+    db.session.rollback()
+    assert db.session.scalar(select(func.count(User.id))) == count
+    assert db.session.get(User, outsider.id).org_id == t["b1"].id
+
+    # within one file, and through the form's rule, too
+    admin = make.user(role=Role.ADMIN)
+    result = _import(admin, "a.csv", _csv(["甲,NEW01,,东村党支部,正式党员,,,,,,", "乙,new01,,东村党支部,正式党员,,,,,,"]))
+    assert result.created == 1 and result.errors == [(3, "党员编号 new01 与第 2 行重复")]
+    db.session.commit()
+    with pytest.raises(members.MemberError, match="已被"):
+        members.create_member(members.MemberData(name="丙", member_no="Out01", org=t["a1"]), admin)
+    assert auth_service.find_user_for_login("out01") == db.session.get(User, outsider.id)
 
 
 def test_broken_files_get_a_clear_message(client, auth, make):

@@ -4,7 +4,6 @@ Both are started once for the module (see ``stack.py``)."""
 from __future__ import annotations
 
 import gzip
-import shutil
 import socket
 import sqlite3
 
@@ -22,11 +21,11 @@ def stack(tmp_path_factory):
     assert "数据库已是最新版本" in school(env, "init")
     site = populate(root)
 
-    # The static folder as a release would ship it: a copy with a pre-compressed site.css beside the file.
-    static = root / "static"
-    shutil.copytree(REPO / "school" / "static", static)
-    css = static / "css" / "site.css"
-    (static / "css" / "site.css.gz").write_bytes(gzip.compress(css.read_bytes(), 9))
+    # The static folder nginx serves is the build folder (hashed names, .gz siblings), as deployed:
+    # `school static build` with the site's environment (SCHOOL_STATIC_BUILD_DIR unset: <instance>/static-build).
+    assert "个静态文件" in school(env, "static", "build")
+    static = root / "instance" / "static-build"
+    css = REPO / "school" / "static" / "css" / "site.css"
 
     web = Gunicorn(env, root)
     proxy = None
@@ -121,6 +120,23 @@ def test_static_files_compressed_and_cached(stack):
     assert "max-age=86400" in cache and "public" in cache
     plain = browser.get("/static/css/site.css")
     assert plain.getheader("Content-Encoding") is None and plain.body == stack["css"]
+
+
+def test_hashed_stylesheet_of_a_page_is_served_by_nginx(stack):
+    # Pages link the content-hashed name (assets.py); nginx must find it in the folder it serves.
+    import re
+
+    browser = Browser(stack["nginx"].port)
+    page = browser.get("/login").body.decode()
+    href = re.search(r'href="(/static/css/site\.[0-9a-f]{12}\.css)"', page).group(1)
+    zipped = browser.get(href, headers={"Accept-Encoding": "gzip"})
+    assert zipped.status == 200
+    assert zipped.getheader("Content-Encoding") == "gzip"
+    assert gzip.decompress(zipped.body) == stack["css"]
+    assert zipped.getheader("Content-Type").startswith("text/css")
+    assert zipped.msg.get_all("Cache-Control") == ["public, max-age=31536000, immutable"]
+    assert zipped.getheader("X-Content-Type-Options") == "nosniff"
+    assert href not in stack["web"].log.read_text()  # sent by nginx from the folder; gunicorn never saw it
 
 
 def raw_post(port: int, path: str, length: int, body: bytes = b"", content_type="application/octet-stream") -> bytes:

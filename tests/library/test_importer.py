@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from school.extensions import db
-from school.library import following, importer, index, search
+from school.library import importer, index, search
 from school.library.models import Document, DocumentRevision
 from school.timeutil import utcnow
 
@@ -54,7 +54,7 @@ def test_import_into_a_live_index_writes_it_once(app, copy_corpus, monkeypatch, 
     root = copy_corpus(*LIVE_FILES)
     calls = {"rebuild": 0, "apply": 0}
     real_rebuild, real_apply = index.rebuild, index.apply_changes
-    monkeypatch.setattr(following, "REBUILD_AT", rebuild_at)
+    monkeypatch.setattr(index, "REBUILD_AT", rebuild_at)
     monkeypatch.setattr(index, "rebuild", lambda: calls.__setitem__("rebuild", calls["rebuild"] + 1) or real_rebuild())
     monkeypatch.setattr(index, "apply_changes",
                         lambda changes: calls.__setitem__("apply", calls["apply"] + 1) or real_apply(changes))

@@ -207,6 +207,29 @@ def test_a_changed_revision_or_deleted_document_is_found_on_the_next_import(app,
     assert search.search("正文").total == 0
 
 
+def test_a_document_change_compares_every_document_only_when_the_index_is_out_of_step(app, make, monkeypatch):
+    make.document("甲文件", "鲸鱼。")
+    search.search("鲸鱼")  # the index exists and was compared at start
+    calls = []
+    real = index.reconcile
+    monkeypatch.setattr(index, "reconcile", lambda *a: calls.append(a) or real(*a))
+    doc = make.document("乙文件", "骆驼。")
+    doc.title = "乙文件（修订）"
+    doc.updated_at = utcnow()
+    db.session.commit()
+    db.session.delete(doc)
+    db.session.commit()
+    assert calls == []  # in step after each write: the state is recorded, nothing scanned
+    assert index.index_state() == index.database_state()
+    assert index.index_revisions() == index.database_revisions()
+
+    _without_index_writes(lambda: make.document("丙文件", "遗漏的正文。"))
+    make.document("丁文件", "补充的正文。")
+    assert len(calls) == 1  # out of step (a document missing): every document compared
+    assert index.index_revisions() == index.database_revisions()
+    assert search.search("遗漏").total == 1
+
+
 def test_imported_documents_store_level(laws):
     levels_by_title = dict(db.session.execute(db.select(Document.title, Document.level)).all())
     assert levels_by_title["中华人民共和国劳动合同法"] == "law"

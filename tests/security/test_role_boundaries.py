@@ -225,6 +225,57 @@ def test_the_terminal_acts_as_an_admin(runner, make, tmp_path):
     assert db.session.get(User, admin.id).org_id == t["a1"].id
 
 
+def test_member_no_cannot_equal_another_users_phone(client, auth, make):
+    """Member numbers and phone numbers are both login names: a member number that is someone's
+    phone (or a phone that is someone's member number) is refused, in the import and the form."""
+    t = make.tree()
+    admin = make.user(org=t["root"], role=Role.ADMIN)
+    victim = make.user(org=t["a1"], name="周建国", phone="13900000001")
+    numbered = make.user(org=t["a1"], name="李数字", member_no="13900000002")
+    auth.login(admin)
+    rows = [["冒名者", "13900000001", "", "东村党支部", "正式党员", "党员", "否", "", "", "在册", ""],
+            ["另一人", "NEW004", "13900000002", "东村党支部", "正式党员", "党员", "否", "", "", "在册", ""],
+            NEWCOMER]
+    response = client.post("/admin/members/import", data={"file": (io.BytesIO(_csv(rows)), "m.csv")},
+                           content_type="multipart/form-data")
+    page = response.get_data(as_text=True)
+    assert "第 2 行" in page and "与 周建国 的手机号相同" in page
+    assert "第 3 行" in page and "与 李数字 的党员编号相同" in page
+    assert db.session.scalar(select(User).where(User.member_no == "NEW001")) is not None, "the good row imports"
+    assert db.session.scalar(select(User).where(User.member_no.in_(["13900000001", "NEW004"]))) is None
+
+    for fields, message in [({"member_no": "13900000001"}, "与 周建国 的手机号相同"),
+                            ({"member_no": "NEW005", "phone": "13900000002"}, "与 李数字 的党员编号相同")]:
+        response = client.post("/admin/members/new", data={"name": "冒名者", "org_id": t["a1"].id,
+                                                           "category": "full", "role": Role.MEMBER, "active": "y",
+                                                           **fields}, follow_redirects=True)
+        assert message in response.get_data(as_text=True)
+        assert db.session.scalar(select(User).where(User.member_no == fields["member_no"])) is None
+    # editing an account: the same rule, and its own phone never clashes with itself
+    response = client.post(f"/admin/members/{numbered.id}", data={
+        "name": "李数字", "member_no": "13900000001", "org_id": t["a1"].id, "category": "full",
+        "role": Role.MEMBER, "active": "y"}, follow_redirects=True)
+    assert "与 周建国 的手机号相同" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, numbered.id).member_no == "13900000002"
+    assert auth_service.find_user_for_login("13900000001") == db.session.get(User, victim.id)
+
+
+def test_login_looks_up_the_member_number_first_then_the_phone(make):
+    """Older data may hold a member number equal to another account's phone: the answer is the
+    member number's account, whatever the order of the rows."""
+    t = make.tree()
+    by_phone = make.user(org=t["a1"], phone="13900000003")
+    by_number = make.user(org=t["a1"], member_no="13900000003")
+    assert auth_service.find_user_for_login("13900000003") == by_number
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in "13900000003")
+    assert auth_service.find_user_for_login(full_width) == by_number
+    assert auth_service.find_user_for_login(by_phone.member_no) == by_phone
+    only_phone = make.user(org=t["a1"], phone="13900000004")
+    assert auth_service.find_user_for_login("13900000004") == only_phone
+    assert auth_service.find_user_for_login("13900000005") is None
+
+
 # --- the import route, access-matrix style ------------------------------------------------
 
 ROUTE_ROLES = ["anonymous", Role.MEMBER, Role.EDITOR, Role.SECRETARY, Role.ADMIN]

@@ -78,9 +78,9 @@ def plan(course: Course, now: datetime | None = None) -> Pack:
             if isinstance(found, str):
                 entry.missing = found
                 continue
-            entry.blurb, toc, body, document = found
+            entry.blurb, rendered, body, document = found
             entry.page = pack_pages.page_name(lesson)
-            bodies[lesson.position] = (toc, body, document)
+            bodies[lesson.position] = (rendered, body, document)
         quizzes = pack_quiz.quizzes(course, now)
         pages = [("index.html", pack_pages.index_page(course, entries, bool(quizzes))),
                  *pack_pages.lesson_pages(course, entries, bodies)]

@@ -92,22 +92,22 @@ def page_name(lesson: Lesson) -> str:
     return f"pages/{lesson.position:02d}.html"
 
 
-def readable(lesson: Lesson) -> tuple[str, list, Markup, object] | str:
-    """(blurb, table of contents, body, document) of a text or document lesson, or why there is
-    nothing to read."""
+def readable(lesson: Lesson) -> tuple[str, object, Markup, object] | str:
+    """(blurb, rendering, body, document) of a text or document lesson, or why there is
+    nothing to read. The rendering carries the headings (编/章/节) and articles (第X条)."""
     from school.library import rendering
     from school.library.models import DocStatus
 
     if lesson.kind == LessonKind.TEXT:
         rendered = rendering.render(lesson.body_md or "")
-        return "", rendered.toc, offline_html(rendered.html), None
+        return "", rendered, offline_html(rendered.html), None
     document = lesson.document
     if document is None:
         return "本课引用的文献已从图书馆删除，未包含在学习包中。"
     if document.status != DocStatus.PUBLISHED:
         return "本课引用的文献目前未发布，未包含在学习包中。"
     rendered = rendering.render(document.body or "")
-    return document.summary or "", rendered.toc, offline_html(rendered.html), document
+    return document.summary or "", rendered, offline_html(rendered.html), document
 
 
 def lesson_pages(course: Course, entries: list[Entry], bodies: dict[int, tuple]) -> list[tuple[str, str]]:
@@ -116,8 +116,9 @@ def lesson_pages(course: Course, entries: list[Entry], bodies: dict[int, tuple])
     for i, entry in enumerate(entries):
         if entry.page is None:
             continue
-        toc, body, document = bodies[entry.position]
-        out.append((entry.page, page("lesson.html", course, lesson=entry, toc=toc, body=body, document=document,
+        rendered, body, document = bodies[entry.position]
+        out.append((entry.page, page("lesson.html", course, lesson=entry, toc=rendered.toc,
+                                     articles=rendered.articles, body=body, document=document,
                                      prev=entries[i - 1] if i > 0 else None,
                                      next=entries[i + 1] if i + 1 < len(entries) else None)))
     return out

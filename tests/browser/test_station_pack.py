@@ -64,4 +64,7 @@ def test_unzipped_pack_reads_plays_and_answers_offline(phone_page, courses, make
     page.goto((tmp_path / "stick" / "attendance.html").as_uri())
     assert page.get_by_role("heading", name="集中培训签到表").is_visible()
     assert page.evaluate(TOO_WIDE) == []
+    page.emulate_media(media="print")  # the sheet prints without the instructions and the button
+    assert not page.get_by_role("button", name="打印签到表").is_visible()
+    assert page.locator("table.roster tbody tr").count() == 30
     assert requests and all(url.startswith("file://") for url in requests), requests  # nothing from outside

@@ -155,6 +155,14 @@ def test_quiz_escapes_question_text_and_is_absent_without_a_test(app, make):
     assert "quiz.html" not in pages and 'href="quiz.html"' not in pages["index.html"]
 
 
+def test_a_drawn_exam_gives_one_stable_sample(app, make):
+    course, exam = _exam_course(make, review="after_submit", review_answers=True, closes_in=timedelta(days=-1))
+    exam.selection = {"draw": [{"category_id": None, "count": 3}]}
+    db.session.commit()
+    first, second = unzip(course)["quiz.html"], unzip(course)["quiz.html"]
+    assert first == second and first.count('class="question"') == 3 and "随机抽题" in first
+
+
 class _Labels(HTMLParser):
     """``<label for=…>`` texts and legends of a form page."""
 

@@ -15,12 +15,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flask import current_app
 from sqlalchemy import select
 from whoosh import collectors
 from whoosh import query as wq
 from whoosh.searching import ResultsPage
-
-from flask import current_app
 
 from school.extensions import db
 from school.library import index, levels, ranking

@@ -409,8 +409,8 @@ _verified: set[str] = set()  # index folders this process has compared with the 
 
 
 def _needs_writing(path: Path, db_state: dict) -> bool:
-    state = index_state(path) if windex.exists_in(str(path)) else None
-    return state is None or state != db_state or str(path) not in _verified
+    state = read_state(path) if windex.exists_in(str(path)) else None
+    return state is None or reflected(state) != db_state or str(path) not in _verified or "generation" not in state
 
 
 def open_current(db_state: dict):
@@ -434,6 +434,8 @@ def open_current(db_state: dict):
             except Exception:
                 log.exception("search index could not be checked: rebuilding")
                 rebuild()
+        elif "generation" not in (read_state(path) or {}):  # written before generations were recorded
+            _save_state(path, state, build=secrets.token_hex(4))
         try:
             return windex.open_dir(str(path))
         except Exception:  # a corrupt index is rebuilt rather than shown as an error page

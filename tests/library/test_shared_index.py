@@ -104,3 +104,17 @@ def test_a_rebuild_on_another_node_is_picked_up_within_the_recheck_interval(app,
     time.sleep(0.15)
     assert search.search("合格党员").total == 1
     assert search.current_searcher().generation == fresh
+
+
+def test_an_index_from_before_generations_gets_one(app, make):
+    import json
+
+    make.document("两学一做学习教育", "学党章党规，做合格党员。")
+    search.search("合格党员")
+    state_file = index.index_dir() / "state.json"
+    old = {k: v for k, v in json.loads(state_file.read_text()).items() if k not in ("build", "generation")}
+    state_file.write_text(json.dumps(old))  # as written by the version before
+    search._local.__dict__.clear()  # a process started after the upgrade
+    assert search.search("合格党员").total == 1
+    assert index.generation() is not None
+    assert search.current_searcher().generation == index.generation()

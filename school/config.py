@@ -55,6 +55,9 @@ def load_config(overrides: dict | None = None) -> dict:
         # The library's Whoosh index; rebuilt from the database whenever it is missing.
         "SEARCH_INDEX_DIR": str(Path(overrides.get("SEARCH_INDEX_DIR") or env.get("SCHOOL_SEARCH_INDEX_DIR")
                                      or instance_path / "search-index").resolve()),
+        # Several nodes sharing one index (SCHOOL_SEARCH_INDEX_DIR on shared storage): how often
+        # at most each searcher looks whether another node rebuilt or merged it (its generation).
+        "SEARCH_RECHECK_MS": int(env.get("SCHOOL_SEARCH_RECHECK_MS", 500)),
         "LIBRARY_HEARTBEAT_SECONDS": int(env.get("SCHOOL_LIBRARY_HEARTBEAT_SECONDS", 30)),
         "COURSES_HEARTBEAT_SECONDS": float(env.get("SCHOOL_COURSES_HEARTBEAT_SECONDS", 10)),
         # A TrueType font with Chinese glyphs for PDF study records (default: WenQuanYi Micro Hei).

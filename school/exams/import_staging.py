@@ -1,5 +1,6 @@
 """Importing a question bank file from the editor's page in two steps: upload → preview →
-confirm. The upload waits in the instance folder under a server-made name (a random token;
+confirm. The upload waits in ``MEDIA_DIR/exam-imports`` — shared by every web node, so the
+confirmation may reach another node than the preview — under a server-made name (a random token;
 the editor's file name is never a path) until the editor confirms the preview; files whose
 preview was never confirmed are removed a day later, at the next upload.
 
@@ -28,7 +29,7 @@ class Expired(Exception):
 
 
 def staging_dir() -> Path:
-    path = Path(current_app.instance_path) / "exam_imports"
+    path = Path(current_app.config["MEDIA_DIR"]) / "exam-imports"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

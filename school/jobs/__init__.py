@@ -31,7 +31,7 @@ from importlib import import_module
 from typing import Callable
 
 from flask import Flask, current_app
-from sqlalchemy import DateTime, Integer, String, Text, event, select, update
+from sqlalchemy import BigInteger, DateTime, Integer, String, Text, event, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from school.extensions import db
@@ -349,7 +349,8 @@ def run_until_empty(now: datetime | None = None, recover_running: bool = False) 
 # --- periodic tasks ---------------------------------------------------------------------
 # Small sweeps other packages register (e.g. handing in overdue exam attempts). They run
 # in the in-process worker's loop and at each pass of ``school jobs run``; with RQ workers,
-# run ``school jobs run`` (or the package's own command) from cron/systemd instead.
+# ``school jobs sweep`` from the systemd timer. However many nodes run them, each task runs
+# once per interval: a node first claims the interval (``claim``) in the database.
 
 _periodic: dict[str, tuple[int, Callable[[datetime], object]]] = {}
 
@@ -358,11 +359,52 @@ def every(seconds: int, name: str, task: Callable[[datetime], object]) -> None:
     _periodic[name] = (seconds, task)
 
 
+class PeriodicRun(db.Model):
+    """The last interval of each periodic task that some node claimed (and so ran)."""
+
+    __tablename__ = "periodic_run"
+
+    task: Mapped[str] = mapped_column(String(80), primary_key=True)
+    slot: Mapped[int] = mapped_column(BigInteger)  # seconds since the epoch // the task's interval
+    claimed_at: Mapped[datetime] = mapped_column(DateTime)
+    node: Mapped[str] = mapped_column(String(200))  # worker_identity() of the claimant
+
+
+def claim(name: str, seconds: int, now: datetime) -> bool:
+    """Claim interval ``now // seconds`` of task ``name`` for this process; False when another
+    node (or an earlier call) already has it. One atomic UPDATE … WHERE slot < :slot decides:
+    PostgreSQL makes a concurrent second update wait for the first and then re-check its
+    condition, SQLite runs one writer at a time. Commits the session."""
+    slot = int((now - datetime(1970, 1, 1)).total_seconds()) // seconds
+    dialect = db.engine.dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = import_module(f"sqlalchemy.dialects.{dialect}").insert
+        db.session.execute(insert(PeriodicRun).values(task=name, slot=-1, claimed_at=now, node="")
+                           .on_conflict_do_nothing(index_elements=["task"]))
+    elif db.session.get(PeriodicRun, name) is None:
+        db.session.add(PeriodicRun(task=name, slot=-1, claimed_at=now, node=""))
+        db.session.flush()
+    won = db.session.execute(update(PeriodicRun).where(PeriodicRun.task == name, PeriodicRun.slot < slot)
+                             .values(slot=slot, claimed_at=now, node=worker_identity()[:200])
+                             .execution_options(synchronize_session=False)).rowcount == 1
+    db.session.commit()
+    return won
+
+
 def run_periodic(now: datetime, last_run: dict[str, datetime]) -> list[str]:
-    """Run every task whose interval has passed since ``last_run`` (updated in place)."""
+    """Run every task whose interval has passed since ``last_run`` (updated in place) and
+    whose current interval no other node has claimed."""
     ran = []
     for name, (seconds, task) in _periodic.items():
         if name in last_run and (now - last_run[name]).total_seconds() < seconds:
+            continue
+        try:
+            if not claim(name, seconds, now):
+                last_run[name] = now
+                continue
+        except Exception:  # the database is briefly unavailable: the next pass tries again
+            db.session.rollback()
+            log.exception("periodic task %s: claim", name)
             continue
         try:
             task(now)

@@ -175,8 +175,6 @@ def _page(t, row, form, editable, length):
                            back=_back(t))
 
 
-# The class URLs (/training/<id>/reflection) predate the other kinds; they are the same views.
-@bp.route("/<int:target_id>/reflection", methods=["GET", "POST"], defaults={"kind": "class"})
 @bp.route("/reflections/<any(class, course, plan):kind>/<int:target_id>", methods=["GET", "POST"])
 @login_required
 def reflection(kind: str, target_id: int):
@@ -229,7 +227,6 @@ def reflection(kind: str, target_id: int):
     return _page(t, row, form, editable, reflections.length(row.body if row else ""))
 
 
-@bp.post("/<int:target_id>/reflection/autosave", defaults={"kind": "class"})
 @bp.post("/reflections/<any(class, course, plan):kind>/<int:target_id>/autosave")
 @login_required
 def reflection_autosave(kind: str, target_id: int):
@@ -251,6 +248,19 @@ def reflection_autosave(kind: str, target_id: int):
         return jsonify(ok=False, stale=True, revision=row.revision), 409
     return jsonify(ok=True, revision=row.revision, saved_at=now.isoformat() + "Z",
                    length=reflections.length(row.body))
+
+
+# The class URLs (/training/<id>/reflection) predate the other kinds: the same views.
+@bp.route("/<int:class_id>/reflection", methods=["GET", "POST"])
+@login_required
+def class_reflection(class_id: int):
+    return reflection("class", class_id)
+
+
+@bp.post("/<int:class_id>/reflection/autosave")
+@login_required
+def class_reflection_autosave(class_id: int):
+    return reflection_autosave("class", class_id)
 
 
 @bp.get("/images/<name>")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from functools import wraps
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from school.accounts.models import Role
@@ -289,10 +291,6 @@ def reflection_list(class_id: int):
 
 def reviewer_required(view):
     """Secretaries and admins, and editors (who review course reflections); the rows are scoped."""
-    from functools import wraps
-
-    from flask_login import current_user, login_required
-
     @wraps(view)
     @login_required
     def wrapped(*args, **kwargs):

@@ -111,12 +111,12 @@ def test_two_open_attempts_are_cleaned_before_the_one_open_index(empty_database_
         db.engine.dispose()
 
 
-def test_0019_keeps_class_reflections_and_opens_the_other_kinds(empty_database_url, tmp_path):
-    """0019 re-creates training_reflection on SQLite (class_id becomes nullable): rows survive."""
+def test_0020_keeps_class_reflections_and_opens_the_other_kinds(empty_database_url, tmp_path):
+    """0020 re-creates training_reflection on SQLite (class_id becomes nullable): rows survive."""
     app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEY": "x",
                       "INSTANCE_PATH": str(tmp_path / "instance")})
     with app.app_context():
-        upgrade(revision="0018")
+        upgrade(revision="0019")
         with db.engine.begin() as conn:
             conn.execute(text("INSERT INTO organisation (id, name, kind, path, created_at) "
                               "VALUES (1, '党委', 'committee', '/1/', CURRENT_TIMESTAMP)"))
@@ -146,7 +146,7 @@ def test_0019_keeps_class_reflections_and_opens_the_other_kinds(empty_database_u
                 conn.execute(text(
                     "INSERT INTO training_reflection (id, class_id, member_id, body, images, state, revision, "
                     "comment, featured) VALUES (9, 1, 1, '', '[]', 'draft', 0, '', false)"))
-        downgrade(revision="0018")
+        downgrade(revision="0019")
         with db.engine.connect() as conn:  # the rows of other kinds cannot exist there
             assert conn.execute(text("SELECT id FROM training_reflection")).scalars().all() == [7]
         db.engine.dispose()

@@ -26,12 +26,13 @@
   var state = "idle";  // idle | speaking | paused
   var generation = 0;  // events of cancelled utterances carry an older generation and are ignored
 
-  function isChinese(v) { return /^zh([-_]|$)/i.test(v.lang || ""); }
+  // "zh-CN", "zh_CN", or Android's "cmn-Hans-CN" (Mandarin); Cantonese (zh-HK) only as a last resort.
+  function isChinese(v) { return /^(zh|cmn)([-_]|$)/i.test(v.lang || ""); }
 
   function pickVoice() {
     var voices = synth.getVoices() || [];
     var chinese = voices.filter(isChinese);
-    var mainland = chinese.filter(function (v) { return /^zh[-_](CN|Hans)/i.test(v.lang); });
+    var mainland = chinese.filter(function (v) { return /^(zh|cmn)[-_](CN|Hans)/i.test(v.lang); });
     var pool = mainland.length ? mainland : chinese;
     var local = pool.filter(function (v) { return v.localService; });  // works offline
     voice = local[0] || pool[0] || null;

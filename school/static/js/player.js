@@ -40,13 +40,11 @@
     return !!(c && c.saveData);
   }
 
-  // Start on the lowest rung unless the connection is known to be fast: its first segments are
-  // small, and hls.js's automatic start would first download a segment only to measure speed.
-  function startLevel() {
-    var c = navigator.connection;
-    if (c && !c.saveData && c.effectiveType === "4g" && (c.downlink || 0) >= 1.5) { return -1; }
-    return 0;
-  }
+  // Always start on the lowest rung: its first segments are small (a quick first frame on any
+  // link), and the automatic choice climbs after a segment or two. hls.js's own automatic start
+  // (-1) would first download a segment only to measure the speed, which is what a weak link
+  // can least afford; navigator.connection's estimate is too coarse to skip that safely.
+  var START_LEVEL = 0;
 
   function seekTo(at) {
     if (at > 0.5 && isFinite(at)) { video.currentTime = at; }
@@ -180,7 +178,7 @@
     attached = true;
     if (hls) { hls.destroy(); hls = null; }
     if (window.Hls && window.Hls.isSupported()) {
-      hls = new window.Hls({ enableWorker: false, capLevelToPlayerSize: true, startLevel: startLevel(),
+      hls = new window.Hls({ enableWorker: false, capLevelToPlayerSize: true, startLevel: START_LEVEL,
                              maxBufferLength: 20, loader: warmLoader(window.Hls.DefaultConfig.loader) });
       hls.on(window.Hls.Events.MANIFEST_PARSED, function () { applyQuality(true); seekTo(at); });
       hls.on(window.Hls.Events.ERROR, function (event, data) {
@@ -333,7 +331,7 @@
     loading = true;
     say("正在加载视频…");
     var automatic = !qualitySelect || parseInt(qualitySelect.value, 10) <= 0;
-    if (wantsHlsJs() && window.fetch && window.URL && (audioMode || (automatic && startLevel() === 0))) {
+    if (wantsHlsJs() && window.fetch && window.URL && (audioMode || automatic)) {
       warmStream(new URL(audioMode ? d.audio : d.master, window.location.href).href, parseFloat(d.resume) || 0);
     }
     withPlayerScript(function () {

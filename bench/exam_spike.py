@@ -344,6 +344,10 @@ def run(label: str, url: str, args) -> dict:
             for t in batch:
                 t.join()
         login_seconds = time.perf_counter() - login_started
+        # Logging in 300 members takes longer than the server keeps an idle connection open
+        # (--keep-alive 30): each member's phone opens a fresh one for the exam, as after a pause.
+        for client in clients:
+            client.conn.close()
 
         rec, acked = Recorder(), []
         stop = threading.Event()

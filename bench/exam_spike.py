@@ -223,12 +223,16 @@ def member_journey(client: Client, exam_id: int, args, rec: Recorder, acked: lis
         rec.add("start", 0, status or 0, False)
         return
     attempt_id = int(match.group(1))
-    t0 = time.perf_counter()
-    try:
-        status, page = client.request("GET", f"/exams/attempts/{attempt_id}")
-    except (OSError, http.client.HTTPException):
-        status, page = 0, b""
-    rec.add("page", time.perf_counter() - t0, status, status == 200)
+    for _ in range(3):  # an error page: the member reloads it
+        t0 = time.perf_counter()
+        try:
+            status, page = client.request("GET", f"/exams/attempts/{attempt_id}")
+        except (OSError, http.client.HTTPException):
+            status, page = 0, b""
+        rec.add("page", time.perf_counter() - t0, status, status == 200)
+        if status == 200:
+            break
+        time.sleep(1)
     questions = [(int(q), t.decode()) for q, t in re.findall(rb'data-qid="(\d+)" data-qtype="(\w+)"', page)]
     choices = [q for q, t in questions if t == "single"][:args.saves]
     essays = [q for q, t in questions if t in ("essay", "short")]

@@ -64,6 +64,9 @@ def load_config(overrides: dict | None = None) -> dict:
         "PDF_FONT": env.get("SCHOOL_PDF_FONT", ""),
         "REDIS_URL": env.get("SCHOOL_REDIS_URL", ""),
         "RQ_QUEUE": env.get("SCHOOL_RQ_QUEUE", "school"),
+        # "inprocess": while Redis cannot be reached, jobs are queued anyway and the web
+        # processes' in-process worker runs them (instead of refusing to queue).
+        "JOBS_FALLBACK": env.get("SCHOOL_JOBS_FALLBACK", ""),
         # nginx internal location that maps to MEDIA_DIR, e.g. "/protected-media" (empty: Flask sends files).
         "ACCEL_REDIRECT": env.get("SCHOOL_ACCEL_REDIRECT", ""),
         # How many reverse proxies in front of the app set X-Forwarded-For/-Proto (nginx: 1).

@@ -86,8 +86,11 @@ def add_video(file, slug, title):
         db.session.rollback()
         copy.unlink(missing_ok=True)
         raise click.ClickException(str(exc))
+    note = db.session.info.pop("school_jobs_note", None)  # Redis down, the in-process fallback configured
     db.session.commit()
     click.echo(f"已添加课时“{lesson.title}”（编号 {lesson.id}），转码任务 {lesson.job_id} 已排队。")
+    if note:
+        click.echo(note)
 
 
 @courses_group.command("pack", help="导出离线学习包 OUT（zip）：各课 360p 视频、图文和文献课时的阅读页、课后自测题（不计学时）、集体收看签到表，以及不用服务器就能打开的 index.html，可拷到 U 盘给远程教育站点用。")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from flask import current_app
 
+from school import diskspace
 from school.accounts.models import User
 from school.exams import bank
 from school.exams.formats import ParseResult, parse
@@ -51,7 +52,7 @@ def preview(fmt: str, filename: str, data: bytes) -> tuple[ParseResult, str]:
     result = parse(fmt, filename, data)
     prune()
     token = secrets.token_hex(16)
-    (staging_dir() / token).write_bytes(data)
+    diskspace.write_bytes(staging_dir() / token, data)
     return result, token
 
 

@@ -7,7 +7,9 @@ restart loses nothing: queued jobs are still queued, and a running job whose wor
 is queued again — at once when the worker ran on this host (the row records the worker's
 host, pid and process start time, and no such process exists any more), otherwise once its
 heartbeat has gone stale. Queued rows that no RQ queue holds (Redis was down when they were
-queued) are handed to RQ again at every sweep.
+queued) are handed to RQ again at every sweep. With ``SCHOOL_JOBS_FALLBACK=inprocess`` a job
+is queued even while Redis is down, and the web processes' in-process worker runs the queue
+for as long as Redis stays down (when it is back, that worker hands queued rows to RQ instead).
 
 Each attempt at a job has an id of its own (``current_attempt()``); a handler that needs a
 work folder names it after the attempt, so a recovered job never shares its folder with
@@ -85,15 +87,36 @@ class Job(db.Model):
 
 # --- enqueueing -------------------------------------------------------------------------
 
+FALLBACK_NOTE = ("任务队列（Redis）无法连接：任务已排队，改由网站进程内的任务线程处理"
+                 "（SCHOOL_JOBS_FALLBACK=inprocess）；Redis 恢复后新任务仍交给 RQ。")
 
-def check_queue() -> None:
+
+def falls_back(app: Flask | None = None) -> bool:
+    """Whether jobs run in the web processes' in-process worker while Redis is down
+    (``SCHOOL_JOBS_FALLBACK=inprocess``)."""
+    app = app or current_app
+    return bool(app.config.get("REDIS_URL")) and app.config.get("JOBS_FALLBACK") == "inprocess"
+
+
+def _redis_reachable(app: Flask) -> bool:
+    try:
+        return bool(_rq_queue(app).connection.ping())
+    except Exception:
+        return False
+
+
+def check_queue() -> str | None:
     """Raise ``QueueUnavailable`` when jobs go to RQ and Redis cannot be reached (call it before
-    doing work that a job must follow, so nothing is half done when the queue is down)."""
+    doing work that a job must follow, so nothing is half done when the queue is down) — unless
+    the in-process fallback is configured: then the plain words to show are returned instead."""
     if not current_app.config.get("REDIS_URL"):
-        return
+        return None
     try:
         _rq_queue(current_app).connection.ping()
     except Exception as exc:
+        if falls_back():
+            log.warning("Redis unreachable (%s): the job is left to the in-process worker", type(exc).__name__)
+            return FALLBACK_NOTE
         raise QueueUnavailable(
             "任务队列（Redis）无法连接，任务没有排队，未做任何更改。"
             f"请检查 Redis 服务（SCHOOL_REDIS_URL）后重试。（{type(exc).__name__}）") from None
@@ -106,7 +129,9 @@ def enqueue(handler: str, payload: dict, now: datetime) -> Job:
     back and says so). Should Redis go away between this check and the commit, the row stays
     queued and the next sweep (``requeue_stale``) hands it to RQ."""
     _resolve(handler)  # fail now, not in the worker, on a misspelt handler
-    check_queue()
+    note = check_queue()
+    if note:
+        db.session.info["school_jobs_note"] = note
     job = Job(handler=handler, payload=json.dumps(payload), state=QUEUED, created_at=now)
     db.session.add(job)
     db.session.flush()
@@ -147,6 +172,8 @@ def _dispatch(app: Flask, job_id: int) -> None:
         except Exception as exc:  # Redis down: the row stays queued and the next sweep hands it over
             log.warning("job %s stays queued: Redis unreachable (%s: %s); the next sweep hands it to RQ",
                         job_id, type(exc).__name__, exc)
+            if id(app) in InlineWorker._workers:  # the fallback worker of this web process
+                InlineWorker._workers[id(app)].wake()
     elif id(app) in InlineWorker._workers:
         InlineWorker._workers[id(app)].wake()
     # Otherwise the job waits for the web process's worker (started by its first request)
@@ -471,8 +498,13 @@ class InlineWorker:
         while failures < 3 and not self.stopping:
             try:
                 with self.app.app_context():
-                    run_until_empty()
-                    run_periodic(utcnow(), self.last_periodic)
+                    if not self.app.config.get("REDIS_URL"):
+                        run_until_empty()
+                        run_periodic(utcnow(), self.last_periodic)
+                    elif _redis_reachable(self.app):  # the fallback, idle: RQ runs the jobs
+                        redispatch_queued(self.app)
+                    else:  # the fallback at work: Redis is down, jobs run here
+                        run_until_empty()
                     db.session.remove()
                 failures = 0
             except Exception:  # the database may be briefly unavailable; try again a little later
@@ -489,7 +521,7 @@ def init_app(app: Flask) -> None:
     """Without Redis, the web process's first request starts the in-process worker, which first
     resumes what a restart interrupted. Command-line runs (``school init``…) start none."""
     app.config.setdefault("JOBS_INLINE_WORKER", not app.config.get("TESTING"))
-    if not app.config["JOBS_INLINE_WORKER"] or app.config.get("REDIS_URL"):
+    if not app.config["JOBS_INLINE_WORKER"] or (app.config.get("REDIS_URL") and not falls_back(app)):
         return
 
     @app.before_request

@@ -271,9 +271,13 @@ def rebuild() -> int:
     with writing():
         shutil.rmtree(fresh, ignore_errors=True)
         fresh.mkdir(parents=True)
-        state = database_state()
-        count = write_new_index(fresh, _database_snapshots())
-        _save_state(fresh, state, build=secrets.token_hex(4))
+        try:
+            state = database_state()
+            count = write_new_index(fresh, _database_snapshots())
+            _save_state(fresh, state, build=secrets.token_hex(4))
+        except BaseException:  # (a full disk) the half-written index must not keep the space
+            shutil.rmtree(fresh, ignore_errors=True)
+            raise
         old = path.with_name(path.name + ".old")
         # The index before this one stays as ``.old`` until the next rebuild: a node reading it
         # from shared storage (NFS gives no file a reader still holds) reopens within a moment.
@@ -331,6 +335,7 @@ def _holds_newest(path: Path, state: dict) -> bool:
 
 def _write(path: Path, changes: dict[int, dict | None]) -> None:
     ix = windex.open_dir(str(path))
+    before = set(path.iterdir())
     writer = ix.writer(timeout=30, codec=index_builder.codec())
     try:
         for doc_id, snap in changes.items():
@@ -340,7 +345,17 @@ def _write(path: Path, changes: dict[int, dict | None]) -> None:
                 writer.update_document(**fields_of(snap))
         writer.commit()
     except Exception:
-        writer.cancel()
+        try:
+            writer.cancel()
+        except Exception:
+            # Cancelling writes too, and fails the same way on a full disk: remove the half-made
+            # segment ourselves while the write lock is still held (no other writer is at work).
+            for leftover in set(path.iterdir()) - before:
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                elif not leftover.name.endswith("WRITELOCK"):
+                    leftover.unlink(missing_ok=True)
+            writer._finish()  # closes the temporary storage and releases the write lock
         raise
     finally:
         ix.close()

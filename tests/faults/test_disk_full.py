@@ -194,7 +194,9 @@ def test_library_rebuild_on_a_full_disk_removes_the_half_written_index(app, runn
     fill(full_index, leave=0)
     result = runner.invoke(args=["search", "rebuild"])
     assert result.exit_code != 0
-    assert files(full_index) == ["filler.bin"]  # no search-index.new left keeping the disk full
+    # No search-index.new left keeping the disk full (the writers' lock file is empty).
+    assert files(full_index) == ["filler.bin", "search-index.lock"]
+    assert (full_index / "search-index.lock").stat().st_size == 0
 
 
 @pytest.fixture

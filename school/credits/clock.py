@@ -72,10 +72,6 @@ class Credit:
     reason: str
     presence_due: bool = False  # the page must ask "还在学习吗？" now
 
-    @property
-    def holder(self) -> bool:
-        return self.reason not in ("elsewhere", "invalid")
-
 
 def tab_id(value) -> str | None:
     """``value`` if it is a well-formed tab id (``TAB_ID``), else None."""

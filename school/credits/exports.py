@@ -17,13 +17,12 @@ from typing import IO, Iterator
 from urllib.parse import quote
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 
 from school import diskspace
 from school.accounts.models import Organisation
 from school.credits import reports
-from school.export_cells import as_text, csv_row, removing_sheet_files, save_workbook
+from school.export_cells import csv_row, removing_sheet_files, save_workbook, sheet_title, text_cell
 from school.extensions import db
 
 FULL_MESSAGE = diskspace.message("报表没有生成，未完成的临时文件已删除。", "请联系管理员清理服务器磁盘（临时目录）后重新导出。")
@@ -75,18 +74,6 @@ def csv_lines(query, metrics: list[reports.Metric], session) -> Iterator[str]:
     yield flush()
 
 
-_BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
-
-
-def _sheet_title(name: str, used: set[str]) -> str:
-    base = _BAD_SHEET_CHARS.sub("_", name).strip("'")[:28] or "组织"
-    title, n = base, 2
-    while title.lower() in used:
-        title, n = f"{base[:26]}({n})", n + 1
-    used.add(title.lower())
-    return title
-
-
 class _Sheets:
     """Write-only sheets with a bold, shaded header row, frozen panes and column widths."""
 
@@ -97,13 +84,13 @@ class _Sheets:
         self.fill = PatternFill("solid", fgColor="F5E0E0")
 
     def new(self, name: str, headers: list[str], widths: list[int]):
-        sheet = self.workbook.create_sheet(_sheet_title(name, self.used))
+        sheet = self.workbook.create_sheet(sheet_title(name, self.used, fallback="组织"))
         sheet.freeze_panes = "A2"
         for index, width in enumerate(widths):
             sheet.column_dimensions[chr(ord("A") + index)].width = width
         cells = []
         for header in headers:
-            cell = as_text(WriteOnlyCell(sheet, value=header))
+            cell = text_cell(sheet, header)
             cell.font, cell.fill = self.bold, self.fill
             cell.alignment = Alignment(horizontal="center")
             cells.append(cell)
@@ -114,7 +101,7 @@ class _Sheets:
     def formatted(sheet, values: list, formats: dict[int, str]):
         cells = []
         for index, value in enumerate(values):
-            cell = as_text(WriteOnlyCell(sheet, value=value))
+            cell = text_cell(sheet, value)
             if index in formats:
                 cell.number_format = formats[index]
             cells.append(cell)

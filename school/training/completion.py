@@ -110,13 +110,29 @@ def _chunks(ids: list[int], size: int = 500):
         yield ids[start:start + size]
 
 
-def progress_for(cls: TrainingClass, member_ids: list[int]) -> dict[int, Progress]:
-    """Progress of many members at once (a handful of queries, whatever the roster's size)."""
+def progress_for(cls: TrainingClass, member_ids: list[int], members=None) -> dict[int, Progress]:
+    """Progress of many members at once (a handful of queries, whatever the roster's size).
+
+    ``members``, when given, is a SELECT of exactly these members' ids (the roster's own
+    condition): each table is then read once with ``IN (SELECT …)`` instead of once per
+    chunk of 500 ids — at 100,000 members, 6 statements instead of about 1,000.
+    """
+    out = {member_id: Progress() for member_id in member_ids}
+    if members is not None:
+        _load_progress(cls, out, lambda column: column.in_(members))
+    else:
+        for ids in _chunks(member_ids):
+            _load_progress(cls, out, lambda column, ids=ids: column.in_(ids))
+    return out
+
+
+def _load_progress(cls: TrainingClass, out: dict[int, Progress], among) -> None:
+    """Fill ``out`` from the rows of the members ``among(member_id_column)`` selects; a row of
+    a member not in ``out`` (enrolled after the roster was read) is left out."""
     from school.courses.models import CourseCompletion, Lesson, WatchState
     from school.exams.models import Attempt
     from school.library.models import ReadingPosition
 
-    out = {member_id: Progress() for member_id in member_ids}
     course_items = defaultdict(list)
     doc_items = defaultdict(list)
     text_items = []
@@ -128,49 +144,52 @@ def progress_for(cls: TrainingClass, member_ids: list[int]) -> dict[int, Progres
         elif item.kind == ItemKind.TEXT:
             text_items.append(item.id)
 
-    def seen(member_id, at):
-        p = out[member_id]
+    def seen(p, at):
         if at is not None and (p.last_study is None or at > p.last_study):
             p.last_study = at
 
-    for ids in _chunks(member_ids):
-        if course_items:
-            for member_id, course_id, at in db.session.execute(
-                    select(CourseCompletion.member_id, CourseCompletion.course_id, CourseCompletion.completed_at)
-                    .where(CourseCompletion.member_id.in_(ids), CourseCompletion.course_id.in_(course_items))):
-                out[member_id].done.update(course_items[course_id])
-                seen(member_id, at)
-            for member_id, at in db.session.execute(
-                    select(WatchState.member_id, func.max(WatchState.updated_at))
-                    .join(Lesson, Lesson.id == WatchState.lesson_id)
-                    .where(WatchState.member_id.in_(ids), Lesson.course_id.in_(course_items))
-                    .group_by(WatchState.member_id)):
-                seen(member_id, at)
-        if doc_items:
-            for member_id, document_id, at in db.session.execute(
-                    select(ReadingPosition.member_id, ReadingPosition.document_id, ReadingPosition.updated_at)
-                    .where(ReadingPosition.member_id.in_(ids), ReadingPosition.document_id.in_(doc_items))):
-                out[member_id].done.update(doc_items[document_id])
-                seen(member_id, at)
-        if text_items:
-            for member_id, item_id, at in db.session.execute(
-                    select(ItemDone.member_id, ItemDone.item_id, ItemDone.done_at)
-                    .where(ItemDone.member_id.in_(ids), ItemDone.item_id.in_(text_items))):
-                out[member_id].done.add(item_id)
-                seen(member_id, at)
-        if cls.exam_id is not None:
-            for member_id, passed, at in db.session.execute(
-                    select(Attempt.member_id, func.max(Attempt.passed.cast(Integer)), func.max(Attempt.started_at))
-                    .where(Attempt.exam_id == cls.exam_id, Attempt.member_id.in_(ids))
-                    .group_by(Attempt.member_id)):
-                out[member_id].exam_passed = bool(passed)
-                seen(member_id, at)
-        for member_id, state, at in db.session.execute(
-                select(Reflection.member_id, Reflection.state, Reflection.saved_at)
-                .where(Reflection.class_id == cls.id, Reflection.member_id.in_(ids))):
-            out[member_id].reflection_state = state
-            seen(member_id, at)
-    return out
+    def each(statement):
+        for member_id, *values in db.session.execute(statement):
+            p = out.get(member_id)
+            if p is not None:
+                yield p, *values
+
+    if course_items:
+        for p, course_id, at in each(
+                select(CourseCompletion.member_id, CourseCompletion.course_id, CourseCompletion.completed_at)
+                .where(among(CourseCompletion.member_id), CourseCompletion.course_id.in_(course_items))):
+            p.done.update(course_items[course_id])
+            seen(p, at)
+        for p, at in each(
+                select(WatchState.member_id, func.max(WatchState.updated_at))
+                .join(Lesson, Lesson.id == WatchState.lesson_id)
+                .where(among(WatchState.member_id), Lesson.course_id.in_(course_items))
+                .group_by(WatchState.member_id)):
+            seen(p, at)
+    if doc_items:
+        for p, document_id, at in each(
+                select(ReadingPosition.member_id, ReadingPosition.document_id, ReadingPosition.updated_at)
+                .where(among(ReadingPosition.member_id), ReadingPosition.document_id.in_(doc_items))):
+            p.done.update(doc_items[document_id])
+            seen(p, at)
+    if text_items:
+        for p, item_id, at in each(
+                select(ItemDone.member_id, ItemDone.item_id, ItemDone.done_at)
+                .where(among(ItemDone.member_id), ItemDone.item_id.in_(text_items))):
+            p.done.add(item_id)
+            seen(p, at)
+    if cls.exam_id is not None:
+        for p, passed, at in each(
+                select(Attempt.member_id, func.max(Attempt.passed.cast(Integer)), func.max(Attempt.started_at))
+                .where(Attempt.exam_id == cls.exam_id, among(Attempt.member_id))
+                .group_by(Attempt.member_id)):
+            p.exam_passed = bool(passed)
+            seen(p, at)
+    for p, state, at in each(
+            select(Reflection.member_id, Reflection.state, Reflection.saved_at)
+            .where(Reflection.class_id == cls.id, among(Reflection.member_id))):
+        p.reflection_state = state
+        seen(p, at)
 
 
 def progress_of(cls: TrainingClass, member: User) -> Progress:

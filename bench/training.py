@@ -264,10 +264,14 @@ def measure_reads(app, counter: StatementCounter, repeat: int) -> dict:
         def bare_plan():
             return db.session.execute(text(BARE_PLAN), {"prefix": root.path + "%"}).all()
 
-        out["plan_rows"] = len(plan_page())
         out["bare_plan"] = timed(bare_plan, repeat)
-        out["plan"] = timed(plan_page, repeat)
-        out["plan_statements"] = counter.of(plan_page)
+        try:
+            out["plan_rows"] = len(plan_page())
+            out["plan"] = timed(plan_page, repeat)
+            out["plan_statements"] = counter.of(plan_page)
+        except Exception as exc:  # noqa: BLE001 — a failure is a finding: print it, measure the rest
+            db.session.rollback()
+            out["plan_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
 
         period = reports.Period(YEAR)
         without = [m for m in reports.METRICS if not m.key.startswith("plan_")]
@@ -441,8 +445,11 @@ def run(label: str, url: str, args) -> None:
     print(f"[{label}] roster XLSX      {ms(m['xlsx'])} vs bare SQL {ms(m['bare_roster'])}  ratio "
           f"{m['xlsx'] / m['bare_roster']:.2f}  ({m['xlsx_bytes'] / 2**20:.1f} MiB, "
           f"{m['xlsx_statements']} statements)")
-    print(f"[{label}] plan progress    {ms(m['plan'])} vs bare SQL {ms(m['bare_plan'])}  ratio "
-          f"{m['plan'] / m['bare_plan']:.2f}  ({m['plan_rows']} rows, {m['plan_statements']} statements)")
+    if "plan_error" in m:
+        print(f"[{label}] plan progress    FAILED ({m['plan_error']}); bare SQL {ms(m['bare_plan'])}")
+    else:
+        print(f"[{label}] plan progress    {ms(m['plan'])} vs bare SQL {ms(m['bare_plan'])}  ratio "
+              f"{m['plan'] / m['bare_plan']:.2f}  ({m['plan_rows']} rows, {m['plan_statements']} statements)")
     print(f"[{label}] report (root)    {ms(m['report'])} (without the plan columns {ms(m['report_no_plan'])}) vs "
           f"bare SQL {ms(m['bare_report'])}  ratio {m['report'] / m['bare_report']:.2f}  "
           f"({m['report_statements']} statements)", flush=True)

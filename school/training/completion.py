@@ -53,6 +53,25 @@ from school.training.models import (
 REFLECTION_OK = (ReflectionState.SUBMITTED, ReflectionState.PASSED, ReflectionState.EXCELLENT)
 
 
+@dataclass(frozen=True)
+class Shape:
+    """What counts towards a class's progress, read from the class once (a roster of 100,000
+    members would otherwise walk the class's items several times per member)."""
+
+    required: frozenset[int]
+    electives: frozenset[int]
+    electives_required: int
+    exam: bool
+    reflection: bool
+
+    @classmethod
+    def of(cls, training_class: TrainingClass) -> Shape:
+        items = list(training_class.items)
+        return cls(frozenset(i.id for i in items if i.required), frozenset(i.id for i in items if not i.required),
+                   training_class.electives_required, training_class.exam_id is not None,
+                   bool(training_class.reflection_required))
+
+
 @dataclass
 class Progress:
     """One member in one class."""
@@ -73,21 +92,23 @@ class Progress:
                 and (cls.exam_id is None or self.exam_passed)
                 and (not cls.reflection_required or self.reflection_state in REFLECTION_OK))
 
-    def steps(self, cls: TrainingClass) -> tuple[int, int]:
-        """(steps done, steps) for a progress bar: required items, electives needed, exam, reflection."""
-        total = sum(1 for i in cls.items if i.required) + cls.electives_required
-        done = sum(1 for i in cls.items if i.required and i.id in self.done)
-        done += min(self.electives_done(cls), cls.electives_required)
-        if cls.exam_id is not None:
+    def steps(self, cls: TrainingClass, shape: Shape | None = None) -> tuple[int, int]:
+        """(steps done, steps) for a progress bar: required items, electives needed, exam, reflection.
+        ``shape``: the class's ``Shape``, computed once by a caller counting many members."""
+        shape = shape or Shape.of(cls)
+        total = len(shape.required) + shape.electives_required
+        done = len(self.done & shape.required)
+        done += min(len(self.done & shape.electives), shape.electives_required)
+        if shape.exam:
             total += 1
             done += int(self.exam_passed)
-        if cls.reflection_required:
+        if shape.reflection:
             total += 1
             done += int(self.reflection_state in REFLECTION_OK)
         return done, total
 
-    def percent(self, cls: TrainingClass) -> int:
-        done, total = self.steps(cls)
+    def percent(self, cls: TrainingClass, shape: Shape | None = None) -> int:
+        done, total = self.steps(cls, shape)
         return int(done * 100 / total) if total else 100
 
     def next_item(self, cls: TrainingClass) -> ClassItem | str | None:

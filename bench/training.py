@@ -216,7 +216,18 @@ def _login(app, client, user_id: int) -> None:
         session["_fresh"] = True
 
 
-def measure_reads(app, counter: StatementCounter, repeat: int) -> dict:
+def measured(counter: StatementCounter, fn, repeat: int) -> tuple[float, int]:
+    """(median seconds, statements per call): ``reports.timed`` with the counter on throughout."""
+    counter.count, counter.active = 0, True
+    try:
+        seconds = timed(fn, repeat)
+    finally:
+        counter.active = False
+    return seconds, counter.count // (repeat + 1)
+
+
+def measure_reads(app, counter: StatementCounter, repeat: int, say) -> int:
+    """Measures and prints each figure as soon as it is known; returns the admin's id."""
     from school.accounts.models import Organisation, Role, User
     from school.credits import reports
     from school.notices import plans
@@ -225,57 +236,47 @@ def measure_reads(app, counter: StatementCounter, repeat: int) -> dict:
     from school.training import roster
     from school.training.models import TrainingClass
 
-    out = {}
     with app.app_context():
         admin = User(name="管理员", member_no="bench-admin", role=Role.ADMIN, password_hash=None)
         db.session.add(admin)
         db.session.commit()
-        out["admin_id"] = admin.id
+        admin_id = admin.id
         cls, now = db.session.get(TrainingClass, CLASS_ID), utcnow()
-        args = {"class_id": CLASS_ID}
+        got = {}
 
         def bare_roster():
-            return db.session.execute(text(BARE_ROSTER), args).all()
+            return db.session.execute(text(BARE_ROSTER), {"class_id": CLASS_ID}).all()
 
         def service_roster():
             db.session.expire_all()  # each call as a fresh request would make it
-            return roster.rows(cls, admin, now)
+            got["rows"] = roster.rows(cls, admin, now)
 
-        out["roster_rows"] = len(service_roster())
-        out["bare_roster"] = timed(bare_roster, repeat)
-        out["roster"] = timed(service_roster, repeat)
-        out["roster_statements"] = counter.of(service_roster)
-        out["behind"] = sum(r.behind for r in service_roster())
+        bare = timed(bare_roster, repeat)
+        seconds, statements = measured(counter, service_roster, repeat)
+        say(f"roster service   {seconds * 1000:.0f} ms vs bare SQL {bare * 1000:.0f} ms  ratio {seconds / bare:.2f}  "
+            f"({len(got['rows'])} rows, {sum(r.behind for r in got['rows'])} behind, {statements} statements)")
+        got.clear()
 
-        def export():
-            db.session.expire_all()
-            out["xlsx_bytes"] = len(roster.xlsx(cls, admin, now))
-
-        out["xlsx"] = timed(export, max(1, repeat // 2))
-        out["xlsx_statements"] = counter.of(export)
-
-        plan = db.session.get(StudyPlan, 1)
-        root = db.session.get(Organisation, 1)
+        plan, root = db.session.get(StudyPlan, 1), db.session.get(Organisation, 1)
 
         def plan_page():
             db.session.expire_all()
-            return plans.plan_progress(admin, plan)
+            got["plan"] = plans.plan_progress(admin, plan)
 
-        def bare_plan():
-            return db.session.execute(text(BARE_PLAN), {"prefix": root.path + "%"}).all()
-
-        out["bare_plan"] = timed(bare_plan, repeat)
+        bare = timed(lambda: db.session.execute(text(BARE_PLAN), {"prefix": root.path + "%"}).all(), repeat)
         try:
-            out["plan_rows"] = len(plan_page())
-            out["plan"] = timed(plan_page, repeat)
-            out["plan_statements"] = counter.of(plan_page)
+            seconds, statements = measured(counter, plan_page, repeat)
+            say(f"plan progress    {seconds * 1000:.0f} ms vs bare SQL {bare * 1000:.0f} ms  ratio {seconds / bare:.2f}"
+                f"  ({len(got['plan'])} rows, {statements} statements)")
         except Exception as exc:  # noqa: BLE001 — a failure is a finding: print it, measure the rest
             db.session.rollback()
-            out["plan_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+            say(f"plan progress    FAILED ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
+                f"bare SQL {bare * 1000:.0f} ms")
+        got.clear()
 
         period = reports.Period(YEAR)
-        without = [m for m in reports.METRICS if not m.key.startswith("plan_")]
         everything = list(reports.METRICS)
+        without = [m for m in everything if not m.key.startswith("plan_")]
 
         def report(metrics):
             def run():
@@ -287,25 +288,46 @@ def measure_reads(app, counter: StatementCounter, repeat: int) -> dict:
             return run
 
         bare_args = {"year": YEAR, "prefix": "/1/%", "low": "/1/", "high": "/10"}
-        out["bare_report"] = timed(lambda: (db.session.execute(text(BARE_ORGS), bare_args).all(),
-                                            db.session.execute(text(BARE_PLAN_ORGS), {"year": YEAR}).all()),
-                                   max(1, repeat // 2))
-        out["report_no_plan"] = timed(report(without), max(1, repeat // 2))
-        out["report"] = timed(report(everything), max(1, repeat // 2))
-        out["report_statements"] = counter.of(report(everything))
+        bare = timed(lambda: (db.session.execute(text(BARE_ORGS), bare_args).all(),
+                              db.session.execute(text(BARE_PLAN_ORGS), {"year": YEAR}).all()), repeat)
+        no_plan = timed(report(without), repeat)
+        seconds, statements = measured(counter, report(everything), repeat)
+        say(f"report (root)    {seconds * 1000:.0f} ms (without the plan columns {no_plan * 1000:.0f} ms) vs "
+            f"bare SQL (hours + plan columns) {bare * 1000:.0f} ms  ratio {seconds / bare:.2f}  ({statements} statements)")
+    return admin_id
 
-    # The roster page as a browser gets it: an admin's real HTTP request.
+
+def measure_heavy(app, counter: StatementCounter, admin_id: int, say) -> None:
+    """The roster page (a real HTTP request) and the XLSX export: once each after a warm-up."""
+    from school.accounts.models import User
+    from school.timeutil import utcnow
+    from school.training import roster
+    from school.training.models import TrainingClass
+
     app.config["WTF_CSRF_ENABLED"] = False
     client = app.test_client()
-    _login(app, client, out["admin_id"])
+    _login(app, client, admin_id)
     url = f"/training/manage/{CLASS_ID}/roster"
-    response = client.get(url)
-    assert response.status_code == 200 and "学员名单" in response.get_data(as_text=True), response.status_code
-    out["page_bytes"] = len(response.get_data())
-    out["page"] = timed(lambda: client.get(url).get_data(), max(1, repeat // 2))
-    out["page_statements"] = counter.of(lambda: client.get(url).get_data())
-    out["behind_page"] = timed(lambda: client.get(url + "?behind=1").get_data(), max(1, repeat // 2))
-    return out
+    got = {}
+
+    def page():
+        got["response"] = client.get(url)
+        got["body"] = got["response"].get_data()
+
+    seconds, statements = measured(counter, page, 1)
+    assert got["response"].status_code == 200 and "学员名单".encode() in got["body"], got["response"].status_code
+    say(f"roster page      {seconds * 1000:.0f} ms ({len(got['body']) / 2**20:.1f} MiB HTML, {statements} statements)")
+    with app.app_context():
+        admin, cls = db.session.get(User, admin_id), db.session.get(TrainingClass, CLASS_ID)
+        bare = timed(lambda: db.session.execute(text(BARE_ROSTER), {"class_id": CLASS_ID}).all(), 1)
+
+        def export():
+            db.session.expire_all()
+            got["xlsx"] = roster.xlsx(cls, admin, utcnow())
+
+        seconds, statements = measured(counter, export, 1)
+        say(f"roster XLSX      {seconds * 1000:.0f} ms vs bare SQL {bare * 1000:.0f} ms  ratio {seconds / bare:.2f}  "
+            f"({len(got['xlsx']) / 2**20:.1f} MiB, {statements} statements)")
 
 
 # --- reminders: real SMTP and SMS servers ------------------------------------------------
@@ -353,7 +375,7 @@ def start_servers(inbox: Inbox):
     return smtp, f"smtp://127.0.0.1:{smtp_port}", hook, f"http://127.0.0.1:{hook.server_address[1]}/sms"
 
 
-def measure_reminders(app, counter: StatementCounter, admin_id: int, members: int) -> dict:
+def measure_reminders(app, counter: StatementCounter, admin_id: int, members: int, say) -> None:
     from school import jobs
     from school.notices import delivery
 
@@ -420,10 +442,18 @@ def measure_reminders(app, counter: StatementCounter, admin_id: int, members: in
     finally:
         smtp.stop()
         hook.shutdown()
-    return out
+    r = out
+    say(f"reminder request {r['request'] * 1000:.0f} ms ({r['request_statements']} statements): "
+        f"{r['messages']} messages, {r['deliveries']} deliveries queued")
+    say(f"delivery jobs    {r['jobs']:.1f} s: {r['emails']} e-mails + {r['sms']} SMS = "
+        f"{(r['emails'] + r['sms']) / r['jobs']:.0f} deliveries/s; states {r['states']}; "
+        f"exactly once: {r['exactly_once']} (duplicates {r['duplicates']}); errors {r['errors']}")
 
 
 def run(label: str, url: str, args) -> None:
+    def say(line: str) -> None:
+        print(f"[{label}] {line}", flush=True)
+
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "TESTING": True,
                       "INSTANCE_PATH": tempfile.mkdtemp(prefix="bench-instance-")})
     with app.app_context():
@@ -432,35 +462,13 @@ def run(label: str, url: str, args) -> None:
         info = generate(engine, args.members, args.entries)
         extra = generate_training(engine, args.members)
         counter = StatementCounter(engine)
-    print(f"[{label}] generated {info['orgs']} organisations, {info['members']} members, {info['entries']} ledger "
-          f"rows in {info['seconds']:.1f} s; {extra['enrolments']} enrolments, {extra['progress_rows']} progress "
-          f"rows in {extra['seconds']:.1f} s", flush=True)
-    ms = lambda s: f"{s * 1000:.0f} ms"  # noqa: E731
-    m = measure_reads(app, counter, args.repeat)
-    print(f"[{label}] roster service   {ms(m['roster'])} vs bare SQL {ms(m['bare_roster'])}  ratio "
-          f"{m['roster'] / m['bare_roster']:.2f}  ({m['roster_rows']} rows, {m['behind']} behind, "
-          f"{m['roster_statements']} statements)")
-    print(f"[{label}] roster page      {ms(m['page'])} ({m['page_bytes'] / 2**20:.1f} MiB HTML, "
-          f"{m['page_statements']} statements); behind-only page {ms(m['behind_page'])}")
-    print(f"[{label}] roster XLSX      {ms(m['xlsx'])} vs bare SQL {ms(m['bare_roster'])}  ratio "
-          f"{m['xlsx'] / m['bare_roster']:.2f}  ({m['xlsx_bytes'] / 2**20:.1f} MiB, "
-          f"{m['xlsx_statements']} statements)")
-    if "plan_error" in m:
-        print(f"[{label}] plan progress    FAILED ({m['plan_error']}); bare SQL {ms(m['bare_plan'])}")
-    else:
-        print(f"[{label}] plan progress    {ms(m['plan'])} vs bare SQL {ms(m['bare_plan'])}  ratio "
-              f"{m['plan'] / m['bare_plan']:.2f}  ({m['plan_rows']} rows, {m['plan_statements']} statements)")
-    print(f"[{label}] report (root)    {ms(m['report'])} (without the plan columns {ms(m['report_no_plan'])}) vs "
-          f"bare SQL {ms(m['bare_report'])}  ratio {m['report'] / m['bare_report']:.2f}  "
-          f"({m['report_statements']} statements)", flush=True)
+    say(f"generated {info['orgs']} organisations, {info['members']} members, {info['entries']} ledger rows in "
+        f"{info['seconds']:.1f} s; {extra['enrolments']} enrolments, {extra['progress_rows']} progress rows in "
+        f"{extra['seconds']:.1f} s")
+    admin_id = measure_reads(app, counter, args.repeat, say)
     if args.reminders:
-        r = measure_reminders(app, counter, m["admin_id"], args.reminders)
-        print(f"[{label}] reminder request {ms(r['request'])} ({r['request_statements']} statements): "
-              f"{r['messages']} messages, {r['deliveries']} deliveries queued")
-        print(f"[{label}] delivery jobs    {r['jobs']:.1f} s: {r['emails']} e-mails + {r['sms']} SMS = "
-              f"{(r['emails'] + r['sms']) / r['jobs']:.0f} deliveries/s; states {r['states']}; "
-              f"exactly once: {r['exactly_once']} (duplicates {r['duplicates']}); errors {r['errors']}",
-              flush=True)
+        measure_reminders(app, counter, admin_id, args.reminders, say)
+    measure_heavy(app, counter, admin_id, say)
 
 
 def main():

@@ -226,7 +226,7 @@ def measured(counter: StatementCounter, fn, repeat: int) -> tuple[float, int]:
     return seconds, counter.count // (repeat + 1)
 
 
-def measure_reads(app, counter: StatementCounter, repeat: int, say) -> int:
+def measure_reads(app, counter: StatementCounter, repeat: int, say, roster_only: bool = False) -> int:
     """Measures and prints each figure as soon as it is known; returns the admin's id."""
     from school.accounts.models import Organisation, Role, User
     from school.credits import reports
@@ -256,6 +256,8 @@ def measure_reads(app, counter: StatementCounter, repeat: int, say) -> int:
         say(f"roster service   {seconds * 1000:.0f} ms vs bare SQL {bare * 1000:.0f} ms  ratio {seconds / bare:.2f}  "
             f"({len(got['rows'])} rows, {sum(r.behind for r in got['rows'])} behind, {statements} statements)")
         got.clear()
+        if roster_only:
+            return admin_id
 
         plan, root = db.session.get(StudyPlan, 1), db.session.get(Organisation, 1)
 
@@ -465,7 +467,9 @@ def run(label: str, url: str, args) -> None:
     say(f"generated {info['orgs']} organisations, {info['members']} members, {info['entries']} ledger rows in "
         f"{info['seconds']:.1f} s; {extra['enrolments']} enrolments, {extra['progress_rows']} progress rows in "
         f"{extra['seconds']:.1f} s")
-    admin_id = measure_reads(app, counter, args.repeat, say)
+    admin_id = measure_reads(app, counter, args.repeat, say, args.roster_only)
+    if args.roster_only:
+        return
     if args.reminders:
         measure_reminders(app, counter, admin_id, args.reminders, say)
     measure_heavy(app, counter, admin_id, say)
@@ -480,6 +484,7 @@ def main():
     parser.add_argument("--pg", default=os.environ.get("SCHOOL_BENCH_DATABASE_URL", ""),
                         help=f"PostgreSQL URL (the data goes to schema {SCHEMA}, dropped afterwards)")
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--roster-only", action="store_true", help="measure the roster service only")
     args = parser.parse_args()
     if not args.skip_sqlite:
         with tempfile.TemporaryDirectory() as tmp:

@@ -14,9 +14,8 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload, load_only
 
-from school.accounts.models import User
+from school.accounts.models import Organisation, User
 from school.accounts.scoping import scoped_members
 from school.export_cells import append_row, as_text
 from school.extensions import db
@@ -25,10 +24,32 @@ from school.training.completion import Progress, Shape, progress_for
 from school.training.models import REFLECTION_STATE_LABELS, Enrolment, EnrolState, TrainingClass
 
 
+@dataclass(slots=True)
+class OrgName:
+    name: str
+
+
+@dataclass(slots=True)
+class RosterMember:
+    """What the roster shows of a member (plain values: building 100,000 ORM accounts was
+    most of a county class's roster time)."""
+
+    id: int
+    name: str
+    member_no: str | None
+    org: OrgName | None
+
+
+@dataclass(slots=True)
+class RosterEnrolment:
+    id: int
+    completed_at: datetime | None
+
+
 @dataclass
 class RosterRow:
-    member: User
-    enrolment: Enrolment
+    member: RosterMember
+    enrolment: RosterEnrolment
     progress: Progress
     percent: int
     behind: bool
@@ -52,22 +73,21 @@ def rows(cls: TrainingClass, actor: User, now: datetime) -> list[RosterRow]:
     members = scoped_members(actor).subquery()
     condition = (Enrolment.class_id == cls.id, Enrolment.state == EnrolState.ENROLLED,
                  Enrolment.member_id.in_(select(members.c.id)))
-    # The organisation comes in the same statement: the page and the export show it per row,
-    # and loading it lazily cost a statement per organisation (thousands in a county's class).
-    # Of the member, only what the roster shows (building 100,000 full accounts is most of its time).
-    pairs = db.session.execute(
-        select(User, Enrolment).join(Enrolment, Enrolment.member_id == User.id).where(*condition)
-        .options(load_only(User.id, User.name, User.member_no, User.org_id), joinedload(User.org))
-        .order_by(User.name, User.id)).all()
+    # One statement with the organisation's name: the page and the export show it per row.
+    found = db.session.execute(
+        select(User.id, User.name, User.member_no, User.org_id, Organisation.name, Enrolment.id, Enrolment.completed_at)
+        .join(Enrolment, Enrolment.member_id == User.id).outerjoin(Organisation, Organisation.id == User.org_id)
+        .where(*condition).order_by(User.name, User.id)).all()
     # Progress selects the same members by the same condition, one statement per table.
-    progress = progress_for(cls, [user.id for user, _ in pairs], select(Enrolment.member_id).where(*condition))
-    shape = Shape.of(cls)
+    progress = progress_for(cls, [row[0] for row in found], select(Enrolment.member_id).where(*condition))
+    shape, orgs = Shape.of(cls), {}
     out = []
-    for user, enrolment in pairs:
-        p = progress[user.id]
-        percent = 100 if enrolment.completed_at else p.percent(cls, shape)
-        out.append(RosterRow(user, enrolment, p, percent,
-                             is_behind(percent, enrolment.completed_at is not None, cls, now)))
+    for member_id, name, member_no, org_id, org_name, enrolment_id, completed_at in found:
+        org = None if org_id is None else orgs.setdefault(org_id, OrgName(org_name))
+        p = progress[member_id]
+        percent = 100 if completed_at else p.percent(cls, shape)
+        out.append(RosterRow(RosterMember(member_id, name, member_no, org), RosterEnrolment(enrolment_id, completed_at),
+                             p, percent, is_behind(percent, completed_at is not None, cls, now)))
     return out
 
 

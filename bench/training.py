@@ -485,6 +485,7 @@ def main():
                         help=f"PostgreSQL URL (the data goes to schema {SCHEMA}, dropped afterwards)")
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--roster-only", action="store_true", help="measure the roster service only")
+    parser.add_argument("--schema", default=SCHEMA, help="PostgreSQL schema for the data (dropped afterwards)")
     args = parser.parse_args()
     if not args.skip_sqlite:
         with tempfile.TemporaryDirectory() as tmp:
@@ -493,14 +494,14 @@ def main():
         url = normalise_database_url(args.pg)
         engine = create_engine(url)
         with engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-            conn.execute(text(f"CREATE SCHEMA {SCHEMA}"))
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {args.schema} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {args.schema}"))
         sep = "&" if "?" in url else "?"
         try:
-            run("PostgreSQL", f"{url}{sep}options=-csearch_path%3D{SCHEMA}", args)
+            run("PostgreSQL", f"{url}{sep}options=-csearch_path%3D{args.schema}", args)
         finally:
             with engine.begin() as conn:
-                conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+                conn.execute(text(f"DROP SCHEMA IF EXISTS {args.schema} CASCADE"))
             engine.dispose()
 
 

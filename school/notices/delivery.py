@@ -122,7 +122,6 @@ def send_reminder(actor: User, member_ids: list[int], title: str, text: str, tok
     limit = daily_limit()
     counts = received_today(ids, now)
     result = SendResult(reminder)
-    config = current_app.config
     for member in members:
         if not member.active:
             result.skipped.append((member, "账号已停用"))

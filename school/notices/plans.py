@@ -188,14 +188,16 @@ def plan_progress(actor: User, plan: StudyPlan) -> list[MemberProgress]:
     query = scoped_members(actor)
     if scope_root(actor) is None:
         query = query.join(Organisation, User.org_id == Organisation.id)
-    members = list(db.session.scalars(query.where(
-        User.active.is_(True), Organisation.path.startswith(plan.org.path, autoescape=True))
-        .order_by(Organisation.path, User.name, User.id)))
+    query = query.where(User.active.is_(True), Organisation.path.startswith(plan.org.path, autoescape=True))
+    members = list(db.session.scalars(query.order_by(Organisation.path, User.name, User.id)))
     if not members:
         return []
     done = done_pairs()
+    # The members by the same condition as a subquery, not their ids as parameters: a county's
+    # plan has 100,000 members, more than PostgreSQL (65,535) or SQLite (32,766) take in one statement.
+    ids = query.with_only_columns(User.id).subquery()
     pairs = {(m, k, r) for m, k, r in db.session.execute(
-        select(done.c.member_id, done.c.kind, done.c.ref_id).where(done.c.member_id.in_([m.id for m in members])))}
+        select(done.c.member_id, done.c.kind, done.c.ref_id).where(done.c.member_id.in_(select(ids.c.id))))}
     rows = []
     for member in members:
         missing = [i for i in plan.items if (member.id, i.kind, i.ref_id) not in pairs]

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from school.accounts.models import Organisation, User
 from school.accounts.scoping import scoped_members
-from school.export_cells import append_row, as_text
+from school.export_cells import append_row, text_cell
 from school.extensions import db
 from school.timeutil import format_local
 from school.training.completion import Progress, Shape, progress_for
@@ -127,6 +127,6 @@ def xlsx(cls: TrainingClass, actor: User, now: datetime) -> bytes:
 
 
 def _styled(ws, value, font: Font) -> WriteOnlyCell:
-    cell = as_text(WriteOnlyCell(ws, value=value))  # a title typed as "=…" stays text
+    cell = text_cell(ws, value)  # a title typed as "=…" stays text; characters XML refuses dropped
     cell.font = font
     return cell

@@ -55,6 +55,8 @@ def load_config(overrides: dict | None = None) -> dict:
         # The library's Whoosh index; rebuilt from the database whenever it is missing.
         "SEARCH_INDEX_DIR": str(Path(overrides.get("SEARCH_INDEX_DIR") or env.get("SCHOOL_SEARCH_INDEX_DIR")
                                      or instance_path / "search-index").resolve()),
+        # Search result pages each process keeps (library.result_cache); 0 turns the cache off.
+        "SEARCH_PAGES_KEPT": int(env.get("SCHOOL_SEARCH_PAGES_KEPT", 2000)),
         "LIBRARY_HEARTBEAT_SECONDS": int(env.get("SCHOOL_LIBRARY_HEARTBEAT_SECONDS", 30)),
         "COURSES_HEARTBEAT_SECONDS": float(env.get("SCHOOL_COURSES_HEARTBEAT_SECONDS", 10)),
         # A TrueType font with Chinese glyphs for PDF study records (default: WenQuanYi Micro Hei).

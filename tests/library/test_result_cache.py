@@ -97,7 +97,7 @@ def test_pages_kept_are_bounded_and_zero_turns_the_cache_off(app, make):
 
 def test_snippet_sentence_is_found_by_bisection():
     body = "# 第一章\n\n第一条 甲乙。第二条 合同；劳动合同期限\n第三条 无关！"
-    ends = snippets._sentence_ends(body)
+    ends = snippets._sentence_ends(body, len(body))
     for offset, expected in [(0, "# 第一章"), (body.index("合同"), "第二条 合同；"), (body.index("劳动"), "劳动合同期限"),
                              (body.index("无关"), "第三条 无关！")]:
         start, end = snippets._sentence_around(body, offset, ends)

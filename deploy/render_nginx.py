@@ -24,12 +24,22 @@ def render(template: str | Path, values: dict[str, str]) -> str:
         raise SystemExit(f"缺少参数：{', '.join(missing)}")
     return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]).rstrip("/") or "/", text)
 
+def upstream_servers(nodes: list[str]) -> str:
+    """The ``server`` lines of the upstream block: one per node; nginx sends a request that
+    failed to connect (or timed out connecting) to the next node, and rests a failing node 10 s."""
+    for node in nodes:
+        if not re.fullmatch(r"[\w.\-\[\]:]+:\d+", node):
+            raise SystemExit(f"--upstream 应为 主机:端口，而不是 {node!r}")
+    return "\n    ".join(f"server {node} max_fails=3 fail_timeout=10s;" for node in nodes)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="生成 nginx 站点配置（网上党校）")
     parser.add_argument("--server-name", required=True)
     parser.add_argument("--tls-cert", required=True)
     parser.add_argument("--tls-key", required=True)
-    parser.add_argument("--upstream", default="127.0.0.1:8000")
+    parser.add_argument("--upstream", action="append", metavar="HOST:PORT",
+                        help="a gunicorn node; repeat for several nodes (default 127.0.0.1:8000)")
     parser.add_argument("--static-dir", default="/srv/school/instance/static-build",
                         help="SCHOOL_STATIC_BUILD_DIR, the folder `school static build` writes (hashed names); "
                              "not school/static (default %(default)s)")
@@ -39,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     values = {"SERVER_NAME": args.server_name, "TLS_CERT": args.tls_cert, "TLS_KEY": args.tls_key,
-              "UPSTREAM": args.upstream, "STATIC_DIR": str(Path(args.static_dir).resolve()),
+              "UPSTREAM": upstream_servers(args.upstream or ["127.0.0.1:8000"]), "STATIC_DIR": str(Path(args.static_dir).resolve()),
               "MEDIA_DIR": str(Path(args.media_dir).resolve()), "CONF_DIR": str(out.resolve())}
     (out / "school-locations.conf").write_text(render("school-locations.conf.in", values), encoding="utf-8")
     (out / "school").write_text(render("school-site.conf.in", values), encoding="utf-8")

@@ -46,6 +46,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     import school.notices.plans  # noqa: F401
     import school.training.library_uses  # noqa: F401
     import school.training.metrics  # noqa: F401
+    import school.training.plan_kind  # noqa: F401  (a class as a study-plan item)
     from school import assets, jobs, library, security, web
     from school.accounts.admin_views import bp as admin_bp
     from school.accounts.views import bp as accounts_bp

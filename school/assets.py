@@ -101,8 +101,12 @@ def build(out_dir: Path, source: Path = STATIC_ROOT) -> dict[str, str]:
 def _write(target: Path, data: bytes) -> None:
     """Written beside and renamed into place, so a server reading the folder never sees half a file."""
     partial = target.with_name(f".{target.name}.{os.getpid()}.part")
-    partial.write_bytes(data)
-    os.replace(partial, target)
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def build_dir(app: Flask) -> Path:

@@ -55,6 +55,9 @@ def load_config(overrides: dict | None = None) -> dict:
         # The library's Whoosh index; rebuilt from the database whenever it is missing.
         "SEARCH_INDEX_DIR": str(Path(overrides.get("SEARCH_INDEX_DIR") or env.get("SCHOOL_SEARCH_INDEX_DIR")
                                      or instance_path / "search-index").resolve()),
+        # Several nodes sharing one index (SCHOOL_SEARCH_INDEX_DIR on shared storage): how often
+        # at most each searcher looks whether another node rebuilt or merged it (its generation).
+        "SEARCH_RECHECK_MS": int(env.get("SCHOOL_SEARCH_RECHECK_MS", 500)),
         # Search result pages each process keeps (library.result_cache); 0 turns the cache off.
         "SEARCH_PAGES_KEPT": int(env.get("SCHOOL_SEARCH_PAGES_KEPT", 2000)),
         "LIBRARY_HEARTBEAT_SECONDS": int(env.get("SCHOOL_LIBRARY_HEARTBEAT_SECONDS", 30)),
@@ -63,6 +66,9 @@ def load_config(overrides: dict | None = None) -> dict:
         "PDF_FONT": env.get("SCHOOL_PDF_FONT", ""),
         "REDIS_URL": env.get("SCHOOL_REDIS_URL", ""),
         "RQ_QUEUE": env.get("SCHOOL_RQ_QUEUE", "school"),
+        # "inprocess": while Redis cannot be reached, jobs are queued anyway and the web
+        # processes' in-process worker runs them (instead of refusing to queue).
+        "JOBS_FALLBACK": env.get("SCHOOL_JOBS_FALLBACK", ""),
         # nginx internal location that maps to MEDIA_DIR, e.g. "/protected-media" (empty: Flask sends files).
         "ACCEL_REDIRECT": env.get("SCHOOL_ACCEL_REDIRECT", ""),
         # How many reverse proxies in front of the app set X-Forwarded-For/-Proto (nginx: 1).

@@ -7,7 +7,9 @@ import shutil
 from pathlib import Path
 
 FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
-FULL_TEXTS = ("no space left on device", "database or disk is full", "disk quota exceeded")
+# lxml (openpyxl's writer) reports a full disk as ``SerialisationError('IO_ENOSPC')``, without an errno.
+FULL_TEXTS = ("no space left on device", "database or disk is full", "disk quota exceeded", "io_enospc",
+              "errno 28]")
 
 
 class DiskFull(Exception):
@@ -18,6 +20,8 @@ def is_full(exc: BaseException | None) -> bool:
     """Whether ``exc`` (or what caused it, e.g. the driver's error inside SQLAlchemy's) means "no space"."""
     seen = 0
     while exc is not None and seen < 5:
+        if isinstance(exc, DiskFull):
+            return True
         if isinstance(exc, OSError) and exc.errno in FULL_ERRNOS:
             return True
         if any(text in str(exc).lower() for text in FULL_TEXTS):
@@ -25,6 +29,17 @@ def is_full(exc: BaseException | None) -> bool:
         exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
         seen += 1
     return False
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write a new file; when that fails (a full disk) nothing is left at ``path``, not even a
+    half-written file that keeps the disk full."""
+    path = Path(path)
+    try:
+        path.write_bytes(data)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def message(what_happened: str, what_to_do: str = "请联系管理员清理服务器磁盘后重试。") -> str:

@@ -25,6 +25,8 @@ ERRORS = {
 }
 DB_READ_ONLY = ("数据库暂时无法写入", "数据库暂时无法写入（磁盘空间不足或数据库处于只读状态），"
                 "您刚才的操作没有保存。请稍后再试；如果一直这样，请联系管理员。")
+DB_DISK_FULL = ("磁盘空间不足", diskspace.message("数据库无法写入，您刚才的操作没有保存。"))
+DISK_FULL = ("磁盘空间不足", diskspace.message("您刚才的操作没有完成，上传的文件和填写的内容都没有保存。"))
 DB_DOWN = ("数据库暂时无法使用", "暂时连不上数据库，您刚才的操作没有保存。请稍后再试；如果一直这样，请联系管理员。")
 # Besides a full disk (diskspace.is_full: its errno and texts), which refuses writes the same way.
 READ_ONLY_TEXTS = ("readonly database", "read-only transaction", "read only", "disk i/o error", "database is locked")
@@ -51,7 +53,9 @@ def database_refusal(exc: BaseException) -> tuple[str, str] | None:
 
     text_ = str(getattr(exc, "orig", exc)).lower()
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
-    if diskspace.is_full(exc) or sqlstate in ("25006", "53100") or any(t in text_ for t in READ_ONLY_TEXTS):
+    if diskspace.is_full(exc):
+        return DB_DISK_FULL
+    if sqlstate in ("25006", "53100") or any(t in text_ for t in READ_ONLY_TEXTS):
         return DB_READ_ONLY
     if isinstance(exc, OperationalError):
         return DB_DOWN
@@ -92,6 +96,31 @@ def init_app(app: Flask) -> None:
 
     app.register_error_handler(OperationalError, database_error)
     app.register_error_handler(InternalError, database_error)
+
+    def disk_full(error):
+        """A full disk on any write path that does not say more itself: 507 with the Chinese
+        message (the path removed what it had half-written); other OS errors stay 500s."""
+        if not diskspace.is_full(error):
+            raise error
+        try:
+            db.session.rollback()
+        except Exception:
+            pass
+        log.warning("disk full during %s %s: %s", request.method, request.path, error)
+        title, message = ("磁盘空间不足", str(error)) if isinstance(error, diskspace.DiskFull) else DISK_FULL
+        if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json" \
+                or request.is_json:
+            return jsonify(error=message), 507
+        return render_template("errors/error.html", code=507, title=title, message=message), 507
+
+    app.register_error_handler(OSError, disk_full)
+    app.register_error_handler(diskspace.DiskFull, disk_full)
+    try:  # openpyxl writes through lxml, whose full-disk error is no OSError
+        from lxml.etree import Error as LxmlError
+    except ImportError:
+        pass
+    else:
+        app.register_error_handler(LxmlError, disk_full)
 
     @app.get("/healthz")
     def healthz():

@@ -657,8 +657,9 @@ ROUTES += [
     Route("GET", "/training/manage/{tclass}/roster", expect=training_roster),
     Route("GET", "/training/manage/{tclass}/roster.xlsx", expect=training_roster),
     Route("GET", "/training/manage/{tclass}/reflections", expect=training_roster),
-    Route("GET", "/training/manage/reflections/{treflection}"),
+    Route("GET", "/training/manage/reflections/{treflection}", expect=lambda role, rel: class_reviewer(role, rel)),
     Route("POST", "/training/manage/reflections/{treflection}", data=(("verdict", "passed"),), ok=302,
+          expect=lambda role, rel: _as_status(class_reviewer, 302)(role, rel),
           effect=_training_state("Reflection", "treflection", "state", "passed")),
     Route("POST", "/training/manage/certificates/{tcert}/revoke", roles=(Role.ADMIN,), ok=302,
           data=(("reason", "错发"),), effect=_revoked),
@@ -674,6 +675,107 @@ ROUTES += [
           expect=lambda role, rel: 302 if role == "anonymous" else (302 if role in EDITORS else 403), effect=_regraded),
     Route("POST", "/exams/grading/answers/{wanswer}", roles=RESULT_READERS, ok=302, data=(("points", "1"),),
           effect=_graded),
+]
+
+
+# --- 心得体会 asked by a course or a plan item (the class's own are above) ---
+def _rcourse_obj(ctx):
+    return ctx.make.course(title="心得课程", slug=f"r-{ctx.org.id}-{ctx.member.id}", orgs=[ctx.org],
+                           reflection_required=True, reflection_min_chars=0)
+
+
+def _rplan_item(ctx):
+    """A plan item of the organisation under test that asks for a reflection."""
+    from datetime import date
+
+    from school.notices import plans
+    plan = ctx.make.plan(ctx.org, title="心得计划")
+    item = plans.add_item(plan, "course", _course(ctx).id, date(plan.year, 12, 31), reflection_required=True,
+                          reflection_min_chars=0)
+    ctx.make.session.commit()
+    return item
+
+
+def _submitted(ctx, target):
+    from school.timeutil import utcnow
+    from school.training import reflections
+    return reflections.submit(target, ctx.member, "学习体会", utcnow()).id
+
+
+PLACEHOLDERS.update({
+    "rcourse": lambda ctx: _rcourse_obj(ctx).id,
+    "rplan": lambda ctx: _rplan_item(ctx).id,
+    "rcourseref": lambda ctx: _submitted(ctx, _rcourse_obj(ctx)),
+    "rplanref": lambda ctx: _submitted(ctx, _rplan_item(ctx)),
+})
+REVIEWERS = (Role.EDITOR, Role.SECRETARY, Role.ADMIN)
+
+
+def in_my_plan(ok: int = 200):
+    """A plan item is written about by the members of the plan's subtree: whoever sits in A has
+    the plans of A and of the root above it, not of A1 below or B beside (admins included)."""
+    return lambda role, relation: 302 if role == "anonymous" else (ok if relation in ("own", "parent") else 404)
+
+
+def course_reviewer(role, relation):
+    """Editors and admins review every course reflection; a secretary of A those of A's subtree."""
+    if role == "anonymous":
+        return 302
+    if role not in REVIEWERS:
+        return 403
+    if role == Role.SECRETARY:
+        return 200 if relation in ("own", "child") else 404
+    return 200
+
+
+def plan_reviewer(role, relation):
+    """Admins, and the secretaries whose subtree holds the plan's organisation (A's and A1's plans
+    for the secretary of A); editors have no say in a plan."""
+    if role == "anonymous":
+        return 302
+    if role not in REVIEWERS:
+        return 403
+    if role == Role.EDITOR:
+        return 404
+    return 200 if role == Role.ADMIN or relation in ("own", "child") else 404
+
+
+def class_reviewer(role, relation):
+    """A class reflection: as before for managers; editors pass the door (course ones are theirs) but
+    not this one."""
+    if role == Role.EDITOR:
+        return 404
+    return expected(Route("GET", "/training/manage/reflections/{treflection}"), role, relation)
+
+
+def _reviewed(key):
+    def effect(ctx, values):
+        from school.extensions import db
+        from school.training.models import Reflection
+        row = db.session.get(Reflection, values[key])
+        db.session.refresh(row)
+        return row.state == "passed"
+    return effect
+
+
+def _as_status(rule, ok):
+    return lambda role, relation: ok if rule(role, relation) == 200 else rule(role, relation)
+
+
+ROUTES += [
+    Route("GET", "/training/reflections/class/{tclass}", expect=training_class_page(302)),  # not enrolled
+    Route("GET", "/training/reflections/course/{rcourse}", expect=course_audience()),
+    Route("POST", "/training/reflections/course/{rcourse}/autosave", expect=course_audience(400)),  # not JSON
+    Route("GET", "/training/reflections/plan/{rplan}", expect=in_my_plan()),
+    Route("POST", "/training/reflections/plan/{rplan}/autosave", expect=in_my_plan(400)),  # not JSON
+    Route("GET", "/training/manage/reflections", roles=REVIEWERS),
+    Route("GET", "/training/manage/reflections?kind=plan", roles=REVIEWERS),
+    Route("GET", "/training/manage/reflections/{rcourseref}", expect=course_reviewer),
+    Route("POST", "/training/manage/reflections/{rcourseref}", data=(("verdict", "passed"),),
+          expect=_as_status(course_reviewer, 302), ok=302, effect=_reviewed("rcourseref")),
+    Route("GET", "/training/manage/reflections/{rplanref}", expect=plan_reviewer),
+    Route("POST", "/training/manage/reflections/{rplanref}", data=(("verdict", "passed"),),
+          expect=_as_status(plan_reviewer, 302), ok=302, effect=_reviewed("rplanref")),
 ]
 
 

@@ -109,3 +109,44 @@ def test_two_open_attempts_are_cleaned_before_the_one_open_index(empty_database_
         downgrade(revision="0008")
         upgrade()
         db.engine.dispose()
+
+
+def test_0020_keeps_class_reflections_and_opens_the_other_kinds(empty_database_url, tmp_path):
+    """0020 re-creates training_reflection on SQLite (class_id becomes nullable): rows survive."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEY": "x",
+                      "INSTANCE_PATH": str(tmp_path / "instance")})
+    with app.app_context():
+        upgrade(revision="0019")
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO organisation (id, name, kind, path, created_at) "
+                              "VALUES (1, '党委', 'committee', '/1/', CURRENT_TIMESTAMP)"))
+            conn.execute(text(
+                "INSERT INTO users (id, name, member_no, password_hash, role, org_id, category, is_floating, "
+                "active, large_text, must_change_password, created_at) VALUES "
+                "(1, '党员', 'M1', 'x', 'member', 1, 'full', false, true, false, false, CURRENT_TIMESTAMP)"))
+            conn.execute(text(
+                "INSERT INTO training_class (id, title, theme, description, org_id, starts_at, ends_at, "
+                "enrol_opens_at, enrol_closes_at, seats_taken, enrol_mode, floating, electives_required, hours, "
+                "credit_kind, reflection_required, reflection_min_chars, published, created_at, audience_categories) "
+                "VALUES (1, '班', '', '', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP, 0, 'open', 'all', 0, 1, 'online', true, 10, true, CURRENT_TIMESTAMP, '')"))
+            conn.execute(text(
+                "INSERT INTO training_reflection (id, class_id, member_id, body, images, state, revision, comment, "
+                "featured) VALUES (7, 1, 1, '体会', '[]', 'submitted', 3, '', false)"))
+        upgrade()
+        with db.engine.begin() as conn:
+            assert conn.execute(text("SELECT id, class_id, course_id, plan_item_id, body, revision "
+                                     "FROM training_reflection")).all() == [(7, 1, None, None, "体会", 3)]
+            # a second reflection of the same member, for no class, is now allowed ...
+            conn.execute(text(
+                "INSERT INTO training_reflection (id, member_id, body, images, state, revision, comment, "
+                "featured) VALUES (8, 1, '', '[]', 'draft', 0, '', false)"))
+        with pytest.raises(IntegrityError):  # ... but still one per class and member
+            with db.engine.begin() as conn:
+                conn.execute(text(
+                    "INSERT INTO training_reflection (id, class_id, member_id, body, images, state, revision, "
+                    "comment, featured) VALUES (9, 1, 1, '', '[]', 'draft', 0, '', false)"))
+        downgrade(revision="0019")
+        with db.engine.connect() as conn:  # the rows of other kinds cannot exist there
+            assert conn.execute(text("SELECT id FROM training_reflection")).scalars().all() == [7]
+        db.engine.dispose()

@@ -91,10 +91,12 @@ def test_a_full_disk_is_a_refused_write_not_a_lost_database():
 
     from sqlalchemy.exc import OperationalError
 
-    from school.web import DB_DOWN, DB_READ_ONLY, database_refusal
+    from school.web import DB_DISK_FULL, DB_DOWN, DB_READ_ONLY, database_refusal
 
-    for text in ("database or disk is full", 'could not extend file "base/1/2": No space left on device',
-                 "attempt to write a readonly database"):
-        assert database_refusal(OperationalError("INSERT …", {}, sqlite3.OperationalError(text))) == DB_READ_ONLY
-    assert database_refusal(OSError(28, "No space left on device")) == DB_READ_ONLY
+    for text in ("database or disk is full", 'could not extend file "base/1/2": No space left on device'):
+        assert database_refusal(OperationalError("INSERT …", {}, sqlite3.OperationalError(text))) == DB_DISK_FULL
+    assert DB_DISK_FULL[1].startswith("磁盘空间不足：") and "没有保存" in DB_DISK_FULL[1]
+    assert database_refusal(OperationalError("INSERT …", {}, sqlite3.OperationalError(
+        "attempt to write a readonly database"))) == DB_READ_ONLY
+    assert database_refusal(OSError(28, "No space left on device")) == DB_DISK_FULL
     assert database_refusal(OperationalError("SELECT 1", {}, sqlite3.OperationalError("unable to open"))) == DB_DOWN

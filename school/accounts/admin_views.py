@@ -195,7 +195,8 @@ def _data_from(form: MemberForm) -> members.MemberData:
     org = get_org_or_404(current_actor(), form.org_id.data) if form.org_id.data else None
     return members.MemberData(
         name=form.name.data, member_no=form.member_no.data.strip(), org=org,
-        phone=(form.phone.data or "").strip() or None, category=form.category.data, role=form.role.data,
+        phone=(form.phone.data or "").strip() or None, email=(form.email.data or "").strip() or None,
+        category=form.category.data, role=form.role.data,
         is_floating=form.is_floating.data, floating_place=form.floating_place.data,
         floating_contact=form.floating_contact.data, active=form.active.data)
 

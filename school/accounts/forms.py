@@ -35,6 +35,7 @@ class MemberForm(FlaskForm):
     name = StringField("姓名", validators=[DataRequired("请输入姓名"), Length(max=60)])
     member_no = StringField("党员编号", validators=[DataRequired("请输入党员编号"), Length(max=40)])
     phone = StringField("手机号", validators=[Optional(), Length(max=20)])
+    email = StringField("电子邮箱（可不填；填写后提醒也会发到邮箱）", validators=[Optional(), Length(max=200)])
     org_id = SelectField("所在党组织", coerce=int)
     category = SelectField("人员类别", choices=list(CATEGORY_LABELS.items()))
     role = SelectField("角色")

@@ -22,10 +22,10 @@ from school.extensions import db
 from school.tabular import Table, TableError
 
 MEMBER_HEADERS = ["姓名", "党员编号", "手机号", "所在党组织", "人员类别", "角色",
-                  "流动党员", "流动去向", "联系人", "状态", "初始密码"]
+                  "流动党员", "流动去向", "联系人", "状态", "初始密码", "电子邮箱"]
 MEMBER_REQUIRED = ["姓名", "党员编号", "所在党组织"]
 MEMBER_EXAMPLE = ["张三", "DY2024001", "13800000001", "东村党支部", "正式党员", "党员",
-                  "否", "", "", "在册", ""]
+                  "否", "", "", "在册", "", "zhangsan@example.com"]
 ORG_HEADERS = ["组织名称", "上级组织", "组织类型"]
 
 _CATEGORY_BY_LABEL = {label: key for key, label in CATEGORY_LABELS.items()}
@@ -75,6 +75,7 @@ def _row_to_data(row: dict[str, str], actor: User) -> tuple[MemberData, str]:
         raise MemberError("状态应填“在册”或“停用”")
     data = MemberData(
         name=row["姓名"], member_no=row["党员编号"], org=org, phone=row.get("手机号") or None,
+        email=(row.get("电子邮箱") or "").strip() or None,
         category=_CATEGORY_BY_LABEL[category_label], role=_ROLE_BY_LABEL[role_label],
         is_floating=_yes_no(row.get("流动党员", ""), "流动党员"),
         floating_place=row.get("流动去向") or None, floating_contact=row.get("联系人") or None,
@@ -84,7 +85,7 @@ def _row_to_data(row: dict[str, str], actor: User) -> tuple[MemberData, str]:
 
 
 def _snapshot(user: User) -> tuple:
-    return (user.name, user.member_no, user.phone, user.org_id, user.category, user.role,
+    return (user.name, user.member_no, user.phone, user.email, user.org_id, user.category, user.role,
             user.is_floating, user.floating_place, user.floating_contact, user.active)
 
 
@@ -105,6 +106,8 @@ def import_members(table: Table, actor: User, now: datetime) -> ImportResult:
             data, password = _row_to_data(row, actor)
             existing = find_by_member_no(data.member_no)  # out01 is OUT01's row, wherever OUT01 is
             if existing is not None:
+                if "电子邮箱" not in table.headers:  # a file made before the column: keep the address
+                    data.email = existing.email
                 before = _snapshot(existing)
                 # The same rule as the member form (scoping.change_refusal): an account the
                 # importer could not manage there is refused here, and nothing of the row changes.

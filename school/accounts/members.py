@@ -17,6 +17,9 @@ from school.accounts.scoping import change_refusal, manage_refusal, roles_assign
 from school.extensions import db
 
 PHONE_RE = re.compile(r"^1\d{10}$")
+# An address reminders can be mailed to: one @, a dotted domain, no spaces or quotes.
+EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 MEMBER_NO_RE = re.compile(r"^[0-9A-Za-z\-_]{2,40}$")
 
 
@@ -30,6 +33,7 @@ class MemberData:
     member_no: str
     org: Organisation | None
     phone: str | None = None
+    email: str | None = None  # reminders are also mailed here when set
     category: str = Category.FULL
     role: str = Role.MEMBER
     is_floating: bool = False
@@ -49,6 +53,8 @@ def validate(data: MemberData, actor: User, existing: User | None = None) -> Non
         raise MemberError("党员编号应为 2–40 位字母、数字或 -_")
     if data.phone and not PHONE_RE.match(data.phone):
         raise MemberError("手机号应为 11 位数字")
+    if data.email and (len(data.email) > 200 or not EMAIL_RE.match(data.email)):
+        raise MemberError(f"电子邮箱“{data.email}”格式不正确，应形如 name@example.com（可不填）")
     if data.category not in set(Category):
         raise MemberError("人员类别不正确")
     if data.role not in set(Role):
@@ -95,6 +101,7 @@ def _apply(user: User, data: MemberData) -> None:
     user.name = data.name.strip()
     user.member_no = data.member_no
     user.phone = data.phone or None
+    user.email = data.email or None
     user.org = data.org
     user.category = data.category
     user.role = data.role

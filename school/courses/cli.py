@@ -86,11 +86,14 @@ def add_video(file, slug, title):
         db.session.rollback()
         copy.unlink(missing_ok=True)
         raise click.ClickException(str(exc))
+    note = db.session.info.pop("school_jobs_note", None)  # Redis down, the in-process fallback configured
     db.session.commit()
     click.echo(f"已添加课时“{lesson.title}”（编号 {lesson.id}），转码任务 {lesson.job_id} 已排队。")
+    if note:
+        click.echo(note)
 
 
-@courses_group.command("pack", help="导出离线学习包 OUT（zip）：各课 360p 视频和一个不用服务器就能播放的 index.html，可拷到 U 盘给远程教育站点用。")
+@courses_group.command("pack", help="导出离线学习包 OUT（zip）：各课 360p 视频、图文和文献课时的阅读页、课后自测题（不计学时）、集体收看签到表，以及不用服务器就能打开的 index.html，可拷到 U 盘给远程教育站点用。")
 @click.argument("slug")
 @click.argument("out", type=click.Path(dir_okay=False))
 @with_appcontext
@@ -102,13 +105,15 @@ def pack_course(slug, out):
     if target.exists():
         raise click.ClickException(f"{target} 已存在，不会覆盖")
     try:
-        names = build_pack(course, target)
+        done = build_pack(course, target)
     except OSError as exc:
         if diskspace.is_full(exc):
             raise click.ClickException(diskspace.message(
                 f"学习包没有导出完，未留下任何文件（{target.parent}）。", "请换一个空间足够的位置或清理磁盘后重试。"))
         raise click.ClickException(f"无法写入 {target}：{exc.strerror or exc}")
-    click.echo(f"已导出 {target}：{len(names) - 1} 个视频和 index.html")
+    quiz = "课后自测题（quiz.html）、" if "quiz.html" in done.names else "（课程没有测试题，未含自测题）、"
+    click.echo(f"已导出 {target}：{done.videos} 个视频、{done.readings} 篇阅读材料、{quiz}"
+               f"签到表（attendance.html）和 index.html")
 
 
 COMMANDS = [courses_group]

@@ -35,6 +35,9 @@ class CourseForm(FlaskForm):
     presence_max_minutes = IntegerField("“还在学习吗？”间隔上限（分钟，留空同下限）",
                                         validators=[Optional(), NumberRange(0, 240, "应在 0 到 240 分钟之间")])
     published = BooleanField("发布（党员可见）", default=True)
+    reflection_required = BooleanField("要求学员提交心得体会（由所在党组织书记或编辑审阅）")
+    reflection_min_chars = IntegerField("心得体会最少字数", default=300,
+                                        validators=[Optional(), NumberRange(0, 20000, "最少字数应在 0 到 20000 之间")])
     audience_orgs = MultiCheckboxField("面向的党组织（含下级组织；都不选则不限组织）", coerce=int, choices=[])
     audience_categories = MultiCheckboxField("面向的人员类别（都不选则不限类别）",
                                              choices=list(CATEGORY_LABELS.items()))

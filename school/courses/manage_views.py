@@ -45,7 +45,8 @@ def _data(form: CourseForm) -> services.CourseData:
         completion_mode=form.completion_mode.data, credit_hours=form.credit_hours.data,
         sequential=form.sequential.data, no_seek_ahead=form.no_seek_ahead.data,
         presence_min_minutes=form.presence_min_minutes.data, presence_max_minutes=form.presence_max_minutes.data,
-        published=form.published.data,
+        published=form.published.data, reflection_required=form.reflection_required.data,
+        reflection_min_chars=form.reflection_min_chars.data if form.reflection_min_chars.data is not None else 300,
         audience_org_ids=tuple(form.audience_orgs.data or ()),
         audience_categories=tuple(form.audience_categories.data or ()))
 

@@ -91,6 +91,9 @@ class Course(AudienceMixin, db.Model):
     presence_min_minutes: Mapped[int | None] = mapped_column(Integer)
     presence_max_minutes: Mapped[int | None] = mapped_column(Integer)
     published: Mapped[bool] = mapped_column(Boolean, default=True)
+    # 心得体会 asked of the course's learners (written and reviewed through school.training.reflections).
+    reflection_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    reflection_min_chars: Mapped[int] = mapped_column(Integer, default=300)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 

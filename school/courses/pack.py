@@ -1,7 +1,10 @@
 """The offline station pack: a zip a village study station (远程教育站点) copies to a USB stick.
 
-It holds each video lesson's small MP4 and an ``index.html`` that plays them in any
-browser straight from the stick, with no server and nothing loaded from outside. The site
+It holds each video lesson's small MP4, a readable page per text or document lesson
+(``pages/NN.html``), a self-check quiz from the course's test (``quiz.html``, no credit), a
+printable attendance sheet for group viewing (``attendance.html``, the 集中培训 form's fields)
+and an ``index.html`` that links them in lesson order: any browser opens them straight from
+the stick, with no server and nothing loaded from outside (``pack_pages``). The site
 sends it as it is zipped (``stream``): no copy of it is ever written to disk.
 """
 from __future__ import annotations
@@ -10,79 +13,86 @@ import os
 import time
 import zipfile
 from dataclasses import dataclass
-from html import escape
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from school.courses import media
-from school.courses.models import Course, MediaStatus
-from school.safe_html import markdown_to_safe_html
+from markupsafe import Markup
 
-PAGE = """<!doctype html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · 离线学习包</title>
-<style>
-body {{ font-family: "Microsoft YaHei", "WenQuanYi Micro Hei", sans-serif; margin: 0 auto; max-width: 960px;
-       padding: 1rem; line-height: 1.6; color: #222; }}
-h1 {{ color: #b71c1c; font-size: 1.6rem; }}
-section {{ border-top: 1px solid #ddd; padding: 1rem 0; }}
-video {{ width: 100%; max-height: 70vh; background: #000; }}
-.hint {{ color: #666; }}
-</style>
-</head>
-<body>
-<h1>{title}</h1>
-<p>{summary}</p>
-<p class="hint">本学习包可直接在电脑或手机的浏览器中打开，无需联网。离线观看不计入网上学时。</p>
-{lessons}
-</body>
-</html>
-"""
+from school.courses import media, pack_pages, pack_quiz, pack_sheet
+from school.courses.models import Course, MediaStatus
+from school.timeutil import utcnow
+
 CHUNK = 1024 * 1024
 
 
 @dataclass
 class Pack:
-    """What a pack holds, decided (and its files opened) while the database session is at hand;
-    the bytes are made later, as they are sent."""
+    """What a pack holds, decided (its files opened, its pages written) while the database
+    session is at hand; the zip's bytes are made later, as they are sent."""
     files: list[tuple[str, BinaryIO]]  # (name in the zip, the open rendition)
-    page: str
+    pages: list[tuple[str, str]]  # (name in the zip, HTML): index.html first
 
     @property
     def names(self) -> list[str]:
-        return [name for name, _ in self.files] + ["index.html"]
+        return [name for name, _ in self.files] + [name for name, _ in self.pages]
+
+    @property
+    def videos(self) -> int:
+        return len(self.files)
+
+    @property
+    def readings(self) -> int:
+        return sum(name.startswith("pages/") for name, _ in self.pages)
 
     def close(self) -> None:
         for _, handle in self.files:
             handle.close()
 
 
-def plan(course: Course) -> Pack:
+def _rendition(lesson) -> Path | None:
+    folder = media.media_dir(lesson)
+    if folder is None or lesson.media_status != MediaStatus.READY:
+        return None
+    return next((p for p in (folder / "download.mp4", folder / "download.m4a") if p.is_file()), None)
+
+
+def plan(course: Course, now: datetime | None = None) -> Pack:
     """The pack of ``course``. Its renditions are opened now, so a lesson re-transcoded (its old
     files deleted) while the zip is being sent does not cut the download short."""
-    sections, files = [], []
-    for lesson in course.lessons:
-        heading = f"<h2>第 {lesson.position} 课　{escape(lesson.title)}</h2>"
-        if lesson.is_video:
-            folder = media.media_dir(lesson)
-            source = None
-            if folder is not None and lesson.media_status == MediaStatus.READY:
-                source = next((p for p in (folder / "download.mp4", folder / "download.m4a") if p.is_file()), None)
-            if source is None:
-                sections.append(f"<section>{heading}<p class=\"hint\">此课视频尚未处理完成，未包含在学习包中。</p></section>")
+    now = now or utcnow()
+    entries, files, bodies = [], [], {}
+    try:
+        for lesson in course.lessons:
+            entry = pack_pages.Entry(lesson.position, lesson.title, pack_pages.KIND_LABELS.get(lesson.kind, ""))
+            entries.append(entry)
+            if lesson.is_video:
+                source = _rendition(lesson)
+                if source is None:
+                    entry.missing = "此课视频尚未处理完成，未包含在学习包中。"
+                    continue
+                entry.media = f"videos/{lesson.position:02d}{source.suffix}"
+                files.append((entry.media, source.open("rb")))
                 continue
-            name = f"videos/{lesson.position:02d}{source.suffix}"
-            files.append((name, source.open("rb")))
-            tag = "video" if source.suffix == ".mp4" else "audio"
-            sections.append(f"<section>{heading}<{tag} controls preload=\"metadata\" src=\"{name}\"></{tag}>"
-                            f"<p><a href=\"{name}\" download>保存此视频</a></p></section>")
-        else:
-            sections.append(f"<section>{heading}{markdown_to_safe_html(lesson.body_md)}</section>")
-    page = PAGE.format(title=escape(course.title), summary=escape(course.summary), lessons="\n".join(sections))
-    return Pack(files, page)
+            found = pack_pages.readable(lesson)
+            if isinstance(found, str):
+                entry.missing = found
+                continue
+            entry.blurb, rendered, body, document = found
+            entry.page = pack_pages.page_name(lesson)
+            bodies[lesson.position] = (rendered, body, document)
+        quizzes = pack_quiz.quizzes(course, now)
+        pages = [("index.html", pack_pages.index_page(course, entries, bool(quizzes))),
+                 *pack_pages.lesson_pages(course, entries, bodies)]
+        if quizzes:
+            pages.append(("quiz.html", pack_pages.page("quiz.html", course, quizzes=quizzes,
+                                                       script=Markup(pack_pages.asset("quiz.js")))))
+        pages.append(("attendance.html", pack_pages.page("attendance.html", course, **pack_sheet.sheet(course))))
+    except BaseException:
+        for _, handle in files:
+            handle.close()
+        raise
+    return Pack(files, pages)
 
 
 class _Sink:
@@ -107,7 +117,7 @@ class _Sink:
 
 def stream(pack: Pack, chunk: int = CHUNK) -> Iterator[bytes]:
     """The zip, made as it is read: nothing is written to disk, memory holds about one chunk.
-    The videos are stored (already compressed); only index.html is deflated. Closes ``pack``."""
+    The videos are stored (already compressed); only the pages are deflated. Closes ``pack``."""
     sink = _Sink()
     try:
         with zipfile.ZipFile(sink, "w") as archive:
@@ -120,17 +130,18 @@ def stream(pack: Pack, chunk: int = CHUNK) -> Iterator[bytes]:
                         member.write(block)
                         yield from sink.take()
                 yield from sink.take()
-            archive.writestr("index.html", pack.page, compress_type=zipfile.ZIP_DEFLATED)
+            for name, html in pack.pages:
+                archive.writestr(name, html, compress_type=zipfile.ZIP_DEFLATED)
+                yield from sink.take()
         yield from sink.take()
     finally:
         pack.close()
 
 
-def build_pack(course: Course, target: Path) -> list[str]:
+def build_pack(course: Course, target: Path) -> Pack:
     """Write the zip to ``target`` (through a temporary name beside it, renamed when complete;
-    nothing is left behind when writing fails, e.g. on a full disk); returns the names it contains."""
+    nothing is left behind when writing fails, e.g. on a full disk); returns what it holds."""
     pack = plan(course)
-    names = pack.names
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     try:
         with partial.open("wb") as out:
@@ -141,4 +152,4 @@ def build_pack(course: Course, target: Path) -> list[str]:
         pack.close()
         partial.unlink(missing_ok=True)
         raise
-    return names
+    return pack

@@ -59,6 +59,8 @@ class CourseData:
     presence_min_minutes: int | None = None  # None: the school's rule
     presence_max_minutes: int | None = None
     published: bool = True
+    reflection_required: bool = False  # 心得体会 (school.training.reflections)
+    reflection_min_chars: int = 300
     audience_org_ids: tuple[int, ...] = ()
     audience_categories: tuple[str, ...] = ()
 
@@ -89,6 +91,8 @@ def save_course(data: CourseData, actor: User | None, now: datetime, course: Cou
     if (data.presence_min_minutes is not None and data.presence_max_minutes is not None
             and data.presence_max_minutes < data.presence_min_minutes):
         raise CourseError("“还在学习吗？”间隔上限不能小于下限")
+    if not 0 <= data.reflection_min_chars <= 20000:
+        raise CourseError("心得体会最少字数应在 0 到 20000 之间")
     bad = [c for c in data.audience_categories if c not in set(Category)]
     if bad:
         raise CourseError("人员类别不正确")
@@ -104,6 +108,7 @@ def save_course(data: CourseData, actor: User | None, now: datetime, course: Cou
     course.sequential, course.no_seek_ahead = data.sequential, data.no_seek_ahead
     course.presence_min_minutes, course.presence_max_minutes = data.presence_min_minutes, data.presence_max_minutes
     course.published = data.published
+    course.reflection_required, course.reflection_min_chars = data.reflection_required, data.reflection_min_chars
     course.audience_orgs = orgs
     course.audience_categories = audience.join_categories(data.audience_categories)
     db.session.flush()

@@ -29,7 +29,7 @@ from school.courses.forms import PlainForm
 from school.courses.media import cover_path, media_dir, subtitles_path
 from school.courses.models import RURAL_CATEGORIES, TRACK_LABELS, Course, Lesson, MediaStatus, Track
 from school.courses.serving import RENDITION_NAME, send_media
-from school.credits.clock import device_label
+from school.credits import clock
 from school.extensions import db
 from school.safe_html import markdown_to_safe_html
 from school.timeutil import utcnow
@@ -150,17 +150,20 @@ def heartbeat(lesson_id: int):
     if not lesson.is_video or lesson.media_status != MediaStatus.READY:
         return jsonify(error="此课时没有可播放的视频"), 400
     data = inputs.json_object(form_fallback=True)
+    tab = clock.tab_id(data.get("tab"))
     try:
         beat = progress.Beat(
-            tab=inputs.text(data.get("tab", ""), 41), seq=inputs.integer(data.get("seq"), high=inputs.INT32_MAX),
+            tab=tab or "", seq=inputs.integer(data.get("seq"), high=inputs.INT32_MAX),
             position=inputs.real(data.get("position")),
             playing=str(data.get("playing")).lower() in ("true", "1"), sent_at=inputs.real(data.get("sent_at")),
             rate=inputs.real(data.get("rate", 1)), takeover=str(data.get("takeover")).lower() in ("true", "1"))
     except (TypeError, ValueError):
         return jsonify(error="学习记录数据格式不正确"), 400
+    if tab is None:
+        return jsonify(error=clock.TAB_ID_ERROR), 400
     for _attempt in range(2):
         try:
-            result = watching.record_heartbeat(me, lesson, beat, utcnow(), device_label(request.user_agent.string))
+            result = watching.record_heartbeat(me, lesson, beat, utcnow(), clock.device_label(request.user_agent.string))
             db.session.commit()
             break
         except IntegrityError:  # two first heartbeats raced to create the row; the second retries

@@ -49,7 +49,7 @@ def record_heartbeat(member: User, lesson: Lesson, beat: progress.Beat, now: dat
     The member's study clock decides how much of the stretch is credited (and to which page);
     the heartbeat rules decide whether the stretch was real playing and what it covered.
     """
-    clock.hold(member.id, now)  # lock order: the member's lease first, then the watch state
+    lease = clock.hold(member.id, now)  # lock order: the member's lease first, then the watch state
     state = watch_state(member, lesson)
     # Lock the row so two concurrent heartbeats are applied one after the other.
     state = db.session.scalar(select(WatchState).where(WatchState.id == state.id)
@@ -62,7 +62,7 @@ def record_heartbeat(member: User, lesson: Lesson, beat: progress.Beat, now: dat
         earned, _ = progress.stretch(state, beat, duration=duration, now=now, max_rate=rate)
         grant = clock.beat(member, clock.Activity.lesson(lesson), beat.tab, device, active=beat.playing,
                            takeover=beat.takeover or beat.seq == 1, now=now, earned=earned,
-                           presence=presence_window(lesson.course, rules))
+                           presence=presence_window(lesson.course, rules), lease=lease)
     outcome = progress.apply_heartbeat(state, beat, duration=duration, now=now,
                                        complete_ratio=float(rules.lesson_complete_ratio), max_rate=rate,
                                        grant=grant)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from flask import current_app
 
+from school import diskspace
+
 MAX_BYTES = 10 * 1024 * 1024
 # extension -> (mimetype, magic prefixes)
 ALLOWED = {
@@ -57,7 +59,7 @@ def store(attachment: Attachment) -> str:
     root = _root()
     root.mkdir(parents=True, exist_ok=True)
     name = f"{secrets.token_hex(16)}.{attachment.extension}"
-    (root / name).write_bytes(attachment.data)
+    diskspace.write_bytes(root / name, attachment.data)  # a full disk leaves no half-written file
     return name
 
 

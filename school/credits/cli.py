@@ -1,9 +1,13 @@
 """``school reports …``: study-credit reports from a terminal."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import click
 from flask.cli import with_appcontext
 
+from school import diskspace
 from school.extensions import db
 
 # --- reports ----------------------------------------------------------------------------
@@ -34,12 +38,23 @@ def reports_branch(org, year, fmt, output):
         period = reports.Period.parse(year or local_year(utcnow()), None, None, utcnow().date())
     except reports.ReportError as exc:
         raise click.ClickException(str(exc))
-    with open(output, "wb") as target:
-        if fmt == "xlsx":
-            exports.write_xlsx(organisation, period, target)
-        else:
-            for line in exports.csv_lines(reports.all_members(organisation, period), reports.METRICS, db.session):
-                target.write(line.encode("utf-8"))
+    # Written beside and renamed when complete: a failed export (a full disk) leaves no half file.
+    target_path = Path(output).resolve()
+    partial = target_path.with_name(f".{target_path.name}.{os.getpid()}.partial")
+    try:
+        with open(partial, "wb") as target:
+            if fmt == "xlsx":
+                exports.write_xlsx(organisation, period, target)
+            else:
+                for line in exports.csv_lines(reports.all_members(organisation, period), reports.METRICS, db.session):
+                    target.write(line.encode("utf-8"))
+        os.replace(partial, target_path)
+    except Exception as exc:
+        partial.unlink(missing_ok=True)
+        if not diskspace.is_full(exc):
+            raise
+        raise click.ClickException(diskspace.message(
+            f"报表没有导出完，未留下任何文件（{target_path.parent}）。", "请换一个空间足够的位置或清理磁盘后重试。")) from None
     click.echo(f"已导出 {organisation.name} {period.label}学时报表：{output}")
 
 

@@ -10,7 +10,7 @@ The rule, for a beat of ``tab`` on ``activity`` at ``now``:
   lock until the commit, so every read after it is current. Either way two beats of one
   member are applied one after the other, across tabs, devices and worker processes. Callers
   that read other rows of the member first call ``hold`` before reading them (lock order:
-  the lease, then everything else).
+  the lease, then everything else) and hand its lease to ``beat``: one lock per beat.
 * One activity holds the lease. Another page takes it when the member asks (``takeover``:
   pressing play, opening or returning to a page, "在此处继续学习"), when the holder is
   paused or hidden, or when the holder has gone silent (``max_gap``). Taking the lease
@@ -42,6 +42,10 @@ from school.credits.models import StudyInterval, StudyLease
 from school.extensions import db
 
 MAX_GAP_SECONDS = 60  # a silence longer than this (sleeping phone, closed lid) earns nothing
+# A page's id as the pages make it (a UUID, or digits and hex): it is stored with the lease and
+# every interval, so anything else (10 000 characters, a path) is refused, not cut.
+TAB_ID = re.compile(r"[\w-]{1,40}")
+TAB_ID_ERROR = "页面标识不正确，请刷新页面后重试。"
 
 
 @dataclass(frozen=True)
@@ -68,9 +72,10 @@ class Credit:
     reason: str
     presence_due: bool = False  # the page must ask "还在学习吗？" now
 
-    @property
-    def holder(self) -> bool:
-        return self.reason not in ("elsewhere", "invalid")
+
+def tab_id(value) -> str | None:
+    """``value`` if it is a well-formed tab id (``TAB_ID``), else None."""
+    return value if isinstance(value, str) and TAB_ID.fullmatch(value) else None
 
 
 def device_label(user_agent: str | None) -> str:
@@ -131,17 +136,23 @@ def _stale(lease: StudyLease, now: datetime, max_gap: float) -> bool:
 
 def beat(member, activity: Activity, tab: str, device: str, *, active: bool, takeover: bool, now: datetime,
          earned: bool = True, presence: tuple[float, float] | None = None, input_at: datetime | None = None,
-         input_window: float | None = None, max_gap: float = MAX_GAP_SECONDS, rng=random) -> Credit:
+         input_window: float | None = None, max_gap: float = MAX_GAP_SECONDS, rng=random,
+         lease: StudyLease | None = None) -> Credit:
     """One heartbeat of ``tab`` on ``activity``; returns what the member is credited for it.
 
     ``active``: the page is playing / visible from now on. ``takeover``: the member asked to
     study here. ``earned``: the activity's own rules accept the stretch since this page's
     previous beat. ``presence``: the prompt window in seconds (None: off). ``input_at`` and
     ``input_window`` (reading): the page's last input and how long after it time still counts.
+    ``lease``: the member's lease as ``hold`` returned it, for a caller that locked it already
+    (one lock per beat).
     """
     member_id = member if isinstance(member, int) else member.id
-    lease = hold(member_id, now)
-    if not tab or len(tab) > 40 or not activity.key:
+    if lease is None:
+        lease = hold(member_id, now)
+    elif lease.member_id != member_id:
+        raise ValueError("another member's lease")
+    if tab_id(tab) is None or not activity.key:
         return Credit(0.0, None, "invalid")
     if lease.last_beat_at is not None and now < lease.last_beat_at:
         return Credit(0.0, None, "invalid")  # the server's clock went back: never credit twice
@@ -154,11 +165,14 @@ def beat(member, activity: Activity, tab: str, device: str, *, active: bool, tak
         lease.activity, lease.tab, lease.device = activity.key, tab, device
         lease.active, lease.last_beat_at, lease.interval_id = active, now, None
         lease.last_input_at = now  # opening or returning to the page is the member's input
-        if fresh or presence is None or lease.presence_due_at is None:
-            # A new study session; a takeover from a live page keeps the prompt where it was,
-            # so switching pages does not postpone it.
+        if fresh:  # a new study session (as after a silence on the same page): a new prompt
             lease.presence_due_at = _schedule(now, presence, rng)
             lease.presence_answers = 0
+        elif lease.presence_due_at is None:
+            lease.presence_due_at = _schedule(now, presence, rng)
+        # Otherwise a takeover from a live page keeps the prompt, pending or due, where it was —
+        # even for a page with prompts off: passing through one must not clear it, or a member
+        # would dodge a due prompt by switching there and back.
         lease.updated_at = now
         db.session.flush()
         return Credit(0.0, None, "started", presence_due=_due(lease, now, presence))

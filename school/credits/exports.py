@@ -17,14 +17,15 @@ from typing import IO, Iterator
 from urllib.parse import quote
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 
+from school import diskspace
 from school.accounts.models import Organisation
 from school.credits import reports
-from school.export_cells import as_text, csv_row
+from school.export_cells import csv_row, removing_sheet_files, save_workbook, sheet_title, text_cell
 from school.extensions import db
 
+FULL_MESSAGE = diskspace.message("报表没有生成，未完成的临时文件已删除。", "请联系管理员清理服务器磁盘（临时目录）后重新导出。")
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MEMBER_HEADERS = ["所属党组织", "姓名", "党员编号", "人员类别", "网络学习学时", "集中培训学时", "合计学时",
                   "年度要求学时", "网络学习尚缺", "集中培训尚缺", "尚缺合计", "是否达标"]
@@ -73,18 +74,6 @@ def csv_lines(query, metrics: list[reports.Metric], session) -> Iterator[str]:
     yield flush()
 
 
-_BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
-
-
-def _sheet_title(name: str, used: set[str]) -> str:
-    base = _BAD_SHEET_CHARS.sub("_", name).strip("'")[:28] or "组织"
-    title, n = base, 2
-    while title.lower() in used:
-        title, n = f"{base[:26]}({n})", n + 1
-    used.add(title.lower())
-    return title
-
-
 class _Sheets:
     """Write-only sheets with a bold, shaded header row, frozen panes and column widths."""
 
@@ -95,13 +84,13 @@ class _Sheets:
         self.fill = PatternFill("solid", fgColor="F5E0E0")
 
     def new(self, name: str, headers: list[str], widths: list[int]):
-        sheet = self.workbook.create_sheet(_sheet_title(name, self.used))
+        sheet = self.workbook.create_sheet(sheet_title(name, self.used, fallback="组织"))
         sheet.freeze_panes = "A2"
         for index, width in enumerate(widths):
             sheet.column_dimensions[chr(ord("A") + index)].width = width
         cells = []
         for header in headers:
-            cell = as_text(WriteOnlyCell(sheet, value=header))
+            cell = text_cell(sheet, header)
             cell.font, cell.fill = self.bold, self.fill
             cell.alignment = Alignment(horizontal="center")
             cells.append(cell)
@@ -112,7 +101,7 @@ class _Sheets:
     def formatted(sheet, values: list, formats: dict[int, str]):
         cells = []
         for index, value in enumerate(values):
-            cell = as_text(WriteOnlyCell(sheet, value=value))
+            cell = text_cell(sheet, value)
             if index in formats:
                 cell.number_format = formats[index]
             cells.append(cell)
@@ -120,41 +109,45 @@ class _Sheets:
 
 
 def write_xlsx(org: Organisation | None, period: reports.Period, target: IO[bytes]) -> None:
-    report = reports.org_report(org, period)
-    metrics = report.metrics
     workbook = Workbook(write_only=True)
-    sheets = _Sheets(workbook)
-    summary = sheets.new("汇总", SUMMARY_HEADERS + [m.label for m in metrics], [28] + [12] * 12)
-    summary_formats = {2: "0.00", 3: "0.00", 5: "0%"}
-    for line in report.children + [report.total]:
-        values = summary_values(line, metrics)
-        if line is report.total:
-            values[0] = f"合计：{line.name}（{period.label}）"
-        summary.append(sheets.formatted(summary, values, summary_formats))
-    member_formats = {i: "0.00" for i in range(4, 11)} | {12 + i: "0.00" for i in range(len(metrics))}
-    widths = [24, 10, 12, 12] + [12] * 8
-    headers = MEMBER_HEADERS + [m.label for m in metrics]
-    names = {line.path: line.name for line in report.children}
-    prefix = report.total.path
-    current_key, sheet = None, None
-    for row in _rows(reports.all_members(org, period), db.session):
-        rest = row.org_path[len(prefix):]
-        key = prefix + rest.split("/", 1)[0] + "/" if rest else prefix
-        if key != current_key:
-            current_key = key
-            sheet = sheets.new(names.get(key, "本级党员") if key != prefix else "本级党员", headers, widths)
-        sheet.append(sheets.formatted(sheet, member_values(row, metrics), member_formats))
-    workbook.save(target)
+    with removing_sheet_files(workbook):
+        report = reports.org_report(org, period)
+        metrics = report.metrics
+        sheets = _Sheets(workbook)
+        summary = sheets.new("汇总", SUMMARY_HEADERS + [m.label for m in metrics], [28] + [12] * 12)
+        summary_formats = {2: "0.00", 3: "0.00", 5: "0%"}
+        for line in report.children + [report.total]:
+            values = summary_values(line, metrics)
+            if line is report.total:
+                values[0] = f"合计：{line.name}（{period.label}）"
+            summary.append(sheets.formatted(summary, values, summary_formats))
+        member_formats = {i: "0.00" for i in range(4, 11)} | {12 + i: "0.00" for i in range(len(metrics))}
+        widths = [24, 10, 12, 12] + [12] * 8
+        headers = MEMBER_HEADERS + [m.label for m in metrics]
+        names = {line.path: line.name for line in report.children}
+        prefix = report.total.path
+        current_key, sheet = None, None
+        for row in _rows(reports.all_members(org, period), db.session):
+            rest = row.org_path[len(prefix):]
+            key = prefix + rest.split("/", 1)[0] + "/" if rest else prefix
+            if key != current_key:
+                current_key = key
+                sheet = sheets.new(names.get(key, "本级党员") if key != prefix else "本级党员", headers, widths)
+            sheet.append(sheets.formatted(sheet, member_values(row, metrics), member_formats))
+        save_workbook(workbook, target)
 
 
 def xlsx_file(org: Organisation | None, period: reports.Period) -> str:
-    """Build the workbook in a temporary file and return its path (the caller deletes it)."""
+    """Build the workbook in a temporary file and return its path (the caller deletes it).
+    A full disk raises DiskFull and leaves no file behind."""
     handle, path = tempfile.mkstemp(suffix=".xlsx", prefix="school-report-")
     try:
         with os.fdopen(handle, "wb") as target:
             write_xlsx(org, period, target)
-    except BaseException:
+    except BaseException as exc:
         os.unlink(path)
+        if isinstance(exc, Exception) and diskspace.is_full(exc):
+            raise diskspace.DiskFull(FULL_MESSAGE) from exc
         raise
     return path
 

@@ -1,5 +1,6 @@
 """Importing a question bank file from the editor's page in two steps: upload → preview →
-confirm. The upload waits in the instance folder under a server-made name (a random token;
+confirm. The upload waits in ``MEDIA_DIR/exam-imports`` — shared by every web node, so the
+confirmation may reach another node than the preview — under a server-made name (a random token;
 the editor's file name is never a path) until the editor confirms the preview; files whose
 preview was never confirmed are removed a day later, at the next upload.
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from flask import current_app
 
+from school import diskspace
 from school.accounts.models import User
 from school.exams import bank
 from school.exams.formats import ParseResult, parse
@@ -28,7 +30,7 @@ class Expired(Exception):
 
 
 def staging_dir() -> Path:
-    path = Path(current_app.instance_path) / "exam_imports"
+    path = Path(current_app.config["MEDIA_DIR"]) / "exam-imports"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -50,7 +52,7 @@ def preview(fmt: str, filename: str, data: bytes) -> tuple[ParseResult, str]:
     result = parse(fmt, filename, data)
     prune()
     token = secrets.token_hex(16)
-    (staging_dir() / token).write_bytes(data)
+    diskspace.write_bytes(staging_dir() / token, data)
     return result, token
 
 

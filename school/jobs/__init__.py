@@ -7,7 +7,9 @@ restart loses nothing: queued jobs are still queued, and a running job whose wor
 is queued again — at once when the worker ran on this host (the row records the worker's
 host, pid and process start time, and no such process exists any more), otherwise once its
 heartbeat has gone stale. Queued rows that no RQ queue holds (Redis was down when they were
-queued) are handed to RQ again at every sweep.
+queued) are handed to RQ again at every sweep. With ``SCHOOL_JOBS_FALLBACK=inprocess`` a job
+is queued even while Redis is down, and the web processes' in-process worker runs the queue
+for as long as Redis stays down (when it is back, that worker hands queued rows to RQ instead).
 
 Each attempt at a job has an id of its own (``current_attempt()``); a handler that needs a
 work folder names it after the attempt, so a recovered job never shares its folder with
@@ -31,7 +33,7 @@ from importlib import import_module
 from typing import Callable
 
 from flask import Flask, current_app
-from sqlalchemy import DateTime, Integer, String, Text, event, select, update
+from sqlalchemy import BigInteger, DateTime, Integer, String, Text, event, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from school.extensions import db
@@ -85,15 +87,36 @@ class Job(db.Model):
 
 # --- enqueueing -------------------------------------------------------------------------
 
+FALLBACK_NOTE = ("任务队列（Redis）无法连接：任务已排队，改由网站进程内的任务线程处理"
+                 "（SCHOOL_JOBS_FALLBACK=inprocess）；Redis 恢复后新任务仍交给 RQ。")
 
-def check_queue() -> None:
+
+def falls_back(app: Flask | None = None) -> bool:
+    """Whether jobs run in the web processes' in-process worker while Redis is down
+    (``SCHOOL_JOBS_FALLBACK=inprocess``)."""
+    app = app or current_app
+    return bool(app.config.get("REDIS_URL")) and app.config.get("JOBS_FALLBACK") == "inprocess"
+
+
+def _redis_reachable(app: Flask) -> bool:
+    try:
+        return bool(_rq_queue(app).connection.ping())
+    except Exception:
+        return False
+
+
+def check_queue() -> str | None:
     """Raise ``QueueUnavailable`` when jobs go to RQ and Redis cannot be reached (call it before
-    doing work that a job must follow, so nothing is half done when the queue is down)."""
+    doing work that a job must follow, so nothing is half done when the queue is down) — unless
+    the in-process fallback is configured: then the plain words to show are returned instead."""
     if not current_app.config.get("REDIS_URL"):
-        return
+        return None
     try:
         _rq_queue(current_app).connection.ping()
     except Exception as exc:
+        if falls_back():
+            log.warning("Redis unreachable (%s): the job is left to the in-process worker", type(exc).__name__)
+            return FALLBACK_NOTE
         raise QueueUnavailable(
             "任务队列（Redis）无法连接，任务没有排队，未做任何更改。"
             f"请检查 Redis 服务（SCHOOL_REDIS_URL）后重试。（{type(exc).__name__}）") from None
@@ -106,7 +129,9 @@ def enqueue(handler: str, payload: dict, now: datetime) -> Job:
     back and says so). Should Redis go away between this check and the commit, the row stays
     queued and the next sweep (``requeue_stale``) hands it to RQ."""
     _resolve(handler)  # fail now, not in the worker, on a misspelt handler
-    check_queue()
+    note = check_queue()
+    if note:
+        db.session.info["school_jobs_note"] = note
     job = Job(handler=handler, payload=json.dumps(payload), state=QUEUED, created_at=now)
     db.session.add(job)
     db.session.flush()
@@ -147,6 +172,8 @@ def _dispatch(app: Flask, job_id: int) -> None:
         except Exception as exc:  # Redis down: the row stays queued and the next sweep hands it over
             log.warning("job %s stays queued: Redis unreachable (%s: %s); the next sweep hands it to RQ",
                         job_id, type(exc).__name__, exc)
+            if id(app) in InlineWorker._workers:  # the fallback worker of this web process
+                InlineWorker._workers[id(app)].wake()
     elif id(app) in InlineWorker._workers:
         InlineWorker._workers[id(app)].wake()
     # Otherwise the job waits for the web process's worker (started by its first request)
@@ -349,7 +376,8 @@ def run_until_empty(now: datetime | None = None, recover_running: bool = False) 
 # --- periodic tasks ---------------------------------------------------------------------
 # Small sweeps other packages register (e.g. handing in overdue exam attempts). They run
 # in the in-process worker's loop and at each pass of ``school jobs run``; with RQ workers,
-# run ``school jobs run`` (or the package's own command) from cron/systemd instead.
+# ``school jobs sweep`` from the systemd timer. However many nodes run them, each task runs
+# once per interval: a node first claims the interval (``claim``) in the database.
 
 _periodic: dict[str, tuple[int, Callable[[datetime], object]]] = {}
 
@@ -358,11 +386,52 @@ def every(seconds: int, name: str, task: Callable[[datetime], object]) -> None:
     _periodic[name] = (seconds, task)
 
 
+class PeriodicRun(db.Model):
+    """The last interval of each periodic task that some node claimed (and so ran)."""
+
+    __tablename__ = "periodic_run"
+
+    task: Mapped[str] = mapped_column(String(80), primary_key=True)
+    slot: Mapped[int] = mapped_column(BigInteger)  # seconds since the epoch // the task's interval
+    claimed_at: Mapped[datetime] = mapped_column(DateTime)
+    node: Mapped[str] = mapped_column(String(200))  # worker_identity() of the claimant
+
+
+def claim(name: str, seconds: int, now: datetime) -> bool:
+    """Claim interval ``now // seconds`` of task ``name`` for this process; False when another
+    node (or an earlier call) already has it. One atomic UPDATE … WHERE slot < :slot decides:
+    PostgreSQL makes a concurrent second update wait for the first and then re-check its
+    condition, SQLite runs one writer at a time. Commits the session."""
+    slot = int((now - datetime(1970, 1, 1)).total_seconds()) // seconds
+    dialect = db.engine.dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = import_module(f"sqlalchemy.dialects.{dialect}").insert
+        db.session.execute(insert(PeriodicRun).values(task=name, slot=-1, claimed_at=now, node="")
+                           .on_conflict_do_nothing(index_elements=["task"]))
+    elif db.session.get(PeriodicRun, name) is None:
+        db.session.add(PeriodicRun(task=name, slot=-1, claimed_at=now, node=""))
+        db.session.flush()
+    won = db.session.execute(update(PeriodicRun).where(PeriodicRun.task == name, PeriodicRun.slot < slot)
+                             .values(slot=slot, claimed_at=now, node=worker_identity()[:200])
+                             .execution_options(synchronize_session=False)).rowcount == 1
+    db.session.commit()
+    return won
+
+
 def run_periodic(now: datetime, last_run: dict[str, datetime]) -> list[str]:
-    """Run every task whose interval has passed since ``last_run`` (updated in place)."""
+    """Run every task whose interval has passed since ``last_run`` (updated in place) and
+    whose current interval no other node has claimed."""
     ran = []
     for name, (seconds, task) in _periodic.items():
         if name in last_run and (now - last_run[name]).total_seconds() < seconds:
+            continue
+        try:
+            if not claim(name, seconds, now):
+                last_run[name] = now
+                continue
+        except Exception:  # the database is briefly unavailable: the next pass tries again
+            db.session.rollback()
+            log.exception("periodic task %s: claim", name)
             continue
         try:
             task(now)
@@ -429,8 +498,13 @@ class InlineWorker:
         while failures < 3 and not self.stopping:
             try:
                 with self.app.app_context():
-                    run_until_empty()
-                    run_periodic(utcnow(), self.last_periodic)
+                    if not self.app.config.get("REDIS_URL"):
+                        run_until_empty()
+                        run_periodic(utcnow(), self.last_periodic)
+                    elif _redis_reachable(self.app):  # the fallback, idle: RQ runs the jobs
+                        redispatch_queued(self.app)
+                    else:  # the fallback at work: Redis is down, jobs run here
+                        run_until_empty()
                     db.session.remove()
                 failures = 0
             except Exception:  # the database may be briefly unavailable; try again a little later
@@ -447,7 +521,7 @@ def init_app(app: Flask) -> None:
     """Without Redis, the web process's first request starts the in-process worker, which first
     resumes what a restart interrupted. Command-line runs (``school init``…) start none."""
     app.config.setdefault("JOBS_INLINE_WORKER", not app.config.get("TESTING"))
-    if not app.config["JOBS_INLINE_WORKER"] or app.config.get("REDIS_URL"):
+    if not app.config["JOBS_INLINE_WORKER"] or (app.config.get("REDIS_URL") and not falls_back(app)):
         return
 
     @app.before_request

@@ -40,14 +40,15 @@ def run_jobs(until_empty, recover):
         time.sleep(3)
 
 
-@jobs_group.command("sweep", help="运行一次全部定时任务（超时答卷交卷、清理中断的上传、把中断的任务重新排队）后退出，不处理任务本身。由 systemd 定时器（school-sweep.timer）每分钟在一台服务器上运行。")
+@jobs_group.command("sweep", help="运行一次全部定时任务（超时答卷交卷、清理中断的上传、把中断的任务重新排队）后退出，不处理任务本身。由 systemd 定时器（school-sweep.timer）每分钟运行；多台服务器同时运行时每个任务每个周期只运行一次。")
 @with_appcontext
 def sweep():
     from school import jobs
     from school.timeutil import utcnow
 
     now = utcnow()
-    jobs.requeue_stale(now)
+    if jobs.claim("jobs-requeue-stale", 60, now):  # once a minute across the nodes' timers
+        jobs.requeue_stale(now)
     for name in jobs.run_periodic(now, {}):
         click.echo(f"定时任务：{name}")
 

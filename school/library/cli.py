@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
+from school import diskspace
 from school.library.categories import CATEGORIES, resolve_category
 
 CATEGORY_HELP = "分类：" + "、".join(f"{label}（{code}）" for code, label in CATEGORIES.items())
@@ -38,11 +39,24 @@ def import_command(path: Path, category: str | None):
 
     code = _category(category, "law")
     files = importer.corpus_files(path)
-    with click.progressbar(length=len(files), label="正在导入", show_pos=True) as bar:
-        report = importer.import_tree(path, code, None, utcnow(), files=files, progress=lambda _: bar.update(1))
+    try:
+        with click.progressbar(length=len(files), label="正在导入", show_pos=True) as bar:
+            report = importer.import_tree(path, code, None, utcnow(), files=files, progress=lambda _: bar.update(1))
+    except Exception as exc:
+        if not diskspace.is_full(exc):
+            raise
+        raise click.ClickException(diskspace.message(
+            f"导入没有完成。导入每 {importer.BATCH} 个文件提交一次，已提交的文献保留，最后一批文件没有导入。",
+            "请清理磁盘后重新运行同一命令：已导入且内容没变的文件不会重复导入。")) from None
     for source, reason in report.failed:
         click.echo(f"失败：{source}：{reason}", err=True)
     click.echo(f"新增 {report.created} 篇，更新 {report.revised} 篇，未变 {report.unchanged} 篇，失败 {len(report.failed)} 个文件。")
+    if report.index_error is not None and diskspace.is_full(report.index_error):
+        raise click.ClickException(diskspace.message(
+            "文献已导入数据库，但搜索索引没有写完（写了一半的部分已删除），下次搜索时会从数据库重建。",
+            "请清理磁盘后运行 school search rebuild。"))
+    if report.index_error is not None:
+        click.echo(f"注意：搜索索引没有更新（{report.index_error}），下次搜索时会从数据库重建。", err=True)
 
 
 @library_group.command("search", help="按相关度列出搜索结果（标题、分类、得分、编号），包括草稿。适合管理员和脚本使用。")

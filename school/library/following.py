@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import event
@@ -51,36 +52,47 @@ def _apply_after_commit(session: Session) -> None:
     _write_changes(changes)
 
 
+@dataclass
+class BulkWrite:
+    """What ``following_in_bulk`` did at its end: the index write's failure, if any (the
+    documents stay committed; the index is marked stale and rebuilt on the next search)."""
+    index_error: Exception | None = None
+
+
 @contextmanager
 def following_in_bulk():
     """For a bulk import: documents committed inside are collected rather than written to the
     index batch by batch, and written once at the end — by a rebuild when there are many, as
     building the whole index in one pass costs less than updating it a document at a time."""
     session = db.session()
+    bulk = BulkWrite()
     if _DEFERRED_KEY in session.info:  # already collecting
-        yield
+        yield bulk
         return
     session.info[_DEFERRED_KEY] = {}
     try:
-        yield
+        yield bulk
     finally:
         changes = session.info.pop(_DEFERRED_KEY)
         # Even with nothing new: an earlier import may have been killed before writing the index.
-        _write_changes(changes, compare_all=True)
+        bulk.index_error = _write_changes(changes, compare_all=True)
 
 
-def _write_changes(changes: dict[int, dict | None], compare_all: bool = False) -> None:
+def _write_changes(changes: dict[int, dict | None], compare_all: bool = False) -> Exception | None:
+    """Write ``changes`` to the index; returns why that failed (logged, index marked stale) or None."""
     try:
         if len(changes) >= index.REBUILD_AT:  # a bulk import: one pass costs less
             index.rebuild()
         elif not index.apply_changes(changes) and compare_all:  # a quick check of the index, then
             index.reconcile()  # (imports) every document compared with the database
-    except Exception:  # the commit stands; a stale index is rebuilt on the next search
+    except Exception as exc:  # the commit stands; a stale index is rebuilt on the next search
         log.exception("search index update failed; it will be rebuilt on the next search")
         try:
             index.mark_stale()
         except Exception:
             pass
+        return exc
+    return None
 
 
 def init_app(app) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from school import isolation
+from school import diskspace, isolation
 from school.extensions import db
 from school.library import following, services
 from school.library.models import DocStatus, Document
@@ -35,6 +35,7 @@ from school.limits import limit
 
 ALLOWED_EXTENSIONS = (".md", ".markdown", ".txt", ".docx", ".pdf")
 MAX_UPLOAD_BYTES = 30 * 1024 * 1024
+BATCH = 50  # files that a bulk import commits at a time
 INFO_END = "<!-- INFO END -->"
 DATE_RE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
 FILE_DATE_RE = re.compile(r"\((\d{4})-(\d{2})-(\d{2})\)")
@@ -213,7 +214,7 @@ def store_pdf(media_dir: str, data: bytes) -> str:
     folder = Path(media_dir) / "library"
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{secrets.token_hex(16)}.pdf"
-    (folder / name).write_bytes(data)
+    diskspace.write_bytes(folder / name, data)  # a full disk leaves no half-written PDF
     return name
 
 
@@ -246,6 +247,7 @@ class ImportReport:
     revised: int = 0
     unchanged: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    index_error: Exception | None = None  # the documents are saved, the search index was not written
 
 
 def corpus_files(root: Path) -> list[Path]:
@@ -275,13 +277,20 @@ def import_file(path: Path, source: str, category: str, actor, now: datetime) ->
 
 
 def import_tree(root: Path, category: str, actor, now: datetime, files: list[Path] | None = None,
-                progress=None, batch: int = 50) -> ImportReport:
+                progress=None, batch: int | None = None) -> ImportReport:
     root = Path(root)
     files = files if files is not None else corpus_files(root)
     base = root.parent if root.is_dir() else root.parent
-    report = ImportReport()
-    with following.following_in_bulk():
-        _import_files(files, base, category, actor, now, report, progress, batch)
+    report, batch = ImportReport(), batch or BATCH
+    with following.following_in_bulk() as bulk:
+        try:
+            _import_files(files, base, category, actor, now, report, progress, batch)
+        except BaseException:
+            # (a full disk, a dead database) the batch not yet committed is undone; the index
+            # then follows what was committed
+            db.session.rollback()
+            raise
+    report.index_error = bulk.index_error
     return report
 
 

@@ -5,30 +5,36 @@ what it reflects (schema version, document count and newest ``updated_at``); an 
 is merely behind the database catches up on the documents changed since, one that is
 missing or unreadable is rebuilt (into a new directory, then swapped in).
 
-All writing goes through this module under one process lock (``_writer_lock``) plus
-Whoosh's own file lock between processes: ``rebuild`` (the whole index, in one pass) and
-``apply_changes`` (a few documents, then a quick check; everything compared only when it
-fails). *When* to write — after a commit, once at the end of a
-bulk import — is ``following``'s job; reading is ``search``'s.
+All writing goes through this module under ``writing()``, one lock across threads, processes
+and web nodes (several nodes may share one index on shared storage, ``SCHOOL_SEARCH_INDEX_DIR``):
+``rebuild`` (the whole index, in one pass) and ``apply_changes`` (a few documents, then a quick
+check; everything compared only when it fails). *When* to write — after a commit, once at the
+end of a bulk import — is ``following``'s job; reading is ``search``'s, which reopens its
+searcher when the index's ``generation`` (in ``state.json``) changed.
 """
 from __future__ import annotations
 
+import fcntl
 import gc
 import hashlib
 import json
 import logging
+import os
 import re
+import secrets
 import shutil
 import threading
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 from whoosh import index as windex
 from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+from whoosh.filedb.filestore import FileStorage
 
 from school.extensions import db
 from school.library import index_builder, levels
@@ -37,7 +43,10 @@ from school.library.models import Document
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 4  # 2: headings, level, region, articles, revision id; 3: regions; 4: cites
-_writer_lock = threading.RLock()
+_writer_lock = threading.RLock()  # the threads of this process; ``writing()`` adds the other processes
+_held = threading.local()  # how deep this thread is inside ``writing()``
+# The PostgreSQL advisory lock every node takes to write the index (one index per database).
+ADVISORY_LOCK_KEY = 0x5C400_1D3  # any constant: advisory locks are per database
 # Postings a rebuild holds in memory before it writes them out as a segment (≈ 170 bytes
 # each): the 1,561 laws of bench/search.py make 1.07 million, so one segment.
 MAX_POSTINGS_IN_MEMORY = 2_000_000
@@ -121,15 +130,26 @@ def database_state() -> dict:
 
 def write_state(path: Path) -> None:
     """Record that the index in ``path`` reflects the database as it is now."""
-    _state_file(path).write_text(json.dumps(database_state()))
+    _save_state(path, database_state())
 
 
-def index_state(path: Path | None = None) -> dict | None:
+def read_state(path: Path | None = None) -> dict | None:
+    """``state.json`` as written: what the index reflects, its build and its generation."""
     path = path or index_dir()
     try:
         return json.loads(_state_file(path).read_text())
     except (OSError, ValueError):
         return None
+
+
+def index_state(path: Path | None = None) -> dict | None:
+    """What the index reflects (schema, count, newest): comparable with ``database_state()``."""
+    return reflected(read_state(path))
+
+
+def reflected(state: dict | None) -> dict | None:
+    """The part of a ``read_state`` that says what the index reflects."""
+    return {k: v for k, v in state.items() if k not in ("build", "generation")} if state is not None else None
 
 
 def is_current() -> bool:
@@ -140,6 +160,61 @@ def is_current() -> bool:
 def mark_stale() -> None:
     """Forget what the index reflects (a write failed), so the next search rebuilds it."""
     _state_file(index_dir()).unlink(missing_ok=True)
+
+
+@contextmanager
+def writing():
+    """Hold the index's one writer lock: this process's threads (``_writer_lock``), then the
+    other processes and nodes — a PostgreSQL advisory lock when the database is PostgreSQL
+    (every node shares it), otherwise ``fcntl.flock`` on ``<index>.lock`` beside the index
+    (processes of one machine). Re-entrant within a thread: ``rebuild`` inside ``reconcile``
+    inside ``apply_changes`` takes it once."""
+    with _writer_lock:
+        depth = getattr(_held, "depth", 0)
+        _held.depth = depth + 1
+        try:
+            if depth:
+                yield
+            elif db.engine.dialect.name == "postgresql":
+                with db.engine.connect() as conn:  # a connection of its own, held while writing
+                    conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
+                    conn.commit()
+                    try:
+                        yield
+                    finally:
+                        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_KEY})
+                        conn.commit()
+            else:
+                path = index_dir()
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with open(path.with_name(path.name + ".lock"), "a+b") as handle:
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+                    try:
+                        yield
+                    finally:
+                        fcntl.flock(handle, fcntl.LOCK_UN)
+        finally:
+            _held.depth = depth
+
+
+def _save_state(path: Path, state: dict, build: str | None = None) -> None:
+    """Write ``state.json`` (what the index reflects, plus its ``generation``) atomically:
+    readers on other nodes read it at every check, never half-written."""
+    previous = read_state(path) or {}
+    build = build or previous.get("build") or secrets.token_hex(4)
+    toc = windex.TOC._latest_generation(FileStorage(str(path)), windex._DEF_INDEX_NAME)
+    full = dict(state, build=build, generation=f"{build}-{toc}")
+    partial = _state_file(path).with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps(full))
+    partial.replace(_state_file(path))
+
+
+def generation(path: Path | None = None) -> str | None:
+    """Which version of the index is on disk: the build (a rebuild starts a new one) and
+    Whoosh's TOC generation (each commit adds one), as recorded in ``state.json``; ``None``
+    when it is missing (being rebuilt, or marked stale)."""
+    state = read_state(path)
+    return state.get("generation") if state else None
 
 
 def _database_snapshots(batch: int = 200) -> Iterator[dict]:
@@ -193,18 +268,23 @@ def rebuild() -> int:
     """Recreate the index from the database in a new directory, then swap it in."""
     path = index_dir()
     fresh = path.with_name(path.name + ".new")
-    with _writer_lock:
+    with writing():
         shutil.rmtree(fresh, ignore_errors=True)
         fresh.mkdir(parents=True)
-        state = database_state()
-        count = write_new_index(fresh, _database_snapshots())
-        _state_file(fresh).write_text(json.dumps(state))
+        try:
+            state = database_state()
+            count = write_new_index(fresh, _database_snapshots())
+            _save_state(fresh, state, build=secrets.token_hex(4))
+        except BaseException:  # (a full disk) the half-written index must not keep the space
+            shutil.rmtree(fresh, ignore_errors=True)
+            raise
         old = path.with_name(path.name + ".old")
+        # The index before this one stays as ``.old`` until the next rebuild: a node reading it
+        # from shared storage (NFS gives no file a reader still holds) reopens within a moment.
         shutil.rmtree(old, ignore_errors=True)
         if path.exists():
             path.rename(old)
         fresh.rename(path)
-        shutil.rmtree(old, ignore_errors=True)
         _verified.add(str(path))
     return count
 
@@ -217,7 +297,7 @@ def apply_changes(changes: dict[int, dict | None]) -> bool:
     The state it records is what it was checked to hold, never the database's word for it.
     Returns whether every document was compared (or there is no index to compare)."""
     path = index_dir()
-    with _writer_lock:
+    with writing():
         if not windex.exists_in(str(path)):
             return True  # nothing to follow yet: the first search builds the index from the database
         before = index_state(path)
@@ -225,7 +305,7 @@ def apply_changes(changes: dict[int, dict | None]) -> bool:
             _write(path, changes)
         state = database_state()  # before reading the index: a later commit leaves it stale
         if before is not None and before.get("schema") == SCHEMA_VERSION and _holds_newest(path, state):
-            _state_file(path).write_text(json.dumps(state))
+            _save_state(path, state)
             return False
         reconcile(path)
         return True
@@ -255,6 +335,7 @@ def _holds_newest(path: Path, state: dict) -> bool:
 
 def _write(path: Path, changes: dict[int, dict | None]) -> None:
     ix = windex.open_dir(str(path))
+    before = set(path.iterdir())
     writer = ix.writer(timeout=30, codec=index_builder.codec())
     try:
         for doc_id, snap in changes.items():
@@ -264,7 +345,17 @@ def _write(path: Path, changes: dict[int, dict | None]) -> None:
                 writer.update_document(**fields_of(snap))
         writer.commit()
     except Exception:
-        writer.cancel()
+        try:
+            writer.cancel()
+        except Exception:
+            # Cancelling writes too, and fails the same way on a full disk: remove the half-made
+            # segment ourselves while the write lock is still held (no other writer is at work).
+            for leftover in set(path.iterdir()) - before:
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                elif not leftover.name.endswith("WRITELOCK"):
+                    leftover.unlink(missing_ok=True)
+            writer._finish()  # closes the temporary storage and releases the write lock
         raise
     finally:
         ix.close()
@@ -297,7 +388,7 @@ def reconcile(path: Path | None = None) -> int:
     import killed before it wrote the index, a failed write, another worker's commit). Then
     record the state. Returns how many documents were written or removed."""
     path = path or index_dir()
-    with _writer_lock:
+    with writing():
         state = database_state()  # before reading the revisions: a later commit leaves it stale
         wanted = database_revisions()
         held = index_revisions(path)
@@ -319,7 +410,7 @@ def reconcile(path: Path | None = None) -> int:
                     changes.update({doc.id: snapshot_of(doc) for doc in
                                     session.scalars(select(Document).where(Document.id.in_(ids)))})
             _write(path, changes)
-        _state_file(path).write_text(json.dumps(state))
+        _save_state(path, state)
         _verified.add(str(path))
         return len(stale) + len(gone)
 
@@ -332,11 +423,22 @@ _verified: set[str] = set()  # index folders this process has compared with the 
 # --- opening ----------------------------------------------------------------------------
 
 
+def _needs_writing(path: Path, db_state: dict) -> bool:
+    state = read_state(path) if windex.exists_in(str(path)) else None
+    return state is None or reflected(state) != db_state or str(path) not in _verified or "generation" not in state
+
+
 def open_current(db_state: dict):
     """The index as of ``db_state``: compared with the database and completed when behind or
-    when this process has not checked it yet (start), rebuilt when missing or unreadable."""
+    when this process has not checked it yet (start), rebuilt when missing or unreadable.
+    An index already current (another node wrote it) is opened without taking the lock."""
     path = index_dir()
-    with _writer_lock:
+    if not _needs_writing(path, db_state):
+        try:
+            return windex.open_dir(str(path))
+        except Exception:  # removed by a rebuild on another node a moment ago: check under the lock
+            pass
+    with writing():
         state = index_state(path) if windex.exists_in(str(path)) else None
         if state is None or state.get("schema") != SCHEMA_VERSION:
             log.warning("search index missing or of another version: rebuilding from the database")
@@ -347,6 +449,8 @@ def open_current(db_state: dict):
             except Exception:
                 log.exception("search index could not be checked: rebuilding")
                 rebuild()
+        elif "generation" not in (read_state(path) or {}):  # written before generations were recorded
+            _save_state(path, state, build=secrets.token_hex(4))
         try:
             return windex.open_dir(str(path))
         except Exception:  # a corrupt index is rebuilt rather than shown as an error page

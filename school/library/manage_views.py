@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from school import diskspace
 from school.accounts.roles import current_actor, editor_required
 from school.extensions import db
 from school.library import columns, importer, services
@@ -107,6 +108,7 @@ def upload():
         return redirect(url_for("library_manage.manage"))
     storage = form.file.data
     filename = storage.filename or ""
+    stored = None
     try:
         extracted = importer.extract(filename, storage.read(importer.MAX_UPLOAD_BYTES + 1))
         data = services.DocumentData(title=extracted.title, category=form.category.data, body=extracted.body,
@@ -114,13 +116,22 @@ def upload():
                                      summary=extracted.summary, status=DocStatus.DRAFT)
         doc = services.create_document(data, current_actor(), utcnow(), note=f"上传 {filename}"[:200])
         if extracted.pdf is not None:
-            doc.file_stored = importer.store_pdf(current_app.config["MEDIA_DIR"], extracted.pdf)
+            stored = importer.store_pdf(current_app.config["MEDIA_DIR"], extracted.pdf)
+            doc.file_stored = stored
             doc.file_name = filename[:255]
+        db.session.commit()
     except (importer.ImportFailure, services.LibraryError) as exc:
         db.session.rollback()
         flash(f"“{filename}”未能导入：{exc}", "error")
         return redirect(url_for("library_manage.manage"))
-    db.session.commit()
+    except Exception as exc:
+        db.session.rollback()
+        importer.remove_pdf(current_app.config["MEDIA_DIR"], stored)  # no PDF without its document
+        if not diskspace.is_full(exc):
+            raise
+        flash(diskspace.message(f"“{filename}”未能导入，文献和 PDF 原件都没有保存。",
+                                "请联系管理员清理服务器磁盘后重新上传。"), "error")
+        return redirect(url_for("library_manage.manage"))
     flash(f"已从“{filename}”创建草稿，请检查后发布", "success")
     return redirect(url_for("library_manage.edit", doc_id=doc.id))
 

@@ -36,6 +36,7 @@ HEARTBEAT_SECONDS = 30
 MAX_GAP_SECONDS = 75
 AWARD_STEP = Decimal("0.10")  # while the page is visible
 FINAL_STEP = Decimal("0.01")  # on the "hidden" beat that ends a session
+DEFAULT_TAB = "reader"  # the tab id of a heartbeat that names none
 
 
 def hours_due(seconds: int, awarded: Decimal, rules: CreditRules, step: Decimal = AWARD_STEP) -> Decimal:
@@ -86,7 +87,7 @@ def remember_position(member, document: Document, anchor: str, fraction, now: da
 
 
 def record_heartbeat(member, document: Document, now: datetime, visible: bool = True,
-                     rules: CreditRules | None = None, tab: str = "reader", device: str = "",
+                     rules: CreditRules | None = None, tab: str = DEFAULT_TAB, device: str = "",
                      takeover: bool = False, input_at: datetime | None = None) -> BeatResult:
     """Count one heartbeat of ``member`` reading ``document``; the caller commits.
 
@@ -114,14 +115,15 @@ def record_heartbeat(member, document: Document, now: datetime, visible: bool = 
 
 
 def page_report(payload: dict, now: datetime, device: str) -> dict:
-    """The reading page's own report (its tab id, "I was opened / came back", seconds since
-    the last scroll, touch or key) as ``record_heartbeat`` arguments; nonsense is ignored."""
+    """The reading page's own report ("I was opened / came back", seconds since the last
+    scroll, touch or key) as ``record_heartbeat`` arguments; nonsense is ignored. Its tab id
+    is the view's to check (``clock.tab_id``): a malformed one is refused, not ignored."""
     try:
         quiet = float(payload.get("idle_for"))
     except (TypeError, ValueError):
         quiet = None
     input_at = now - timedelta(seconds=quiet) if quiet is not None and 0 <= quiet < 86400 else None
-    return dict(tab=str(payload.get("tab") or "reader")[:40], device=device,
+    return dict(device=device,
                 takeover=payload.get("takeover") is True, input_at=input_at)
 
 

@@ -1,7 +1,8 @@
 """Search result pages kept per process, so a query asked again costs a dictionary look-up.
 
-A page is kept under the version of the index it was computed from (the index folder and the
-database state its searcher reflects, ``search.current_searcher``), the query as normalised
+A page is kept under the version of the index it was computed from (the index folder, the
+database state its searcher reflects and the index generation it reads,
+``search.current_searcher``), the query as normalised
 (``normal_text``), the filters, the sort and the page. Any change to the documents moves the
 database state on, so pages of the old version are never found again (they age out of the LRU);
 nothing has to be told to forget them. What is kept does not depend on who asked: document ids,
@@ -89,9 +90,10 @@ def normal_text(text: str | None) -> str:
 
 def version_of(searcher) -> tuple:
     """What the pages computed with ``searcher`` (a ``search._CachedSearcher``) reflect: the
-    database, the index folder and the database state the searcher was opened for."""
+    database, the index folder, the database state the searcher was opened for and the index
+    generation it reads (another node's rebuild or merge of a shared index moves it on)."""
     return (current_app.config.get("SQLALCHEMY_DATABASE_URI", ""), str(searcher.path),
-            json.dumps(searcher.state, sort_keys=True, default=str))
+            json.dumps(searcher.state, sort_keys=True, default=str), getattr(searcher, "generation", None))
 
 
 def get(key: tuple) -> KeptPage | None:

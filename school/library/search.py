@@ -4,15 +4,18 @@
 itself (schema, rebuild, catching up) is ``index``'s; keeping it in step with the database
 after each commit is ``following``'s. Each thread keeps its searcher open between searches,
 with the documents each filter allows and the words containing a character, and replaces it
-as soon as the database or the index moved on.
+as soon as the database moved on (checked at every search) or the index's ``generation`` changed
+(checked at most every ``SEARCH_RECHECK_MS``): several nodes share one index on shared storage.
 """
 from __future__ import annotations
 
 import math
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import defer
 from whoosh import collectors
@@ -34,6 +37,8 @@ class _CachedSearcher:
     path: Path
     state: dict
     searcher: object
+    generation: str | None = None  # the index version it reads (``index.generation``): a cache key
+    checked: float = 0.0  # time.monotonic() of the last look at the generation
     filters: dict = field(default_factory=dict)
     lexicons: dict = field(default_factory=dict)  # field → every indexed term (bytes)
     containing: dict = field(default_factory=dict)  # character → words_containing()
@@ -71,16 +76,29 @@ _local = threading.local()
 
 def current_searcher() -> _CachedSearcher:
     """This thread's searcher, kept open between searches (opening one costs more than
-    most queries) and replaced as soon as the database or the index moved on."""
+    most queries) and replaced as soon as the database moved on, or the index did (another
+    node's rebuild or merge: its generation, read from ``state.json`` at most every
+    ``SEARCH_RECHECK_MS``)."""
     path = index.index_dir()
     db_state = index.database_state()
     cached = getattr(_local, "searcher", None)
-    if cached is not None and cached.path == path and cached.state == db_state and index.index_state(path) == db_state:
-        return cached
+    if cached is not None and cached.path == path and cached.state == db_state:
+        now = time.monotonic()
+        if now - cached.checked < current_app.config.get("SEARCH_RECHECK_MS", 500) / 1000:
+            return cached
+        state = index.read_state(path)
+        if state is not None and state.get("generation") == cached.generation and index.reflected(state) == db_state:
+            cached.checked = now
+            return cached
     if cached is not None:
-        cached.searcher.close()
-    ix = index.open_current(db_state)
-    _local.searcher = _CachedSearcher(path, db_state, ix.searcher())
+        try:
+            cached.searcher.close()
+        except OSError:  # its files went with another node's rebuild
+            pass
+    build = (index.read_state(path) or {}).get("build")  # before opening: a later rebuild only reopens again
+    searcher = index.open_current(db_state).searcher()
+    generation = f"{(index.read_state(path) or {}).get('build') if build is None else build}-{searcher.reader().generation()}"
+    _local.searcher = _CachedSearcher(path, db_state, searcher, generation, time.monotonic())
     return _local.searcher
 
 

@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from school.accounts.roles import current_actor, is_editor
-from school.credits.clock import device_label
+from school.credits import clock
 from school.extensions import db
 from school.library import columns, importer, reading, rendering, result_cache, search, services
 from school.library.categories import CATEGORIES, resolve_category
@@ -161,12 +161,15 @@ def heartbeat(doc_id: int):
     payload = json_object()
     if payload is None:
         return jsonify(error="请求格式不正确"), 400
+    tab = clock.tab_id(payload.get("tab", reading.DEFAULT_TAB))
+    if tab is None:
+        return jsonify(error=clock.TAB_ID_ERROR), 400
     now = utcnow()
     visible = payload.get("visible", True) is not False
     result = None
     if doc.is_published:  # drafts being proof-read by an editor earn nothing
-        result = reading.record_heartbeat(current_actor(), doc, now, visible=visible, **reading.page_report(
-            payload, now, device_label(request.user_agent.string)))
+        result = reading.record_heartbeat(current_actor(), doc, now, visible=visible, tab=tab, **reading.page_report(
+            payload, now, clock.device_label(request.user_agent.string)))
     reading.remember_position(current_actor(), doc, str(payload.get("anchor") or ""), payload.get("fraction"), now)
     db.session.commit()
     credit = result.credit if result else None

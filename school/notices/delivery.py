@@ -30,7 +30,7 @@ from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from flask import current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from school import jobs
@@ -122,7 +122,6 @@ def send_reminder(actor: User, member_ids: list[int], title: str, text: str, tok
     limit = daily_limit()
     counts = received_today(ids, now)
     result = SendResult(reminder)
-    config = current_app.config
     for member in members:
         if not member.active:
             result.skipped.append((member, "账号已停用"))
@@ -130,23 +129,34 @@ def send_reminder(actor: User, member_ids: list[int], title: str, text: str, tok
         if counts.get(member.id, 0) >= limit:
             result.skipped.append((member, f"今天已收到 {counts[member.id]} 条提醒，达到每日上限（{limit} 条），未再发送"))
             continue
-        message = Message(member_id=member.id, reminder=reminder, title=reminder.title, body=text, link=link[:300],
-                          created_at=now)
-        db.session.add(message)
-        if member.email and config.get("SMTP_URL"):
-            db.session.add(Delivery(message=message, reminder_id=reminder.id, channel=Channel.EMAIL,
-                                    address=member.email, state=DeliveryState.PENDING, attempts=0))
-        if member.phone and config.get("SMS_WEBHOOK"):
-            db.session.add(Delivery(message=message, reminder_id=reminder.id, channel=Channel.SMS,
-                                    address=member.phone, state=DeliveryState.PENDING, attempts=0))
         result.reached.append(member)
     if not result.reached:
         raise ReminderError(f"所选党员今天都已达到每日提醒上限（{limit} 条）或无法接收，没有发送"
                             if any("上限" in r for _, r in result.skipped) else "所选党员都无法接收提醒")
-    db.session.flush()
+    _write_messages(reminder, result.reached, text, link, now)
     if db.session.scalar(select(func.count(Delivery.id)).where(Delivery.reminder_id == reminder.id)):
         reminder.job_id = jobs.enqueue(HANDLER, {"reminder_id": reminder.id}, now).id
     return result
+
+
+def _write_messages(reminder: Reminder, members: list[User], text: str, link: str, now: datetime) -> None:
+    """The inbox messages and their deliveries in bulk (a few statements for 10,000 members,
+    where one ORM object each cost three statements: SQLite cannot batch ordered RETURNING)."""
+    config = current_app.config
+    message_ids = dict(db.session.execute(
+        insert(Message).returning(Message.member_id, Message.id),
+        [dict(member_id=m.id, reminder_id=reminder.id, title=reminder.title, body=text, link=link[:300],
+              created_at=now) for m in members]).all())
+    deliveries = []
+    for member in members:
+        if member.email and config.get("SMTP_URL"):
+            deliveries.append(dict(message_id=message_ids[member.id], reminder_id=reminder.id, channel=Channel.EMAIL,
+                                   address=member.email, state=DeliveryState.PENDING, attempts=0))
+        if member.phone and config.get("SMS_WEBHOOK"):
+            deliveries.append(dict(message_id=message_ids[member.id], reminder_id=reminder.id, channel=Channel.SMS,
+                                   address=member.phone, state=DeliveryState.PENDING, attempts=0))
+    if deliveries:
+        db.session.execute(insert(Delivery), deliveries)
 
 
 # --- transports -------------------------------------------------------------------------

@@ -38,3 +38,6 @@ class PlanItemForm(FlaskForm):
     kind = SelectField("类型", validate_choice=False)
     ref_id = IntegerField("编号（课程或文献的编号）", validators=[InputRequired("请填写编号")])
     due_on = LocalDateField("完成期限", validators=[InputRequired("请填写完成期限")])
+    reflection_required = BooleanField("完成后提交心得体会（由本组织书记审阅）")
+    reflection_min_chars = IntegerField("心得体会最少字数", default=300,
+                                        validators=[Optional(), NumberRange(0, 20000, "最少字数应在 0 到 20000 之间")])

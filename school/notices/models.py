@@ -158,5 +158,8 @@ class PlanItem(db.Model):
     ref_id: Mapped[int] = mapped_column(Integer)  # the course / document / … id (no foreign key: kinds vary)
     title: Mapped[str] = mapped_column(String(300))  # as it was when assigned
     due_on: Mapped[date] = mapped_column(Date)
+    # 心得体会 asked for this item (written and reviewed through school.training.reflections).
+    reflection_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    reflection_min_chars: Mapped[int] = mapped_column(Integer, default=300)
 
     plan: Mapped[StudyPlan] = relationship(back_populates="items")

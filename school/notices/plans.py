@@ -5,7 +5,8 @@ its number and which members have done it, as ``SELECT member_id, ref_id``. Cour
 a ``CourseCompletion`` row, written by ``courses.completion``) and library documents (done:
 the reading page reported a position — ``library.models.ReadingPosition`` — i.e. the member
 had it open and visible for at least one heartbeat) are registered here; another package (a
-专题班 class, say) appends its own ``ItemKind`` the same way.
+专题班 class, say) appends its own ``ItemKind`` the same way (``training.plan_kind`` registers "class": a 专题班 is done
+when the member's enrolment is completed).
 
 A member's plan is the plans of their organisation and every organisation above it for the
 year. The branch report gets two columns through ``credits.reports.METRICS``: items
@@ -101,7 +102,9 @@ def create_plan(actor: User, org: Organisation | None, year: int, title: str, no
     return plan
 
 
-def add_item(plan: StudyPlan, kind: str, ref: int | None, due_on: date | None) -> PlanItem:
+def add_item(plan: StudyPlan, kind: str, ref: int | None, due_on: date | None,
+             reflection_required: bool = False, reflection_min_chars: int = 300) -> PlanItem:
+    """``reflection_required``: the item also asks for a 心得体会 of at least that many characters."""
     if kind not in ITEM_KINDS:
         raise PlanError("请选择任务类型")
     if due_on is None or due_on.year != plan.year:
@@ -111,7 +114,10 @@ def add_item(plan: StudyPlan, kind: str, ref: int | None, due_on: date | None) -
         raise PlanError(f"没有编号为 {ref or '（空）'} 的{ITEM_KINDS[kind].label}")
     if any(i.kind == kind and i.ref_id == found[0] for i in plan.items):
         raise PlanError(f"“{found[1]}”已在计划中")
-    item = PlanItem(plan=plan, kind=kind, ref_id=found[0], title=found[1][:300], due_on=due_on)
+    if not 0 <= (reflection_min_chars or 0) <= 20000:
+        raise PlanError("心得体会最少字数应在 0 到 20000 之间")
+    item = PlanItem(plan=plan, kind=kind, ref_id=found[0], title=found[1][:300], due_on=due_on,
+                    reflection_required=bool(reflection_required), reflection_min_chars=reflection_min_chars or 0)
     db.session.add(item)
     db.session.flush()
     return item
@@ -182,14 +188,16 @@ def plan_progress(actor: User, plan: StudyPlan) -> list[MemberProgress]:
     query = scoped_members(actor)
     if scope_root(actor) is None:
         query = query.join(Organisation, User.org_id == Organisation.id)
-    members = list(db.session.scalars(query.where(
-        User.active.is_(True), Organisation.path.startswith(plan.org.path, autoescape=True))
-        .order_by(Organisation.path, User.name, User.id)))
+    query = query.where(User.active.is_(True), Organisation.path.startswith(plan.org.path, autoescape=True))
+    members = list(db.session.scalars(query.order_by(Organisation.path, User.name, User.id)))
     if not members:
         return []
     done = done_pairs()
+    # The members by the same condition as a subquery, not their ids as parameters: a county's
+    # plan has 100,000 members, more than PostgreSQL (65,535) or SQLite (32,766) take in one statement.
+    ids = query.with_only_columns(User.id).subquery()
     pairs = {(m, k, r) for m, k, r in db.session.execute(
-        select(done.c.member_id, done.c.kind, done.c.ref_id).where(done.c.member_id.in_([m.id for m in members])))}
+        select(done.c.member_id, done.c.kind, done.c.ref_id).where(done.c.member_id.in_(select(ids.c.id))))}
     rows = []
     for member in members:
         missing = [i for i in plan.items if (member.id, i.kind, i.ref_id) not in pairs]

@@ -17,6 +17,7 @@ from flask import current_app
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from school import diskspace
 from school.accounts.audience import org_ids_on_path
 from school.accounts.models import Organisation, Role, User
 from school.accounts.scoping import org_in_scope, scope_root, scoped_members
@@ -119,7 +120,7 @@ def _store(attachment: attachments.Attachment) -> str:
     root = Path(current_app.config["MEDIA_DIR"]) / "notices"
     root.mkdir(parents=True, exist_ok=True)
     name = f"{secrets.token_hex(16)}.{attachment.extension}"
-    (root / name).write_bytes(attachment.data)
+    diskspace.write_bytes(root / name, attachment.data)  # a full disk leaves no half-written file
     return name
 
 

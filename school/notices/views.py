@@ -317,7 +317,9 @@ def add_plan_item(plan_id: int):
     form = _item_form()
     if form.validate_on_submit():
         try:
-            added = plans.add_item(item, form.kind.data, form.ref_id.data, form.due_on.data)
+            added = plans.add_item(item, form.kind.data, form.ref_id.data, form.due_on.data,
+                                   form.reflection_required.data,
+                                   300 if form.reflection_min_chars.data is None else form.reflection_min_chars.data)
         except plans.PlanError as exc:
             db.session.rollback()
             flash(str(exc), "error")

@@ -53,6 +53,25 @@ from school.training.models import (
 REFLECTION_OK = (ReflectionState.SUBMITTED, ReflectionState.PASSED, ReflectionState.EXCELLENT)
 
 
+@dataclass(frozen=True)
+class Shape:
+    """What counts towards a class's progress, read from the class once (a roster of 100,000
+    members would otherwise walk the class's items several times per member)."""
+
+    required: frozenset[int]
+    electives: frozenset[int]
+    electives_required: int
+    exam: bool
+    reflection: bool
+
+    @classmethod
+    def of(cls, training_class: TrainingClass) -> Shape:
+        items = list(training_class.items)
+        return cls(frozenset(i.id for i in items if i.required), frozenset(i.id for i in items if not i.required),
+                   training_class.electives_required, training_class.exam_id is not None,
+                   bool(training_class.reflection_required))
+
+
 @dataclass
 class Progress:
     """One member in one class."""
@@ -73,21 +92,23 @@ class Progress:
                 and (cls.exam_id is None or self.exam_passed)
                 and (not cls.reflection_required or self.reflection_state in REFLECTION_OK))
 
-    def steps(self, cls: TrainingClass) -> tuple[int, int]:
-        """(steps done, steps) for a progress bar: required items, electives needed, exam, reflection."""
-        total = sum(1 for i in cls.items if i.required) + cls.electives_required
-        done = sum(1 for i in cls.items if i.required and i.id in self.done)
-        done += min(self.electives_done(cls), cls.electives_required)
-        if cls.exam_id is not None:
+    def steps(self, cls: TrainingClass, shape: Shape | None = None) -> tuple[int, int]:
+        """(steps done, steps) for a progress bar: required items, electives needed, exam, reflection.
+        ``shape``: the class's ``Shape``, computed once by a caller counting many members."""
+        shape = shape or Shape.of(cls)
+        total = len(shape.required) + shape.electives_required
+        done = len(self.done & shape.required)
+        done += min(len(self.done & shape.electives), shape.electives_required)
+        if shape.exam:
             total += 1
             done += int(self.exam_passed)
-        if cls.reflection_required:
+        if shape.reflection:
             total += 1
             done += int(self.reflection_state in REFLECTION_OK)
         return done, total
 
-    def percent(self, cls: TrainingClass) -> int:
-        done, total = self.steps(cls)
+    def percent(self, cls: TrainingClass, shape: Shape | None = None) -> int:
+        done, total = self.steps(cls, shape)
         return int(done * 100 / total) if total else 100
 
     def next_item(self, cls: TrainingClass) -> ClassItem | str | None:
@@ -110,13 +131,29 @@ def _chunks(ids: list[int], size: int = 500):
         yield ids[start:start + size]
 
 
-def progress_for(cls: TrainingClass, member_ids: list[int]) -> dict[int, Progress]:
-    """Progress of many members at once (a handful of queries, whatever the roster's size)."""
+def progress_for(cls: TrainingClass, member_ids: list[int], members=None) -> dict[int, Progress]:
+    """Progress of many members at once (a handful of queries, whatever the roster's size).
+
+    ``members``, when given, is a SELECT of exactly these members' ids (the roster's own
+    condition): each table is then read once with ``IN (SELECT …)`` instead of once per
+    chunk of 500 ids — at 100,000 members, 6 statements instead of about 1,000.
+    """
+    out = {member_id: Progress() for member_id in member_ids}
+    if members is not None:
+        _load_progress(cls, out, lambda column: column.in_(members))
+    else:
+        for ids in _chunks(member_ids):
+            _load_progress(cls, out, lambda column, ids=ids: column.in_(ids))
+    return out
+
+
+def _load_progress(cls: TrainingClass, out: dict[int, Progress], among) -> None:
+    """Fill ``out`` from the rows of the members ``among(member_id_column)`` selects; a row of
+    a member not in ``out`` (enrolled after the roster was read) is left out."""
     from school.courses.models import CourseCompletion, Lesson, WatchState
     from school.exams.models import Attempt
     from school.library.models import ReadingPosition
 
-    out = {member_id: Progress() for member_id in member_ids}
     course_items = defaultdict(list)
     doc_items = defaultdict(list)
     text_items = []
@@ -128,49 +165,52 @@ def progress_for(cls: TrainingClass, member_ids: list[int]) -> dict[int, Progres
         elif item.kind == ItemKind.TEXT:
             text_items.append(item.id)
 
-    def seen(member_id, at):
-        p = out[member_id]
+    def seen(p, at):
         if at is not None and (p.last_study is None or at > p.last_study):
             p.last_study = at
 
-    for ids in _chunks(member_ids):
-        if course_items:
-            for member_id, course_id, at in db.session.execute(
-                    select(CourseCompletion.member_id, CourseCompletion.course_id, CourseCompletion.completed_at)
-                    .where(CourseCompletion.member_id.in_(ids), CourseCompletion.course_id.in_(course_items))):
-                out[member_id].done.update(course_items[course_id])
-                seen(member_id, at)
-            for member_id, at in db.session.execute(
-                    select(WatchState.member_id, func.max(WatchState.updated_at))
-                    .join(Lesson, Lesson.id == WatchState.lesson_id)
-                    .where(WatchState.member_id.in_(ids), Lesson.course_id.in_(course_items))
-                    .group_by(WatchState.member_id)):
-                seen(member_id, at)
-        if doc_items:
-            for member_id, document_id, at in db.session.execute(
-                    select(ReadingPosition.member_id, ReadingPosition.document_id, ReadingPosition.updated_at)
-                    .where(ReadingPosition.member_id.in_(ids), ReadingPosition.document_id.in_(doc_items))):
-                out[member_id].done.update(doc_items[document_id])
-                seen(member_id, at)
-        if text_items:
-            for member_id, item_id, at in db.session.execute(
-                    select(ItemDone.member_id, ItemDone.item_id, ItemDone.done_at)
-                    .where(ItemDone.member_id.in_(ids), ItemDone.item_id.in_(text_items))):
-                out[member_id].done.add(item_id)
-                seen(member_id, at)
-        if cls.exam_id is not None:
-            for member_id, passed, at in db.session.execute(
-                    select(Attempt.member_id, func.max(Attempt.passed.cast(Integer)), func.max(Attempt.started_at))
-                    .where(Attempt.exam_id == cls.exam_id, Attempt.member_id.in_(ids))
-                    .group_by(Attempt.member_id)):
-                out[member_id].exam_passed = bool(passed)
-                seen(member_id, at)
-        for member_id, state, at in db.session.execute(
-                select(Reflection.member_id, Reflection.state, Reflection.saved_at)
-                .where(Reflection.class_id == cls.id, Reflection.member_id.in_(ids))):
-            out[member_id].reflection_state = state
-            seen(member_id, at)
-    return out
+    def each(statement):
+        for member_id, *values in db.session.execute(statement):
+            p = out.get(member_id)
+            if p is not None:
+                yield p, *values
+
+    if course_items:
+        for p, course_id, at in each(
+                select(CourseCompletion.member_id, CourseCompletion.course_id, CourseCompletion.completed_at)
+                .where(among(CourseCompletion.member_id), CourseCompletion.course_id.in_(course_items))):
+            p.done.update(course_items[course_id])
+            seen(p, at)
+        for p, at in each(
+                select(WatchState.member_id, func.max(WatchState.updated_at))
+                .join(Lesson, Lesson.id == WatchState.lesson_id)
+                .where(among(WatchState.member_id), Lesson.course_id.in_(course_items))
+                .group_by(WatchState.member_id)):
+            seen(p, at)
+    if doc_items:
+        for p, document_id, at in each(
+                select(ReadingPosition.member_id, ReadingPosition.document_id, ReadingPosition.updated_at)
+                .where(among(ReadingPosition.member_id), ReadingPosition.document_id.in_(doc_items))):
+            p.done.update(doc_items[document_id])
+            seen(p, at)
+    if text_items:
+        for p, item_id, at in each(
+                select(ItemDone.member_id, ItemDone.item_id, ItemDone.done_at)
+                .where(among(ItemDone.member_id), ItemDone.item_id.in_(text_items))):
+            p.done.add(item_id)
+            seen(p, at)
+    if cls.exam_id is not None:
+        for p, passed, at in each(
+                select(Attempt.member_id, func.max(Attempt.passed.cast(Integer)), func.max(Attempt.started_at))
+                .where(Attempt.exam_id == cls.exam_id, among(Attempt.member_id))
+                .group_by(Attempt.member_id)):
+            p.exam_passed = bool(passed)
+            seen(p, at)
+    for p, state, at in each(
+            select(Reflection.member_id, Reflection.state, Reflection.saved_at)
+            .where(Reflection.class_id == cls.id, among(Reflection.member_id))):
+        p.reflection_state = state
+        seen(p, at)
 
 
 def progress_of(cls: TrainingClass, member: User) -> Progress:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from functools import wraps
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from school.accounts.models import Role
@@ -287,6 +289,29 @@ def reflection_list(class_id: int):
                            rows=reflections.for_review(cls, current_actor()))
 
 
+def reviewer_required(view):
+    """Secretaries and admins, and editors (who review course reflections); the rows are scoped."""
+    @wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if current_user.role not in (Role.EDITOR, Role.SECRETARY, Role.ADMIN) or (
+                current_user.role == Role.SECRETARY and current_user.org is None):
+            abort(403)
+        return view(*args, **kwargs)
+    return wrapped
+
+
+@bp.get("/reflections")
+@reviewer_required
+def reflection_queue():
+    """Every reflection the actor may review, of every kind (class, course, plan item)."""
+    kind = request.args.get("kind", "")
+    kind = kind if kind in reflections.KIND_LABELS else None
+    rows = reflections.review_queue(current_actor(), kind)
+    return render_template("training/reflection_queue.html", rows=rows, kind=kind, kinds=reflections.KIND_LABELS,
+                           target_of=reflections.of_reflection)
+
+
 def _reflection_or_404(reflection_id: int) -> Reflection:
     row = db.session.get(Reflection, reflection_id)
     if row is None or not reflections.can_review(current_actor(), row):
@@ -295,9 +320,12 @@ def _reflection_or_404(reflection_id: int) -> Reflection:
 
 
 @bp.route("/reflections/<int:reflection_id>", methods=["GET", "POST"])
-@manager_required
+@reviewer_required
 def review(reflection_id: int):
     row = _reflection_or_404(reflection_id)
+    t = reflections.of_reflection(row)
+    back = (url_for("training_manage.reflection_list", class_id=row.class_id) if t.kind == "class"
+            else url_for("training_manage.reflection_queue"))
     form = ReviewForm()
     if form.validate_on_submit():
         try:
@@ -305,11 +333,11 @@ def review(reflection_id: int):
                                        feature=form.feature.data)
             db.session.commit()
             flash(f"已审阅：{row.state_label}" + (f"，计 {entry.hours} 学时" if entry else ""), "success")
-            return redirect(url_for("training_manage.reflection_list", class_id=row.class_id))
+            return redirect(back)
         except TrainingError as exc:
             db.session.rollback()
             flash(str(exc), "error")
-    return render_template("training/review.html", row=row, cls=row.training_class, form=form)
+    return render_template("training/review.html", row=row, t=t, back=back, form=form)
 
 
 # --- certificates and seals ---------------------------------------------------------------

@@ -227,13 +227,17 @@ class Seal(db.Model):
 
 
 class Reflection(db.Model):
-    """心得体会: one per member and class, autosaved as a draft, submitted, reviewed."""
+    """心得体会: one per member and target — a class, a course or a plan item (exactly one of
+    the three ids is set) — autosaved as a draft, submitted, reviewed."""
 
     __tablename__ = "training_reflection"
-    __table_args__ = (UniqueConstraint("class_id", "member_id"),)
+    __table_args__ = (UniqueConstraint("class_id", "member_id"), UniqueConstraint("course_id", "member_id"),
+                      UniqueConstraint("plan_item_id", "member_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    class_id: Mapped[int] = mapped_column(ForeignKey("training_class.id", ondelete="CASCADE"), index=True)
+    class_id: Mapped[int | None] = mapped_column(ForeignKey("training_class.id", ondelete="CASCADE"), index=True)
+    course_id: Mapped[int | None] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"), index=True)
+    plan_item_id: Mapped[int | None] = mapped_column(ForeignKey("plan_item.id", ondelete="CASCADE"), index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     body: Mapped[str] = mapped_column(Text, default="")
     images: Mapped[list] = mapped_column(JSON, default=list)  # names of checked pictures
@@ -246,9 +250,22 @@ class Reflection(db.Model):
     comment: Mapped[str] = mapped_column(String(1000), default="")
     featured: Mapped[bool] = mapped_column(Boolean, default=False)  # an excellent one shown to the class
 
-    training_class: Mapped[TrainingClass] = relationship()
+    training_class: Mapped[TrainingClass | None] = relationship()
+    course = relationship("Course")
+    plan_item = relationship("PlanItem")
     member: Mapped[User] = relationship(foreign_keys=[member_id])
 
     @property
     def state_label(self) -> str:
         return REFLECTION_STATE_LABELS.get(self.state, self.state)
+
+    @property
+    def kind(self) -> str:
+        """"class", "course" or "plan": which of the three targets this reflection is for."""
+        if self.class_id is not None:
+            return "class"
+        return "course" if self.course_id is not None else "plan"
+
+    @property
+    def target_id(self) -> int:
+        return self.class_id or self.course_id or self.plan_item_id

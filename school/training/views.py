@@ -154,64 +154,83 @@ def item_done(item_id: int):
 # --- reflections --------------------------------------------------------------------------
 
 
-@bp.route("/<int:class_id>/reflection", methods=["GET", "POST"])
-@login_required
-def reflection(class_id: int):
-    cls, me, now = class_or_404(class_id), current_actor(), utcnow()
-    if not cls.reflection_required:
+def _target_or_404(kind: str, target_id: int) -> reflections.Target:
+    """The class, course or plan item, if the actor may see it and it asks for a reflection."""
+    t = reflections.load(kind, target_id)
+    if t is None or not reflections.visible(t, current_actor()) or not t.required:
         abort(404)
-    if _enrolled_or_redirect(cls) is None:
+    return t
+
+
+def _back(t: reflections.Target) -> str:
+    if t.kind == "class":
+        return url_for("training.class_page", class_id=t.id)
+    if t.kind == "course":
+        return url_for("courses.course", course_id=t.id)
+    return url_for("notices.my_plan")
+
+
+def _page(t, row, form, editable, length):
+    return render_template("training/reflection.html", t=t, row=row, form=form, editable=editable, length=length,
+                           back=_back(t))
+
+
+@bp.route("/reflections/<any(class, course, plan):kind>/<int:target_id>", methods=["GET", "POST"])
+@login_required
+def reflection(kind: str, target_id: int):
+    t, me, now = _target_or_404(kind, target_id), current_actor(), utcnow()
+    if t.kind == "class" and _enrolled_or_redirect(t.obj) is None:
         flash("参加本专题班后才能写心得体会", "error")
-        return redirect(url_for("training.class_page", class_id=cls.id))
+        return redirect(url_for("training.class_page", class_id=t.id))
+    here = url_for("training.reflection", kind=t.kind, target_id=t.id)
     form = ReflectionForm()
-    row = reflections.reflection_of(cls, me)
+    row = reflections.reflection_of(t, me)
     if request.method == "POST":
         body = form.body.data or ""
         try:
             if "upload" in request.form:
                 upload = request.files.get("image")
-                reflections.save_draft(cls, me, body, None, now)
+                reflections.save_draft(t, me, body, None, now)
                 if upload is None or not upload.filename:
                     raise TrainingError("请先选择要上传的图片")
-                reflections.add_image(cls, me, upload.read(), now)
+                reflections.add_image(t, me, upload.read(), now)
                 flash("图片已添加", "success")
             elif "remove_image" in request.form:
-                reflections.save_draft(cls, me, body, None, now)
-                reflections.remove_image(cls, me, request.form["remove_image"])
+                reflections.save_draft(t, me, body, None, now)
+                reflections.remove_image(t, me, request.form["remove_image"])
             elif "submit" in request.form:
-                reflections.submit(cls, me, body, now)
-                completion.check_completion(cls, me, now)
+                reflections.submit(t, me, body, now)
+                if t.kind == "class":
+                    completion.check_completion(t.obj, me, now)
                 flash("心得体会已提交，请等待审阅", "success")
             else:
-                reflections.save_draft(cls, me, body, None, now)
+                reflections.save_draft(t, me, body, None, now)
                 flash("草稿已保存", "success")
             db.session.commit()
-            return redirect(url_for("training.reflection", class_id=cls.id))
+            return redirect(here)
         except (TrainingError, ImageError) as exc:
             db.session.rollback()
             try:  # keep what was written, whatever was refused
-                reflections.save_draft(cls, me, body, None, now)
+                reflections.save_draft(t, me, body, None, now)
                 db.session.commit()
             except TrainingError:
                 db.session.rollback()
             flash(str(exc), "info" if "无需重复提交" in str(exc) else "error")
-            row = reflections.reflection_of(cls, me)
+            row = reflections.reflection_of(t, me)
             if row is not None and row.state in reflections.EDITABLE:
                 form.body.data = body
-                return render_template("training/reflection.html", cls=cls, row=row, form=form,
-                                       editable=True, length=reflections.length(body)), 200
-            return redirect(url_for("training.reflection", class_id=cls.id))
+                return _page(t, row, form, True, reflections.length(body)), 200
+            return redirect(here)
     editable = row is None or row.state in reflections.EDITABLE
     if row is not None:
         form.body.data = row.body
-    return render_template("training/reflection.html", cls=cls, row=row, form=form, editable=editable,
-                           length=reflections.length(row.body if row else ""))
+    return _page(t, row, form, editable, reflections.length(row.body if row else ""))
 
 
-@bp.post("/<int:class_id>/reflection/autosave")
+@bp.post("/reflections/<any(class, course, plan):kind>/<int:target_id>/autosave")
 @login_required
-def reflection_autosave(class_id: int):
-    cls, me, now = class_or_404(class_id), current_actor(), utcnow()
+def reflection_autosave(kind: str, target_id: int):
+    t, me, now = _target_or_404(kind, target_id), current_actor(), utcnow()
     data = request.get_json(silent=True)
     if not isinstance(data, dict) or not isinstance(data.get("body"), str):
         return jsonify(error="请求格式不正确"), 400
@@ -220,7 +239,7 @@ def reflection_autosave(class_id: int):
     except (TypeError, ValueError):
         return jsonify(error="请求格式不正确"), 400
     try:
-        row = reflections.save_draft(cls, me, data["body"], revision, now)
+        row = reflections.save_draft(t, me, data["body"], revision, now)
         db.session.commit()
     except TrainingError as exc:
         db.session.rollback()
@@ -229,6 +248,19 @@ def reflection_autosave(class_id: int):
         return jsonify(ok=False, stale=True, revision=row.revision), 409
     return jsonify(ok=True, revision=row.revision, saved_at=now.isoformat() + "Z",
                    length=reflections.length(row.body))
+
+
+# The class URLs (/training/<id>/reflection) predate the other kinds: the same views.
+@bp.route("/<int:class_id>/reflection", methods=["GET", "POST"])
+@login_required
+def class_reflection(class_id: int):
+    return reflection("class", class_id)
+
+
+@bp.post("/<int:class_id>/reflection/autosave")
+@login_required
+def class_reflection_autosave(class_id: int):
+    return reflection_autosave("class", class_id)
 
 
 @bp.get("/images/<name>")

@@ -172,3 +172,69 @@ def test_templates_download_with_chinese_headers(client, auth, make):
     assert [c.value for c in sheet[1]] == MEMBER_HEADERS
     csv = client.get("/admin/members/template.csv")
     assert csv.data.startswith("\ufeff".encode()) and "党员编号" in csv.data.decode("utf-8-sig")
+
+
+# --- 电子邮箱: optional, validated, kept when an older file has no such column -------------------
+
+def test_email_column_is_imported_and_a_bad_address_is_refused(make):
+    make.tree()
+    admin = make.user(role=Role.ADMIN)
+    assert MEMBER_HEADERS[-1] == "电子邮箱"
+    before = _count()
+    bad = _import(admin, "m.csv", _csv(["张三,DY001,,东村党支部,正式党员,,,,,,,zhang@@example"]))
+    assert bad.created == 0 and bad.errors == [(2, "电子邮箱“zhang@@example”格式不正确，应形如 name@example.com（可不填）")]
+    db.session.rollback()
+    assert _count() == before  # nothing imported
+    good = _import(admin, "m.csv", _csv(["张三,DY001,,东村党支部,正式党员,,,,,,,zhang.san@example.cn",
+                                         "李四,DY002,,东村党支部,正式党员,,,,,,,"]))
+    assert good.created == 2 and not good.errors
+    emails = dict(db.session.execute(select(User.member_no, User.email).where(
+        User.member_no.in_(["DY001", "DY002"]))).all())
+    assert emails == {"DY001": "zhang.san@example.cn", "DY002": None}
+
+
+def test_a_file_without_the_email_column_keeps_the_address(make):
+    make.tree()
+    admin = make.user(role=Role.ADMIN)
+    _import(admin, "m.csv", _csv(["张三,DY001,,东村党支部,正式党员,,,,,,,zhang@example.cn"]))
+    old_header = ",".join(MEMBER_HEADERS[:-1])
+    old = (old_header + "\r\n" + "张叁,DY001,,东村党支部,正式党员,,,,,,\r\n").encode("utf-8-sig")
+    assert _import(admin, "old.csv", old).updated == 1
+    user = db.session.scalar(select(User).where(User.member_no == "DY001"))
+    assert (user.name, user.email) == ("张叁", "zhang@example.cn")
+
+
+def test_xlsx_with_an_email(make):
+    make.tree()
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(MEMBER_HEADERS)
+    sheet.append(["张三", "DY001", None, "东村党支部", None, None, None, None, None, None, None, "a b@example.cn"])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    result = _import(make.user(role=Role.ADMIN), "名单.xlsx", buffer.getvalue())
+    assert result.created == 0 and "电子邮箱“a b@example.cn”格式不正确" in result.errors[0][1]
+
+
+def test_member_form_sets_and_validates_the_email(client, auth, make):
+    t = make.tree()
+    secretary = make.user(org=t["a"], role=Role.SECRETARY)
+    member = make.user(org=t["a1"], name="王芳")
+    auth.login(secretary)
+    form = {"name": "王芳", "member_no": member.member_no, "org_id": t["a1"].id, "category": "full",
+            "role": "member", "active": "y"}
+    refused = client.post(f"/admin/members/{member.id}", data={**form, "email": "wangfang"})
+    assert refused.status_code == 200 and "电子邮箱“wangfang”格式不正确" in refused.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, member.id).email is None
+    saved = client.post(f"/admin/members/{member.id}", data={**form, "email": " wang.fang@example.cn "})
+    assert saved.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, member.id).email == "wang.fang@example.cn"
+    assert "wang.fang@example.cn" in client.get(f"/admin/members/{member.id}").get_data(as_text=True)
+    client.post(f"/admin/members/{member.id}", data={**form, "email": ""})
+    db.session.expire_all()
+    assert db.session.get(User, member.id).email is None  # optional: cleared
+    created = client.post("/admin/members/new", data={**form, "member_no": "DY900", "email": "x@example.cn"})
+    assert created.status_code == 302
+    assert db.session.scalar(select(User.email).where(User.member_no == "DY900")) == "x@example.cn"

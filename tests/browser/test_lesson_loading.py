@@ -1,6 +1,9 @@
-"""A video lesson on a 360-px phone: the poster and controls first, hls.js (the light build)
-fetched only when the member presses play."""
+"""A video lesson on a 360-px phone: the poster and controls first; hls.js (the light build)
+fetched once the page has loaded and run only when the member presses play; the stream's first
+files fetched once each, in parallel with hls.js, and handed to it."""
 from __future__ import annotations
+
+from collections import Counter
 
 import pytest
 
@@ -11,31 +14,60 @@ from tests.conftest import PASSWORD
 pytestmark = pytest.mark.browser
 
 
-def test_lesson_page_fetches_no_player_script_until_play(live_server, phone_page, make, courses):
+def _open_lesson(page, live_server, member, lesson, requests):
+    page.goto(f"{live_server}/login")
+    page.get_by_label("党员编号或手机号").fill(member.member_no)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_selector("#credit-progress")
+    requests.clear()
+    page.goto(f"{live_server}/courses/lessons/{lesson.id}")
+    page.wait_for_load_state("networkidle")
+
+
+def test_lesson_page_runs_no_player_script_until_play(live_server, phone_page, make, courses):
     member = make.user(name="王小田")
     lesson = courses.video_lesson(courses.course(title="春耕"), title="整地")
     db.session.commit()
     page = phone_page
     requests = []
     page.on("request", lambda r: requests.append(r.url))
-    page.goto(f"{live_server}/login")
-    page.get_by_label("党员编号或手机号").fill(member.member_no)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_selector("#credit-progress")
+    _open_lesson(page, live_server, member, lesson, requests)
 
-    requests.clear()
-    page.goto(f"{live_server}/courses/lessons/{lesson.id}")
-    page.wait_for_load_state("networkidle")
     assert page.locator("#video").get_attribute("poster")
     assert page.locator("#quality").is_visible()
-    assert not [u for u in requests if "hls" in u], requests
+    hls = [u for u in requests if "/static/vendor/hls.light.min." in u]
+    assert len(hls) == 1, requests  # fetched after the page loaded, to be ready for the press
+    poster = next(u for u in requests if u.endswith("/poster.jpg"))
+    assert requests.index(poster) < requests.index(hls[0])
     assert not [u for u in requests if ".m3u8" in u or ".m4s" in u], requests  # no stream before play
-    assert page.evaluate("typeof window.Hls") == "undefined"
+    assert page.evaluate("typeof window.Hls") == "undefined"  # fetched, not run
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
 
     page.evaluate("() => { const v = document.getElementById('video'); v.muted = true; v.play(); }")
     wait_until(page, "document.getElementById('video').currentTime > 1")
-    hls = [u for u in requests if "/static/vendor/hls.light.min." in u]
-    assert len(hls) == 1, requests
     assert page.evaluate("typeof window.Hls") == "function"
+    prefix = f"/courses/media/{lesson.id}/"
+    media = Counter(u.split(prefix, 1)[1] for u in requests if prefix in u)
+    # The lowest rung from the start, each of its first files fetched once, no speed-test download.
+    for name in ("master.m3u8", "v0/index.m3u8", "v0/init_0.mp4", "v0/seg000.m4s"):
+        assert media[name] == 1, media
+    assert not [n for n in media if n.startswith(("v1/", "v2/", "v3/"))], media
+    assert page.locator("#player-status").inner_text() == ""
+
+
+def test_save_data_leaves_the_player_script_until_play(live_server, phone_page, make, courses):
+    member = make.user(name="李小满")
+    lesson = courses.video_lesson(courses.course(title="春耕"), title="整地")
+    db.session.commit()
+    page = phone_page
+    page.add_init_script("Object.defineProperty(Navigator.prototype, 'connection', "
+                         "{ get() { return { saveData: true, effectiveType: '4g', downlink: 10 }; } });")
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    _open_lesson(page, live_server, member, lesson, requests)
+    assert not [u for u in requests if "hls" in u], requests
+
+    page.evaluate("() => { const v = document.getElementById('video'); v.muted = true; v.play(); }")
+    wait_until(page, "document.getElementById('video').currentTime > 1")
+    assert len([u for u in requests if "/static/vendor/hls.light.min." in u]) == 1

@@ -124,7 +124,7 @@ def test_a_class_from_creation_to_a_verified_certificate(live_server, phone_page
     # The secretary reviews the reflection.
     login(page, live_server, secretary)
     page.goto(f"{live_server}/training/manage/")
-    page.get_by_role("link", name="心得").click()
+    page.get_by_role("link", name="心得体会审阅").click()  # every kind in scope, classes included
     page.get_by_role("link", name="王小明").click()
     expect(page.locator("#reflection-text")).to_contain_text("服务好群众")
     page.get_by_label("审阅结果").select_option(label="优秀")

@@ -157,9 +157,10 @@ def test_pack_cli_and_button(app, client, auth, make, runner, courses, tmp_path)
     result = runner.invoke(args=["courses", "pack", "pack-me", str(out)])
     assert result.exit_code == 0, result.output
     with zipfile.ZipFile(out) as archive:
-        assert sorted(archive.namelist()) == ["index.html", "videos/01.mp4"]
+        assert sorted(archive.namelist()) == ["attendance.html", "index.html", "pages/02.html", "videos/01.mp4"]
         index = archive.read("index.html").decode()
-        assert 'src="videos/01.mp4"' in index and "<strong>要点</strong>" in index and "http" not in index
+        assert 'src="videos/01.mp4"' in index and 'href="pages/02.html"' in index and "http" not in index
+        assert "<strong>要点</strong>" in archive.read("pages/02.html").decode()
         assert archive.read("videos/01.mp4") == (media.media_dir(lesson) / "download.mp4").read_bytes()
     auth.login(make.user(role=Role.SECRETARY, org=make.org()))
     assert client.get(f"/courses/{course.id}/pack.zip").status_code == 200

@@ -117,7 +117,7 @@ class Nginx:
         (prefix / "school-locations.conf").write_text(locations, encoding="utf-8")
         mime = "include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").exists() else \
             "types { text/html html; text/css css; application/javascript js; image/svg+xml svg; }"
-        servers = "\n".join(f"server 127.0.0.1:{port};" for port in upstreams)
+        servers = render_module().upstream_servers([f"127.0.0.1:{port}" for port in upstreams])
         (prefix / "nginx.conf").write_text(f"""
 {"user root;" if os.geteuid() == 0 else ""}
 daemon off;

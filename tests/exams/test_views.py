@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import re
 from datetime import timedelta
+from pathlib import Path
 
 from openpyxl import load_workbook
 from sqlalchemy import func, select
@@ -143,7 +144,7 @@ def test_someone_elses_attempt_is_404_and_json_needs_csrf(client, auth, make):
     assert client.post(f"/exams/attempts/{attempt_id}/answers", json={"answers": []}).status_code == 404
 
 
-def test_editor_imports_with_preview_then_builds_and_publishes_an_exam(client, auth, make):
+def test_editor_imports_with_preview_then_builds_and_publishes_an_exam(app, client, auth, make):
     editor = make.user(role=Role.EDITOR)
     auth.login(editor)
     template = client.get("/exams/bank/template.xlsx")
@@ -158,6 +159,8 @@ def test_editor_imports_with_preview_then_builds_and_publishes_an_exam(client, a
     assert "可以导入 <strong>2</strong> 道题" in page and "第 5 行" in page and "选择题没有正确选项" in page
     assert db.session.scalar(select(func.count()).select_from(Question)) == 0  # nothing saved yet
     token = re.search(r'name="token" type="hidden" value="([0-9a-f]+)"', page).group(1)
+    staged = Path(app.config["MEDIA_DIR"]) / "exam-imports" / token  # shared by the nodes, not the instance
+    assert staged.exists()
     confirm = client.post("/exams/bank/import/confirm", data={
         "token": token, "format": "gift", "category": "2026 春训", "filename": "题库.gift.txt"})
     assert confirm.status_code == 302
@@ -166,6 +169,7 @@ def test_editor_imports_with_preview_then_builds_and_publishes_an_exam(client, a
     assert [q.category.path for q in questions] == ["2026 春训/党章"] * 2
     again = client.post("/exams/bank/import/confirm", data={"token": token, "format": "gift"})
     assert again.status_code == 302 and db.session.scalar(select(func.count()).select_from(Question)) == 2
+    assert not staged.exists()  # removed once its questions were committed
     broken = client.post("/exams/bank/import", data={"format": "xlsx", "file": (io.BytesIO(b"junk"), "a.xlsx")},
                          content_type="multipart/form-data")
     assert broken.status_code == 200 and "不是有效的 Excel" in broken.get_data(as_text=True)

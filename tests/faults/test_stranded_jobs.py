@@ -16,7 +16,7 @@ from school.courses import media, services
 from school.courses.models import Lesson, MediaStatus
 from school.extensions import db
 from school.timeutil import utcnow
-from tests.faults.conftest import child_env, school_cmd
+from tests.faults.conftest import child_env, school_cmd, wait_until
 
 
 def stage(clip):
@@ -113,3 +113,49 @@ def test_a_node_without_the_source_leaves_the_job_alone(app, courses, clips, tmp
     assert db.session.get(Lesson, lesson.id).media_status == MediaStatus.PROCESSING
     app.config["MEDIA_DIR"] = own_media  # the node that holds the file runs it
     assert jobs.run_until_empty() == [(job_id, jobs.DONE)]
+
+
+def test_with_the_inprocess_fallback_a_video_added_while_redis_is_down_is_transcoded(app, runner, courses, clips,
+                                                                                        own_redis):
+    queue = f"school-test-{uuid.uuid4().hex[:8]}"
+    app.config.update(REDIS_URL=own_redis.url, RQ_QUEUE=queue, JOBS_FALLBACK="inprocess")  # Redis not started
+    courses.course(slug="fallback")
+    result = runner.invoke(args=["courses", "add-video", str(clips["small"]), "--course", "fallback",
+                                 "--title", "第一课"])
+    assert result.exit_code == 0, result.output
+    assert "已排队" in result.output and "改由网站进程内的任务线程处理" in result.output
+    lesson = db.session.scalar(select(Lesson))
+    assert db.session.get(jobs.Job, lesson.job_id).state == jobs.QUEUED
+    worker = jobs.InlineWorker.for_app(app)  # what a web process starts on its first request
+    try:
+        def done():
+            db.session.expire_all()
+            return db.session.get(jobs.Job, lesson.job_id).state == jobs.DONE
+        assert wait_until(done, 120, step=0.5)
+    finally:
+        worker.stop()
+    assert db.session.get(Lesson, lesson.id).media_status == MediaStatus.READY
+
+
+def test_the_inprocess_fallback_leaves_jobs_to_rq_when_redis_is_up(app, courses, clips, own_redis):
+    queue = f"school-test-{uuid.uuid4().hex[:8]}"
+    app.config.update(REDIS_URL=own_redis.url, RQ_QUEUE=queue, JOBS_FALLBACK="inprocess")
+    course = courses.course()
+    lesson = services.add_video_lesson(course, "课", stage(clips["small"]), "a.mp4", utcnow())  # Redis down: queued
+    db.session.commit()
+    own_redis.start()
+    worker = jobs.InlineWorker.for_app(app)
+    try:
+        redis = Redis.from_url(own_redis.url)
+        assert wait_until(lambda: redis.llen(f"rq:queue:{queue}") == 1, 20)  # handed to RQ, not run here
+    finally:
+        worker.stop()
+    db.session.expire_all()
+    assert db.session.get(jobs.Job, lesson.job_id).state == jobs.QUEUED
+
+
+def test_the_fallback_is_used_only_when_configured(app):
+    app.config.update(REDIS_URL="redis://127.0.0.1:1/0", JOBS_FALLBACK="")
+    assert not jobs.falls_back(app)
+    app.config["JOBS_FALLBACK"] = "inprocess"
+    assert jobs.falls_back(app)

@@ -107,6 +107,7 @@ def test_drafts_only_for_editors_and_index_follows_commits(app, make):
 
 def test_missing_or_stale_index_is_rebuilt(app, make):
     import shutil
+    app.config["SEARCH_RECHECK_MS"] = 0  # look at the index at every search, not every 500 ms
     make.document("两学一做学习教育", "学党章党规、学系列讲话，做合格党员。")
     assert search.search("合格党员").total == 1
     shutil.rmtree(index.index_dir())

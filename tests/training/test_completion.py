@@ -180,3 +180,24 @@ def test_an_exam_pass_awarded_again_by_a_regrade_is_not_paid_twice_by_the_top_up
     assert keys.is_exam_pass(again.idempotency_key, exam.id, member.id)
     assert keys.is_exam_pass(keys.exam_pass(exam.id, member.id), exam.id, member.id)
     assert not keys.is_exam_pass(keys.exam_pass(exam.id, member.id) + "0", exam.id, member.id)  # another member
+
+
+def test_study_done_before_enrolling_counts(make, setup):
+    """The decision in docs/architecture.md: a course completed or an exam passed before the member
+    enrolled counts for the class (and its credit this year is deducted from the top-up)."""
+    cls = setup["cls"]
+    late = make.user(org=setup["t"]["a2"], name="周晓")
+    finish_course(setup["course"], late, T0 - timedelta(hours=5))  # 2 学时, before enrolling
+    pass_exam(make, setup["exam"], late, T0 - timedelta(hours=4))  # 1 学时, before enrolling
+    db.session.commit()
+    make.enrolment(cls, late, T0 + timedelta(hours=1))
+    p = completion.progress_of(cls, late)
+    assert setup["course_item"].id in p.done and p.exam_passed
+    completion.mark_text_done(setup["text_item"], late, T0 + timedelta(hours=2))
+    read_document(setup["doc"], late, T0 + timedelta(hours=2))
+    assert completion.check_completion(cls, late, T0 + timedelta(hours=2)) is not None
+    db.session.commit()
+    top_up = db.session.scalar(select(CreditEntry).where(
+        CreditEntry.idempotency_key == keys.class_complete(cls.id, late.id)))
+    assert top_up.hours == Decimal("2.00")  # 5 − (2 course + 1 exam), earned before enrolling
+    assert ledger.balance(late, 2026) == Decimal("5.00")

@@ -1,7 +1,8 @@
 // The lesson player: HLS (hls.js where Media Source Extensions exist, the browser's own HLS
-// otherwise; nothing — not even hls.js — is fetched before the first press of play, so the page
-// is the poster and the controls), quality and speed choice, audio-only mode, resume, and the heartbeats from
-// which the server — not this script — decides how much watching to credit.
+// otherwise; the page is the poster and the controls: hls.js is fetched only after the page has
+// loaded and run, like any stream request, only on the first press of play), quality and speed
+// choice, audio-only mode, resume, and the heartbeats from which the server — not this script —
+// decides how much watching to credit.
 (function () {
   "use strict";
   var root = document.getElementById("player");
@@ -34,13 +35,16 @@
 
   function say(text) { statusLine.textContent = text; }
 
-  // A sensible automatic start: the lowest rung on slow or data-saving connections.
-  function startLevel() {
+  function saveData() {
     var c = navigator.connection;
-    if (c && (c.saveData || /(^|-)2g$/.test(c.effectiveType || ""))) { return 0; }
-    if (c && c.effectiveType === "3g") { return 1; }
-    return -1;
+    return !!(c && c.saveData);
   }
+
+  // Always start on the lowest rung: its first segments are small (a quick first frame on any
+  // link), and the automatic choice climbs after a segment or two. hls.js's own automatic start
+  // (-1) would first download a segment only to measure the speed, which is what a weak link
+  // can least afford; navigator.connection's estimate is too coarse to skip that safely.
+  var START_LEVEL = 0;
 
   function seekTo(at) {
     if (at > 0.5 && isFinite(at)) { video.currentTime = at; }
@@ -52,7 +56,115 @@
     return !!(window.MediaSource || window.ManagedMediaSource);
   }
 
-  // hls.js (the light build) is fetched on first use only; CSP allows this same-origin script.
+  // hls.js (the light build) is run on the first press of play only; CSP allows this
+  // same-origin script. Its bytes are fetched once the page has loaded (poster and controls
+  // first), so the press does not wait for them; its hashed name is cached for a year, so this
+  // costs one download per member, and none when the browser asks to save data.
+  function prefetchPlayerScript() {
+    if (window.Hls || !wantsHlsJs() || !d.hlsScript || saveData() || !window.fetch) { return; }
+    fetch(d.hlsScript, { credentials: "same-origin" })
+      .then(function (r) { return r.arrayBuffer(); })
+      .catch(function () { /* the press of play fetches it again */ });
+  }
+  if (document.readyState === "complete") { prefetchPlayerScript(); }
+  else { window.addEventListener("load", prefetchPlayerScript); }
+
+  // A weak link pays a round trip (400 ms in a village) per request, and hls.js fetches the
+  // master playlist, the rung's playlist, the init segment and the first segment one after
+  // another. On the first press of play the same files are fetched here, in parallel with
+  // hls.js itself, and handed to it from memory (warmLoader) rather than through the HTTP
+  // cache, which media responses can miss (they vary on the session cookie).
+  var warmed = {};  // absolute URL → promise of {data, start, first, end}
+
+  function warm(url, text) {
+    if (!warmed[url]) {
+      var t = { start: performance.now() };
+      warmed[url] = fetch(url, { credentials: "same-origin" }).then(function (r) {
+        if (!r.ok) { throw new Error("HTTP " + r.status); }
+        t.first = performance.now();
+        return text ? r.text() : r.arrayBuffer();
+      }).then(function (data) { t.data = data; t.end = performance.now(); return t; });
+      warmed[url].catch(function () { delete warmed[url]; });
+    }
+    return warmed[url];
+  }
+
+  // The master playlist's lowest rung, then that playlist's init segment and the segment that
+  // holds `at` (a resumed lesson starts there).
+  function warmStream(url, at) {
+    warm(url, true).then(function (p) {
+      var lines = p.data.split(/\r?\n/);
+      var i, lowest = null, bandwidth, position = 0, duration = null;
+      if (p.data.indexOf("#EXT-X-STREAM-INF") >= 0) {
+        for (i = 0; i < lines.length; i++) {
+          if (lines[i].indexOf("#EXT-X-STREAM-INF:") !== 0) { continue; }
+          bandwidth = parseInt((lines[i].match(/[:,]BANDWIDTH=(\d+)/) || [])[1], 10) || Infinity;
+          var uri = (lines[i + 1] || "").trim();
+          if (uri && uri[0] !== "#" && (!lowest || bandwidth < lowest.bandwidth)) { lowest = { bandwidth: bandwidth, uri: uri }; }
+        }
+        if (lowest) { warmStream(new URL(lowest.uri, url).href, at); }
+        return;
+      }
+      var map = p.data.match(/#EXT-X-MAP:URI="([^"]+)"/);
+      if (map) { warm(new URL(map[1], url).href, false); }
+      for (i = 0; i < lines.length; i++) {
+        var line = lines[i].trim();
+        if (line.indexOf("#EXTINF:") === 0) { duration = parseFloat(line.slice(8)) || 0; continue; }
+        if (!line || line[0] === "#" || duration === null) { continue; }
+        if (at < position + duration) { warm(new URL(line, url).href, false); return; }
+        position += duration;
+        duration = null;
+      }
+    }).catch(function () { /* hls.js fetches what it needs itself */ });
+  }
+
+  // An hls.js loader that answers from `warmed` when it can (each file once), else the default.
+  function warmLoader(Base) {
+    function WarmLoader(config) {
+      this.inner = new Base(config);
+      this.stats = this.inner.stats;  // hls.js reads loader.stats right after construction
+      this.context = null;
+      this.callbacks = null;
+      this.done = false;
+    }
+    WarmLoader.prototype.load = function (context, config, callbacks) {
+      var url = new URL(context.url, window.location.href).href;  // the manifest's may be relative
+      var hit = warmed[url];
+      this.context = context;
+      if (!hit || context.rangeStart || context.rangeEnd) { this.inner.load(context, config, callbacks); return; }
+      delete warmed[url];
+      var self = this;
+      this.callbacks = callbacks;
+      hit.then(function (t) {
+        if (self.done) { return; }
+        self.done = true;
+        var stats = self.stats;
+        stats.loading.start = t.start;
+        stats.loading.first = t.first;
+        stats.loading.end = t.end;
+        stats.loaded = stats.total = typeof t.data === "string" ? t.data.length : t.data.byteLength;
+        callbacks.onSuccess({ url: context.url, data: t.data, code: 200 }, stats, context, null);
+      }, function () {
+        if (!self.done) { self.callbacks = null; self.inner.load(context, config, callbacks); }
+      });
+    };
+    WarmLoader.prototype.abort = function () {
+      if (this.callbacks && !this.done) {
+        this.done = true;
+        this.stats.aborted = true;
+        if (this.callbacks.onAbort) { this.callbacks.onAbort(this.stats, this.context, null); }
+        return;
+      }
+      this.inner.abort();
+    };
+    WarmLoader.prototype.destroy = function () { this.done = true; this.callbacks = null; this.inner.destroy(); };
+    WarmLoader.prototype.getCacheAge = function () { return this.inner.getCacheAge ? this.inner.getCacheAge() : null; };
+    WarmLoader.prototype.getResponseHeader = function (name) {
+      return this.inner.getResponseHeader ? this.inner.getResponseHeader(name) : null;
+    };
+    return WarmLoader;
+  }
+
   function withPlayerScript(then) {
     if (window.Hls || !wantsHlsJs() || !d.hlsScript) { then(); return; }
     var s = document.createElement("script");
@@ -66,9 +178,9 @@
     attached = true;
     if (hls) { hls.destroy(); hls = null; }
     if (window.Hls && window.Hls.isSupported()) {
-      hls = new window.Hls({ enableWorker: false, capLevelToPlayerSize: true, startLevel: startLevel(),
-                             maxBufferLength: 20 });
-      hls.on(window.Hls.Events.MANIFEST_PARSED, function () { applyQuality(); seekTo(at); });
+      hls = new window.Hls({ enableWorker: false, capLevelToPlayerSize: true, startLevel: START_LEVEL,
+                             maxBufferLength: 20, loader: warmLoader(window.Hls.DefaultConfig.loader) });
+      hls.on(window.Hls.Events.MANIFEST_PARSED, function () { applyQuality(true); seekTo(at); });
       hls.on(window.Hls.Events.ERROR, function (event, data) {
         if (!data.fatal) { return; }
         if (data.type === window.Hls.ErrorTypes.NETWORK_ERROR) { say("网络不稳定，正在重新连接…"); hls.startLoad(); }
@@ -86,10 +198,14 @@
     }
   }
 
-  function applyQuality() {
+  // At the start "自动" keeps the configured start level: setting -1 there would make hls.js
+  // download a first segment only to measure the speed (then again to play it).
+  function applyQuality(starting) {
     if (!hls || !qualitySelect || audioMode) { return; }
     var level = parseInt(qualitySelect.value, 10);
-    hls.currentLevel = isNaN(level) ? -1 : level;
+    if (isNaN(level)) { level = -1; }
+    if (starting && level < 0) { return; }
+    hls.currentLevel = level;
   }
 
   if (qualitySelect) {
@@ -214,6 +330,10 @@
     if (loading) { return; }
     loading = true;
     say("正在加载视频…");
+    var automatic = !qualitySelect || parseInt(qualitySelect.value, 10) <= 0;
+    if (wantsHlsJs() && window.fetch && window.URL && (audioMode || automatic)) {
+      warmStream(new URL(audioMode ? d.audio : d.master, window.location.href).href, parseFloat(d.resume) || 0);
+    }
     withPlayerScript(function () {
       if (!attached) { load(audioMode ? d.audio : d.master, parseFloat(d.resume) || 0); }
       say("");

@@ -102,3 +102,19 @@ def test_snippet_sentence_is_found_by_bisection():
                              (body.index("无关"), "第三条 无关！")]:
         start, end = snippets._sentence_around(body, offset, ends)
         assert body[start:end].strip() == expected
+
+
+def test_a_rebuilt_shared_index_is_a_new_version(app, make):
+    """Another node's rebuild of a shared index changes no database state, only the index
+    generation: pages computed from the old index are not served from the new one."""
+    from school.library import index
+
+    result_cache.pages.clear()
+    app.config["SEARCH_RECHECK_MS"] = 0
+    make.document("乡村振兴政策汇编", "推进乡村振兴。")
+    search.search("乡村振兴")
+    search.search("乡村振兴")
+    assert len(result_cache.pages) == 1
+    index.rebuild()
+    assert _titles(search.search("乡村振兴")) == ["乡村振兴政策汇编"]
+    assert len(result_cache.pages) == 2

@@ -58,6 +58,8 @@ def load_config(overrides: dict | None = None) -> dict:
         # Several nodes sharing one index (SCHOOL_SEARCH_INDEX_DIR on shared storage): how often
         # at most each searcher looks whether another node rebuilt or merged it (its generation).
         "SEARCH_RECHECK_MS": int(env.get("SCHOOL_SEARCH_RECHECK_MS", 500)),
+        # Search result pages each process keeps (library.result_cache); 0 turns the cache off.
+        "SEARCH_PAGES_KEPT": int(env.get("SCHOOL_SEARCH_PAGES_KEPT", 2000)),
         "LIBRARY_HEARTBEAT_SECONDS": int(env.get("SCHOOL_LIBRARY_HEARTBEAT_SECONDS", 30)),
         "COURSES_HEARTBEAT_SECONDS": float(env.get("SCHOOL_COURSES_HEARTBEAT_SECONDS", 10)),
         # A TrueType font with Chinese glyphs for PDF study records (default: WenQuanYi Micro Hei).

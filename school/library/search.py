@@ -17,12 +17,13 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 from whoosh import collectors
 from whoosh import query as wq
 from whoosh.searching import ResultsPage
 
 from school.extensions import db
-from school.library import index, levels, ranking
+from school.library import index, levels, ranking, result_cache
 from school.library.models import DocStatus, Document
 from school.library.queries import ParsedQuery, build, parse, rarity_weights, simplified, single_character
 from school.library.snippets import snippet
@@ -166,7 +167,9 @@ def search(text: str | None, *, include_drafts: bool = False, category: str | No
            year_from: int | None = None, year_to: int | None = None, sort: str = "relevance",
            page: int = 1, per_page: int = 10, with_snippets: bool = True, region: str | None = None) -> Results:
     """One page of hits for ``text``; ``region`` (广东, or 广东 · 深圳) keeps the local
-    regulations of that province or city only."""
+    regulations of that province or city only. A page asked before, of the same version of
+    the index, comes from ``result_cache`` (its documents read again)."""
+    text = result_cache.normal_text(text)
     parsed = parse(text)
     results = Results(query=parsed, page=max(1, page), per_page=per_page)
     if not parsed.text:
@@ -175,6 +178,24 @@ def search(text: str | None, *, include_drafts: bool = False, category: str | No
     if parsed.empty and not parsed.letters:
         results.message = "没有可以查找的词语，请换个说法（标点和“的、怎么办”等虚词不参与查找）。"
         return results
+    region = region.strip() if region else None
+    cached = current_searcher()
+    key = (result_cache.version_of(cached), text, include_drafts, category, year_from, year_to, region, sort,
+           results.page, per_page, with_snippets)
+    kept = result_cache.get(key)
+    if kept is None:
+        kept = _search(cached, parsed, results, include_drafts=include_drafts, category=category,
+                       year_from=year_from, year_to=year_to, sort=sort, with_snippets=with_snippets, region=region)
+        result_cache.put(key, kept)
+    _restore(results, kept)
+    return results
+
+
+def _search(cached: _CachedSearcher, parsed: ParsedQuery, results: Results, *, include_drafts: bool,
+            category: str | None, year_from: int | None, year_to: int | None, sort: str, with_snippets: bool,
+            region: str | None) -> result_cache.KeptPage:
+    """The page of ``results`` as computed from the index: ids, scores and snippets."""
+    per_page = results.per_page
     filters = []
     if not include_drafts:
         filters.append(wq.Term("status", DocStatus.PUBLISHED.value))
@@ -183,15 +204,15 @@ def search(text: str | None, *, include_drafts: bool = False, category: str | No
     if year_from or year_to:
         filters.append(wq.NumericRange("year", year_from, year_to))
     if region:
-        filters.append(wq.Term("regions", region.strip()))
-    cached = current_searcher()
+        filters.append(wq.Term("regions", region))
     searcher = cached.searcher
     key = (include_drafts, category, year_from, year_to, region)
     if filters and key not in cached.filters:  # the allowed documents, computed once per index version
         cached.filters[key] = set(searcher.docs_for_query(wq.And(filters)))
     allowed = cached.filters[key] if filters else None
     if allowed is not None and not allowed:
-        return results  # nothing passes the filters (Whoosh would read an empty set as "no filter")
+        # nothing passes the filters (Whoosh would read an empty set as "no filter")
+        return result_cache.KeptPage((), 0, results.page, results.message)
 
     doc_count = searcher.doc_count()
 
@@ -211,12 +232,13 @@ def search(text: str | None, *, include_drafts: bool = False, category: str | No
         ranked = [ranking.Ranked(hit.docnum, hit.score or 0.0) for hit in page_hits]
     else:
         ranked = _ranked(cached, searcher, parsed, query, weights, allowed, results)
-    _load_hits(results, cached.catalog, ranked, parsed, with_snippets)
+    hits = _kept_hits(cached.catalog, ranked, parsed, with_snippets)
+    message = results.message
     if parsed.truncated:
-        results.message = "查询内容过长，只按前 200 个字查找。"
+        message = "查询内容过长，只按前 200 个字查找。"
     elif related and related[char]:
-        results.message = f"按单字“{char}”查找，也包括含有它的词语，如{'、'.join(related[char][:5])}。"
-    return results
+        message = f"按单字“{char}”查找，也包括含有它的词语，如{'、'.join(related[char][:5])}。"
+    return result_cache.KeptPage(tuple(hits), results.total, results.page, message)
 
 
 def _ranked(cached: _CachedSearcher, searcher, parsed: ParsedQuery, query, weights: dict[str, float],
@@ -255,26 +277,50 @@ def _about_a_matter(parsed: ParsedQuery) -> bool:
             and not parsed.compact.endswith(ranking.SUFFIXES))
 
 
-def _load_hits(results: Results, catalog: ranking.Catalog, ranked: list[ranking.Ranked], parsed: ParsedQuery,
-               with_snippets: bool) -> None:
+def _kept_hits(catalog: ranking.Catalog, ranked: list[ranking.Ranked], parsed: ParsedQuery,
+               with_snippets: bool) -> list[result_cache.KeptHit]:
+    """The page's hits as ids, scores and snippets. Only the bodies of the documents shown
+    are read (for their snippets), not those of the related documents and versions listed
+    under them."""
     entries = catalog.entries
-    wanted = {entries[r.docnum].id for r in ranked if r.docnum in entries}
-    for r in ranked:
-        wanted.update(entries[d].id for d in r.related[:5] + r.versions if d in entries)
-    docs = {d.id: d for d in db.session.scalars(select(Document).where(Document.id.in_(wanted)))} if wanted else {}
+    shown = [(r, entries[r.docnum]) for r in ranked if r.docnum in entries]
+    bodies = {}
+    if with_snippets and shown:
+        ids = [entry.id for _, entry in shown]
+        bodies = {row.id: row for row in db.session.execute(
+            select(Document.id, Document.body, Document.summary).where(Document.id.in_(ids)))}
     terms = parsed.highlight_terms()
-    for r in ranked:
-        entry = entries.get(r.docnum)
-        doc = docs.get(entry.id) if entry else None
+    hits = []
+    for r, entry in shown:
+        html, anchor = "", None
+        if with_snippets:
+            row = bodies.get(entry.id)
+            if row is None:
+                continue  # deleted since the index last heard: skip rather than fail
+            html, anchor = snippet(row.body, terms, fallback=row.summary)
+        hits.append(result_cache.KeptHit(
+            entry.id, round(r.score, 3), html, anchor, None if entry.versions == 1 else entry.current,
+            tuple(entries[d].id for d in r.related[:5] if d in entries),
+            tuple(entries[d].id for d in r.versions if d in entries)))
+    return hits
+
+
+def _restore(results: Results, kept: result_cache.KeptPage) -> None:
+    """``results`` from a kept page: its documents read (without their bodies) for this request."""
+    results.total, results.page = kept.total, kept.page
+    results.message = kept.message or results.message
+    wanted = {h.doc_id for h in kept.hits}
+    for h in kept.hits:
+        wanted.update(h.related + h.versions)
+    docs = {d.id: d for d in db.session.scalars(select(Document).options(defer(Document.body))
+                                                .where(Document.id.in_(wanted)))} if wanted else {}
+    for h in kept.hits:
+        doc = docs.get(h.doc_id)
         if doc is None:
             continue  # deleted since the index last heard: skip rather than fail
-        if with_snippets:
-            html, anchor = snippet(doc.body, terms, fallback=doc.summary)
-        else:
-            html, anchor = "", None
-        hit = Hit(doc, round(r.score, 3), html, anchor, current=None if entry.versions == 1 else entry.current)
-        hit.related = [docs[entries[d].id] for d in r.related[:5] if entries[d].id in docs]
-        hit.versions = [docs[entries[d].id] for d in r.versions if entries[d].id in docs]
+        hit = Hit(doc, h.score, h.snippet, h.anchor, current=h.current)
+        hit.related = [docs[d] for d in h.related if d in docs]
+        hit.versions = [docs[d] for d in h.versions if d in docs]
         results.hits.append(hit)
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import html
 import re
+from bisect import bisect_left
+from itertools import islice
 
 from school.library.analysis import cut
 from school.library.rendering import article_of
@@ -43,13 +45,20 @@ def highlight(text: str, terms: list[str]) -> str:
 
 
 SENTENCE_ENDS = "。！？；\n"
+SENTENCE_END_RE = re.compile("[" + SENTENCE_ENDS + "]")
 MAX_CANDIDATES = 300
 
 
-def _sentence_around(body: str, offset: int) -> tuple[int, int]:
-    start = max(body.rfind(ch, 0, offset) for ch in SENTENCE_ENDS) + 1
-    ends = [i for i in (body.find(ch, offset) for ch in SENTENCE_ENDS) if i != -1]
-    end = min(ends) + 1 if ends else len(body)
+def _sentence_ends(body: str, stop: int) -> list[int]:
+    """Where the sentences of ``body[:stop]`` end, found once per snippet: finding the sentence
+    of each of hundreds of hits then costs a bisection, not a scan back through the text."""
+    return [m.start() for m in SENTENCE_END_RE.finditer(body, 0, stop)]
+
+
+def _sentence_around(body: str, offset: int, ends: list[int]) -> tuple[int, int]:
+    i = bisect_left(ends, offset)
+    start = ends[i - 1] + 1 if i else 0
+    end = ends[i] + 1 if i < len(ends) else len(body)
     if end < len(body) and body[end - 1] == "\n":
         end -= 1
     return start, end
@@ -63,16 +72,18 @@ def snippet(body: str, terms: list[str], fallback: str = "") -> tuple[str, str |
     """
     body = body or ""
     lowered = [t.lower() for t in terms if t]
-    best, best_score, seen = None, 0, set()
+    best, best_score = None, 0
     if lowered:
         pattern = re.compile("|".join(re.escape(t) for t in sorted(lowered, key=len, reverse=True)), re.I)
-        for n, match in enumerate(pattern.finditer(body)):
-            if n >= MAX_CANDIDATES:
-                break
-            span = _sentence_around(body, match.start())
-            if span in seen:
-                continue
-            seen.add(span)
+        offsets = [m.start() for m in islice(pattern.finditer(body), MAX_CANDIDATES)]
+        if offsets:
+            after = SENTENCE_END_RE.search(body, offsets[-1])  # the last candidate's sentence end
+            ends = _sentence_ends(body, after.end() if after else len(body))
+        span = None
+        for offset in offsets:
+            if span is not None and offset < span[1]:
+                continue  # in the sentence just scored (the offsets only grow)
+            span = _sentence_around(body, offset, ends)
             low = body[span[0]:span[1]].lower()
             score = sum(len(t) for t in lowered if t in low)
             if score > best_score:

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from school.accounts.roles import current_actor, is_editor
 from school.credits import clock
 from school.extensions import db
-from school.library import columns, importer, reading, rendering, search, services
+from school.library import columns, importer, reading, rendering, result_cache, search, services
 from school.library.categories import CATEGORIES, resolve_category
 from school.library.models import DocStatus, Document, LibraryColumn, ReadingPosition
 from school.library.rendering import markdown_to_safe_html, render_document
@@ -99,7 +99,7 @@ def search_page():
     year_to = _year_arg("year_to")
     sort = request.args.get("sort", "relevance")
     sort = sort if sort in search.SORTS else "relevance"
-    regions = services.regions()
+    regions = result_cache.by_database_state("regions", services.regions)
     region = request.args.get("region", "").strip()
     region = region if any(region == value for value, _ in regions) else ""
     results = None

@@ -10,7 +10,9 @@ with Chrome DevTools' ``Network.emulateNetworkConditions``: 400 ms round trip, 5
 transferred (encoded, i.e. after compression, headers included) and the time to the ``load``
 event; for the video lesson also the bytes fetched before the first media segment and the time
 from opening the page to the first frame after pressing play (pressed as soon as the page has
-loaded); then the home page again in the same browser (repeat visit: the cache).
+loaded); then the home page again in the same browser (repeat visit: the cache), and the video
+lesson again, played from where it stopped: "media trips" counts its ``/courses/media/`` requests
+that went to the server (200, 206 or a 304 revalidation) instead of being answered by the cache.
 
 Each run starts from an empty cache (a new browser context). ``--runs N`` prints medians of N.
 ``--baseline REV`` (a git revision, exported with ``git archive``, or a checkout's folder) is
@@ -34,7 +36,7 @@ from pathlib import Path
 RTT_MS, DOWN_KBPS, UP_KBPS = 400, 50, 20
 HERE = Path(__file__).resolve().parent.parent
 PAGES = ("login (first visit)", "→ home after login", "library document", "largest law", "video lesson",
-         "home (repeat visit)")
+         "home (repeat visit)", "video (repeat visit)")
 
 
 def build_site(root: Path, work: Path):
@@ -136,10 +138,28 @@ class Meter:
         self.requests = {}
         self.cdp.on("Network.requestWillBeSent", self._sent)
         self.cdp.on("Network.loadingFinished", self._finished)
+        self.cdp.on("Network.responseReceived", self._received)
+        self.cdp.on("Network.requestServedFromCache", self._from_cache)
         self.reset()
 
     def _sent(self, e):
         self.requests[e["requestId"]] = {"url": e["request"]["url"], "start": time.monotonic(), "end": None, "bytes": 0}
+
+    def _received(self, e):
+        r = self.requests.get(e["requestId"])
+        if r is not None:
+            r["status"] = e["response"]["status"]
+            r["cached"] = r.get("cached") or bool(e["response"].get("fromDiskCache"))
+
+    def _from_cache(self, e):
+        r = self.requests.get(e["requestId"])
+        if r is not None:
+            r["cached"] = True
+
+    def media_trips(self) -> int:
+        """Media requests answered by the server (a 304 included), not by the browser's cache."""
+        return sum(1 for r in self.requests.values()
+                   if "/courses/media/" in r["url"] and "status" in r and not r.get("cached"))
 
     def _finished(self, e):
         self.bytes += int(e["encodedDataLength"])
@@ -181,8 +201,10 @@ def measure(page, meter, url, play=False):
         first_segment = min((r["start"] for r in requests if ".m4s" in r["url"]), default=None)
         extra["before_segment"] = sum(r["bytes"] for r in requests
                                       if first_segment is None or r["start"] < first_segment)
+        extra["media_trips"] = meter.media_trips()
         extra["timeline"] = [(r["url"].split("/", 3)[-1], r["start"] - start,
-                              None if r["end"] is None else r["end"] - start, r["bytes"]) for r in requests]
+                              None if r["end"] is None else r["end"] - start, r["bytes"],
+                              "cache" if r.get("cached") else r.get("status", "")) for r in requests]
     return {"bytes": meter.bytes, "load": loaded, **extra}
 
 
@@ -209,6 +231,8 @@ def one_run(browser, info) -> dict:
         rows[PAGES[4]] = measure(page, meter, f"{base}/courses/lessons/{info['lesson']}", play=True)
         page.goto("about:blank")  # stops the video's buffering, which would count in the next page
         rows[PAGES[5]] = measure(page, meter, f"{base}/")
+        rows[PAGES[6]] = measure(page, meter, f"{base}/courses/lessons/{info['lesson']}", play=True)
+        page.goto("about:blank")
         return rows
     finally:
         context.close()
@@ -220,7 +244,7 @@ def median_rows(runs: list[dict]) -> dict:
         figures = [run[page] for run in runs if page in run]
         if figures:
             out[page] = {key: statistics.median(f[key] for f in figures)
-                         for key in ("bytes", "load", "first_paint", "first_frame", "before_segment")
+                         for key in ("bytes", "load", "first_paint", "first_frame", "before_segment", "media_trips")
                          if all(key in f for f in figures)}
     return out
 
@@ -235,7 +259,8 @@ def export(rev: str, into: Path) -> Path:
 
 def report(label: str, rows: dict, runs: int, baseline: dict | None = None) -> None:
     print(f"\n{label} — median of {runs}")
-    print(f"{'page':22} {'KB':>8} {'load s':>7} {'paint s':>8} {'1st frame s':>12} {'KB before 1st seg':>18}")
+    print(f"{'page':22} {'KB':>8} {'load s':>7} {'paint s':>8} {'1st frame s':>12} {'KB before 1st seg':>18}"
+          f" {'media trips':>12}")
     for page in PAGES:
         if page not in rows:
             continue
@@ -243,19 +268,23 @@ def report(label: str, rows: dict, runs: int, baseline: dict | None = None) -> N
         paint = f"{r['first_paint']:.2f}" if "first_paint" in r else ""
         frame = f"{r['first_frame']:.2f}" if "first_frame" in r else ""
         before = f"{r['before_segment'] / 1024:.1f}" if "before_segment" in r else ""
-        line = f"{page:22} {r['bytes'] / 1024:8.1f} {r['load']:7.2f} {paint:>8} {frame:>12} {before:>18}"
+        trips = f"{r['media_trips']:g}" if "media_trips" in r else ""
+        line = f"{page:22} {r['bytes'] / 1024:8.1f} {r['load']:7.2f} {paint:>8} {frame:>12} {before:>18} {trips:>12}"
         b = (baseline or {}).get(page)
         if b:
             line += f"   | baseline {b['bytes'] / 1024:.1f} KB, load {b['load']:.2f} s"
             if "first_frame" in b:
                 line += f", 1st frame {b['first_frame']:.2f} s"
+            if "media_trips" in b:
+                line += f", {b['media_trips']:g} media trips"
         print(line)
 
 
 def print_timeline(label: str, run: dict) -> None:
-    print(f"\nvideo lesson, {label}, last run: request, start → end s after opening the page, KB")
-    for url, start, end, size in run[PAGES[4]]["timeline"]:
-        print(f"  {start:6.2f} → {'' if end is None else f'{end:6.2f}':>6}  {size / 1024:7.1f}  {url[:70]}")
+    for page in (PAGES[4], PAGES[6]):
+        print(f"\n{page}, {label}, last run: request, start → end s after opening the page, KB")
+        for url, start, end, size, status in run[page]["timeline"]:
+            print(f"  {start:6.2f} → {'' if end is None else f'{end:6.2f}':>6}  {size / 1024:7.1f}  {status!s:>5}  {url[:70]}")
 
 
 def main() -> None:
@@ -298,6 +327,8 @@ def main() -> None:
             report(base_label, medians[base_label], args.runs)
         frames = {label: [round(run[PAGES[4]]["first_frame"], 2) for run in runs] for label, runs in results.items()}
         print("\nfirst frame, every run:", frames)
+        trips = {label: [run[PAGES[6]]["media_trips"] for run in runs] for label, runs in results.items()}
+        print("media trips on the repeat video visit, every run:", trips)
         if args.timeline:
             for label, runs in results.items():
                 print_timeline(label, runs[-1])

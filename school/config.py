@@ -79,6 +79,12 @@ def load_config(overrides: dict | None = None) -> dict:
         "SESSION_COOKIE_SECURE": env.get("SCHOOL_COOKIE_SECURE", "1" if production else "0") == "1",
         "SESSION_COOKIE_NAME": "school_session",
         "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+        # The cookie is sent when the session changes (login, logout, a flash message), not on
+        # every response: a re-signed cookie changes every second, and media responses carry
+        # "Vary: Cookie", so each new cookie made the browser's cached segments miss (a 304
+        # round trip each). The login's lifetime is counted on the server from the login
+        # (auth.load_session_user), and the cookie set at login expires at the same time.
+        "SESSION_REFRESH_EACH_REQUEST": False,
         "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
         "WTF_CSRF_TIME_LIMIT": None,  # the token is bound to the session, which expires on its own
         # Login throttling: failures counted in the database within a sliding window.

@@ -21,12 +21,16 @@ MIME_TYPES = {
 RENDITION_NAME = re.compile(
     r"^(master\.m3u8|poster\.jpg|download\.mp4|download\.m4a|"
     r"(v\d|audio)/(index\.m3u8|init(_\d)?\.mp4|seg\d{3,6}\.(m4s|ts)))$")
-# Files under one media key never change (a new transcode gets a new key), so they cache well;
-# "private" because they are for logged-in members only.
-CACHE_SECONDS = 7 * 24 * 3600
+# Cache-Control after the access check; "private" because the files are for logged-in members.
+# A URL that names the file's version (the lesson's media key, which a new transcode replaces;
+# a subtitles or cover name, which a new upload replaces) never names other bytes: a year,
+# immutable, so a replay or a seek back costs no request at all. A URL without it (a page
+# rendered before this change, a bookmarked download) is checked each time (an ETag → 304).
+VERSIONED = "private, max-age=31536000, immutable"
+UNVERSIONED = "private, no-cache"
 
 
-def send_media(path: Path, download_name: str | None = None, cache_seconds: int = CACHE_SECONDS) -> Response:
+def send_media(path: Path, cache_control: str, download_name: str | None = None) -> Response:
     if not path.is_file():
         abort(404)
     mime = MIME_TYPES.get(path.suffix.lower())
@@ -40,9 +44,10 @@ def send_media(path: Path, download_name: str | None = None, cache_seconds: int 
         if download_name:
             response.headers["Content-Disposition"] = _attachment(download_name)
     else:
-        response = send_file(path, mimetype=mime, conditional=True, etag=True, max_age=cache_seconds,
+        response = send_file(path, mimetype=mime, conditional=True, etag=True,
                              as_attachment=bool(download_name), download_name=download_name)
-    response.headers["Cache-Control"] = f"private, max-age={cache_seconds}"
+    # nginx keeps the upstream's Cache-Control when it follows X-Accel-Redirect.
+    response.headers["Cache-Control"] = cache_control
     response.headers.pop("Expires", None)
     return response
 

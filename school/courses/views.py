@@ -28,7 +28,7 @@ from school.courses import completion, inputs, pack, progress, visibility, watch
 from school.courses.forms import PlainForm
 from school.courses.media import cover_path, media_dir, subtitles_path
 from school.courses.models import RURAL_CATEGORIES, TRACK_LABELS, Course, Lesson, MediaStatus, Track
-from school.courses.serving import RENDITION_NAME, send_media
+from school.courses.serving import RENDITION_NAME, UNVERSIONED, VERSIONED, send_media
 from school.credits import clock
 from school.extensions import db
 from school.safe_html import markdown_to_safe_html
@@ -202,17 +202,24 @@ def text_done(lesson_id: int):
     return redirect(url_for("courses.lesson", lesson_id=lesson.id))
 
 
-@bp.get("/media/<int:lesson_id>/<path:name>")
+@bp.get("/media/<int:lesson_id>/<path:name>", defaults={"key": None})
+@bp.get("/media/<int:lesson_id>/k/<key>/<path:name>")
 @login_required
-def media(lesson_id: int, name: str):
+def media(lesson_id: int, name: str, key: str | None):
+    """A lesson's rendition file. Pages link ``k/<media key>/…`` (``media_url``): the key changes
+    with each transcode, so what such a URL names never changes and is cached for a year; the
+    playlists' relative references keep the key. A key that is no longer the lesson's is a 404
+    (its files were deleted with the old transcode)."""
     lesson = lesson_for_study_or_404(lesson_id)
     folder = media_dir(lesson)
     if folder is None or lesson.media_status != MediaStatus.READY or not RENDITION_NAME.match(name):
         abort(404)
+    if key is not None and key != lesson.media_key:
+        abort(404)
     download = None
     if name.startswith("download.") and request.args.get("download"):
         download = f"{lesson.course.title}-{lesson.position:02d}-{lesson.title}{Path(name).suffix}"
-    return send_media(folder / name, download_name=download)
+    return send_media(folder / name, VERSIONED if key else UNVERSIONED, download_name=download)
 
 
 @bp.get("/lessons/<int:lesson_id>/subtitles.vtt")
@@ -222,7 +229,7 @@ def subtitles(lesson_id: int):
     path = subtitles_path(lesson)
     if path is None:
         abort(404)
-    return send_media(path, cache_seconds=300)
+    return send_media(path, _versioned_by(lesson.subtitles_name))
 
 
 @bp.get("/<int:course_id>/cover.jpg")
@@ -232,7 +239,30 @@ def cover(course_id: int):
     path = cover_path(course)
     if path is None:
         abort(404)
-    return send_media(path, cache_seconds=300)
+    return send_media(path, _versioned_by(course.cover_name))
+
+
+def _versioned_by(current_name: str) -> str:
+    """``?v=`` naming the file now stored (a new upload gets a new name): cached for a year."""
+    return VERSIONED if request.args.get("v") == current_name else UNVERSIONED
+
+
+@bp.app_template_global()
+def media_url(lesson: Lesson, name: str, **params) -> str:
+    """The URL of one of the lesson's rendition files, naming its current media key."""
+    if lesson.media_key:
+        return url_for("courses.media", lesson_id=lesson.id, key=lesson.media_key, name=name, **params)
+    return url_for("courses.media", lesson_id=lesson.id, name=name, **params)
+
+
+@bp.app_template_global()
+def subtitles_url(lesson: Lesson) -> str:
+    return url_for("courses.subtitles", lesson_id=lesson.id, v=lesson.subtitles_name)
+
+
+@bp.app_template_global()
+def cover_url(course: Course) -> str:
+    return url_for("courses.cover", course_id=course.id, v=course.cover_name)
 
 
 @bp.get("/<int:course_id>/pack.zip")

@@ -32,11 +32,16 @@ FILES = [
 def test_mime_and_cache_headers(client, auth, setup, name, mime):
     course, lesson, inside, outside = setup
     auth.login(inside)
-    response = client.get(f"/courses/media/{lesson.id}/{name}")
+    # The URL the pages use names the media key: what it names never changes.
+    response = client.get(f"/courses/media/{lesson.id}/k/{lesson.media_key}/{name}")
     assert response.status_code == 200
     assert response.mimetype == mime
-    assert response.headers["Cache-Control"] == "private, max-age=604800"
+    assert response.headers["Cache-Control"] == "private, max-age=31536000, immutable"
     assert response.headers.get("Accept-Ranges") == "bytes"
+    # Without the key (an old page, a bookmark) the same file is checked each time.
+    plain = client.get(f"/courses/media/{lesson.id}/{name}")
+    assert plain.status_code == 200 and plain.data == response.data
+    assert plain.headers["Cache-Control"] == "private, no-cache"
 
 
 def test_range_request_gets_206(client, auth, setup):
@@ -66,7 +71,8 @@ def test_member_outside_audience_gets_404_everywhere(client, auth, setup):
     course, lesson, inside, outside = setup
     auth.login(outside)
     for url in [f"/courses/{course.id}", f"/courses/lessons/{lesson.id}", f"/courses/lessons/{lesson.id}/subtitles.vtt",
-                *[f"/courses/media/{lesson.id}/{name}" for name, _ in FILES]]:
+                *[f"/courses/media/{lesson.id}/{name}" for name, _ in FILES],
+                *[f"/courses/media/{lesson.id}/k/{lesson.media_key}/{name}" for name, _ in FILES]]:
         assert client.get(url).status_code == 404, url
     assert client.post(f"/courses/lessons/{lesson.id}/heartbeat",
                        json={"tab": "x", "seq": 1, "position": 0, "playing": True, "sent_at": 0}).status_code == 404
@@ -85,16 +91,20 @@ def test_unknown_names_and_traversal_are_404(client, auth, setup):
     auth.login(inside)
     for name in ["../../secret_key", "v0/../../x", "notes.txt", "v0/index.m3u8.bak", "%2e%2e/x"]:
         assert client.get(f"/courses/media/{lesson.id}/{name}").status_code == 404, name
+        assert client.get(f"/courses/media/{lesson.id}/k/{lesson.media_key}/{name}").status_code == 404, name
+    for key in ["0" * 20, "../" + lesson.media_key, lesson.media_key + "x"]:
+        assert client.get(f"/courses/media/{lesson.id}/k/{key}/master.m3u8").status_code == 404, key
 
 
 def test_accel_redirect(app, client, auth, setup):
     course, lesson, inside, outside = setup
     app.config["ACCEL_REDIRECT"] = "/protected-media/"
     auth.login(inside)
-    response = client.get(f"/courses/media/{lesson.id}/v0/seg000.m4s")
+    response = client.get(f"/courses/media/{lesson.id}/k/{lesson.media_key}/v0/seg000.m4s")
     assert response.status_code == 200 and response.data == b""
     assert response.headers["X-Accel-Redirect"] == f"/protected-media/videos/{lesson.media_key}/v0/seg000.m4s"
     assert response.mimetype == "video/iso.segment"
+    assert response.headers["Cache-Control"] == "private, max-age=31536000, immutable"
 
 
 def test_subtitles_uploaded_by_editor_are_served_as_vtt(app, client, auth, make, setup):

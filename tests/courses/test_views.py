@@ -73,7 +73,7 @@ def test_rural_page_has_tiles_and_plain_buttons(client, auth, make, courses):
     for label in ["种植", "养殖", "农产品加工", "农村电商", "务工技能"]:
         assert label in page
     assert "猪舍消毒" in page and "只听声音" in page and "下载" in page
-    assert f"/courses/media/{lesson.id}/download.mp4?download=1" in page
+    assert f"/courses/media/{lesson.id}/k/{lesson.media_key}/download.mp4?download=1" in page
     home = client.get("/").get_data(as_text=True)
     assert "农村实用技术" in home and "/courses/rural?category=planting" in home
 

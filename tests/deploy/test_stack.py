@@ -84,18 +84,24 @@ def test_media_only_through_x_accel_redirect_after_the_access_check(stack):
 
     member = Browser(port)
     assert member.login(stack["member"], PASSWORD).status == 302
-    playlist = member.get(f"/courses/media/{lesson}/master.m3u8")
+    # The pages' URLs name the media key: nginx passes the app's year-long Cache-Control on.
+    playlist = member.get(f"/courses/media/{lesson}/k/{key}/master.m3u8")
     assert playlist.status == 200
     assert playlist.getheader("Content-Type").startswith("application/vnd.apple.mpegurl")
     assert playlist.body == (stack["folder"] / "master.m3u8").read_bytes()  # sent by nginx from the media folder
-    assert playlist.getheader("Cache-Control") == "private, max-age=604800"
+    assert playlist.getheader("Cache-Control") == "private, max-age=31536000, immutable"
     assert playlist.getheader("X-Accel-Redirect") is None  # consumed by nginx
+    assert playlist.getheader("Set-Cookie") is None  # the session did not change
+    plain = member.get(f"/courses/media/{lesson}/master.m3u8")
+    assert plain.status == 200 and plain.getheader("Cache-Control") == "private, no-cache"
+    assert member.get(f"/courses/media/{lesson}/k/{'0' * 20}/master.m3u8").status == 404
 
-    segment = member.get(f"/courses/media/{lesson}/v0/seg000.m4s")
+    segment = member.get(f"/courses/media/{lesson}/k/{key}/v0/seg000.m4s")
     assert (segment.status, segment.getheader("Content-Type")) == (200, "video/iso.segment")
-    init = member.get(f"/courses/media/{lesson}/v0/init_0.mp4")
+    assert segment.getheader("Cache-Control") == "private, max-age=31536000, immutable"
+    init = member.get(f"/courses/media/{lesson}/k/{key}/v0/init_0.mp4")
     assert (init.status, init.getheader("Content-Type")) == (200, "video/mp4")
-    variant = member.get(f"/courses/media/{lesson}/v0/index.m3u8")
+    variant = member.get(f"/courses/media/{lesson}/k/{key}/v0/index.m3u8")
     assert variant.getheader("Content-Type").startswith("application/vnd.apple.mpegurl")
 
 

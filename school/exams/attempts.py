@@ -48,7 +48,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -123,14 +123,16 @@ def start(exam: Exam, member: User, now: datetime, rng: random.Random | None = N
     winner's attempt or is told the attempts are used up.
     """
     for _ in range(_START_TRIES):
-        existing = current_attempt(exam, member)
+        # One read of the member's attempts gives the open one, the count and the next number.
+        mine = eligibility.attempts_of(exam, member)
+        existing = next((a for a in mine if a.state == AttemptState.IN_PROGRESS), None)
         if existing is not None:
             if not is_overdue(existing, now):
                 return existing
             finish(existing.id, now, "overdue")
-        reason = eligibility.why_not_start(exam, member, now)
-        number = (db.session.scalar(select(func.max(Attempt.number)).where(
-            Attempt.exam_id == exam.id, Attempt.member_id == member.id)) or 0) + 1
+            mine = eligibility.attempts_of(exam, member)
+        reason = eligibility.why_not_start(exam, member, now, mine)
+        number = max((a.number for a in mine), default=0) + 1
         if not reason and exam.attempts_allowed and number > exam.attempts_allowed:
             reason = "您的作答次数已用完"
         if reason:
@@ -219,6 +221,7 @@ def credit_hours(exam: Exam) -> Decimal:
 
 
 def _grade(attempt: Attempt) -> None:
+    exam = attempt.exam  # before any attribute changes: its load would flush them as a separate UPDATE
     ids = [item["q"] for item in attempt.layout]
     questions = {q.id: q for q in db.session.scalars(select(Question).where(Question.id.in_(ids)))}
     answers = {a.question_id: a for a in db.session.scalars(
@@ -246,7 +249,7 @@ def _grade(attempt: Attempt) -> None:
     # Written answers to grade (待阅卷): the score so far is provisional, no verdict, no credit
     # until the last one is graded (``marking.grade``).
     attempt.awaiting_grading = pending > 0
-    attempt.passed = None if pending else bool(maximum) and total * 100 >= maximum * attempt.exam.pass_percent
+    attempt.passed = None if pending else bool(maximum) and total * 100 >= maximum * exam.pass_percent
 
 
 def _written_needs_grader(question: Question, answer: Answer) -> bool:
@@ -263,6 +266,19 @@ def _written_needs_grader(question: Question, answer: Answer) -> bool:
     return False
 
 
+def _commit_keeping_loaded() -> None:
+    """Commit without expiring what this session loaded. The attempt row was just written
+    under its row lock (and SQLite's write lock), so what we hold is what was committed;
+    reading it back for the result page and the ``attempt_passed`` listeners would only cost
+    statements."""
+    session = db.session()
+    previous, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = previous
+
+
 def finish(attempt_id: int, now: datetime, reason: str = "submitted") -> tuple[Attempt, bool]:
     """Finish once. Returns the attempt and whether this call was the one that finished it."""
     attempt = db.session.get(Attempt, attempt_id)
@@ -270,13 +286,16 @@ def finish(attempt_id: int, now: datetime, reason: str = "submitted") -> tuple[A
     if reason == "overdue" and attempt is not None and attempt.deadline_at and attempt.deadline_at < now:
         finished_at = attempt.deadline_at  # it ended at its deadline; the sweep only noticed later
     with write_section():
-        changed = db.session.execute(update(Attempt).where(
+        # Reloading the row drops its loaded exam; holding it keeps it in the identity map (no re-read).
+        exam = attempt.exam if attempt is not None else None  # noqa: F841
+        # The changed row comes back with the UPDATE (RETURNING): no second read.
+        attempt = db.session.execute(update(Attempt).where(
             Attempt.id == attempt_id, Attempt.state == AttemptState.IN_PROGRESS).values(
-            state=AttemptState.FINISHED, finished_at=finished_at, finish_reason=reason))
-        if changed.rowcount != 1:
+            state=AttemptState.FINISHED, finished_at=finished_at, finish_reason=reason).returning(Attempt),
+            execution_options={"populate_existing": True}).scalar_one_or_none()
+        if attempt is None:
             db.session.rollback()
             return db.session.get(Attempt, attempt_id, populate_existing=True), False
-        attempt = db.session.get(Attempt, attempt_id, populate_existing=True)
         _grade(attempt)
         if attempt.passed:
             hours = credit_hours(attempt.exam)
@@ -285,7 +304,7 @@ def finish(attempt_id: int, now: datetime, reason: str = "submitted") -> tuple[A
                 ledger.award(attempt.member_id, hours, "online", "exam",
                              key=keys.exam_pass(attempt.exam_id, attempt.member_id), now=finished_at,
                              description=f"考试通过：{attempt.exam.title}"[:300])
-        db.session.commit()
+        _commit_keeping_loaded()
     if attempt.passed:
         signals.attempt_passed.send(attempt, now=finished_at)  # e.g. a course whose test this is
     return attempt, True

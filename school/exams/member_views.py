@@ -11,6 +11,8 @@ from datetime import timezone
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from sqlalchemy import inspect
+from sqlalchemy.orm import joinedload
 
 from school import observability
 from school.accounts.roles import current_actor, is_editor
@@ -30,11 +32,14 @@ def _ms(dt) -> int | None:
 
 
 def _exam_or_404(exam_id: int) -> Exam:
-    return db.session.get(Exam, exam_id) or abort(404)
+    # With its audience in the same statement: every page here checks it.
+    return db.session.get(Exam, exam_id, options=[joinedload(Exam.audience_orgs)]) or abort(404)
 
 
-def _own_attempt_or_404(attempt_id: int) -> Attempt:
-    attempt = db.session.get(Attempt, attempt_id)
+def _own_attempt_or_404(attempt_id: int, with_exam: bool = False) -> Attempt:
+    """The member's attempt; ``with_exam`` loads its exam in the same statement (pages that
+    show it), which a save does not need."""
+    attempt = db.session.get(Attempt, attempt_id, options=[joinedload(Attempt.exam)] if with_exam else None)
     if attempt is None or attempt.member_id != current_user.id:
         abort(404)  # someone else's attempt does not exist for you
     return attempt
@@ -81,13 +86,14 @@ def start(exam_id: int):
     except ExamError as exc:
         flash(str(exc), "error")
         return redirect(url_for("exams.exam_detail", exam_id=exam.id))
-    return redirect(url_for("exams.attempt_page", attempt_id=attempt.id))
+    # The id from the identity map: the commit expired the row, and reading it back costs a statement.
+    return redirect(url_for("exams.attempt_page", attempt_id=inspect(attempt).identity[0]))
 
 
 @bp.get("/attempts/<int:attempt_id>")
 @login_required
 def attempt_page(attempt_id: int):
-    attempt = _own_attempt_or_404(attempt_id)
+    attempt = _own_attempt_or_404(attempt_id, with_exam=True)
     now = utcnow()
     attempt = attempts.finish_if_overdue(attempt, now)
     if attempt.state != AttemptState.IN_PROGRESS:
@@ -137,7 +143,7 @@ def _bad_request(message: str):
 def submit(attempt_id: int):
     """Hand in. The page's script sends its answers as JSON in ``answers``; without it the
     attempt page's own fields are read. Malformed answers: 400, nothing saved or finished."""
-    attempt = _own_attempt_or_404(attempt_id)
+    attempt = _own_attempt_or_404(attempt_id, with_exam=True)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     if request.form.get("answers"):
@@ -160,7 +166,7 @@ def submit(attempt_id: int):
 @bp.get("/attempts/<int:attempt_id>/result")
 @login_required
 def result(attempt_id: int):
-    attempt = _own_attempt_or_404(attempt_id)
+    attempt = _own_attempt_or_404(attempt_id, with_exam=True)
     now = utcnow()
     attempt = attempts.finish_if_overdue(attempt, now)
     if attempt.state != AttemptState.FINISHED:

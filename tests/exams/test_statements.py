@@ -15,7 +15,7 @@ from school.sqlcount import counting
 from tests.exams import helpers
 
 # The most each request may send (BEGIN/COMMIT not counted; see school/sqlcount.py).
-LIMITS = {"save": 4, "start": 10, "page": 6, "submit": 15}
+LIMITS = {"save": 4, "start": 5, "page": 5, "submit": 10}
 SHOW = os.environ.get("SCHOOL_SHOW_STATEMENTS") == "1"
 
 

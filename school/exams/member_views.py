@@ -108,7 +108,6 @@ def attempt_page(attempt_id: int):
 def save_answers(attempt_id: int):
     """Autosave (JSON). 200: all saved; 400: malformed, nothing saved (``error``, ``errors``
     by question); 409 ``finished``: the attempt no longer takes answers."""
-    attempt = _own_attempt_or_404(attempt_id)
     try:
         payload = request.get_json(silent=True)
     except RecursionError:  # nested deeper than the parser goes: not from the page either
@@ -118,9 +117,13 @@ def save_answers(attempt_id: int):
     now = utcnow()
     if not isinstance(items, list):
         return jsonify(error="请求格式不正确", server_time=_ms(now)), 400
-    deadline = _ms(attempt.deadline_at)  # read before the commit expires the object
     try:
-        result = attempts.save_answers(attempt, current_actor(), items, now, signals_raw)
+        result = attempts.save_own(attempt_id, current_actor(), items, now, signals_raw)
+        if result is None:  # not an open attempt of this member's within its time: say why
+            attempt = _own_attempt_or_404(attempt_id)
+            deadline_at = attempt.deadline_at  # read before the commit expires the object
+            result = attempts.save_answers(attempt, current_actor(), items, now, signals_raw)
+            result.deadline_at = deadline_at
     except AnswerError as exc:
         observability.exam_save("malformed")
         return jsonify(error=str(exc), errors={str(k): v for k, v in exc.errors.items()},
@@ -128,10 +131,10 @@ def save_answers(attempt_id: int):
     except ExamError as exc:
         observability.exam_save("finished")
         return jsonify(error=str(exc), finished=True, server_time=_ms(now),
-                       result_url=url_for("exams.result", attempt_id=attempt.id)), 409
+                       result_url=url_for("exams.result", attempt_id=attempt_id)), 409
     observability.exam_save("saved")
     return jsonify(saved=result.saved, errors={}, saved_at=format_local(now, "%H:%M:%S"),
-                   server_time=_ms(utcnow()), deadline=deadline)
+                   server_time=_ms(utcnow()), deadline=_ms(result.deadline_at))
 
 
 def _bad_request(message: str):

@@ -31,7 +31,7 @@ def _count(app, call):
 
 @pytest.fixture
 def taking(app, client, auth, make):
-    member = make.user()
+    member = make.user(org=make.tree()["a1"])  # a member of a branch, as every real one is
     bank = make.questions()
     exam = make.exam(bank)
     auth.login(member)

@@ -15,6 +15,8 @@ page keeps the answer in its journal and sends it again with the next autosave, 
 client does too). "Lost" means an answer the server acknowledged (200, listed in ``saved``)
 that is not in the database at the end — a later revision of it counts as kept.
 
+Each request kind's SQL statements per request (the server's X-Statements header) are reported too.
+
 PostgreSQL runs in a schema of its own (``exam_spike``) that is dropped afterwards.
 Load stays on 127.0.0.1 and is bounded by --members/--saves.
 """
@@ -96,6 +98,7 @@ class Client:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         self.cookie = ""
         self.csrf = ""
+        self.statements = None  # X-Statements of the last response (SCHOOL_COUNT_STATEMENTS=1)
 
     def request(self, method, path, body=None, headers=None):
         headers = dict(headers or {})
@@ -103,12 +106,15 @@ class Client:
             headers["Cookie"] = self.cookie
         try:
             self.conn.request(method, path, body=body, headers=headers)
+            self.statements = None
             response = self.conn.getresponse()
             data = response.read()
         except (OSError, http.client.HTTPException):
             # No silent retry: a phone sees this error too. The next request opens a new connection.
             self.conn.close()
             raise
+        counted = response.getheader("X-Statements")
+        self.statements = int(counted) if counted and counted.isdigit() else None
         for header, value in response.getheaders():
             if header.lower() == "set-cookie" and value.startswith("school_session="):
                 self.cookie = value.split(";", 1)[0]
@@ -139,11 +145,14 @@ class Recorder:
         self.lock = threading.Lock()
         self.times: dict[str, list[float]] = {}
         self.errors: dict[str, int] = {}
+        self.statements: dict[str, list[int]] = {}  # SQL statements per request, by kind
 
-    def add(self, kind: str, seconds: float, status: int, ok: bool = True):
+    def add(self, kind: str, seconds: float, status: int, ok: bool = True, statements: int | None = None):
         with self.lock:
             if status:  # a failed connection has no latency worth counting
                 self.times.setdefault(kind, []).append(seconds)
+            if statements is not None:
+                self.statements.setdefault(kind, []).append(statements)
             if ok:
                 return
             cause = "连接错误" if status == 0 else ("5xx" if status >= 500 else str(status))
@@ -187,7 +196,8 @@ class Journey:
                 saved = set(json.loads(data).get("saved", []))
             except ValueError:
                 pass
-        self.rec.add(kind, time.perf_counter() - t0, status, status == 200 and qid in saved)
+        self.rec.add(kind, time.perf_counter() - t0, status, status == 200 and qid in saved,
+                     self.client.statements if status else None)
         for q in saved & set(sent):
             self.acked[q] = (sent[q][1], sent[q][0])
             if self.pending.get(q, (None, None))[1] == sent[q][1]:
@@ -201,7 +211,7 @@ def member_journey(client: Client, exam_id: int, args, rec: Recorder, acked: lis
                                    {"Content-Type": "application/x-www-form-urlencoded"})
     except (OSError, http.client.HTTPException):
         status = 0
-    rec.add("start", time.perf_counter() - t0, status, status == 302)
+    rec.add("start", time.perf_counter() - t0, status, status == 302, client.statements if status else None)
     page = b""
     for _ in range(3):  # the member taps again after an error: the exam page shows the resume link
         try:
@@ -229,7 +239,7 @@ def member_journey(client: Client, exam_id: int, args, rec: Recorder, acked: lis
             status, page = client.request("GET", f"/exams/attempts/{attempt_id}")
         except (OSError, http.client.HTTPException):
             status, page = 0, b""
-        rec.add("page", time.perf_counter() - t0, status, status == 200)
+        rec.add("page", time.perf_counter() - t0, status, status == 200, client.statements if status else None)
         if status == 200:
             break
         time.sleep(1)
@@ -263,7 +273,7 @@ def member_journey(client: Client, exam_id: int, args, rec: Recorder, acked: lis
                                    {"Content-Type": "application/x-www-form-urlencoded"})
     except (OSError, http.client.HTTPException):
         status = 0
-    rec.add("submit", time.perf_counter() - t0, status, status == 302)
+    rec.add("submit", time.perf_counter() - t0, status, status == 302, client.statements if status else None)
 
 
 def baseline_probe(port: int, stop: threading.Event, rec: Recorder):
@@ -314,7 +324,10 @@ def run(label: str, url: str, args) -> dict:
     instance = tempfile.mkdtemp(prefix="exam-spike-")
     exam_id, numbers = seed(url, instance, args.members, args.saves)
     port = free_port()
-    env = dict(os.environ, SCHOOL_DATABASE_URL=url, SCHOOL_INSTANCE_PATH=instance, SCHOOL_SECRET_KEY="bench-secret")
+    # SCHOOL_WEB_THREADS sizes the PostgreSQL pool as deploy/gunicorn.conf.py does; every
+    # response carries X-Statements (its SQL statement count).
+    env = dict(os.environ, SCHOOL_DATABASE_URL=url, SCHOOL_INSTANCE_PATH=instance, SCHOOL_SECRET_KEY="bench-secret",
+               SCHOOL_WEB_THREADS=str(args.threads), SCHOOL_COUNT_STATEMENTS="1")
     env.pop("SCHOOL_REDIS_URL", None)
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "--worker-class", "gthread", "--workers", str(args.workers),
@@ -401,6 +414,9 @@ def run(label: str, url: str, args) -> dict:
         result[f"{kind}_n"] = len(rec.times.get(kind, []))
         result[f"{kind}_p50_ms"] = pct(rec.times.get(kind, []), 50)
         result[f"{kind}_p95_ms"] = pct(rec.times.get(kind, []), 95)
+        counted = rec.statements.get(kind, [])
+        result[f"{kind}_statements"] = (f"{min(counted)}–{max(counted)}" if counted and min(counted) != max(counted)
+                                        else str(counted[0]) if counted else "-")
     result["save_to_healthz_p50"] = result["save_choice_p50_ms"] / result["healthz_p50_ms"]
     return result
 
@@ -486,7 +502,8 @@ def main():
           f"starts spread over {args.window:g} s, think {args.think:g} s, "
           f"gunicorn gthread {args.workers}×{args.threads}" + ("，中途 SIGKILL 一个 worker" if args.kill_worker else ""))
     header = ("db", "rps", "start p50/p95", "choice save p50/p95", "written save p50/p95", "submit p50/p95",
-              "healthz p50/p95", "acked", "lost", "finished", "client errors", "killed")
+              "healthz p50/p95", "acked", "lost", "finished", "client errors", "killed",
+              "statements start/page/save/submit")
 
     def ms(r, kind):
         return f"{r[kind + '_p50_ms']:.0f}/{r[kind + '_p95_ms']:.0f} ms"
@@ -497,7 +514,8 @@ def main():
             r["db"], f"{r['rps']:.0f}", ms(r, "start"), ms(r, "save_choice"), ms(r, "save_written"), ms(r, "submit"),
             ms(r, "healthz"), str(r["acked_answers"]), str(r["lost_saves"]), f"{r['finished_attempts']}/{r['members']}",
             (f"{r['client_errors']} " + json.dumps(r["errors"], ensure_ascii=False)) if r["errors"] else "0",
-            ",".join(map(str, r["killed_worker"])) or "-"]))
+            ",".join(map(str, r["killed_worker"])) or "-",
+            "/".join(r[f"{k}_statements"] for k in ("start", "page", "save_choice", "submit"))]))
     print(json.dumps(results, ensure_ascii=False, indent=1))
     # Lost answers always fail the run; errors only when no worker was killed on purpose.
     if any(r["lost_saves"] or (r["errors"] and not args.kill_worker) for r in results):

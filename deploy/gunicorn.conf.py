@@ -10,8 +10,10 @@ Every value can be set from the environment (the systemd unit reads /etc/school/
 - ``SCHOOL_WEB_TIMEOUT``  seconds before a stuck worker is killed (default 120). Slow uploads do not
   count: nginx buffers each body before gunicorn sees it.
 
-Pool sizing: each worker process has its own SQLAlchemy pool (5 connections + 10 overflow by
-default), and at most ``threads`` of them are in use at once. PostgreSQL must allow
+Pool sizing: each worker process has its own SQLAlchemy pool, sized from the same
+``SCHOOL_WEB_THREADS`` (school/config.py ``engine_options``: ``threads`` connections + 4 overflow
+for the in-process job worker; ``SCHOOL_DB_POOL_SIZE`` / ``SCHOOL_DB_MAX_OVERFLOW`` override it),
+so no request thread waits for a connection. PostgreSQL must allow
 ``workers × threads`` for every web node, plus the RQ workers (one each), the sweep timer (one)
 and psql/backup sessions: 4 workers × 8 threads × 2 nodes = 64 + a few, under the default
 ``max_connections = 100``. For more, raise max_connections or put PgBouncer (transaction mode)

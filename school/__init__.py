@@ -27,6 +27,8 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from school import observability
     observability.init_app(app)  # request id, log format, /metrics (first, so every hook logs the id)
+    from school import sqlcount
+    sqlcount.init_app(app)  # X-Statements with SCHOOL_COUNT_STATEMENTS=1 (before any hook that queries)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"),

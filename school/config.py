@@ -29,6 +29,19 @@ def _instance_secret(instance_path: Path) -> str:
     return key
 
 
+def engine_options(url: str, env) -> dict:
+    """PostgreSQL pool per process: one connection for each gunicorn thread (``SCHOOL_WEB_THREADS``,
+    read by deploy/gunicorn.conf.py too) and a few more for the in-process job worker and the
+    periodic sweeps. SQLAlchemy's default (5 + 10 overflow) is below 16 threads: the rest waited
+    for a connection, and overflow connections were opened and closed per burst."""
+    if not url.startswith("postgresql"):
+        return {}
+    threads = int(env.get("SCHOOL_WEB_THREADS", 8))
+    return {"pool_size": int(env.get("SCHOOL_DB_POOL_SIZE", threads)),
+            "max_overflow": int(env.get("SCHOOL_DB_MAX_OVERFLOW", 4)),
+            "pool_timeout": float(env.get("SCHOOL_DB_POOL_TIMEOUT", 30))}
+
+
 def load_config(overrides: dict | None = None) -> dict:
     env = os.environ
     overrides = overrides or {}
@@ -118,4 +131,6 @@ def load_config(overrides: dict | None = None) -> dict:
     }
     config.update(overrides)
     config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
+    if "SQLALCHEMY_ENGINE_OPTIONS" not in overrides:
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(config["SQLALCHEMY_DATABASE_URI"], env)
     return config

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import joinedload
 from sqlalchemy.sql.elements import ColumnElement
 
 from school.accounts.models import AuthSession, LoginAttempt, User
@@ -202,7 +203,11 @@ def load_session_user(token: str | None, now: datetime, max_age: timedelta) -> U
     """The user of a live login session; expired, revoked or deactivated sessions give ``None``."""
     if not token:
         return None
-    row = db.session.scalar(select(AuthSession).where(AuthSession.token_hash == _hash_token(token)))
+    # The session row, its user and the user's organisation (the menu's notice count, audience
+    # checks) in one statement: every signed-in request pays for it.
+    row = db.session.scalar(select(AuthSession).options(
+        joinedload(AuthSession.user, innerjoin=True).joinedload(User.org))
+        .where(AuthSession.token_hash == _hash_token(token)))
     if row is None or not row.user.active or row.created_at < now - max_age:
         return None
     user = row.user

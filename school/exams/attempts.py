@@ -48,7 +48,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -123,14 +123,16 @@ def start(exam: Exam, member: User, now: datetime, rng: random.Random | None = N
     winner's attempt or is told the attempts are used up.
     """
     for _ in range(_START_TRIES):
-        existing = current_attempt(exam, member)
+        # One read of the member's attempts gives the open one, the count and the next number.
+        mine = eligibility.attempts_of(exam, member)
+        existing = next((a for a in mine if a.state == AttemptState.IN_PROGRESS), None)
         if existing is not None:
             if not is_overdue(existing, now):
                 return existing
             finish(existing.id, now, "overdue")
-        reason = eligibility.why_not_start(exam, member, now)
-        number = (db.session.scalar(select(func.max(Attempt.number)).where(
-            Attempt.exam_id == exam.id, Attempt.member_id == member.id)) or 0) + 1
+            mine = eligibility.attempts_of(exam, member)
+        reason = eligibility.why_not_start(exam, member, now, mine)
+        number = max((a.number for a in mine), default=0) + 1
         if not reason and exam.attempts_allowed and number > exam.attempts_allowed:
             reason = "您的作答次数已用完"
         if reason:
@@ -162,6 +164,7 @@ def start(exam: Exam, member: User, now: datetime, rng: random.Random | None = N
 class SaveResult:
     saved: list[int] = field(default_factory=list)
     saved_at: datetime | None = None
+    deadline_at: datetime | None = None
 
 
 def _upsert(values: dict) -> None:
@@ -211,6 +214,45 @@ def save_answers(attempt: Attempt, member: User, items: list[dict], now: datetim
     return result
 
 
+def save_own(attempt_id: int, member: User, items: list[dict], now: datetime, signals_raw=None) -> SaveResult | None:
+    """The autosave in as few statements as the rules allow (each one a round trip on PostgreSQL).
+
+    The attempt is taken with ``UPDATE … WHERE`` the member's, in progress and within deadline
+    + grace (the server's clock), ``RETURNING`` the row: the read and the row lock that orders
+    this save against a finish are one statement. Then one upsert per answer (revision rule in
+    ``_upsert``), and the integrity counts only when they grew. Returns ``None`` — nothing
+    written — when the attempt is not such an attempt: the caller then loads it and calls
+    ``save_answers``, which tells why (not yours, handed in, overdue: handed in now).
+    Raises AnswerError (nothing saved) for malformed answers or signals.
+    """
+    earliest_deadline = now - timedelta(seconds=grace_seconds())
+    with write_section():
+        attempt = db.session.execute(update(Attempt).where(
+            Attempt.id == attempt_id, Attempt.member_id == member.id, Attempt.state == AttemptState.IN_PROGRESS,
+            or_(Attempt.deadline_at.is_(None), Attempt.deadline_at >= earliest_deadline)).values(
+            last_saved_at=now).returning(Attempt), execution_options={"populate_existing": True}).scalar_one_or_none()
+        if attempt is None:
+            db.session.rollback()
+            return None
+        try:
+            rows = responses.parse_items(attempt, items)
+            counted = responses.parse_signals(attempt, signals_raw)
+        except AnswerError:
+            db.session.rollback()
+            raise
+        if counted is not None:
+            merged = responses.merge_signals(attempt.integrity, counted)
+            if merged != (attempt.integrity or None):
+                attempt.integrity = merged  # flushed before the first upsert
+        result = SaveResult(saved_at=now, deadline_at=attempt.deadline_at)
+        for row in rows:
+            _upsert(dict(row, attempt_id=attempt.id, saved_at=now))
+            result.saved.append(row["question_id"])
+        db.session.flush()  # the integrity counts, when there are no answers to upsert
+        db.session.commit()
+    return result
+
+
 # --- finishing --------------------------------------------------------------------------
 
 
@@ -219,6 +261,7 @@ def credit_hours(exam: Exam) -> Decimal:
 
 
 def _grade(attempt: Attempt) -> None:
+    exam = attempt.exam  # before any attribute changes: its load would flush them as a separate UPDATE
     ids = [item["q"] for item in attempt.layout]
     questions = {q.id: q for q in db.session.scalars(select(Question).where(Question.id.in_(ids)))}
     answers = {a.question_id: a for a in db.session.scalars(
@@ -246,7 +289,7 @@ def _grade(attempt: Attempt) -> None:
     # Written answers to grade (待阅卷): the score so far is provisional, no verdict, no credit
     # until the last one is graded (``marking.grade``).
     attempt.awaiting_grading = pending > 0
-    attempt.passed = None if pending else bool(maximum) and total * 100 >= maximum * attempt.exam.pass_percent
+    attempt.passed = None if pending else bool(maximum) and total * 100 >= maximum * exam.pass_percent
 
 
 def _written_needs_grader(question: Question, answer: Answer) -> bool:
@@ -263,6 +306,19 @@ def _written_needs_grader(question: Question, answer: Answer) -> bool:
     return False
 
 
+def _commit_keeping_loaded() -> None:
+    """Commit without expiring what this session loaded. The attempt row was just written
+    under its row lock (and SQLite's write lock), so what we hold is what was committed;
+    reading it back for the result page and the ``attempt_passed`` listeners would only cost
+    statements."""
+    session = db.session()
+    previous, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = previous
+
+
 def finish(attempt_id: int, now: datetime, reason: str = "submitted") -> tuple[Attempt, bool]:
     """Finish once. Returns the attempt and whether this call was the one that finished it."""
     attempt = db.session.get(Attempt, attempt_id)
@@ -270,13 +326,16 @@ def finish(attempt_id: int, now: datetime, reason: str = "submitted") -> tuple[A
     if reason == "overdue" and attempt is not None and attempt.deadline_at and attempt.deadline_at < now:
         finished_at = attempt.deadline_at  # it ended at its deadline; the sweep only noticed later
     with write_section():
-        changed = db.session.execute(update(Attempt).where(
+        # Reloading the row drops its loaded exam; holding it keeps it in the identity map (no re-read).
+        exam = attempt.exam if attempt is not None else None  # noqa: F841
+        # The changed row comes back with the UPDATE (RETURNING): no second read.
+        attempt = db.session.execute(update(Attempt).where(
             Attempt.id == attempt_id, Attempt.state == AttemptState.IN_PROGRESS).values(
-            state=AttemptState.FINISHED, finished_at=finished_at, finish_reason=reason))
-        if changed.rowcount != 1:
+            state=AttemptState.FINISHED, finished_at=finished_at, finish_reason=reason).returning(Attempt),
+            execution_options={"populate_existing": True}).scalar_one_or_none()
+        if attempt is None:
             db.session.rollback()
             return db.session.get(Attempt, attempt_id, populate_existing=True), False
-        attempt = db.session.get(Attempt, attempt_id, populate_existing=True)
         _grade(attempt)
         if attempt.passed:
             hours = credit_hours(attempt.exam)
@@ -285,7 +344,7 @@ def finish(attempt_id: int, now: datetime, reason: str = "submitted") -> tuple[A
                 ledger.award(attempt.member_id, hours, "online", "exam",
                              key=keys.exam_pass(attempt.exam_id, attempt.member_id), now=finished_at,
                              description=f"考试通过：{attempt.exam.title}"[:300])
-        db.session.commit()
+        _commit_keeping_loaded()
     if attempt.passed:
         signals.attempt_passed.send(attempt, now=finished_at)  # e.g. a course whose test this is
     return attempt, True

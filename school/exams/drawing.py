@@ -30,11 +30,21 @@ def question_pool(exam: Exam, rng: random.Random) -> list[int]:
     return [q for q in wanted if q in existing]
 
 
+def _questions(ids: list[int]) -> dict[int, Question]:
+    return {q.id: q for q in db.session.scalars(select(Question).where(Question.id.in_(ids)))} if ids else {}
+
+
 def draw_layout(exam: Exam, rng: random.Random) -> list[dict]:
-    ids = question_pool(exam, rng)
+    selection = exam.selection or {}
+    if "draw" in selection:
+        ids = question_pool(exam, rng)
+        questions = _questions(ids)
+    else:  # a fixed paper: its questions that still exist, read once (not ids first, then rows)
+        wanted = [int(q) for q in selection.get("fixed", [])]
+        questions = _questions(wanted)
+        ids = [q for q in wanted if q in questions]
     if exam.shuffle_questions:
         rng.shuffle(ids)
-    questions = {q.id: q for q in db.session.scalars(select(Question).where(Question.id.in_(ids)))} if ids else {}
     layout = []
     for qid in ids:
         question = questions[qid]

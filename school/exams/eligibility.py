@@ -33,8 +33,9 @@ def attempts_of(exam: Exam, member: User) -> list[Attempt]:
         Attempt.exam_id == exam.id, Attempt.member_id == member.id).order_by(Attempt.number)))
 
 
-def why_not_start(exam: Exam, member: User, now: datetime) -> str | None:
-    """``None`` when ``member`` may start a new attempt now, else the reason in Chinese."""
+def why_not_start(exam: Exam, member: User, now: datetime, mine: list[Attempt] | None = None) -> str | None:
+    """``None`` when ``member`` may start a new attempt now, else the reason in Chinese.
+    ``mine``: the member's attempts at ``exam`` when the caller has just read them."""
     if not exam.published:
         return "考试尚未发布"
     if not in_audience(exam, member):
@@ -43,7 +44,7 @@ def why_not_start(exam: Exam, member: User, now: datetime) -> str | None:
         return "考试尚未开始"
     if exam.closes_at and now >= exam.closes_at:
         return "考试已结束"
-    if exam.attempts_allowed and len(attempts_of(exam, member)) >= exam.attempts_allowed:
+    if exam.attempts_allowed and len(attempts_of(exam, member) if mine is None else mine) >= exam.attempts_allowed:
         return "您的作答次数已用完"
     return None
 

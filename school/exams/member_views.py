@@ -11,6 +11,8 @@ from datetime import timezone
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from sqlalchemy import inspect
+from sqlalchemy.orm import joinedload
 
 from school import observability
 from school.accounts.roles import current_actor, is_editor
@@ -30,11 +32,14 @@ def _ms(dt) -> int | None:
 
 
 def _exam_or_404(exam_id: int) -> Exam:
-    return db.session.get(Exam, exam_id) or abort(404)
+    # With its audience in the same statement: every page here checks it.
+    return db.session.get(Exam, exam_id, options=[joinedload(Exam.audience_orgs)]) or abort(404)
 
 
-def _own_attempt_or_404(attempt_id: int) -> Attempt:
-    attempt = db.session.get(Attempt, attempt_id)
+def _own_attempt_or_404(attempt_id: int, with_exam: bool = False) -> Attempt:
+    """The member's attempt; ``with_exam`` loads its exam in the same statement (pages that
+    show it), which a save does not need."""
+    attempt = db.session.get(Attempt, attempt_id, options=[joinedload(Attempt.exam)] if with_exam else None)
     if attempt is None or attempt.member_id != current_user.id:
         abort(404)  # someone else's attempt does not exist for you
     return attempt
@@ -81,13 +86,14 @@ def start(exam_id: int):
     except ExamError as exc:
         flash(str(exc), "error")
         return redirect(url_for("exams.exam_detail", exam_id=exam.id))
-    return redirect(url_for("exams.attempt_page", attempt_id=attempt.id))
+    # The id from the identity map: the commit expired the row, and reading it back costs a statement.
+    return redirect(url_for("exams.attempt_page", attempt_id=inspect(attempt).identity[0]))
 
 
 @bp.get("/attempts/<int:attempt_id>")
 @login_required
 def attempt_page(attempt_id: int):
-    attempt = _own_attempt_or_404(attempt_id)
+    attempt = _own_attempt_or_404(attempt_id, with_exam=True)
     now = utcnow()
     attempt = attempts.finish_if_overdue(attempt, now)
     if attempt.state != AttemptState.IN_PROGRESS:
@@ -102,7 +108,6 @@ def attempt_page(attempt_id: int):
 def save_answers(attempt_id: int):
     """Autosave (JSON). 200: all saved; 400: malformed, nothing saved (``error``, ``errors``
     by question); 409 ``finished``: the attempt no longer takes answers."""
-    attempt = _own_attempt_or_404(attempt_id)
     try:
         payload = request.get_json(silent=True)
     except RecursionError:  # nested deeper than the parser goes: not from the page either
@@ -112,9 +117,13 @@ def save_answers(attempt_id: int):
     now = utcnow()
     if not isinstance(items, list):
         return jsonify(error="请求格式不正确", server_time=_ms(now)), 400
-    deadline = _ms(attempt.deadline_at)  # read before the commit expires the object
     try:
-        result = attempts.save_answers(attempt, current_actor(), items, now, signals_raw)
+        result = attempts.save_own(attempt_id, current_actor(), items, now, signals_raw)
+        if result is None:  # not an open attempt of this member's within its time: say why
+            attempt = _own_attempt_or_404(attempt_id)
+            deadline_at = attempt.deadline_at  # read before the commit expires the object
+            result = attempts.save_answers(attempt, current_actor(), items, now, signals_raw)
+            result.deadline_at = deadline_at
     except AnswerError as exc:
         observability.exam_save("malformed")
         return jsonify(error=str(exc), errors={str(k): v for k, v in exc.errors.items()},
@@ -122,10 +131,10 @@ def save_answers(attempt_id: int):
     except ExamError as exc:
         observability.exam_save("finished")
         return jsonify(error=str(exc), finished=True, server_time=_ms(now),
-                       result_url=url_for("exams.result", attempt_id=attempt.id)), 409
+                       result_url=url_for("exams.result", attempt_id=attempt_id)), 409
     observability.exam_save("saved")
     return jsonify(saved=result.saved, errors={}, saved_at=format_local(now, "%H:%M:%S"),
-                   server_time=_ms(utcnow()), deadline=deadline)
+                   server_time=_ms(utcnow()), deadline=_ms(result.deadline_at))
 
 
 def _bad_request(message: str):
@@ -137,7 +146,7 @@ def _bad_request(message: str):
 def submit(attempt_id: int):
     """Hand in. The page's script sends its answers as JSON in ``answers``; without it the
     attempt page's own fields are read. Malformed answers: 400, nothing saved or finished."""
-    attempt = _own_attempt_or_404(attempt_id)
+    attempt = _own_attempt_or_404(attempt_id, with_exam=True)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     if request.form.get("answers"):
@@ -160,7 +169,7 @@ def submit(attempt_id: int):
 @bp.get("/attempts/<int:attempt_id>/result")
 @login_required
 def result(attempt_id: int):
-    attempt = _own_attempt_or_404(attempt_id)
+    attempt = _own_attempt_or_404(attempt_id, with_exam=True)
     now = utcnow()
     attempt = attempts.finish_if_overdue(attempt, now)
     if attempt.state != AttemptState.FINISHED:

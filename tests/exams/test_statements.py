@@ -1,0 +1,81 @@
+"""Statements per request on the exam path (issue 17): a save, start, the attempt page and
+submit cost a small fixed number of SQL statements, sessions and user included, so
+PostgreSQL's round trips stay few. Counting is deterministic: these are not timing tests."""
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+
+import pytest
+
+from school.exams.models import Attempt
+from school.extensions import db
+from school.sqlcount import counting
+from tests.exams import helpers
+
+# The most each request may send (BEGIN/COMMIT not counted; see school/sqlcount.py).
+LIMITS = {"save": 4, "save_same_signals": 3, "start": 5, "page": 5, "submit": 10}
+SHOW = os.environ.get("SCHOOL_SHOW_STATEMENTS") == "1"
+
+
+def _count(app, call):
+    with counting(db.engine) as counter:
+        response = contextvars.Context().run(call)
+    if SHOW:
+        print(f"\n--- {len(counter)} statements")
+        for statement in counter.statements:
+            print("   ", re.sub(r"\s+", " ", statement)[:200])
+    return response, len(counter)
+
+
+@pytest.fixture
+def taking(app, client, auth, make):
+    member = make.user(org=make.tree()["a1"])  # a member of a branch, as every real one is
+    bank = make.questions()
+    exam = make.exam(bank)
+    auth.login(member)
+    token = client.token()
+    return member, bank, exam, token
+
+
+def test_statements_per_request(app, client, taking):
+    member, bank, exam, token = taking
+    raw, exam_id = client.client, exam.id
+    response, start = _count(app, lambda: raw.post(f"/exams/{exam_id}/start", data={"csrf_token": token}))
+    assert response.status_code == 302
+    attempt_id = int(re.search(r"/attempts/(\d+)", response.headers["Location"]).group(1))
+
+    response, page = _count(app, lambda: raw.get(f"/exams/attempts/{attempt_id}"))
+    assert response.status_code == 200
+
+    attempt = db.session.get(Attempt, attempt_id)
+    items = helpers.shown_right(attempt, bank)
+    saves = []
+    # The page sends its integrity counts with every save: written only when they grew (the
+    # first save and the fourth here). The first save of an answer inserts, later ones update.
+    for n, hidden in enumerate((0, 0, 0, 1, 1)):
+        body = {"answers": [dict(items[n % 2], rev=n + 1)], "signals": {"hidden": hidden, "pastes": {}}}
+        response, save = _count(app, lambda: raw.post(f"/exams/attempts/{attempt_id}/answers", json=body,
+                                                      headers={"X-CSRFToken": token}))
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert response.get_json()["saved"] == [items[n % 2]["question"]]
+        saves.append(save)
+    assert saves[1] == saves[2] == saves[4] <= LIMITS["save_same_signals"], saves
+    db.session.expire_all()
+    assert db.session.get(Attempt, attempt_id).integrity == {"hidden": 1, "pastes": {}}
+    # Several answers in one save: one upsert each.
+    response, save_all = _count(app, lambda: raw.post(f"/exams/attempts/{attempt_id}/answers",
+                                                      json={"answers": items}, headers={"X-CSRFToken": token}))
+    assert response.status_code == 200
+
+    response, submit = _count(app, lambda: raw.post(f"/exams/attempts/{attempt_id}/submit",
+                                                    data={"csrf_token": token, "answers": "[]"}))
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Attempt, attempt_id).passed is True
+    figures = {"save": max(saves), "start": start, "page": page, "submit": submit}
+    print("statements per request:", figures, "save of", len(items), "answers:", save_all)
+    for kind in figures:
+        assert figures[kind] <= LIMITS[kind], (kind, figures)
+    assert save_all <= LIMITS["save"] + len(items) - 1

@@ -7,10 +7,10 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
+from school import jobs
 from school.accounts.models import Organisation, Role
 from school.accounts.roles import current_actor, manager_required
 from school.accounts.scoping import get_org_or_404, scope_root, scoped_orgs
-from school import jobs
 from school.credits import reports
 from school.extensions import db
 from school.notices import delivery, plans, services

@@ -75,13 +75,19 @@ register(ItemKind("course", "课程", _course_find, _course_done, lambda ref: f"
 register(ItemKind("document", "图书馆文献", _document_find, _document_done, lambda ref: f"/library/doc/{ref}"))
 
 
-def done_pairs():
-    """``(member_id, kind, ref_id)`` of every done thing, over every registered kind."""
+def done_pairs(only: dict[str, set[int]] | None = None):
+    """``(member_id, kind, ref_id)`` of every done thing, over every registered kind; with
+    ``only``, of those kinds and ref ids alone (a plan's items: fewer rows to read)."""
     parts = []
     for kind in ITEM_KINDS.values():
+        if only is not None and kind.key not in only:
+            continue
         inner = kind.done().subquery()
-        parts.append(select(inner.c.member_id.label("member_id"), cast(literal(kind.key), String(20)).label("kind"),
-                            cast(inner.c.ref_id, Integer).label("ref_id")))
+        part = select(inner.c.member_id.label("member_id"), cast(literal(kind.key), String(20)).label("kind"),
+                      cast(inner.c.ref_id, Integer).label("ref_id"))
+        if only is not None:
+            part = part.where(inner.c.ref_id.in_(sorted(only[kind.key])))
+        parts.append(part)
     return union_all(*parts).subquery("done")
 
 
@@ -204,16 +210,27 @@ def plan_progress(actor: User, plan: StudyPlan) -> list[MemberProgress]:
                                  .order_by(Organisation.path, User.name, User.id)).all()
     if not members:
         return []
-    done = done_pairs()
+    wanted: dict[str, set[int]] = {}
+    for item in plan.items:
+        wanted.setdefault(item.kind, set()).add(item.ref_id)
+    if not wanted:
+        return [MemberProgress(PlanMember(i, n, no or "", o or ""), 0, []) for i, n, no, o in members]
+    done = done_pairs(wanted)
     # The members by the same condition as a subquery, not their ids as parameters: a county's
     # plan has 100,000 members, more than PostgreSQL (65,535) or SQLite (32,766) take in one statement.
     ids = query.with_only_columns(User.id).subquery()
-    pairs = set(db.session.execute(
-        select(done.c.member_id, done.c.kind, done.c.ref_id).where(done.c.member_id.in_(select(ids.c.id)))).all())
-    items = [(i, i.kind, i.ref_id) for i in plan.items]
+    # Plain tuples per member: a set of SQLAlchemy rows compares them through Row.__eq__, which
+    # took a third of the page's time for 100,000 members.
+    done_by: dict[int, set[tuple[str, int]]] = {}
+    for member_id, kind, ref in db.session.execute(
+            select(done.c.member_id, done.c.kind, done.c.ref_id).where(done.c.member_id.in_(select(ids.c.id)))):
+        done_by.setdefault(member_id, set()).add((kind, ref))
+    items = [(i, (i.kind, i.ref_id)) for i in plan.items]
+    nothing: set = set()
     rows = []
     for member_id, name, member_no, org_name in members:
-        missing = [i for i, kind, ref in items if (member_id, kind, ref) not in pairs]
+        got = done_by.get(member_id, nothing)
+        missing = [i for i, key in items if key not in got]
         rows.append(MemberProgress(PlanMember(member_id, name, member_no or "", org_name or ""),
                                    len(items) - len(missing), missing))
     return rows

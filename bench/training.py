@@ -403,6 +403,8 @@ def measure_reminders(app, counter: StatementCounter, admin_id: int, members: in
                                                 {"r": reminder_id})
             out["deliveries"] = db.session.scalar(text("SELECT count(*) FROM delivery WHERE reminder_id = :r"),
                                                   {"r": reminder_id})
+        say(f"reminder request {out['request'] * 1000:.0f} ms ({out['request_statements']} statements): "
+            f"{out['messages']} messages, {out['deliveries']} deliveries written in the request")
 
         # The job, and a second worker sending the same reminder at the same time (as a retry
         # sweep's job would): the claims must keep every delivery to one send.
@@ -419,6 +421,7 @@ def measure_reminders(app, counter: StatementCounter, admin_id: int, members: in
             began = time.perf_counter()
             delivery.fan_out(reminder_id)
             out["fan_out"] = time.perf_counter() - began
+            say(f"fan-out in job   {out['fan_out']:.1f} s (messages + deliveries written, as the second worker saw it)")
             delivery.deliver_due(reminder_id, datetime.utcnow())
 
         started = time.perf_counter()
@@ -450,10 +453,6 @@ def measure_reminders(app, counter: StatementCounter, admin_id: int, members: in
         smtp.stop()
         hook.shutdown()
     r = out
-    say(f"reminder request {r['request'] * 1000:.0f} ms ({r['request_statements']} statements): "
-        f"{r['messages']} messages, {r['deliveries']} deliveries written in the request")
-    say(f"fan-out in job   {r.get('fan_out', float('nan')):.1f} s (messages + deliveries written, seen by the "
-        f"second worker)")
     say(f"delivery jobs    {r['jobs']:.1f} s: {r['emails']} e-mails + {r['sms']} SMS = "
         f"{(r['emails'] + r['sms']) / r['jobs']:.0f} deliveries/s; states {r['states']}; "
         f"exactly once: {r['exactly_once']} (duplicates {r['duplicates']}); errors {r['errors']}")

@@ -226,7 +226,7 @@ def measured(counter: StatementCounter, fn, repeat: int) -> tuple[float, int]:
     return seconds, counter.count // (repeat + 1)
 
 
-def measure_reads(app, counter: StatementCounter, repeat: int, say, roster_only: bool = False) -> int:
+def measure_reads(app, counter: StatementCounter, repeat: int, say, parts: set[str]) -> int:
     """Measures and prints each figure as soon as it is known; returns the admin's id."""
     from school.accounts.models import Organisation, Role, User
     from school.credits import reports
@@ -251,51 +251,51 @@ def measure_reads(app, counter: StatementCounter, repeat: int, say, roster_only:
             db.session.expire_all()  # each call as a fresh request would make it
             got["rows"] = roster.rows(cls, admin, now)
 
-        bare = timed(bare_roster, repeat)
-        seconds, statements = measured(counter, service_roster, repeat)
-        say(f"roster service   {seconds * 1000:.0f} ms vs bare SQL {bare * 1000:.0f} ms  ratio {seconds / bare:.2f}  "
-            f"({len(got['rows'])} rows, {sum(r.behind for r in got['rows'])} behind, {statements} statements)")
+        if "roster" in parts:
+            bare = timed(bare_roster, repeat)
+            seconds, statements = measured(counter, service_roster, repeat)
+            say(f"roster service   {seconds * 1000:.0f} ms vs bare SQL {bare * 1000:.0f} ms  ratio {seconds / bare:.2f}  "
+                f"({len(got['rows'])} rows, {sum(r.behind for r in got['rows'])} behind, {statements} statements)")
         got.clear()
-        if roster_only:
-            return admin_id
 
         plan, root = db.session.get(StudyPlan, 1), db.session.get(Organisation, 1)
 
-        def plan_page():
-            db.session.expire_all()
-            got["plan"] = plans.plan_progress(admin, plan)
+        if "plan" in parts:
+            def plan_page():
+                db.session.expire_all()
+                got["plan"] = plans.plan_progress(admin, plan)
 
-        bare = timed(lambda: db.session.execute(text(BARE_PLAN), {"prefix": root.path + "%"}).all(), repeat)
-        try:
-            seconds, statements = measured(counter, plan_page, repeat)
-            say(f"plan progress    {seconds * 1000:.0f} ms vs bare SQL {bare * 1000:.0f} ms  ratio {seconds / bare:.2f}"
-                f"  ({len(got['plan'])} rows, {statements} statements)")
-        except Exception as exc:  # noqa: BLE001 — a failure is a finding: print it, measure the rest
-            db.session.rollback()
-            say(f"plan progress    FAILED ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
-                f"bare SQL {bare * 1000:.0f} ms")
-        got.clear()
+            bare = timed(lambda: db.session.execute(text(BARE_PLAN), {"prefix": root.path + "%"}).all(), repeat)
+            try:
+                seconds, statements = measured(counter, plan_page, repeat)
+                say(f"plan progress    {seconds * 1000:.0f} ms vs bare SQL {bare * 1000:.0f} ms  ratio {seconds / bare:.2f}"
+                    f"  ({len(got['plan'])} rows, {statements} statements)")
+            except Exception as exc:  # noqa: BLE001 — a failure is a finding: print it, measure the rest
+                db.session.rollback()
+                say(f"plan progress    FAILED ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
+                    f"bare SQL {bare * 1000:.0f} ms")
+            got.clear()
+        if "report" in parts:
+            period = reports.Period(YEAR)
+            everything = list(reports.METRICS)
+            without = [m for m in everything if not m.key.startswith("plan_")]
 
-        period = reports.Period(YEAR)
-        everything = list(reports.METRICS)
-        without = [m for m in everything if not m.key.startswith("plan_")]
+            def report(metrics):
+                def run():
+                    reports.METRICS[:] = metrics
+                    try:
+                        return reports.org_report(root, period)
+                    finally:
+                        reports.METRICS[:] = everything
+                return run
 
-        def report(metrics):
-            def run():
-                reports.METRICS[:] = metrics
-                try:
-                    return reports.org_report(root, period)
-                finally:
-                    reports.METRICS[:] = everything
-            return run
-
-        bare_args = {"year": YEAR, "prefix": "/1/%", "low": "/1/", "high": "/10"}
-        bare = timed(lambda: (db.session.execute(text(BARE_ORGS), bare_args).all(),
-                              db.session.execute(text(BARE_PLAN_ORGS), {"year": YEAR}).all()), repeat)
-        no_plan = timed(report(without), repeat)
-        seconds, statements = measured(counter, report(everything), repeat)
-        say(f"report (root)    {seconds * 1000:.0f} ms (without the plan columns {no_plan * 1000:.0f} ms) vs "
-            f"bare SQL (hours + plan columns) {bare * 1000:.0f} ms  ratio {seconds / bare:.2f}  ({statements} statements)")
+            bare_args = {"year": YEAR, "prefix": "/1/%", "low": "/1/", "high": "/10"}
+            bare = timed(lambda: (db.session.execute(text(BARE_ORGS), bare_args).all(),
+                                  db.session.execute(text(BARE_PLAN_ORGS), {"year": YEAR}).all()), repeat)
+            no_plan = timed(report(without), repeat)
+            seconds, statements = measured(counter, report(everything), repeat)
+            say(f"report (root)    {seconds * 1000:.0f} ms (without the plan columns {no_plan * 1000:.0f} ms) vs "
+                f"bare SQL (hours + plan columns) {bare * 1000:.0f} ms  ratio {seconds / bare:.2f}  ({statements} statements)")
     return admin_id
 
 
@@ -403,6 +403,8 @@ def measure_reminders(app, counter: StatementCounter, admin_id: int, members: in
                                                 {"r": reminder_id})
             out["deliveries"] = db.session.scalar(text("SELECT count(*) FROM delivery WHERE reminder_id = :r"),
                                                   {"r": reminder_id})
+        say(f"reminder request {out['request'] * 1000:.0f} ms ({out['request_statements']} statements): "
+            f"{out['messages']} messages, {out['deliveries']} deliveries written in the request")
 
         # The job, and a second worker sending the same reminder at the same time (as a retry
         # sweep's job would): the claims must keep every delivery to one send.
@@ -415,10 +417,16 @@ def measure_reminders(app, counter: StatementCounter, admin_id: int, members: in
             except Exception as exc:  # reported below
                 errors.append(repr(exc))
 
+        def second(reminder_id):  # waits for the job's fan-out if that one claimed it first
+            began = time.perf_counter()
+            delivery.fan_out(reminder_id)
+            out["fan_out"] = time.perf_counter() - began
+            say(f"fan-out in job   {out['fan_out']:.1f} s (messages + deliveries written, as the second worker saw it)")
+            delivery.deliver_due(reminder_id, datetime.utcnow())
+
         started = time.perf_counter()
         threads = [threading.Thread(target=worker, args=(jobs.run_until_empty,)),
-                   threading.Thread(target=worker, args=(lambda: delivery.deliver_due(
-                       reminder_id, datetime.utcnow()),))]
+                   threading.Thread(target=worker, args=(lambda: second(reminder_id),))]
         for t in threads:
             t.start()
         for t in threads:
@@ -445,8 +453,6 @@ def measure_reminders(app, counter: StatementCounter, admin_id: int, members: in
         smtp.stop()
         hook.shutdown()
     r = out
-    say(f"reminder request {r['request'] * 1000:.0f} ms ({r['request_statements']} statements): "
-        f"{r['messages']} messages, {r['deliveries']} deliveries queued")
     say(f"delivery jobs    {r['jobs']:.1f} s: {r['emails']} e-mails + {r['sms']} SMS = "
         f"{(r['emails'] + r['sms']) / r['jobs']:.0f} deliveries/s; states {r['states']}; "
         f"exactly once: {r['exactly_once']} (duplicates {r['duplicates']}); errors {r['errors']}")
@@ -467,12 +473,12 @@ def run(label: str, url: str, args) -> None:
     say(f"generated {info['orgs']} organisations, {info['members']} members, {info['entries']} ledger rows in "
         f"{info['seconds']:.1f} s; {extra['enrolments']} enrolments, {extra['progress_rows']} progress rows in "
         f"{extra['seconds']:.1f} s")
-    admin_id = measure_reads(app, counter, args.repeat, say, args.roster_only)
-    if args.roster_only:
-        return
-    if args.reminders:
+    parts = {"roster"} if args.roster_only else set(args.parts.split(","))
+    admin_id = measure_reads(app, counter, args.repeat, say, parts)
+    if args.reminders and "reminders" in parts:
         measure_reminders(app, counter, admin_id, args.reminders, say)
-    measure_heavy(app, counter, admin_id, say)
+    if "heavy" in parts:
+        measure_heavy(app, counter, admin_id, say)
 
 
 def main():
@@ -485,6 +491,8 @@ def main():
                         help=f"PostgreSQL URL (the data goes to schema {SCHEMA}, dropped afterwards)")
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--roster-only", action="store_true", help="measure the roster service only")
+    parser.add_argument("--parts", default="roster,plan,report,reminders,heavy",
+                        help="what to measure, comma-separated (heavy: the roster page and XLSX)")
     parser.add_argument("--schema", default=SCHEMA, help="PostgreSQL schema for the data (dropped afterwards)")
     args = parser.parse_args()
     if not args.skip_sqlite:

@@ -216,11 +216,13 @@ class Factory:
         return notice
 
     def reminder(self, sender, members, text="请抓紧学习", now=None, **fields):
-        """A reminder sent through the service (inbox messages, deliveries, the job queued)."""
+        """A reminder sent through the service (the job queued), then fanned out as its job
+        begins (inbox messages and deliveries written; nothing delivered yet)."""
         from school.notices import delivery, services
         result = delivery.send_reminder(sender, [m.id for m in members], fields.pop("title", "学习提醒"), text,
                                         services.new_token(), now or utcnow(), **fields)
         self.session.commit()
+        delivery.fan_out(result.reminder.id)
         return result.reminder
 
     def plan(self, org, year=None, title="年度学习计划", sender=None, items=(), now=None):

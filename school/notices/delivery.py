@@ -1,9 +1,10 @@
 """Reminders that reach people: the on-site inbox always, e-mail and SMS as background jobs.
 
-``send_reminder`` (called from a request) writes, per member, the inbox message and one
-``Delivery`` row per channel the member can be reached by (e-mail when ``User.email`` is
-set and ``SMTP_URL`` configured; SMS when the member has a phone and ``SMS_WEBHOOK`` is
-configured), then enqueues one job for the reminder. Nothing is sent in the web request.
+``send_reminder`` (called from a request) records the reminder with the member ids and
+enqueues one job for it; nothing per member is written or sent in the web request. The job
+first fans out (``fan_out``, once): per member the inbox message and one ``Delivery`` row per
+channel the member can be reached by (e-mail when ``User.email`` is set and ``SMTP_URL``
+configured; SMS when the member has a phone and ``SMS_WEBHOOK`` is configured), in bulk.
 
 The job (``deliver_job`` → ``deliver_due``) claims the due rows with a conditional UPDATE
 (``state IN (pending, retrying)`` → ``sending``), so two jobs never send the same row, and
@@ -24,13 +25,13 @@ import smtplib
 import socket
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from flask import current_app
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from school import jobs
@@ -85,14 +86,22 @@ def received_today(member_ids: list[int], now: datetime) -> dict[int, int]:
 @dataclass
 class SendResult:
     reminder: Reminder
-    reached: list[User] = field(default_factory=list)
-    skipped: list[tuple[User, str]] = field(default_factory=list)
+    queued: int  # members named; who is reached is decided by the job (``fan_out``)
+
+
+def _chunks(ids: list[int], size: int = 10_000):
+    # SQLite takes at most 32,766 parameters in a statement, PostgreSQL 65,535.
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
 
 
 def send_reminder(actor: User, member_ids: list[int], title: str, text: str, token: str, now: datetime,
                   source: str = "", link: str = "") -> SendResult:
-    """Write the inbox messages and the deliveries and enqueue the job. Members must be in the
-    actor's scope (``LookupError`` otherwise: the view answers 404)."""
+    """Record the reminder and enqueue its one job; no per-member row is written here (a
+    county's 10,000 members took seconds of inserts in the web request). Members must be in
+    the actor's scope (``LookupError`` otherwise: the view answers 404). A send nobody can
+    receive (everyone inactive or at the daily limit) is refused at once; the job re-checks
+    the limit under a lock, since another send may come between."""
     title, text = one_line(title), (text or "").strip()
     if not text:
         raise ReminderError("请填写提醒内容")
@@ -104,59 +113,72 @@ def send_reminder(actor: User, member_ids: list[int], title: str, text: str, tok
     existing = db.session.scalar(select(Reminder.id).where(Reminder.request_token == token))
     if existing is not None:
         raise DuplicateSend(existing)
-    members = list(db.session.scalars(scoped_members(actor).where(User.id.in_(ids)).order_by(User.id)))
-    if len(members) != len(ids):
+    in_scope, active = 0, []
+    for chunk in _chunks(ids):
+        in_scope += db.session.scalar(select(func.count()).select_from(
+            scoped_members(actor).where(User.id.in_(chunk)).subquery()))
+        active += db.session.scalars(select(User.id).where(User.id.in_(chunk), User.active.is_(True)))
+    if in_scope != len(ids):
         raise LookupError("member outside scope")
+    limit, counts = daily_limit(), received_today(active, now)
+    if not any(counts.get(i, 0) < limit for i in active):
+        raise ReminderError(f"所选党员今天都已达到每日提醒上限（{limit} 条）或无法接收，没有发送"
+                            if counts else "所选党员都无法接收提醒")
     reminder = Reminder(sender_id=actor.id, source=source[:60], title=(title or "学习提醒")[:200], text=text,
-                        request_token=token, created_at=now)
+                        request_token=token, created_at=now, member_ids=json.dumps(ids),
+                        link=link[:300])
     db.session.add(reminder)
     try:
         db.session.flush()
     except IntegrityError:  # the other click of a double click, at the same moment, got there first
         db.session.rollback()  # nothing of this request is written yet; the first send stands
         raise DuplicateSend(db.session.scalar(select(Reminder.id).where(Reminder.request_token == token)))
-    # Counted only once no other send to these members can be between its count and its commit:
-    # SQLite's write lock is held since the insert above; on PostgreSQL the members' rows are
-    # locked (in id order, so two sends never wait for each other in a circle).
-    db.session.execute(select(User.id).where(User.id.in_(ids)).order_by(User.id).with_for_update())
-    limit = daily_limit()
-    counts = received_today(ids, now)
-    result = SendResult(reminder)
-    for member in members:
-        if not member.active:
-            result.skipped.append((member, "账号已停用"))
-            continue
-        if counts.get(member.id, 0) >= limit:
-            result.skipped.append((member, f"今天已收到 {counts[member.id]} 条提醒，达到每日上限（{limit} 条），未再发送"))
-            continue
-        result.reached.append(member)
-    if not result.reached:
-        raise ReminderError(f"所选党员今天都已达到每日提醒上限（{limit} 条）或无法接收，没有发送"
-                            if any("上限" in r for _, r in result.skipped) else "所选党员都无法接收提醒")
-    _write_messages(reminder, result.reached, text, link, now)
-    if db.session.scalar(select(func.count(Delivery.id)).where(Delivery.reminder_id == reminder.id)):
-        reminder.job_id = jobs.enqueue(HANDLER, {"reminder_id": reminder.id}, now).id
-    return result
+    reminder.job_id = jobs.enqueue(HANDLER, {"reminder_id": reminder.id}, now).id
+    return SendResult(reminder, len(ids))
 
 
-def _write_messages(reminder: Reminder, members: list[User], text: str, link: str, now: datetime) -> None:
-    """The inbox messages and their deliveries in bulk (a few statements for 10,000 members,
-    where one ORM object each cost three statements: SQLite cannot batch ordered RETURNING)."""
+def fan_out(reminder_id: int) -> bool:
+    """Write the reminder's inbox messages and deliveries in bulk, once (False if already done).
+
+    The claim is a conditional UPDATE of the reminder: a second worker waits for the first's
+    commit and then finds it done. The daily limit is counted once no other send to these
+    members can be between its count and its commit: SQLite's write lock is held since that
+    UPDATE; on PostgreSQL the members' rows are locked (in id order, so two fan-outs never
+    wait for each other in a circle)."""
+    claimed = db.session.execute(
+        update(Reminder).where(Reminder.id == reminder_id, Reminder.fanned_out_at.is_(None))
+        .values(fanned_out_at=utcnow()).execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:
+        db.session.rollback()
+        return False
+    reminder = db.session.get(Reminder, reminder_id)
+    ids = json.loads(reminder.member_ids or "[]")
+    active = set()
+    for chunk in _chunks(ids):
+        active.update(db.session.scalars(select(User.id).where(User.id.in_(chunk), User.active.is_(True))
+                                         .order_by(User.id).with_for_update()))
+    limit, counts = daily_limit(), received_today(sorted(active), reminder.created_at)
+    reached = [i for i in ids if i in active and counts.get(i, 0) < limit]
+    skipped = [[i, "账号已停用" if i not in active else
+                f"今天已收到 {counts[i]} 条提醒，达到每日上限（{limit} 条），未再发送"]
+               for i in sorted(set(ids) - set(reached))]
+    if reached:
+        db.session.execute(insert(Message), [
+            dict(member_id=i, reminder_id=reminder.id, title=reminder.title, body=reminder.text,
+                 link=reminder.link or "", created_at=reminder.created_at) for i in reached])
     config = current_app.config
-    message_ids = dict(db.session.execute(
-        insert(Message).returning(Message.member_id, Message.id),
-        [dict(member_id=m.id, reminder_id=reminder.id, title=reminder.title, body=text, link=link[:300],
-              created_at=now) for m in members]).all())
-    deliveries = []
-    for member in members:
-        if member.email and config.get("SMTP_URL"):
-            deliveries.append(dict(message_id=message_ids[member.id], reminder_id=reminder.id, channel=Channel.EMAIL,
-                                   address=member.email, state=DeliveryState.PENDING, attempts=0))
-        if member.phone and config.get("SMS_WEBHOOK"):
-            deliveries.append(dict(message_id=message_ids[member.id], reminder_id=reminder.id, channel=Channel.SMS,
-                                   address=member.phone, state=DeliveryState.PENDING, attempts=0))
-    if deliveries:
-        db.session.execute(insert(Delivery), deliveries)
+    for channel, column, setting in ((Channel.EMAIL, User.email, "SMTP_URL"), (Channel.SMS, User.phone, "SMS_WEBHOOK")):
+        if reached and config.get(setting):
+            rows = (select(Message.id, literal(reminder.id), literal(str(channel)), column,
+                           literal(str(DeliveryState.PENDING)), literal(0))
+                    .join(User, User.id == Message.member_id)
+                    .where(Message.reminder_id == reminder.id, column.is_not(None), column != "")
+                    .order_by(Message.id))
+            db.session.execute(insert(Delivery).from_select(
+                ["message_id", "reminder_id", "channel", "address", "state", "attempts"], rows))
+    reminder.reached, reminder.skipped = len(reached), json.dumps(skipped, ensure_ascii=False)
+    db.session.commit()
+    return True
 
 
 # --- transports -------------------------------------------------------------------------
@@ -310,7 +332,9 @@ def deliver_due(reminder_id: int, now: datetime) -> dict[str, int]:
 
 
 def deliver_job(payload: dict, progress) -> None:
-    """The job handler: the reminder's due deliveries, now."""
+    """The job handler: the reminder's messages and deliveries (once), then its due deliveries, now."""
+    fan_out(int(payload["reminder_id"]))
+    progress(5)
     deliver_due(int(payload["reminder_id"]), utcnow())
 
 
@@ -319,9 +343,11 @@ def retry_due(now: datetime) -> int:
     db.session.execute(
         update(Delivery).where(Delivery.state == DeliveryState.SENDING, Delivery.next_attempt_at < now - STUCK_AFTER)
         .values(state=DeliveryState.RETRYING, next_attempt_at=now).execution_options(synchronize_session=False))
-    reminder_ids = db.session.scalars(select(Delivery.reminder_id).where(_due(now)).distinct()).all()
+    reminder_ids = set(db.session.scalars(select(Delivery.reminder_id).where(_due(now)).distinct()))
+    # A reminder whose job ended before writing its messages (a crash, a lost worker).
+    reminder_ids.update(db.session.scalars(select(Reminder.id).where(Reminder.fanned_out_at.is_(None))))
     queued = 0
-    for reminder_id in reminder_ids:
+    for reminder_id in sorted(reminder_ids):
         reminder = db.session.get(Reminder, reminder_id)
         job = db.session.get(jobs.Job, reminder.job_id) if reminder.job_id else None
         if job is not None and job.state in (jobs.QUEUED, jobs.RUNNING):
@@ -349,6 +375,13 @@ class MemberStatus:
     member: User
     message: Message
     deliveries: dict[str, Delivery]
+
+
+def skipped_members(reminder: Reminder, limit: int = 200) -> tuple[int, list[tuple[User, str]]]:
+    """(how many the job skipped, the first ``limit`` of them with the reason)."""
+    skipped = json.loads(reminder.skipped or "[]")
+    users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_([i for i, _ in skipped[:limit]])))}
+    return len(skipped), [(users[i], reason) for i, reason in skipped[:limit] if i in users]
 
 
 def status(reminder: Reminder) -> list[MemberStatus]:

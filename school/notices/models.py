@@ -56,6 +56,13 @@ class Reminder(db.Model):
     request_token: Mapped[str] = mapped_column(String(64), unique=True)
     job_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The request records only whom to reach (JSON list of member ids); the job writes the
+    # messages and deliveries (``delivery.fan_out``), sets ``fanned_out_at`` and the counts.
+    member_ids: Mapped[str | None] = mapped_column(Text)
+    link: Mapped[str] = mapped_column(String(300), default="")  # copied onto each message
+    fanned_out_at: Mapped[datetime | None] = mapped_column(DateTime)
+    reached: Mapped[int | None] = mapped_column(Integer)
+    skipped: Mapped[str | None] = mapped_column(Text)  # JSON [[member id, reason], …]
 
     sender: Mapped[User | None] = relationship()
 

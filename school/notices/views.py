@@ -7,6 +7,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
+from school import jobs
 from school.accounts.models import Organisation, Role
 from school.accounts.roles import current_actor, manager_required
 from school.accounts.scoping import get_org_or_404, scope_root, scoped_orgs
@@ -203,9 +204,7 @@ def send_reminder():
         flash(str(exc), "error")
         return redirect(back)
     db.session.commit()
-    flash(f"提醒已发送给 {len(result.reached)} 人（站内消息已送达，邮件和短信在后台发送）", "success")
-    for member, reason in result.skipped:
-        flash(f"{member.name}：{reason}", "warning")
+    flash(f"提醒已提交，共 {result.queued} 人：站内消息、邮件和短信在后台发送，本页显示进度", "success")
     return redirect(url_for("notices.reminder", reminder_id=result.reminder.id))
 
 
@@ -222,7 +221,10 @@ def reminder(reminder_id: int):
     actor = current_actor()
     if item is None or (item.sender_id != actor.id and actor.role != Role.ADMIN):
         abort(404)
-    return render_template("notices/reminder.html", reminder=item, rows=delivery.status(item))
+    job = db.session.get(jobs.Job, item.job_id) if item.job_id else None
+    skipped_count, skipped = delivery.skipped_members(item)
+    return render_template("notices/reminder.html", reminder=item, rows=delivery.status(item), job=job,
+                           skipped_count=skipped_count, skipped=skipped)
 
 
 @bp.get("/reminders/behind")

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from school import jobs
-from school.accounts.models import Role
+from school.accounts.models import Role, User
 from school.extensions import db
 from school.notices import delivery, services
 from school.notices.models import Delivery, DeliveryState, Message, Reminder
@@ -62,8 +62,9 @@ def test_a_member_without_address_gets_the_inbox_copy_only(make, channels):
     plain = make.user(org=secretary.org)
     reminder = make.reminder(secretary, [plain])
     assert _deliveries(reminder.id) == {}
-    assert reminder.job_id is None  # no job: nothing to deliver outside the site
     assert services.unread_messages(plain) == 1
+    assert [state for _, state in jobs.run_until_empty()] == [jobs.DONE]  # the job finds nothing to send
+    assert _deliveries(reminder.id) == {}
 
 
 def test_smtp_refusing_the_recipient_fails_at_once_with_the_reason(make, channels):
@@ -166,16 +167,19 @@ def test_daily_limit_skips_members_at_the_limit_and_says_so(app, make, channels)
     now = utcnow()
     make.reminder(secretary, [member], now=now)
     make.reminder(secretary, [member], now=now)
-    result = delivery.send_reminder(secretary, [member.id, other.id], "提醒", "第三条", services.new_token(), now)
-    assert [m.name for m in result.reached] == ["李四"]
-    assert result.skipped == [(member, "今天已收到 2 条提醒，达到每日上限（2 条），未再发送")]
-    db.session.rollback()
+    reminder = make.reminder(secretary, [member, other], text="第三条", now=now)
+    assert reminder.reached == 1
+    assert [m.name for m in db.session.scalars(select(User).join(Message, Message.member_id == User.id)
+                                                       .where(Message.reminder_id == reminder.id))
+            ] == ["李四"]
+    assert delivery.skipped_members(reminder) == (1, [(member, "今天已收到 2 条提醒，达到每日上限（2 条），未再发送")])
+    # Everyone at the limit: refused in the request, nothing recorded.
     with pytest.raises(delivery.ReminderError, match="今天都已达到每日提醒上限（2 条）"):
         delivery.send_reminder(secretary, [member.id], "提醒", "第三条", services.new_token(), now)
     db.session.rollback()
     # The next China day the count starts again.
     tomorrow = now + timedelta(days=1)
-    assert delivery.send_reminder(secretary, [member.id], "提醒", "次日", services.new_token(), tomorrow).reached
+    assert make.reminder(secretary, [member], text="次日", now=tomorrow).reached == 1
 
 
 def test_reminder_page_flow_limit_double_click_and_status(app, client, auth, make, channels):
@@ -194,14 +198,17 @@ def test_reminder_page_flow_limit_double_click_and_status(app, client, auth, mak
     again = client.post("/reminders/send", data=form, follow_redirects=True)
     assert "这条提醒已经发送，请勿重复提交" in again.get_data(as_text=True)
     assert db.session.scalar(select(func.count(Reminder.id))) == 1
+    # Before the job: the sender's page says it is being prepared.
+    assert 'id="reminder-pending"' in client.get(first.headers["Location"]).get_data(as_text=True)
+    # Written and delivered by the one job; the sender sees each channel.
+    assert [state for _, state in jobs.run_until_empty()] == [jobs.DONE]
     assert db.session.scalar(select(func.count(Message.id))) == 1
     # Over the daily limit (1 here): a clear refusal, nothing written.
     over = client.post("/reminders/send", data={**form, "token": services.new_token()}, follow_redirects=True)
     assert "所选党员今天都已达到每日提醒上限（1 条）或无法接收，没有发送" in over.get_data(as_text=True)
     assert db.session.scalar(select(func.count(Reminder.id))) == 1
-    # Delivered by the job; the sender sees each channel.
-    jobs.run_until_empty()
     status = client.get(first.headers["Location"]).get_data(as_text=True)
+    assert 'id="reminder-pending"' not in status
     assert "张三" in status and status.count("已送达") >= 3  # inbox, e-mail, SMS
     # The member finds it in the inbox with a link to the notice.
     auth.logout()
@@ -340,6 +347,92 @@ def test_parallel_sends_respect_the_daily_limit(app, client, auth, make, monkeyp
     for thread in threads:
         thread.join()
     assert errors == [] and len(results) == 6 and {status for status, _ in results} == {302}
+    # Each request only recorded its reminder (the member was under the limit for all of them);
+    # the jobs, run at the same time, count under the lock: one more message, five skipped.
+    assert sum("/reminders/" in location for _, location in results) == 6
+    assert db.session.scalar(select(func.count(Message.id)).where(Message.member_id == member_id)) == 1
+    pending = list(db.session.scalars(select(Reminder.id).where(Reminder.fanned_out_at.is_(None))))
+    assert len(pending) == 6
+    db.session.remove()
+    barrier = threading.Barrier(len(pending))
+
+    def fan(reminder_id):
+        try:
+            with app.app_context():
+                barrier.wait()
+                delivery.fan_out(reminder_id)
+        except Exception as exc:  # asserted below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=fan, args=(i,)) for i in pending]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
     assert db.session.scalar(select(func.count(Message.id)).where(Message.member_id == member_id)) == 2
-    assert db.session.scalar(select(func.count(Reminder.id))) == 2
-    assert sum("/reminders/" in location for _, location in results) == 1
+    reached = db.session.scalars(select(Reminder.reached).where(Reminder.id.in_(pending))).all()
+    assert sorted(reached) == [0, 0, 0, 0, 0, 1]
+
+
+def _reminder_form(ids, token):
+    return {"member_id": [str(i) for i in ids], "title": "学习提醒", "text": "请抓紧学习", "token": token}
+
+
+def test_the_request_writes_no_row_per_member_and_the_job_delivers_exactly_once(app, client, auth, make,
+                                                                                 channels):
+    smtp, hook = channels
+    t, secretary, _ = _people(make)
+    small = [make.user(org=t["a1"], email=f"s{i}@example.org", phone=f"1370000{i:04d}") for i in range(3)]
+    large = [make.user(org=t["a2"], email=f"l{i}@example.org", phone=f"1360000{i:04d}") for i in range(40)]
+    auth.login(secretary)
+    engine, statements = db.engine, []
+
+    def seen(conn, cursor, statement, *_):
+        statements.append(statement)
+
+    def post(members):
+        ids = [m.id for m in members]
+        statements.clear()
+        from sqlalchemy import event
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            response = client.post("/reminders/send", data=_reminder_form(ids, services.new_token()))
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        assert response.status_code == 302 and "/reminders/" in response.headers["Location"]
+        return int(response.headers["Location"].rsplit("/", 1)[1]), len(statements)
+
+    first, few = post(small)
+    second, many = post(large)
+    assert many == few  # the request's statements do not grow with the members named
+    # No inbox message and no delivery row yet: the request recorded the reminders and queued a job each.
+    assert db.session.scalar(select(func.count(Message.id))) == 0
+    assert db.session.scalar(select(func.count(Delivery.id))) == 0
+    assert db.session.scalar(select(func.count(jobs.Job.id))) == 2
+    # The job fans out and delivers; a second run (or a second worker) sends nothing again.
+    assert [state for _, state in jobs.run_until_empty()] == [jobs.DONE, jobs.DONE]
+    assert delivery.fan_out(second) is False and delivery.deliver_due(second, utcnow()) == {
+        "sent": 0, "failed": 0, "retrying": 0}
+    assert db.session.scalar(select(func.count(Message.id))) == 43
+    addresses = sorted(rcpt for _, rcpts, _ in smtp.messages for rcpt in rcpts)
+    assert addresses == sorted(m.email for m in small + large)
+    assert sorted(p["phone"] for p in hook.posts) == sorted(m.phone for m in small + large)
+    db.session.expire_all()
+    assert {d.state for d in db.session.scalars(select(Delivery))} == {DeliveryState.SENT}
+    page = client.get(f"/reminders/{first}").get_data(as_text=True)
+    assert all(m.name in page for m in small) and 'id="reminder-pending"' not in page
+
+
+def test_a_reminder_whose_job_died_before_fanning_out_is_picked_up_by_the_sweep(app, make, channels):
+    smtp, _ = channels
+    _, secretary, member = _people(make)
+    result = delivery.send_reminder(secretary, [member.id], "提醒", "请学习", services.new_token(), utcnow())
+    db.session.commit()
+    job = db.session.get(jobs.Job, result.reminder.job_id)
+    job.state = jobs.FAILED  # its worker crashed before the first statement
+    db.session.commit()
+    assert delivery.retry_due(utcnow()) == 1
+    jobs.run_until_empty()
+    assert db.session.scalar(select(func.count(Message.id))) == 1
+    assert [rcpts for _, rcpts, _ in smtp.messages] == [["zhangsan@example.org"]]

@@ -116,6 +116,7 @@ def save_answers(attempt_id: int):
     signals_raw = payload.get("signals") if isinstance(payload, dict) else None
     now = utcnow()
     if not isinstance(items, list):
+        _own_attempt_or_404(attempt_id)  # someone else's attempt is not found, whatever was sent
         return jsonify(error="请求格式不正确", server_time=_ms(now)), 400
     try:
         result = attempts.save_own(attempt_id, current_actor(), items, now, signals_raw)

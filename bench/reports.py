@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -220,6 +221,23 @@ def run(label: str, url: str, args) -> None:
           f"{args.members} rows {m['peak_root'] / 2**20:.1f} MiB")
 
 
+@contextmanager
+def pg_schema(database_url: str, schema: str):
+    """A fresh PostgreSQL ``schema`` for a bench's data, dropped afterwards; yields the URL whose
+    connections work in it (``search_path``)."""
+    url = normalise_database_url(database_url)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        engine.dispose()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=100_000)
@@ -233,19 +251,8 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             run("SQLite", f"sqlite:///{tmp}/bench.db", args)
     if args.pg:
-        url = normalise_database_url(args.pg)
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS bench_reports CASCADE"))
-            conn.execute(text("CREATE SCHEMA bench_reports"))
-        sep = "&" if "?" in url else "?"
-        try:
-            run("PostgreSQL", f"{url}{sep}options=-csearch_path%3Dbench_reports", args)
-        finally:
-            with engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA IF EXISTS bench_reports CASCADE"))
-            engine.dispose()
-
+        with pg_schema(args.pg, "bench_reports") as url:
+            run("PostgreSQL", url, args)
 
 if __name__ == "__main__":
     main()

@@ -43,11 +43,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reports import BARE_ORGS, YEAR, generate, timed  # noqa: E402
-from sqlalchemy import create_engine, event, text  # noqa: E402
+from reports import BARE_ORGS, YEAR, generate, pg_schema, timed  # noqa: E402
+from sqlalchemy import event, text  # noqa: E402
 
 from school import create_app  # noqa: E402
-from school.config import normalise_database_url  # noqa: E402
 from school.extensions import db  # noqa: E402
 
 SCHEMA = "bench_training"
@@ -499,19 +498,8 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             run("SQLite", f"sqlite:///{tmp}/bench.db", args)
     if args.pg:
-        url = normalise_database_url(args.pg)
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {args.schema} CASCADE"))
-            conn.execute(text(f"CREATE SCHEMA {args.schema}"))
-        sep = "&" if "?" in url else "?"
-        try:
-            run("PostgreSQL", f"{url}{sep}options=-csearch_path%3D{args.schema}", args)
-        finally:
-            with engine.begin() as conn:
-                conn.execute(text(f"DROP SCHEMA IF EXISTS {args.schema} CASCADE"))
-            engine.dispose()
-
+        with pg_schema(args.pg, args.schema) as url:
+            run("PostgreSQL", url, args)
 
 if __name__ == "__main__":
     main()

@@ -10,13 +10,16 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.sql.elements import ColumnElement
 
+from school import jobs
 from school.accounts.models import AuthSession, LoginAttempt, User
 from school.extensions import db
 
@@ -104,6 +107,9 @@ def find_user_for_login(identifier: str) -> User | None:
 #    failures from the address are checked as usual, so a member behind the same village NAT
 #    who types the right password still gets in; a guessing run from the address is cut to
 #    that many guesses per account, and it never locks an account it has not tried.
+# 3. Known device: a browser that logged in to the account before (``devices.py``) is not
+#    held by rules 1 and 2, only by its own counter of ``max_per_account`` failures, so a
+#    stranger who locks an account does not lock its owner out of their own phone.
 # Refusals that come from these limits are answered without checking the password, the same
 # way for existing and unknown accounts.
 
@@ -136,10 +142,14 @@ def _recent_failures(column, value: str, since: datetime) -> int:
     return _failures(since, column == value)[0]
 
 
-def throttle_wait(key: str, ip: str, policy: ThrottlePolicy, now: datetime) -> timedelta | None:
-    """How long the caller must wait before trying account ``key`` again from ``ip``, or
-    ``None`` if a try is allowed (see the rules above)."""
+def throttle_wait(key: str, ip: str, policy: ThrottlePolicy, now: datetime,
+                  device: str | None = None) -> timedelta | None:
+    """How long the caller must wait before trying account ``key`` again from ``ip`` (on known
+    device ``device``), or ``None`` if a try is allowed (see the rules above)."""
     since = now - policy.window
+    if device is not None:
+        count, oldest = _failures(since, LoginAttempt.identifier == key, LoginAttempt.device == device)
+        return max(oldest + policy.window - now, timedelta(seconds=1)) if count >= policy.max_per_account else None
     count, oldest = _failures(since, LoginAttempt.identifier == key)
     if count >= policy.max_per_account:
         return max(oldest + policy.window - now, timedelta(seconds=1))
@@ -150,13 +160,17 @@ def throttle_wait(key: str, ip: str, policy: ThrottlePolicy, now: datetime) -> t
     return None
 
 
-def record_attempt(key: str, ip: str, success: bool, now: datetime, user: User | None = None) -> None:
+def record_attempt(key: str, ip: str, success: bool, now: datetime, user: User | None = None,
+                   device: str | None = None) -> None:
     db.session.add(LoginAttempt(identifier=key[:60], ip=ip[:64], at=now, success=success,
-                                user_id=user.id if user else None))
+                                user_id=user.id if user else None, device=device))
     if success:
-        # A successful login clears this account's failures so a typo later starts afresh.
+        # A successful login clears this account's failures so a typo later starts afresh; on a
+        # known device only that device's own, or the owner's daily login would hand a stranger
+        # who is guessing a fresh set of tries.
+        mine = [LoginAttempt.device == device] if device is not None else []
         db.session.execute(delete(LoginAttempt).where(
-            LoginAttempt.identifier == key[:60], LoginAttempt.success.is_(False)))
+            LoginAttempt.identifier == key[:60], LoginAttempt.success.is_(False), *mine))
 
 
 class LoginError(Exception):
@@ -167,20 +181,24 @@ class LoginError(Exception):
         self.throttled = throttled
 
 
-def authenticate(identifier: str, password: str, ip: str, policy: ThrottlePolicy, now: datetime) -> User:
+def authenticate(identifier: str, password: str, ip: str, policy: ThrottlePolicy, now: datetime,
+                 known_device: Callable[[int | None], str | None] = lambda user_id: None) -> User:
+    """The account for ``identifier`` and ``password``; ``known_device(user_id)`` gives the
+    device id the caller's browser holds for that account, if any."""
     user = find_user_for_login(identifier)
     key = account_key(identifier, user)
-    wait = throttle_wait(key, ip, policy, now)
+    device = known_device(user.id) if user is not None else None
+    wait = throttle_wait(key, ip, policy, now, device)
     if wait is not None:
         minutes = max(1, int(wait.total_seconds() // 60) + (1 if wait.total_seconds() % 60 else 0))
         raise LoginError(f"登录失败次数过多，请 {minutes} 分钟后再试", throttled=True)
     if not verify_password(user, password):  # one argon2 verification, known account or not
-        record_attempt(key, ip, False, now, user)
+        record_attempt(key, ip, False, now, user, device)
         raise LoginError("党员编号/手机号或密码不正确")
     if not user.active:
-        record_attempt(key, ip, False, now, user)
+        record_attempt(key, ip, False, now, user, device)
         raise LoginError("该账号已停用，请联系所在党组织")
-    record_attempt(key, ip, True, now, user)
+    record_attempt(key, ip, True, now, user, device)
     return user
 
 
@@ -222,3 +240,23 @@ def end_session(token: str | None) -> None:
 
 def revoke_all_sessions(user: User) -> None:
     db.session.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
+
+
+# --- housekeeping -----------------------------------------------------------------------
+
+ATTEMPTS_KEPT = timedelta(days=90)  # long after any throttling window: for looking into an incident
+
+
+def prune_logins(now: datetime, session_max_age: timedelta, attempts_kept: timedelta = ATTEMPTS_KEPT) -> tuple[int, int]:
+    """Delete login sessions past their lifetime (they no longer sign anyone in) and login
+    attempts older than ``attempts_kept``; both tables otherwise grow with every login."""
+    sessions = db.session.execute(delete(AuthSession).where(AuthSession.created_at < now - session_max_age))
+    attempts = db.session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - attempts_kept))
+    return sessions.rowcount, attempts.rowcount
+
+
+def _prune_task(now: datetime) -> None:
+    prune_logins(now, timedelta(seconds=current_app.config["PERMANENT_SESSION_LIFETIME"]))
+
+
+jobs.every(3600, "accounts-prune-logins", _prune_task)

@@ -163,3 +163,4 @@ class LoginAttempt(db.Model):
     at: Mapped[datetime] = mapped_column(DateTime)
     success: Mapped[bool] = mapped_column(Boolean, default=False)
     user_id: Mapped[int | None] = mapped_column(Integer)
+    device: Mapped[str | None] = mapped_column(String(32))  # known device (devices.py), if any

@@ -6,7 +6,7 @@ from datetime import timedelta
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from school.accounts import auth
+from school.accounts import auth, devices
 from school.accounts.forms import ConfirmForm, LoginForm, PasswordChangeForm
 from school.extensions import db
 from school.timeutil import utcnow
@@ -62,7 +62,8 @@ def login():
     if form.validate_on_submit():
         try:
             user = auth.authenticate(form.identifier.data, form.password.data,
-                                     request.remote_addr or "unknown", _policy(), utcnow())
+                                     request.remote_addr or "unknown", _policy(), utcnow(),
+                                     known_device=lambda user_id: devices.device_for(request, user_id))
         except auth.LoginError as exc:
             db.session.commit()  # the failed attempt must be counted even though we refuse
             flash(str(exc), "error")
@@ -70,7 +71,9 @@ def login():
         else:
             next_url = _safe_next(request.args.get("next"))
             _begin_session(user)
-            return redirect(next_url)
+            response = redirect(next_url)
+            devices.remember(response, request, user.id)
+            return response
     return render_template("accounts/login.html", form=form), status
 
 

@@ -167,6 +167,80 @@ def test_client_address_comes_from_trusted_proxies_only(tmp_path, proxies, forwa
         db.engine.dispose()
 
 
+# --- known devices: a stranger cannot lock the owner out ----------------------------------
+
+
+def _device_login(app, user, browser=None, address=ELSEWHERE):
+    """The owner logs in on their own phone (which keeps its device cookie) and logs out."""
+    browser = browser or CsrfClient(app.test_client())
+    assert _login(app, user.member_no, client=browser, address=address).status_code == 302
+    browser.post("/logout")
+    return browser
+
+
+def test_a_locked_account_still_opens_on_its_owners_phone(app, make):
+    owner, stranger_account = make.user(), make.user()
+    phone = _device_login(app, owner)
+    cookie = phone.get_cookie("school_device", path="/login")
+    assert cookie is not None and cookie.http_only and cookie.same_site == "Lax"
+    for n in range(5):  # a stranger, from addresses of their own, locks the account
+        assert _login(app, owner.member_no, f"guess{n}pw", address=f"10.7.0.{n}").status_code == 401
+    assert _login(app, owner.member_no, address="10.7.0.9").status_code == 429  # any other browser: locked
+    assert _login(app, owner.member_no, client=phone, address=NAT).status_code == 302  # the owner's phone
+    # the stranger's failures stay: the owner's login did not hand out a fresh set of guesses
+    assert _login(app, owner.member_no, address="10.7.0.9").status_code == 429
+    # a forged cookie, or a genuine one for another account, is no device of this account
+    forger = CsrfClient(app.test_client())
+    forger.set_cookie("school_device", cookie.value[:-2] + "xx", path="/login")
+    assert _login(app, owner.member_no, client=forger, address="10.7.0.9").status_code == 429
+    own_phone = _device_login(app, stranger_account)
+    assert _login(app, owner.member_no, client=own_phone, address="10.7.0.9").status_code == 429
+
+
+def test_a_known_device_has_its_own_failure_limit(app, make):
+    owner = make.user()
+    phone = _device_login(app, owner)
+    for n in range(5):  # guesses from the device itself (a stolen cookie) are limited alike
+        assert _login(app, owner.member_no, f"guess{n}pw", client=phone).status_code == 401
+    refused = _login(app, owner.member_no, client=phone)
+    assert refused.status_code == 429 and "登录失败次数过多" in refused.get_data(as_text=True)
+    # those failures count against the account too: other browsers are locked as well
+    assert _login(app, owner.member_no, address="10.7.1.1").status_code == 429
+
+
+def test_a_known_device_is_not_held_by_a_busy_address(app, make):
+    app.config["LOGIN_MAX_FAILURES_PER_IP"] = 5
+    owner, others = make.user(), [make.user() for _ in range(5)]
+    phone = _device_login(app, owner, address=NAT)
+    for user in others:  # someone at the village address sprays a password: the address is busy
+        _login(app, user.member_no, "guess1234")
+    for n in range(2):  # and tries the owner's account twice from there
+        _login(app, owner.member_no, f"guess{n}pw")
+    assert _login(app, owner.member_no).status_code == 429  # a new browser at that address: refused
+    assert _login(app, owner.member_no, client=phone).status_code == 302  # the owner's phone: in
+
+
+@pytest.mark.parametrize("age_days,kind,kept", [
+    (0, "attempt", True), (89, "attempt", True), (91, "attempt", False),
+    (0, "session", True), (0.4, "session", True), (0.6, "session", False),  # 12 h lifetime
+])
+def test_old_login_rows_are_pruned(app, make, age_days, kind, kept):
+    from school.accounts.models import AuthSession
+
+    user = make.user()
+    now = utcnow()
+    at = now - timedelta(days=age_days)
+    if kind == "attempt":
+        auth_service.record_attempt(f"user:{user.id}", NAT, False, at, user)
+    else:
+        auth_service.start_session(user, at, NAT, "test")
+    db.session.commit()
+    auth_service.prune_logins(now, timedelta(seconds=app.config["PERMANENT_SESSION_LIFETIME"]))
+    db.session.commit()
+    model = LoginAttempt if kind == "attempt" else AuthSession
+    assert (db.session.query(model).count() == 1) is kept
+
+
 # --- a password set by someone else ------------------------------------------------------
 
 

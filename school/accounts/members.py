@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from school.accounts import auth
 from school.accounts.models import Category, Organisation, Role, User
-from school.accounts.scoping import change_refusal, manage_refusal, roles_assignable_by
+from school.accounts.scoping import change_refusal, manage_refusal, org_in_scope, roles_assignable_by
 from school.extensions import db
 
 PHONE_RE = re.compile(r"^1\d{10}$")
@@ -67,18 +67,26 @@ def validate(data: MemberData, actor: User, existing: User | None = None) -> Non
     # OUT01 and out01 are one member number (login and import find either by both).
     clash = _other(select(User).where(func.lower(User.member_no) == data.member_no.lower()), existing)
     if clash is not None:
-        raise MemberError(f"党员编号 {data.member_no} 已被 {clash.name} 使用")
+        raise MemberError(f"党员编号 {data.member_no} 已被{_who(actor, clash)}使用")
     # Member numbers and phone numbers are both login names: one must never be the other's.
     clash = _other(select(User).where(User.phone == data.member_no), existing)
     if clash is not None:
-        raise MemberError(f"党员编号 {data.member_no} 与 {clash.name} 的手机号相同，不能用作党员编号")
+        raise MemberError(f"党员编号 {data.member_no} 与{_who(actor, clash)}的手机号相同，不能用作党员编号")
     if data.phone:
         clash = db.session.scalar(select(User).where(User.phone == data.phone))
         if clash is not None and clash is not existing:
-            raise MemberError(f"手机号 {data.phone} 已被 {clash.name} 使用")
+            raise MemberError(f"手机号 {data.phone} 已被{_who(actor, clash)}使用")
         clash = _other(select(User).where(func.lower(User.member_no) == data.phone.lower()), existing)
         if clash is not None:
-            raise MemberError(f"手机号 {data.phone} 与 {clash.name} 的党员编号相同，不能用作手机号")
+            raise MemberError(f"手机号 {data.phone} 与{_who(actor, clash)}的党员编号相同，不能用作手机号")
+
+
+def _who(actor: User, other: User) -> str:
+    """The account a number clashes with, named only to someone whose scope holds it: a
+    secretary must not learn who outside their branch owns a phone number by typing it in."""
+    visible = actor.role == Role.ADMIN or (
+        actor.role == Role.SECRETARY and other.org is not None and org_in_scope(actor, other.org))
+    return f" {other.name} " if visible else "其他党组织的一名党员"
 
 
 def find_by_member_no(member_no: str) -> User | None:

@@ -238,3 +238,25 @@ def test_member_form_sets_and_validates_the_email(client, auth, make):
     created = client.post("/admin/members/new", data={**form, "member_no": "DY900", "email": "x@example.cn"})
     assert created.status_code == 302
     assert db.session.scalar(select(User.email).where(User.member_no == "DY900")) == "x@example.cn"
+
+
+@pytest.mark.parametrize("who,sees_name", [("secretary_a", False), ("secretary_root", True), ("admin", True)])
+def test_a_clashing_number_names_its_owner_only_within_scope(make, who, sees_name):
+    """Typing a phone or member number must not tell a secretary who owns it in another branch."""
+    from school.accounts import members
+
+    t = make.tree()
+    make.user(org=t["b1"], name="南村王某", member_no="SOUTH01", phone="13900000001")
+    make.user(org=t["b1"], name="南村王某某", member_no="13900000002")
+    actor = {"secretary_a": make.user(org=t["a"], role=Role.SECRETARY),
+             "secretary_root": make.user(org=t["root"], role=Role.SECRETARY),
+             "admin": make.user(role=Role.ADMIN)}[who]
+    attempts = [dict(member_no="NEW01", phone="13900000001"), dict(member_no="SOUTH01"),
+                dict(member_no="13900000001"), dict(member_no="NEW02", phone="13900000002")]
+    for fields in attempts:
+        data = members.MemberData(name="新人", org=t["a1"], **fields)
+        with pytest.raises(members.MemberError) as refused:
+            members.create_member(data, actor)
+        message = str(refused.value)
+        assert ("南村王某" in message) is sees_name, message
+        assert sees_name or "其他党组织的一名党员" in message, message

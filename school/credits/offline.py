@@ -82,6 +82,13 @@ def can_decide(actor: User, session: OfflineSession) -> bool:
             and org_in_scope(actor, session.approver_org))
 
 
+def creator_gone(session: OfflineSession) -> bool:
+    """The creator can no longer act on the record (deactivated, moved away, no longer a
+    secretary over it): otherwise a rejected or returned record would wait for them forever."""
+    creator = session.created_by
+    return creator is None or not creator.active or not can_view(creator, session)
+
+
 def can_accept(actor: User, session: OfflineSession) -> bool:
     """Only the creator accepts changes someone else proposed."""
     return (session.state == SessionState.RETURNED and session.proposed is not None
@@ -287,7 +294,13 @@ def resubmit(session: OfflineSession, data: SessionData, actor: User, now: datet
     data.backfill = session.backfill
     members = _validate(data, actor, now)
     if session.created_by_id != actor.id:
-        return _propose(session, data, members, actor, now, attachment)
+        if not creator_gone(session):
+            return _propose(session, data, members, actor, now, attachment)
+        # Whoever in scope corrects it now takes the creator's place (and so cannot approve it).
+        _audit(session, actor, now, "take_over",
+               f"原登记人{session.created_by.name if session.created_by else ''}已无法处理该记录，由本人接管", [])
+        session.created_by_id = actor.id
+        session.created_by = actor
     changes = _diff(session, data, members, attachment.original_name if attachment else None)
     was_rejected = session.state == SessionState.REJECTED
     declined = session.proposed_by.name if session.state == SessionState.RETURNED and session.proposed_by else None
@@ -411,7 +424,7 @@ def reject(session: OfflineSession, reason: str, actor: User, now: datetime, see
 
 
 ACTION_LABELS = {"submit": "提交", "edit": "修改", "resubmit": "更正后重新提交", "approve": "审批通过",
-                 "reject": "退回", "propose": "提出修改（退回登记人确认）", "accept": "登记人采纳修改"}
+                 "reject": "退回", "propose": "提出修改（退回登记人确认）", "accept": "登记人采纳修改", "take_over": "接管登记"}
 
 
 def audit_trail(session: OfflineSession) -> list[OfflineAudit]:

@@ -169,7 +169,8 @@ def detail(session_id: int):
                            audit=offline.audit_trail(session), reject_form=RejectForm(),
                            can_decide=offline.can_decide(actor, session),
                            can_edit=offline.can_edit(actor, session), can_accept=offline.can_accept(actor, session),
-                           is_creator=session.created_by_id == actor.id, stamp=offline.stamp(session),
+                           is_creator=session.created_by_id == actor.id, creator_gone=offline.creator_gone(session),
+                           stamp=offline.stamp(session),
                            actions=offline.ACTION_LABELS)
 
 

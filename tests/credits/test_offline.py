@@ -232,3 +232,50 @@ def test_form_errors_are_in_chinese_and_nothing_is_saved(client, auth, world):
         response = client.post("/offline/new", data=_form(world, **change))
         assert response.status_code == 200 and message in response.get_data(as_text=True), change
     assert db.session.scalar(select(func.count()).select_from(OfflineSession)) == 0
+
+
+@pytest.mark.parametrize("leaves", ["deactivated", "moved_away", "no_longer_secretary"])
+def test_a_record_whose_creator_is_gone_is_taken_over_not_stuck(world, make, leaves):
+    """A rejected record only its creator could correct: when the creator can no longer act,
+    a secretary in scope who corrects it becomes its creator (audited) and cannot approve it."""
+    sec, approver, other = world["branch_secretary"], world["general_secretary"], world["township"]
+    session = offline.submit(data(world), sec, NOW)
+    offline.reject(session, "签到表缺少第二页", approver, NOW)
+    db.session.commit()
+    # while the creator can act, someone else's correction is only a proposal
+    assert not offline.creator_gone(session)
+    if leaves == "deactivated":
+        sec.active = False
+    elif leaves == "moved_away":
+        sec.org = world["t"]["b1"]
+    else:
+        sec.role = Role.MEMBER
+    db.session.commit()
+    assert offline.creator_gone(session)
+    offline.resubmit(session, data(world, hours=Decimal("2")), other, NOW)
+    db.session.commit()
+    assert session.state == SessionState.SUBMITTED and session.created_by_id == other.id
+    assert session.hours == Decimal("2")
+    assert [a.action for a in offline.audit_trail(session)][-2:] == ["take_over", "resubmit"]
+    assert not offline.can_decide(other, session)  # took it over: no approving their own values
+    assert offline.approve(session, approver, NOW) == 5
+
+
+def test_a_creator_still_in_place_keeps_the_record(world):
+    sec, approver, other = world["branch_secretary"], world["general_secretary"], world["township"]
+    session = offline.submit(data(world), sec, NOW)
+    offline.reject(session, "签到表缺少第二页", approver, NOW)
+    offline.resubmit(session, data(world, hours=Decimal("2")), other, NOW)
+    db.session.commit()
+    assert session.state == SessionState.RETURNED and session.created_by_id == sec.id
+
+
+def test_the_page_offers_the_take_over(client, auth, world):
+    sec, approver, other = world["branch_secretary"], world["general_secretary"], world["township"]
+    session = offline.submit(data(world), sec, NOW)
+    offline.reject(session, "签到表缺少第二页", approver, NOW)
+    sec.active = False
+    db.session.commit()
+    auth.login(other)
+    page = client.get(f"/offline/{session.id}").get_data(as_text=True)
+    assert "接管并修改" in page and "提出修改" not in page

@@ -24,9 +24,16 @@ just parsed hostile input sends. A script run with ``-I`` imports only the stand
 and one parser, receives bytes and returns JSON — the smallest surface, and the same under
 every server. It costs one interpreter start (~0.2–0.5 s) per upload, which editors do not
 notice next to the upload itself.
+
+At most ``UPLOAD_PARSE_CONCURRENCY`` children run at once on a machine, whichever worker
+process started them (one lock file per slot under the instance folder, ``flock``): without
+that, sixteen uploads at once (2 workers × 8 threads) would start sixteen children allowed
+512 MB each. An upload waits up to ``UPLOAD_PARSE_QUEUE_SECONDS`` for a slot, then is refused
+with a message to try again; nothing is imported.
 """
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import logging
@@ -35,8 +42,12 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
+
+from flask import current_app, has_app_context
 
 from school import children
 from school.limits import limit
@@ -79,9 +90,45 @@ def check_zip(data: bytes, what: str, broken: str = "") -> None:
         raise Refused(f"{what}解压后过大（约 {_mb(total)}，上限 {_mb(max_total)}），未导入")
 
 
+def _slot_folder() -> Path:
+    base = current_app.instance_path if has_app_context() else tempfile.gettempdir()
+    folder = Path(base) / "parse-slots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@contextmanager
+def parse_slot():
+    """Hold one of the machine's ``UPLOAD_PARSE_CONCURRENCY`` parsing slots (see module doc)."""
+    folder, count = _slot_folder(), max(1, int(limit("UPLOAD_PARSE_CONCURRENCY")))
+    deadline = time.monotonic() + float(limit("UPLOAD_PARSE_QUEUE_SECONDS"))
+    while True:
+        for i in range(count):
+            fd = os.open(folder / f"{i}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            try:
+                yield
+            finally:
+                os.close(fd)  # closing the descriptor releases the lock
+            return
+        if time.monotonic() >= deadline:
+            raise Refused("服务器正在处理其他上传的文件，请稍后再试（本次未导入）")
+        time.sleep(0.05)
+
+
 def run(task: str, data: bytes, **params) -> dict:
     """Run ``task`` of the child on ``data``; returns its JSON result (``text`` or ``error``),
-    or raises ``Refused`` when the child ran out of time, memory or output, or crashed."""
+    or raises ``Refused`` when the child ran out of time, memory or output, or crashed, or
+    no parsing slot came free in time."""
+    with parse_slot():
+        return _run(task, data, **params)
+
+
+def _run(task: str, data: bytes, **params) -> dict:
     timeout = float(limit("UPLOAD_PARSE_TIMEOUT"))
     output_bytes = int(limit("UPLOAD_PARSE_OUTPUT_MB")) * 1024 * 1024
     params.update(cpu=int(limit("UPLOAD_PARSE_CPU_SECONDS")), output=output_bytes,

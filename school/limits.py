@@ -15,6 +15,8 @@ DEFAULTS: dict[str, int | float] = {
     "UPLOAD_PARSE_CPU_SECONDS": 20,  # RLIMIT_CPU in the child
     "UPLOAD_PARSE_MEMORY_MB": 512,  # RLIMIT_AS in the child (address space, not resident memory)
     "UPLOAD_PARSE_OUTPUT_MB": 16,  # RLIMIT_FSIZE on the child's result file
+    "UPLOAD_PARSE_CONCURRENCY": 2,  # children at once on one machine, across every worker process
+    "UPLOAD_PARSE_QUEUE_SECONDS": 20.0,  # how long an upload waits for a free child before it is refused
     # Checked before anything is unpacked: the zip central directory of .docx / .xlsx …
     "UPLOAD_MAX_UNPACKED_MB": 64,  # total uncompressed size of all members
     "UPLOAD_MAX_COMPRESSION_RATIO": 100,  # per member (members under 1 MB are not judged)

@@ -206,3 +206,18 @@ def test_the_question_bank_import_applies_the_same_caps(client, make, auth):
     assert "工作表声明的范围过大（1048576 行）" in response.get_data(as_text=True)
     assert peak_rss_mb() - before < GROWTH_ALLOWED_MB
     assert db.session.scalar(select(func.count(Question.id))) == 0
+
+
+def test_uploads_beyond_the_parsing_slots_wait_then_are_refused(app, client, editor_with_a_document):
+    """Parsing children are capped per machine: with every slot held (here by the test, as by
+    another worker's upload) an upload waits its queue time, then is refused and nothing is
+    imported; once a slot is free the same upload goes through."""
+    from school import isolation
+
+    app.config.update(UPLOAD_PARSE_CONCURRENCY=1, UPLOAD_PARSE_QUEUE_SECONDS=0.3)
+    docx = hostile.small_docx("第一条 坚持党的领导。")
+    with isolation.parse_slot():
+        page = _upload(client, "学习材料.docx", docx)
+    assert "未能导入：服务器正在处理其他上传的文件，请稍后再试" in page
+    _library_unchanged(app, editor_with_a_document)
+    assert "已从“学习材料.docx”创建草稿" in _upload(client, "学习材料.docx", docx)

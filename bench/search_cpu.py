@@ -47,16 +47,19 @@ def requests_of(queries: list[str]) -> list[dict]:
 
 def worker(work: Path, passes: int, profile: str | None, dump: str | None) -> None:
     """In the process of one checkout: time (or profile, or dump) the pages."""
+    import importlib
     from urllib.parse import urlencode
 
-    from relevance import load_queries
-
+    import school
     from school import create_app
     from school.accounts import auth as accounts_auth
     from school.accounts.models import User
     from school.extensions import db
     from school.timeutil import utcnow
 
+    # after ``school``: importing ``relevance`` puts this checkout at the front of sys.path
+    load_queries = importlib.import_module("relevance").load_queries
+    print(f"code: {Path(school.__file__).parent.parent}", file=sys.stderr)
     app = create_app({"INSTANCE_PATH": str(work), "SECRET_KEY": "bench",
                       "SQLALCHEMY_DATABASE_URI": f"sqlite:///{work / 'bench.db'}",
                       "SEARCH_INDEX_DIR": str(work / "index-ours"), "SEARCH_PAGES_KEPT": 0})
@@ -120,6 +123,9 @@ def run(code: Path, work: Path, *extra: str) -> str:
                             capture_output=True, text=True)
     if result.returncode:
         sys.exit(result.stderr[-3000:])
+    used = next((line[6:] for line in result.stderr.splitlines() if line.startswith("code: ")), "")
+    if Path(used) != code:
+        sys.exit(f"the worker for {code} ran the code in {used}")
     return result.stdout
 
 

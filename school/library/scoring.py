@@ -20,11 +20,12 @@ total (``tests/library/test_scoring.py`` compares the two on every kind of query
 """
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from pickle import loads
 
 import numpy as np
-from whoosh import matching
+from whoosh import collectors, matching
 from whoosh import query as wq
 from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.formats import Positions
@@ -302,28 +303,65 @@ def _near(lists: list[list[int]], slop: int, mindist: int, ordered: bool) -> boo
 # --- the top documents ------------------------------------------------------------------------
 
 
+def _matches(searcher, query) -> list[tuple[object, int, np.ndarray, np.ndarray]] | None:
+    """Per segment: (sub-searcher, its first document number, the matching documents by their
+    number in the segment, their scores); ``None`` when the query holds a node this module
+    does not evaluate."""
+    try:
+        q = _lazy_ors(query)
+        context = searcher.context()
+        out = []
+        for subsearcher, offset in searcher.leaf_searchers():
+            node = _Evaluator(subsearcher).evaluate(q.matcher(subsearcher, context))
+            found = np.flatnonzero(node.present)
+            out.append((subsearcher, offset, found, node.score[found]))
+        return out
+    except Unsupported:
+        return None
+
+
+def _allowed(docnums: np.ndarray, allowed: set | None) -> np.ndarray:
+    if allowed is None:
+        return np.ones(len(docnums), dtype=bool)
+    return np.isin(docnums, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
+
+
 def top(searcher, query, limit: int, allowed: set | None) -> tuple[list[tuple[int, float]], int] | None:
     """``[(docnum, score)]`` of the best ``limit`` matches (score descending, then docnum)
     and the number of matches among the ``allowed`` documents (all when ``None``), as
     ``TopCollector(limit, usequality=False)`` under a ``FilterCollector`` gives them; ``None``
     when the query holds something this module does not evaluate."""
-    try:
-        q = _lazy_ors(query)
-        context = searcher.context()
-        docnums, scores = [], []
-        for subsearcher, offset in searcher.leaf_searchers():
-            matcher = q.matcher(subsearcher, context)
-            evaluator = _Evaluator(subsearcher)
-            node = evaluator.evaluate(matcher)
-            found = np.flatnonzero(node.present)
-            docnums.append(found + offset)
-            scores.append(node.score[found])
-    except Unsupported:
+    found = _matches(searcher, query)
+    if found is None:
         return None
-    docnums = np.concatenate(docnums) if docnums else np.zeros(0, dtype=np.int64)
-    scores = np.concatenate(scores) if scores else np.zeros(0)
-    if allowed is not None:
-        keep = np.isin(docnums, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
-        docnums, scores = docnums[keep], scores[keep]
+    docnums = np.concatenate([sub + offset for _, offset, sub, _ in found] or [np.zeros(0, dtype=np.int64)])
+    scores = np.concatenate([scores for _, _, _, scores in found] or [np.zeros(0)])
+    keep = _allowed(docnums, allowed)
+    docnums, scores = docnums[keep], scores[keep]
     order = np.lexsort((docnums, -scores))[:limit]
     return list(zip(docnums[order].tolist(), scores[order].tolist())), len(docnums)
+
+
+def by_date(searcher, query, page: int, per_page: int, allowed: set | None) -> tuple[list[tuple[int, object]], int] | None:
+    """One page of the matches among the ``allowed`` documents, newest first — ``[(docnum,
+    sort key)]`` (of the last page when ``page`` is beyond it) and the number of matches — as
+    ``SortingCollector("date", reverse=True)`` under a ``FilterCollector``, read through a
+    ``ResultsPage``, gives them; ``None`` when the query holds something this module does
+    not evaluate."""
+    categorizer = collectors.SortingCollector("date", reverse=True).sortfacet.categorizer(searcher)
+    if categorizer.needs_current:
+        return None
+    found = _matches(searcher, query)
+    if found is None:
+        return None
+    items = []
+    for subsearcher, offset, sub, _ in found:
+        sub = sub[_allowed(sub + offset, allowed)]
+        categorizer.set_searcher(subsearcher, offset)
+        key_for = categorizer.key_for
+        items.extend((key_for(None, d), d + offset) for d in sub.tolist())
+    items.sort(reverse=True)
+    total = len(items)
+    page = min(math.ceil(total / per_page), page)
+    start = (page - 1) * per_page
+    return ([(docnum, key) for key, docnum in items[start:start + per_page]] if total else []), total

@@ -235,12 +235,18 @@ def _search(cached: _CachedSearcher, parsed: ParsedQuery, results: Results, *, i
     weights = rarity_weights(parsed.words, doc_frequency, doc_count)
     query = build(parsed, weights, related)
     if sort == "date" and query is not None:
-        page_hits = _search_page(searcher, query, results.page, per_page, allowed, sort)
-        results.total = len(page_hits)
-        if results.page > results.pages:
-            results.page = results.pages
-            page_hits = _search_page(searcher, query, results.page, per_page, allowed, sort)
-        ranked = [ranking.Ranked(hit.docnum, hit.score or 0.0) for hit in page_hits]
+        dated = scoring.by_date(searcher, query, results.page, per_page, allowed)
+        if dated is not None:  # the same page, computed with arrays
+            page_hits, results.total = dated
+            results.page = min(results.page, results.pages)
+        else:
+            found = _search_page(searcher, query, results.page, per_page, allowed, sort)
+            results.total = len(found)
+            if results.page > results.pages:
+                results.page = results.pages
+                found = _search_page(searcher, query, results.page, per_page, allowed, sort)
+            page_hits = [(hit.docnum, hit.score) for hit in found]
+        ranked = [ranking.Ranked(docnum, key or 0.0) for docnum, key in page_hits]
     else:
         ranked = _ranked(cached, searcher, parsed, query, weights, allowed, results)
     hits = _kept_hits(cached.catalog, ranked, parsed, with_snippets)

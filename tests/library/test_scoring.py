@@ -1,9 +1,10 @@
-"""``scoring.top`` gives exactly what Whoosh's collector gives: documents, scores, order, total."""
+"""``scoring`` gives exactly what Whoosh's collectors give: documents, scores (or dates), order, total."""
 from datetime import date
 
 import pytest
 from whoosh import collectors
 from whoosh import query as wq
+from whoosh.searching import ResultsPage
 
 from school.extensions import db
 from school.library import importer, index, scoring, search, services
@@ -40,6 +41,15 @@ def whoosh_top(searcher, q, limit, allowed):
     return [(hit.docnum, hit.score) for hit in results], len(results)
 
 
+def whoosh_by_date(searcher, q, page, per_page, allowed):
+    collector = collectors.SortingCollector("date", limit=page * per_page, reverse=True)
+    if allowed is not None:
+        collector = collectors.FilterCollector(collector, allowed)
+    searcher.search_with_collector(q, collector)
+    results = ResultsPage(collector.results(), page, per_page)
+    return [(hit.docnum, hit.score) for hit in results], len(results)
+
+
 def query_of(cached, text):
     parsed = parse(text)
     searcher = cached.searcher
@@ -62,6 +72,10 @@ def assert_same(cached):
         for limit in (3, 100):
             for allowed in (None, recent):
                 assert scoring.top(searcher, q, limit, allowed) == whoosh_top(searcher, q, limit, allowed), text
+        for page, per_page in ((1, 3), (2, 3), (1, 20), (99, 3)):
+            for allowed in (None, recent):
+                assert (scoring.by_date(searcher, q, page, per_page, allowed)
+                        == whoosh_by_date(searcher, q, page, per_page, allowed)), text
 
 
 @pytest.fixture

@@ -31,7 +31,6 @@ from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.formats import Positions
 from whoosh.matching import binary, wrappers
 from whoosh.query import compound
-from whoosh.query.spans import SpanNear2
 from whoosh.scoring import BM25FScorer
 
 
@@ -75,6 +74,46 @@ class _Or(wq.Or):
         raise Unsupported(f"OR matcher {matcher_type}")
 
 
+class _Near(matching.Matcher):
+    """What ``Phrase`` builds (a ``SpanNear2Matcher`` over an intersection of its words'
+    matchers), without looking for the first match as that matcher does when it is made."""
+
+    def __init__(self, ms, slop, ordered, mindist):
+        self.ms, self.slop, self.ordered, self.mindist = ms, slop, ordered, mindist
+
+    def children(self):
+        return self.ms
+
+    def is_active(self):
+        return False
+
+
+class _Phrase(wq.Phrase):
+    """``Phrase.matcher`` (Whoosh 2.7), with the ``SpanNear2Matcher`` left as a ``_Near``."""
+
+    def matcher(self, searcher, context=None):
+        fieldname = self.fieldname
+        if fieldname not in searcher.schema:
+            return matching.NullMatcher()
+        field = searcher.schema[fieldname]
+        if not field.format or not field.format.supports("positions"):
+            raise Unsupported("phrase without positions")
+        reader = searcher.reader()
+        terms = []
+        for word in self.words:
+            try:
+                word = field.to_bytes(word)
+            except ValueError:
+                return matching.NullMatcher()
+            if (fieldname, word) not in reader:
+                return matching.NullMatcher()
+            terms.append(wq.Term(fieldname, word))
+        m = _Near([t.matcher(searcher, context) for t in terms], slop=self.slop, ordered=True, mindist=1)
+        if self.boost != 1.0:
+            m = wrappers.WrappingMatcher(m, boost=self.boost)
+        return m
+
+
 def _lazy_ors(q):
     """``q`` with every plain ``Or`` as ``_Or`` (same subqueries, boost, scale, minmatch)."""
     if type(q) is wq.Or:
@@ -85,7 +124,9 @@ def _lazy_ors(q):
         if type(q) is wq.And:
             return wq.And([_lazy_ors(s) for s in q.subqueries], boost=q.boost)
         return compound.AndMaybe(_lazy_ors(q.a), _lazy_ors(q.b))
-    if type(q) in (wq.Term, wq.Phrase):
+    if type(q) is wq.Phrase:
+        return _Phrase(q.fieldname, q.words, slop=q.slop, boost=q.boost, char_ranges=q.char_ranges)
+    if type(q) is wq.Term:
         return q
     raise Unsupported(type(q).__name__)
 
@@ -145,13 +186,22 @@ class _Evaluator:
             extra = a.present & b.present
             return _Node(np.where(extra, a.score + b.score, a.score), a.present,
                          np.where(a.present, a.count + np.where(extra, b.count, 0), 0))
-        if kind is SpanNear2.SpanNear2Matcher:
+        if kind is _Near:
             return self._phrase(m)
         if isinstance(m, matching.NullMatcherClass):
             return self.zeros()
         if kind is W3LeafMatcher or kind is matching.ListMatcher or kind is wrappers.FilterMatcher:
             return self._leaf(m)
         raise Unsupported(kind.__name__)
+
+    def _intersection(self, ms) -> _Node:
+        """``make_binary_tree(IntersectionMatcher, ms)``: the first half, then the second."""
+        if len(ms) == 1:
+            return self.evaluate(ms[0])
+        half = len(ms) // 2
+        a, b = self._intersection(ms[:half]), self._intersection(ms[half:])
+        both = a.present & b.present
+        return _Node(np.where(both, a.score + b.score, 0.0), both, np.where(both, a.count + b.count, 0))
 
     def _preloaded(self, m: _Lazy) -> _Node:
         # ArrayUnionMatcher: per document, 0 then + each clause's score × boost, in order; a
@@ -238,7 +288,7 @@ class _Evaluator:
             if type(fmt).decode_positions is not _DECODE_POSITIONS:
                 raise Unsupported(type(fmt).__name__)
             leaves.append(self._read(inner, values=True))
-        child = self.evaluate(m.child)  # the intersection of the words' matchers
+        child = self._intersection(m.ms)
         docs = np.flatnonzero(child.present)
         if not len(docs):
             return child

@@ -80,7 +80,7 @@ def current_searcher() -> _CachedSearcher:
     node's rebuild or merge: its generation, read from ``state.json`` at most every
     ``SEARCH_RECHECK_MS``)."""
     path = index.index_dir()
-    db_state = index.database_state()
+    db_state = index.database_state_of_request()
     cached = getattr(_local, "searcher", None)
     if cached is not None and cached.path == path and cached.state == db_state:
         now = time.monotonic()

@@ -118,3 +118,23 @@ def test_a_rebuilt_shared_index_is_a_new_version(app, make):
     index.rebuild()
     assert _titles(search.search("乡村振兴")) == ["乡村振兴政策汇编"]
     assert len(result_cache.pages) == 2
+
+
+def test_a_search_page_reads_the_database_state_once(app, client, auth, make, monkeypatch):
+    from school.library import index
+
+    make.document("乡村振兴政策汇编", "推进乡村振兴。")
+    reads = []
+    real = index.database_state
+    monkeypatch.setattr(index, "database_state", lambda: reads.append(1) or real())
+    auth.login(make.user())
+    client.get("/library/search?q=政策")  # the searcher opened (and the index checked) once
+    reads.clear()
+    assert "乡村振兴政策汇编" in client.get("/library/search?q=乡村振兴").get_data(as_text=True)
+    assert len(reads) == 1  # the 地区 choices and the searcher share it
+    make.document("乡村振兴理论研究", "乡村振兴的理论。")  # the next request sees the change
+    assert "乡村振兴理论研究" in client.get("/library/search?q=乡村振兴").get_data(as_text=True)
+    reads.clear()
+    search.search("乡村振兴")
+    search.search("乡村振兴")
+    assert len(reads) == 2  # outside a request: read each time

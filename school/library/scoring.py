@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from itertools import accumulate
 from pickle import loads
 
 import numpy as np
@@ -312,16 +313,23 @@ def _decode(value: bytes) -> list[int]:
     """``Positions.decode_positions``: a count, then the pickled gaps between positions."""
     if not value.endswith(b"."):
         value += b"."
-    out, position = [], 0
-    for gap in loads(value[4:]):
-        position += gap
-        out.append(position)
-    return out
+    return list(accumulate(loads(value[4:])))
 
 
 def _near(lists: list[list[int]], slop: int, mindist: int, ordered: bool) -> bool:
     """Whether ``SpanNear2Matcher._get_spans`` finds a span: each word within ``slop``
     positions of the span of the words before it (single positions; spans as (start, end))."""
+    if len(lists) == 2 and ordered and mindist >= 1:
+        # two words in order: some position b of the second with mindist <= b - a <= slop
+        first, second = lists
+        if not second:
+            return False
+        last = len(second)
+        for a in first:
+            j = bisect_left(second, a + mindist)
+            if j < last and second[j] <= a + slop:
+                return True
+        return False
     aspans = [(p, p) for p in lists[0]]
     for positions in lists[1:]:
         if not aspans:

@@ -161,7 +161,7 @@ class _Evaluator:
     def __init__(self, subsearcher):
         self.subsearcher = subsearcher
         self.size = subsearcher.reader().doc_count_all()
-        self.postings: dict[int, tuple] = {}  # id(leaf) → (ids, weights, values or None)
+        self.postings: dict[tuple, tuple] = {}  # (field, term) → (ids, weights, values or None)
 
     def zeros(self) -> _Node:
         return _Node(np.zeros(self.size), np.zeros(self.size, dtype=bool), np.zeros(self.size, dtype=np.int64))
@@ -224,11 +224,16 @@ class _Evaluator:
         return _Node(np.where(child.present, score, 0.0), child.present, child.count)
 
     def _read(self, leaf, values: bool = False):
-        """(docnums, weights, encoded values or None) of a leaf's postings from where it stands."""
-        key = id(leaf)
+        """(docnums, weights, encoded values or None) of all a term's postings in this segment,
+        read once per query: a body word's matcher, and those of the phrases it is in, share
+        them. From the first posting: whatever a matcher skipped when it was made (an
+        intersection, the documents not in both; a filter, the deleted ones) is not matched
+        by it anyway, and ``_leaf`` leaves the deleted documents out."""
+        key = leaf.term()
         got = self.postings.get(key)
         if got is not None and (got[2] is not None or not values):
             return got
+        leaf.reset()
         ids, weights, vals = [], [], [] if values else None
         if type(leaf) is W3LeafMatcher:
             while leaf.is_active():
@@ -265,7 +270,9 @@ class _Evaluator:
         scorer = leaf.scorer if type(leaf) is W3LeafMatcher else leaf._scorer
         if type(scorer) is not BM25FScorer:
             raise Unsupported(type(scorer).__name__)
-        ids, weights, _ = self._read(leaf)
+        fmt = leaf.format if type(leaf) is W3LeafMatcher else leaf._format
+        # with the positions when the field has them: a phrase of this word reads them too
+        ids, weights, _ = self._read(leaf, values=bool(fmt and fmt.supports("positions")))
         if deleted:
             keep = ~np.isin(ids, np.fromiter(deleted, dtype=np.int64))
             ids, weights = ids[keep], weights[keep]

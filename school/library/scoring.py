@@ -20,6 +20,7 @@ total (``tests/library/test_scoring.py`` compares the two on every kind of query
 """
 from __future__ import annotations
 
+import logging
 import math
 from bisect import bisect_left
 from itertools import accumulate
@@ -33,6 +34,8 @@ from whoosh.formats import Positions
 from whoosh.matching import binary, wrappers
 from whoosh.query import compound
 from whoosh.scoring import BM25FScorer
+
+log = logging.getLogger(__name__)
 
 
 class Unsupported(Exception):
@@ -382,6 +385,9 @@ def _matches(searcher, query) -> list[tuple[object, int, np.ndarray, np.ndarray]
             out.append((subsearcher, offset, found, node.score[found]))
         return out
     except Unsupported:
+        return None
+    except AttributeError:  # Whoosh's internals changed (another version): its own way still works
+        log.exception("scoring could not read Whoosh's matchers: Whoosh runs the query")
         return None
 
 

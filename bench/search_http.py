@@ -15,7 +15,8 @@ traditional characters, pinyin), some with a second page, a date sort or a year 
 
 Servers, one after the other in the same run and on the same database:
 
-* ``--before DIR``: the code of another checkout (e.g. ``git worktree add /tmp/before main``);
+* ``--before DIR``: the code of another checkout (e.g. ``git worktree add /tmp/before main``),
+  with its page cache off too under ``--cache off``;
 * this checkout with the page cache off (``SCHOOL_SEARCH_PAGES_KEPT=0``): every page is
   computed, as for a query asked for the first time (``--cache off`` or ``both``);
 * this checkout with the page cache on: after the warm-up every query of the set has been
@@ -273,7 +274,10 @@ def main() -> None:
     print(f"查询集：{len(paths)} 个搜索页；gunicorn gthread {WORKERS}×{THREADS}；每项 {args.seconds:g} s", flush=True)
     servers = []
     if args.before:
-        servers.append(("之前", args.before.resolve(), {}, 2))
+        # With --cache off the code before runs with its page cache off too (if it has one):
+        # both servers then compute every page, as for queries asked for the first time.
+        before_env = {"SCHOOL_SEARCH_PAGES_KEPT": "0"} if args.cache == "off" else {}
+        servers.append(("之前" + ("（缓存关）" if before_env else ""), args.before.resolve(), before_env, 2))
     if args.cache in ("both", "off"):
         servers.append(("缓存关（首次查询）", ROOT, {"SCHOOL_SEARCH_PAGES_KEPT": "0"}, 2))
     if args.cache in ("both", "on"):

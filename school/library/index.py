@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 from whoosh import index as windex
@@ -126,6 +126,18 @@ def database_state() -> dict:
     with db.engine.connect() as conn:
         count, newest = conn.execute(select(func.count(Document.id), func.max(Document.updated_at))).one()
     return {"schema": SCHEMA_VERSION, "count": count, "newest": newest.isoformat() if newest else None}
+
+
+def database_state_of_request() -> dict:
+    """``database_state()`` read once per request, for the pages that only read: a search page
+    looks at it twice (the 地区 choices kept per state, then the searcher). Outside a request
+    (commands, jobs, tests calling services) it is read each time, as is every write's."""
+    if not has_request_context():
+        return database_state()
+    state = g.get("_library_database_state")
+    if state is None:
+        state = g._library_database_state = database_state()
+    return state
 
 
 def write_state(path: Path) -> None:

@@ -115,7 +115,7 @@ def by_database_state(name: str, compute):
     from school.library import index
 
     uri = current_app.config.get("SQLALCHEMY_DATABASE_URI", "")
-    state = json.dumps(index.database_state(), sort_keys=True, default=str)
+    state = json.dumps(index.database_state_of_request(), sort_keys=True, default=str)
     slot = (uri, name)
     with _by_state_lock:
         kept = _by_state.get(slot)

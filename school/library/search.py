@@ -23,7 +23,7 @@ from whoosh import query as wq
 from whoosh.searching import ResultsPage
 
 from school.extensions import db
-from school.library import index, levels, ranking, result_cache
+from school.library import index, levels, ranking, result_cache, scoring
 from school.library.models import DocStatus, Document
 from school.library.queries import ParsedQuery, build, parse, rarity_weights, simplified, single_character
 from school.library.snippets import snippet
@@ -80,7 +80,7 @@ def current_searcher() -> _CachedSearcher:
     node's rebuild or merge: its generation, read from ``state.json`` at most every
     ``SEARCH_RECHECK_MS``)."""
     path = index.index_dir()
-    db_state = index.database_state()
+    db_state = index.database_state_of_request()
     cached = getattr(_local, "searcher", None)
     if cached is not None and cached.path == path and cached.state == db_state:
         now = time.monotonic()
@@ -163,6 +163,17 @@ def _search_page(searcher, query, page: int, per_page: int, allowed: set | None,
     return ResultsPage(collector.results(), page, per_page)
 
 
+def _best(searcher, query, limit: int, allowed: set | None) -> tuple[list[tuple[int, float]], int]:
+    """``[(docnum, score)]`` of the best ``limit`` matches and the number of matches: what
+    ``_search_page`` gives by relevance, computed with arrays (``scoring``, the same numbers),
+    or by Whoosh when the query holds something ``scoring`` does not evaluate."""
+    found = scoring.top(searcher, query, limit, allowed)
+    if found is not None:
+        return found
+    top = _search_page(searcher, query, 1, limit, allowed, "relevance")
+    return [(hit.docnum, hit.score or 0.0) for hit in top], len(top)
+
+
 def search(text: str | None, *, include_drafts: bool = False, category: str | None = None,
            year_from: int | None = None, year_to: int | None = None, sort: str = "relevance",
            page: int = 1, per_page: int = 10, with_snippets: bool = True, region: str | None = None) -> Results:
@@ -224,12 +235,18 @@ def _search(cached: _CachedSearcher, parsed: ParsedQuery, results: Results, *, i
     weights = rarity_weights(parsed.words, doc_frequency, doc_count)
     query = build(parsed, weights, related)
     if sort == "date" and query is not None:
-        page_hits = _search_page(searcher, query, results.page, per_page, allowed, sort)
-        results.total = len(page_hits)
-        if results.page > results.pages:
-            results.page = results.pages
-            page_hits = _search_page(searcher, query, results.page, per_page, allowed, sort)
-        ranked = [ranking.Ranked(hit.docnum, hit.score or 0.0) for hit in page_hits]
+        dated = scoring.by_date(searcher, query, results.page, per_page, allowed)
+        if dated is not None:  # the same page, computed with arrays
+            page_hits, results.total = dated
+            results.page = min(results.page, results.pages)
+        else:
+            found = _search_page(searcher, query, results.page, per_page, allowed, sort)
+            results.total = len(found)
+            if results.page > results.pages:
+                results.page = results.pages
+                found = _search_page(searcher, query, results.page, per_page, allowed, sort)
+            page_hits = [(hit.docnum, hit.score) for hit in found]
+        ranked = [ranking.Ranked(docnum, key or 0.0) for docnum, key in page_hits]
     else:
         ranked = _ranked(cached, searcher, parsed, query, weights, allowed, results)
     hits = _kept_hits(cached.catalog, ranked, parsed, with_snippets)
@@ -248,9 +265,7 @@ def _ranked(cached: _CachedSearcher, searcher, parsed: ParsedQuery, query, weigh
     depth = max(ranking.DEPTH, results.page * results.per_page)
     scored, matched = [], 0
     if query is not None:
-        top = _search_page(searcher, query, 1, depth, allowed, "relevance")
-        matched = len(top)
-        scored = [(hit.docnum, hit.score or 0.0) for hit in top]
+        scored, matched = _best(searcher, query, depth, allowed)
     if parsed.letters:
         named = catalog.pinyin_named(parsed.letters)
     else:

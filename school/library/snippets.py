@@ -49,10 +49,12 @@ SENTENCE_END_RE = re.compile("[" + SENTENCE_ENDS + "]")
 MAX_CANDIDATES = 300
 
 
-def _sentence_ends(body: str, stop: int) -> list[int]:
+def _sentence_ends(body: str, start: int, stop: int) -> list[int]:
     """Where the sentences of ``body[:stop]`` end, found once per snippet: finding the sentence
-    of each of hundreds of hits then costs a bisection, not a scan back through the text."""
-    return [m.start() for m in SENTENCE_END_RE.finditer(body, 0, stop)]
+    of each of hundreds of hits then costs a bisection, not a scan back through the text.
+    Before ``start`` (the first hit) only the last end counts, found with ``rfind`` (in C)."""
+    before = max(body.rfind(ch, 0, start) for ch in SENTENCE_ENDS)
+    return ([before] if before >= 0 else []) + [m.start() for m in SENTENCE_END_RE.finditer(body, start, stop)]
 
 
 def _sentence_around(body: str, offset: int, ends: list[int]) -> tuple[int, int]:
@@ -78,7 +80,7 @@ def snippet(body: str, terms: list[str], fallback: str = "") -> tuple[str, str |
         offsets = [m.start() for m in islice(pattern.finditer(body), MAX_CANDIDATES)]
         if offsets:
             after = SENTENCE_END_RE.search(body, offsets[-1])  # the last candidate's sentence end
-            ends = _sentence_ends(body, after.end() if after else len(body))
+            ends = _sentence_ends(body, offsets[0], after.end() if after else len(body))
         span = None
         for offset in offsets:
             if span is not None and offset < span[1]:

@@ -1,5 +1,7 @@
 """The search page cache (``library.result_cache``): kept pages are the pages computed, forgotten
 when the documents change, bounded, and never show a draft to someone who may not see it."""
+import pytest
+
 from school.accounts.models import Role
 from school.extensions import db
 from school.library import result_cache, search, services, snippets
@@ -95,13 +97,15 @@ def test_pages_kept_are_bounded_and_zero_turns_the_cache_off(app, make):
     assert len(result_cache.pages) == 0
 
 
-def test_snippet_sentence_is_found_by_bisection():
+@pytest.mark.parametrize("first", ["# 第", "合同"])  # sentence ends listed from the text's start, or its first hit
+def test_snippet_sentence_is_found_by_bisection(first):
     body = "# 第一章\n\n第一条 甲乙。第二条 合同；劳动合同期限\n第三条 无关！"
-    ends = snippets._sentence_ends(body, len(body))
+    ends = snippets._sentence_ends(body, body.index(first), len(body))
     for offset, expected in [(0, "# 第一章"), (body.index("合同"), "第二条 合同；"), (body.index("劳动"), "劳动合同期限"),
                              (body.index("无关"), "第三条 无关！")]:
-        start, end = snippets._sentence_around(body, offset, ends)
-        assert body[start:end].strip() == expected
+        if offset >= body.index(first):
+            start, end = snippets._sentence_around(body, offset, ends)
+            assert body[start:end].strip() == expected
 
 
 def test_a_rebuilt_shared_index_is_a_new_version(app, make):
@@ -118,3 +122,23 @@ def test_a_rebuilt_shared_index_is_a_new_version(app, make):
     index.rebuild()
     assert _titles(search.search("乡村振兴")) == ["乡村振兴政策汇编"]
     assert len(result_cache.pages) == 2
+
+
+def test_a_search_page_reads_the_database_state_once(app, client, auth, make, monkeypatch):
+    from school.library import index
+
+    make.document("乡村振兴政策汇编", "推进乡村振兴。")
+    reads = []
+    real = index.database_state
+    monkeypatch.setattr(index, "database_state", lambda: reads.append(1) or real())
+    auth.login(make.user())
+    client.get("/library/search?q=政策")  # the searcher opened (and the index checked) once
+    reads.clear()
+    assert "乡村振兴政策汇编" in client.get("/library/search?q=乡村振兴").get_data(as_text=True)
+    assert len(reads) == 1  # the 地区 choices and the searcher share it
+    make.document("乡村振兴理论研究", "乡村振兴的理论。")  # the next request sees the change
+    assert "乡村振兴理论研究" in client.get("/library/search?q=乡村振兴").get_data(as_text=True)
+    reads.clear()
+    search.search("乡村振兴")
+    search.search("乡村振兴")
+    assert len(reads) == 2  # outside a request: read each time

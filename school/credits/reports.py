@@ -181,7 +181,7 @@ def _gaps(org: Organisation | None, period: Period, from_ledger: bool = False):
     total, gaps and what is missing."""
     subtree, sums, on = _hours_source(org, period, from_ledger)
     group = _group()
-    req_total, req_online, req_concentrated, groups = _requirements(period, group)
+    *_, groups = _requirements(period, group)
     m = (
         select(User.id.label("member_id"), User.name.label("name"), User.member_no.label("member_no"),
                User.category.label("category"), User.is_floating.label("is_floating"),
@@ -189,14 +189,15 @@ def _gaps(org: Organisation | None, period: Period, from_ledger: bool = False):
                Organisation.name.label("org_name"),
                # Rounded to cents in SQL: SQLite sums in floating point.
                func.round(func.coalesce(sums.c.online, 0), 2).label("online"),
-               func.round(func.coalesce(sums.c.concentrated, 0), 2).label("concentrated"),
-               req_total.label("req_total"), req_online.label("req_online"),
-               req_concentrated.label("req_concentrated"))
+               func.round(func.coalesce(sums.c.concentrated, 0), 2).label("concentrated"))
         .join(Organisation, User.org_id == Organisation.id)
         .outerjoin(sums, on)
         .where(User.active.is_(True), subtree, group.in_(groups))
         .offset(0)
-    ).subquery("m")
+    ).subquery("hours")
+    req_total, req_online, req_concentrated, _ = _requirements(period, m.c.grp)
+    m = select(*m.c, req_total.label("req_total"), req_online.label("req_online"),
+               req_concentrated.label("req_concentrated")).offset(0).subquery("m")
     total = m.c.online + m.c.concentrated
     gap_online = case((m.c.req_online > m.c.online, m.c.req_online - m.c.online), else_=0)
     gap_concentrated = case((m.c.req_concentrated > m.c.concentrated, m.c.req_concentrated - m.c.concentrated),
@@ -370,8 +371,9 @@ SORTS = {
 
 def behind(org: Organisation | None, period: Period, floating: bool, sort: str = "missing",
            limit: int = 100, offset: int = 0) -> list:
-    """Members who have not met the requirement (floating members or the others), sorted."""
-    rows = member_rows(org, period).subquery("r")
+    """Members who have not met the requirement (floating members or the others), sorted.
+    Without the metric columns: the lists do not show them."""
+    rows = member_rows(org, period, metrics=[]).subquery("r")
     order = SORTS.get(sort, SORTS["missing"])(rows)
     return list(db.session.execute(
         select(rows).where(rows.c.met == 0, rows.c.is_floating.is_(floating))

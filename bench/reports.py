@@ -189,12 +189,7 @@ def measure(app, info: dict, repeat: int, before: bool = True) -> dict:
             out[f"metric_{metric.key}"] = timed(
                 lambda m=metric: db.session.execute(m.member_values(period)).all(), repeat)
         if before:
-            plain = reports.member_rows
-            reports.member_rows = lambda *a, **k: plain(*a, **k, from_ledger=True)
-            try:
-                out["root_report_ledger"] = timed(lambda: reports.org_report(root, period), 1)
-            finally:
-                reports.member_rows = plain
+            out["root_report_ledger"] = timed(lambda: reports.org_report(root, period, from_ledger=True), 1)
         out["bare_branch"] = timed(bare(BARE_ORGS, branch.path), repeat)
         out["branch_report"] = timed(lambda: reports.org_report(branch, period), repeat)
         out["bare_members"] = timed(bare(BARE_MEMBERS, root.path), max(1, repeat // 2))
@@ -253,6 +248,49 @@ def measure(app, info: dict, repeat: int, before: bool = True) -> dict:
     return out
 
 
+def measure_interleaved(app, info: dict, repeat: int) -> dict:
+    """The root and branch figures only, each round running every variant once in turn, so a
+    change of the machine's load hits all of them alike (medians over the rounds)."""
+    from school.accounts.models import Organisation
+    from school.credits import reports
+
+    samples: dict[str, list[float]] = {}
+    with app.app_context():
+        root = db.session.get(Organisation, 1)
+        branch = db.session.get(Organisation, info["branch"])
+        period = reports.Period(YEAR)
+        saved = list(reports.METRICS)
+
+        def bare(sql, prefix):
+            args = {"year": YEAR, "prefix": prefix + "%", "low": prefix, "high": prefix[:-1] + "0"}
+            return lambda: db.session.execute(text(sql), args).all()
+
+        def without_metrics():
+            reports.METRICS.clear()
+            try:
+                reports.org_report(root, period)
+            finally:
+                reports.METRICS.extend(saved)
+
+        variants = {
+            "bare_root": bare(BARE_ORGS, root.path),
+            "bare_root_summary": bare(BARE_ORGS_SUMMARY, root.path),
+            "root_report": lambda: reports.org_report(root, period),
+            "root_report_no_metrics": without_metrics,
+            "root_report_ledger": lambda: reports.org_report(root, period, from_ledger=True),
+            "branch_report": lambda: reports.org_report(branch, period),
+            "bare_branch": bare(BARE_ORGS, branch.path),
+        }
+        for fn in variants.values():
+            fn()  # warm
+        for _ in range(repeat):
+            for key, fn in variants.items():
+                started = time.perf_counter()
+                fn()
+                samples.setdefault(key, []).append(time.perf_counter() - started)
+    return {key: statistics.median(values) for key, values in samples.items()}
+
+
 def run(label: str, url: str, args) -> None:
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "TESTING": True,
                       "INSTANCE_PATH": tempfile.mkdtemp(prefix="bench-instance-")})
@@ -262,9 +300,18 @@ def run(label: str, url: str, args) -> None:
         info = generate(engine, args.members, args.entries)
     print(f"[{label}] generated {info['orgs']} organisations, {info['members']} members, "
           f"{info['entries']} ledger rows in {info['seconds']:.1f} s (the summary filled by the trigger)")
-    m = measure(app, info, args.repeat, before=not args.no_before)
     ms = lambda s: f"{s * 1000:.1f} ms"  # noqa: E731
     load = lambda: "load %.1f %.1f %.1f" % os.getloadavg()  # noqa: E731
+    if args.interleaved:
+        print(f"[{label}] {load()}")
+        m = measure_interleaved(app, info, args.repeat)
+        for key, value in m.items():
+            print(f"[{label}] {key:24} {ms(value)}")
+        print(f"[{label}] root report / bare SQL over the ledger {m['root_report'] / m['bare_root']:.2f}, "
+              f"/ bare SQL over the summary {m['root_report'] / m['bare_root_summary']:.2f}; "
+              f"{load()}")
+        return
+    m = measure(app, info, args.repeat, before=not args.no_before)
     print(f"[{label}] {load()}")
     print(f"[{label}] root report      {ms(m['root_report'])}  vs bare SQL {ms(m['bare_root'])}"
           f"  ratio {m['root_report'] / m['bare_root']:.2f};  vs bare SQL over the summary "
@@ -312,6 +359,8 @@ def main():
     parser.add_argument("--pg", default=os.environ.get("SCHOOL_BENCH_DATABASE_URL", ""),
                         help="PostgreSQL URL (the data goes to schema bench_reports, dropped afterwards)")
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--interleaved", action="store_true",
+                        help="only the root and branch reports and their baselines, measured in turn round by round")
     parser.add_argument("--no-before", action="store_true",
                         help="skip the root report summed from the ledger (the code before the summary)")
     args = parser.parse_args()

@@ -9,6 +9,12 @@ ledger rows, on SQLite and on PostgreSQL, then measures in one run:
 * the export's peak Python memory (tracemalloc) for a small branch and for the root,
   to show it does not grow with the number of rows.
 
+Since issue 17 item 7 the year's hours come from ``credit_year_summary`` (filled by the
+ledger's trigger while the rows are loaded). The run also gives the bare SQL over the
+summary, the root report without the metric columns and summed from the ledger as before
+(``--before``), and the time of ``school credits rebuild-summary`` (a check of a correct
+summary, and a fill from nothing).
+
     .venv/bin/python bench/reports.py                                   # SQLite
     .venv/bin/python bench/reports.py --pg postgresql://postgres@127.0.0.1:5432/school_reports
 
@@ -121,6 +127,21 @@ LEFT JOIN credit_entry e ON e.member_id = u.id AND e.year = :year
 WHERE u.active AND o.path LIKE :prefix AND o.path >= :low AND o.path < :high
 GROUP BY o.path
 """
+# The same over the summary (one row per member and year).
+BARE_ORGS_SUMMARY = """
+SELECT o.path, count(u.id), sum(s.online + s.concentrated)
+FROM organisation o JOIN users u ON u.org_id = o.id
+LEFT JOIN credit_year_summary s ON s.member_id = u.id AND s.year = :year
+WHERE u.active AND o.path LIKE :prefix AND o.path >= :low AND o.path < :high
+GROUP BY o.path
+"""
+BARE_MEMBERS_SUMMARY = """
+SELECT u.id, u.name, o.name, s.online + s.concentrated
+FROM organisation o JOIN users u ON u.org_id = o.id
+LEFT JOIN credit_year_summary s ON s.member_id = u.id AND s.year = :year
+WHERE u.active AND o.path LIKE :prefix AND o.path >= :low AND o.path < :high
+ORDER BY o.path, u.name
+"""
 BARE_MEMBERS = """
 SELECT u.id, u.name, o.name, sum(e.hours)
 FROM organisation o JOIN users u ON u.org_id = o.id
@@ -140,7 +161,7 @@ def timed(fn, repeat: int) -> float:
     return statistics.median(samples)
 
 
-def measure(app, info: dict, repeat: int) -> dict:
+def measure(app, info: dict, repeat: int, before: bool = True) -> dict:
     from school.accounts.models import Organisation, Role, User
     from school.credits import exports, reports
 
@@ -156,10 +177,23 @@ def measure(app, info: dict, repeat: int) -> dict:
             return lambda: db.session.execute(text(sql), args).all()
 
         out["bare_root"] = timed(bare(BARE_ORGS, root.path), repeat)
+        out["bare_root_summary"] = timed(bare(BARE_ORGS_SUMMARY, root.path), repeat)
         out["root_report"] = timed(lambda: reports.org_report(root, period), repeat)
+        saved = list(reports.METRICS)
+        reports.METRICS.clear()  # the report without the other packages' columns
+        try:
+            out["root_report_no_metrics"] = timed(lambda: reports.org_report(root, period), repeat)
+        finally:
+            reports.METRICS.extend(saved)
+        for metric in saved:  # each column's own statement, over the whole tree
+            out[f"metric_{metric.key}"] = timed(
+                lambda m=metric: db.session.execute(m.member_values(period)).all(), repeat)
+        if before:
+            out["root_report_ledger"] = timed(lambda: reports.org_report(root, period, from_ledger=True), 1)
         out["bare_branch"] = timed(bare(BARE_ORGS, branch.path), repeat)
         out["branch_report"] = timed(lambda: reports.org_report(branch, period), repeat)
         out["bare_members"] = timed(bare(BARE_MEMBERS, root.path), max(1, repeat // 2))
+        out["bare_members_summary"] = timed(bare(BARE_MEMBERS_SUMMARY, root.path), max(1, repeat // 2))
 
         def export(org):
             def run():
@@ -196,7 +230,65 @@ def measure(app, info: dict, repeat: int) -> dict:
     response = client.get(url)
     assert response.status_code == 200 and "学时报表" in response.get_data(as_text=True), response.status_code
     out["branch_page"] = timed(lambda: client.get(url).get_data(), repeat)
+
+    # school credits rebuild-summary: a check of the (correct) summary, then a fill from nothing.
+    with app.app_context():
+        from school.credits import summary
+        from school.credits.models import CreditYearSummary
+        started = time.perf_counter()
+        fixed = summary.rebuild()
+        db.session.commit()
+        out["rebuild_check"], out["rebuild_check_fixed"] = time.perf_counter() - started, len(fixed)
+        db.session.execute(CreditYearSummary.__table__.delete())
+        db.session.commit()
+        started = time.perf_counter()
+        fixed = summary.rebuild()
+        db.session.commit()
+        out["rebuild_fill"], out["rebuild_fill_fixed"] = time.perf_counter() - started, len(fixed)
     return out
+
+
+def measure_interleaved(app, info: dict, repeat: int) -> dict:
+    """The root and branch figures only, each round running every variant once in turn, so a
+    change of the machine's load hits all of them alike (medians over the rounds)."""
+    from school.accounts.models import Organisation
+    from school.credits import reports
+
+    samples: dict[str, list[float]] = {}
+    with app.app_context():
+        root = db.session.get(Organisation, 1)
+        branch = db.session.get(Organisation, info["branch"])
+        period = reports.Period(YEAR)
+        saved = list(reports.METRICS)
+
+        def bare(sql, prefix):
+            args = {"year": YEAR, "prefix": prefix + "%", "low": prefix, "high": prefix[:-1] + "0"}
+            return lambda: db.session.execute(text(sql), args).all()
+
+        def without_metrics():
+            reports.METRICS.clear()
+            try:
+                reports.org_report(root, period)
+            finally:
+                reports.METRICS.extend(saved)
+
+        variants = {
+            "bare_root": bare(BARE_ORGS, root.path),
+            "bare_root_summary": bare(BARE_ORGS_SUMMARY, root.path),
+            "root_report": lambda: reports.org_report(root, period),
+            "root_report_no_metrics": without_metrics,
+            "root_report_ledger": lambda: reports.org_report(root, period, from_ledger=True),
+            "branch_report": lambda: reports.org_report(branch, period),
+            "bare_branch": bare(BARE_ORGS, branch.path),
+        }
+        for fn in variants.values():
+            fn()  # warm
+        for _ in range(repeat):
+            for key, fn in variants.items():
+                started = time.perf_counter()
+                fn()
+                samples.setdefault(key, []).append(time.perf_counter() - started)
+    return {key: statistics.median(values) for key, values in samples.items()}
 
 
 def run(label: str, url: str, args) -> None:
@@ -207,18 +299,39 @@ def run(label: str, url: str, args) -> None:
         engine = db.engine
         info = generate(engine, args.members, args.entries)
     print(f"[{label}] generated {info['orgs']} organisations, {info['members']} members, "
-          f"{info['entries']} ledger rows in {info['seconds']:.1f} s")
-    m = measure(app, info, args.repeat)
+          f"{info['entries']} ledger rows in {info['seconds']:.1f} s (the summary filled by the trigger)")
     ms = lambda s: f"{s * 1000:.1f} ms"  # noqa: E731
+    load = lambda: "load %.1f %.1f %.1f" % os.getloadavg()  # noqa: E731
+    if args.interleaved:
+        print(f"[{label}] {load()}")
+        m = measure_interleaved(app, info, args.repeat)
+        for key, value in m.items():
+            print(f"[{label}] {key:24} {ms(value)}")
+        print(f"[{label}] root report / bare SQL over the ledger {m['root_report'] / m['bare_root']:.2f}, "
+              f"/ bare SQL over the summary {m['root_report'] / m['bare_root_summary']:.2f}; "
+              f"{load()}")
+        return
+    m = measure(app, info, args.repeat, before=not args.no_before)
+    print(f"[{label}] {load()}")
     print(f"[{label}] root report      {ms(m['root_report'])}  vs bare SQL {ms(m['bare_root'])}"
-          f"  ratio {m['root_report'] / m['bare_root']:.2f}")
+          f"  ratio {m['root_report'] / m['bare_root']:.2f};  vs bare SQL over the summary "
+          f"{ms(m['bare_root_summary'])}  ratio {m['root_report'] / m['bare_root_summary']:.2f}")
+    print(f"[{label}] root report without the metric columns {ms(m['root_report_no_metrics'])}")
+    for key in [k for k in m if k.startswith("metric_")]:
+        print(f"[{label}]   {key[7:]} column's statement alone {ms(m[key])}")
+    if "root_report_ledger" in m:
+        print(f"[{label}] root report summed from the ledger (before) {ms(m['root_report_ledger'])}")
     print(f"[{label}] branch report    {ms(m['branch_report'])}  vs bare SQL {ms(m['bare_branch'])}"
           f"  ratio {m['branch_report'] / m['bare_branch']:.2f}")
     print(f"[{label}] branch report page (HTTP request, whole page) {ms(m['branch_page'])}")
     print(f"[{label}] XLSX export root {ms(m['export_root'])}  vs bare member SQL {ms(m['bare_members'])}"
-          f"  ratio {m['export_root'] / m['bare_members']:.2f}")
+          f"  ratio {m['export_root'] / m['bare_members']:.2f};  vs bare member SQL over the summary "
+          f"{ms(m['bare_members_summary'])}  ratio {m['export_root'] / m['bare_members_summary']:.2f}")
     print(f"[{label}] export peak memory: {m['rows_branch']} rows {m['peak_branch'] / 2**20:.1f} MiB, "
           f"{args.members} rows {m['peak_root'] / 2**20:.1f} MiB")
+    print(f"[{label}] rebuild-summary: check {ms(m['rebuild_check'])} ({m['rebuild_check_fixed']} fixed), "
+          f"fill from nothing {ms(m['rebuild_fill'])} ({m['rebuild_fill_fixed']} rows written)")
+    print(f"[{label}] {load()}")
 
 
 @contextmanager
@@ -246,6 +359,10 @@ def main():
     parser.add_argument("--pg", default=os.environ.get("SCHOOL_BENCH_DATABASE_URL", ""),
                         help="PostgreSQL URL (the data goes to schema bench_reports, dropped afterwards)")
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--interleaved", action="store_true",
+                        help="only the root and branch reports and their baselines, measured in turn round by round")
+    parser.add_argument("--no-before", action="store_true",
+                        help="skip the root report summed from the ledger (the code before the summary)")
     args = parser.parse_args()
     if not args.skip_sqlite:
         with tempfile.TemporaryDirectory() as tmp:

@@ -1,6 +1,7 @@
 """Migrations take an empty database to head, and head matches the models exactly."""
 import json
 import os
+from decimal import Decimal
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -149,4 +150,53 @@ def test_0020_keeps_class_reflections_and_opens_the_other_kinds(empty_database_u
         downgrade(revision="0019")
         with db.engine.connect() as conn:  # the rows of other kinds cannot exist there
             assert conn.execute(text("SELECT id FROM training_reflection")).scalars().all() == [7]
+        db.engine.dispose()
+
+
+def test_0022_fills_the_summary_from_the_ledger_and_keeps_it(empty_database_url, tmp_path):
+    """0022 sums the existing ledger into credit_year_summary; its trigger then adds new rows,
+    reversals included; downgrading drops both and the ledger takes rows as before."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEY": "x",
+                      "INSTANCE_PATH": str(tmp_path / "instance")})
+    insert = text("INSERT INTO credit_entry (id, member_id, year, kind, hours, source, idempotency_key, "
+                  "description, created_at, reverses_id) VALUES (:id, :m, :y, :k, :h, 'video', :key, '', "
+                  "CURRENT_TIMESTAMP, :rev)")
+
+    def entry(id, m, y, k, h, rev=None):
+        return dict(id=id, m=m, y=y, k=k, h=h, key=f"k{id}", rev=rev)
+
+    def summary(conn):
+        return [(m, y, Decimal(str(on)).quantize(Decimal("0.01")), Decimal(str(co)).quantize(Decimal("0.01")), n)
+                for m, y, on, co, n in conn.execute(text(
+                    "SELECT member_id, year, online, concentrated, entries FROM credit_year_summary "
+                    "ORDER BY member_id, year"))]
+
+    with app.app_context():
+        upgrade(revision="0021")
+        with db.engine.begin() as conn:
+            for uid in (1, 2):
+                conn.execute(text(
+                    "INSERT INTO users (id, name, member_no, role, category, is_floating, active, large_text, "
+                    "must_change_password, created_at) VALUES (:id, '党员', :no, 'member', 'full', false, true, "
+                    "false, false, CURRENT_TIMESTAMP)"), {"id": uid, "no": f"M{uid}"})
+            for row in (entry(1, 1, 2026, "online", "1.10"), entry(2, 1, 2026, "online", "2.20"),
+                        entry(3, 1, 2026, "concentrated", "4"), entry(4, 1, 2025, "online", "0.5"),
+                        entry(5, 2, 2026, "online", "3"), entry(6, 2, 2026, "online", "-3", rev=5)):
+                conn.execute(insert, row)
+        upgrade()
+        with db.engine.begin() as conn:
+            assert summary(conn) == [(1, 2025, Decimal("0.50"), Decimal("0.00"), 1),
+                                     (1, 2026, Decimal("3.30"), Decimal("4.00"), 3),
+                                     (2, 2026, Decimal("0.00"), Decimal("0.00"), 2)]
+            conn.execute(insert, entry(7, 2, 2026, "concentrated", "1.25"))
+            conn.execute(insert, entry(8, 1, 2026, "online", "-1.10", rev=1))
+            assert summary(conn)[1:] == [(1, 2026, Decimal("2.20"), Decimal("4.00"), 4),
+                                         (2, 2026, Decimal("0.00"), Decimal("1.25"), 3)]
+        downgrade(revision="0021")
+        with db.engine.begin() as conn:
+            assert "credit_year_summary" not in inspect(conn).get_table_names()
+            conn.execute(insert, entry(9, 2, 2026, "online", "1"))
+        upgrade()
+        with db.engine.connect() as conn:
+            assert summary(conn)[-1] == (2, 2026, Decimal("1.00"), Decimal("1.25"), 4)
         db.engine.dispose()

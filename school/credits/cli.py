@@ -1,4 +1,4 @@
-"""``school reports …``: study-credit reports from a terminal."""
+"""``school reports …``: study-credit reports from a terminal; ``school credits …``: the ledger's summary."""
 from __future__ import annotations
 
 import os
@@ -58,4 +58,38 @@ def reports_branch(org, year, fmt, output):
     click.echo(f"已导出 {organisation.name} {period.label}学时报表：{output}")
 
 
-COMMANDS = [reports_group]
+# --- the ledger's summary ---------------------------------------------------------------
+
+
+@click.group("credits", help="学时台账。")
+def credits_group():
+    pass
+
+
+@credits_group.command("rebuild-summary", help="按学时台账重算每名党员每年的学时汇总（credit_year_summary），"
+                       "列出并改正与台账不一致的行。")
+@click.option("--check", is_flag=True, help="只检查并列出不一致的行，不改正（有不一致时退出码为 1）")
+@click.option("--show", type=int, default=20, show_default=True, help="最多列出多少行不一致")
+@with_appcontext
+def credits_rebuild_summary(check, show):
+    from school.credits import summary
+
+    found = summary.differences() if check else summary.rebuild()
+    if check:
+        db.session.rollback()
+    else:
+        db.session.commit()
+    for difference in found[:show]:
+        click.echo(difference.describe())
+    if len(found) > show:
+        click.echo(f"……另有 {len(found) - show} 行")
+    if not found:
+        click.echo("学时汇总与台账一致。")
+    elif check:
+        click.echo(f"学时汇总有 {len(found)} 行与台账不一致（未改正，去掉 --check 即可改正）。")
+        raise SystemExit(1)
+    else:
+        click.echo(f"已改正学时汇总 {len(found)} 行，现与台账一致。")
+
+
+COMMANDS = [reports_group, credits_group]

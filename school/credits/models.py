@@ -124,6 +124,68 @@ event.listen(CreditEntry.__table__, "after_drop",
              DDL("DROP FUNCTION IF EXISTS credit_entry_append_only()").execute_if(dialect="postgresql"))
 
 
+class CreditYearSummary(db.Model):
+    """The ledger summed per member and study year, beside it (one row per member and year).
+
+    Invariant: each row equals ``SUM(hours) / COUNT(*)`` of that member's ``credit_entry`` rows
+    of that year, by kind. The database keeps it: a trigger on INSERT into ``credit_entry``
+    (the ledger's only write; UPDATE and DELETE are refused) adds the row in the same statement,
+    so in the same transaction, with ``INSERT … ON CONFLICT DO UPDATE SET online = online +
+    excluded.online``, which two concurrent awards to one member cannot both lose. Reports read
+    year periods from here. ``school credits rebuild-summary`` recomputes it from the ledger.
+    """
+
+    __tablename__ = "credit_year_summary"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    online: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0"), server_default="0")
+    concentrated: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0"), server_default="0")
+    entries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # ledger rows, reversals included
+
+
+# The summary's trigger (see ``CreditYearSummary``). SQLite sums NUMERIC in floating point:
+# each addition is rounded back to cents there, so no error accumulates in a row. Migration
+# 0022 installs a frozen copy of these statements.
+SUMMARY_DDL = {
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION credit_year_summary_add() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n"
+        "    INSERT INTO credit_year_summary (member_id, year, online, concentrated, entries)\n"
+        "    VALUES (NEW.member_id, NEW.year,\n"
+        "            CASE WHEN NEW.kind = 'online' THEN NEW.hours ELSE 0 END,\n"
+        "            CASE WHEN NEW.kind = 'concentrated' THEN NEW.hours ELSE 0 END, 1)\n"
+        "    ON CONFLICT (member_id, year) DO UPDATE SET\n"
+        "        online = credit_year_summary.online + excluded.online,\n"
+        "        concentrated = credit_year_summary.concentrated + excluded.concentrated,\n"
+        "        entries = credit_year_summary.entries + 1;\n"
+        "    RETURN NULL;\n"
+        "END\n"
+        "$$",
+        "CREATE TRIGGER credit_year_summary_add AFTER INSERT ON credit_entry "
+        "FOR EACH ROW EXECUTE FUNCTION credit_year_summary_add()",
+    ],
+    "sqlite": [
+        "CREATE TRIGGER credit_year_summary_add AFTER INSERT ON credit_entry BEGIN "
+        "INSERT INTO credit_year_summary (member_id, year, online, concentrated, entries) "
+        "VALUES (NEW.member_id, NEW.year, "
+        "CASE WHEN NEW.kind = 'online' THEN NEW.hours ELSE 0 END, "
+        "CASE WHEN NEW.kind = 'concentrated' THEN NEW.hours ELSE 0 END, 1) "
+        "ON CONFLICT (member_id, year) DO UPDATE SET "
+        "online = round(online + excluded.online, 2), "
+        "concentrated = round(concentrated + excluded.concentrated, 2), "
+        "entries = entries + 1; END",
+    ],
+}
+# Installed with the ledger's table (the trigger is on it; its body names the summary only
+# when it runs, so the order of creation does not matter).
+for _dialect, _statements in SUMMARY_DDL.items():
+    for _statement in _statements:
+        event.listen(CreditEntry.__table__, "after_create", DDL(_statement).execute_if(dialect=_dialect))
+event.listen(CreditEntry.__table__, "after_drop",
+             DDL("DROP FUNCTION IF EXISTS credit_year_summary_add()").execute_if(dialect="postgresql"))
+
+
 class AnnualRequirement(db.Model):
     """Hours a member of a category must earn in a year. A year without rows uses the defaults.
 

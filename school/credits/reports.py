@@ -1,7 +1,9 @@
 """Branch reports: who in a part of the tree met the year's study requirement, and who is behind.
 
 Everything is one SQL aggregation over the materialised path (``organisation.path LIKE
-'/1/4/%'``): a per-member subquery sums the ledger by kind for the period, joins the
+'/1/4/%'``): each member's hours for a study year come from ``credit_year_summary`` (the
+ledger summed per member and year, kept by the database in the same transaction as every
+award; for a date range a per-member subquery sums the ledger by kind), joined to the
 year's requirement for the member's group, and computes the gaps and the "met" flag in
 SQL; organisations are then summed in SQL (GROUP BY organisation) and rolled up to the
 direct children of the report's organisation in Python — a loop over organisations,
@@ -25,7 +27,7 @@ from sqlalchemy.sql import Select
 
 from school.accounts.models import Organisation, User
 from school.credits.ledger import to_hours
-from school.credits.models import CreditEntry, CreditKind
+from school.credits.models import CreditEntry, CreditKind, CreditYearSummary
 from school.credits.requirements import FLOATING, GROUP_LABELS, requirement_table
 from school.extensions import db
 from school.timeutil import local_date_to_utc
@@ -119,22 +121,24 @@ def _requirement_table(year: int):
     return cache[year]
 
 
-def _requirements(period: Period):
-    """The period's requirement per group as a small inline table (defaults included)."""
+def _requirements(period: Period, group):
+    """The period's requirement (total, online, concentrated) of ``group`` as CASE expressions over
+    the groups of the year's table (defaults included), and that table's groups: a member of
+    another group is in no report. Expressions, not a joined table: SQLite put such a table in
+    the outer loop and read every member once per group."""
     hours = Numeric(8, 2)
-    rows = [select(cast(literal(group), String(20)).label("grp"), cast(literal(req.total), hours).label("req_total"),
-                   cast(literal(req.online), hours).label("req_online"),
-                   cast(literal(req.concentrated), hours).label("req_concentrated"))
-            for group, req in _requirement_table(period.year).items()]
-    return union_all(*rows).subquery("req")
+    table = _requirement_table(period.year)
+
+    def pick(attribute: str):
+        return case(*[(group == literal(g, String(20)), cast(literal(getattr(req, attribute)), hours))
+                      for g, req in table.items()])
+    return pick("total"), pick("online"), pick("concentrated"), [str(g) for g in table]
 
 
-def member_rows(org: Organisation | None, period: Period, metrics: list[Metric] | None = None) -> Select:
-    """One row per active member in ``org``'s subtree with hours, requirement, gaps and ``met``."""
-    metrics = METRICS if metrics is None else metrics
-    subtree = in_subtree(_prefix(org))
-    # The ledger is summed per member first (restricted to the subtree's members, so a small
-    # branch reads only its own rows through the (member_id, year) index), then joined.
+def _ledger_sums(org: Organisation | None, period: Period, subtree):
+    """The ledger summed per member for the period (a date range has no summary to read)."""
+    # Restricted to the subtree's members, so a small branch reads only its own rows through
+    # the (member_id, year) index.
     sums = (
         select(CreditEntry.member_id.label("member_id"),
                func.sum(case((CreditEntry.kind == CreditKind.ONLINE.value, CreditEntry.hours), else_=0))
@@ -148,8 +152,37 @@ def member_rows(org: Organisation | None, period: Period, metrics: list[Metric] 
         sums = sums.where(CreditEntry.member_id.in_(
             select(User.id).join(Organisation, User.org_id == Organisation.id).where(subtree)))
     sums = sums.subquery("sums")
-    group = case((User.is_floating.is_(True), cast(literal(FLOATING), String(20))), else_=User.category)
-    base = (
+    return sums, sums.c.member_id == User.id
+
+
+def _hours_source(org: Organisation | None, period: Period, from_ledger: bool = False):
+    """The subtree's condition, and what to LEFT JOIN for each member's hours (with its ON)."""
+    subtree = in_subtree(_prefix(org))
+    if period.is_range or from_ledger:
+        sums, on = _ledger_sums(org, period, subtree)
+    else:
+        sums = CreditYearSummary.__table__
+        on = and_(sums.c.member_id == User.id, sums.c.year == period.year)
+    return subtree, sums, on
+
+
+def _group():
+    return case((User.is_floating.is_(True), cast(literal(FLOATING), String(20))), else_=User.category)
+
+
+# The member rows are built in layers, each kept as a subquery by ``OFFSET 0`` (SQLite and
+# PostgreSQL then neither flatten nor inline it): a flattened query repeats every expression
+# where it is used, and "met" and the bucket nest the gaps, which nest the requirement's CASE,
+# so the per-organisation sums evaluated the requirement dozens of times per member.
+
+
+def _gaps(org: Organisation | None, period: Period, from_ledger: bool = False):
+    """Per member of the subtree (active, of a group with a requirement): hours, requirement,
+    total, gaps and what is missing."""
+    subtree, sums, on = _hours_source(org, period, from_ledger)
+    group = _group()
+    *_, groups = _requirements(period, group)
+    m = (
         select(User.id.label("member_id"), User.name.label("name"), User.member_no.label("member_no"),
                User.category.label("category"), User.is_floating.label("is_floating"),
                group.label("grp"), Organisation.id.label("org_id"), Organisation.path.label("org_path"),
@@ -158,30 +191,47 @@ def member_rows(org: Organisation | None, period: Period, metrics: list[Metric] 
                func.round(func.coalesce(sums.c.online, 0), 2).label("online"),
                func.round(func.coalesce(sums.c.concentrated, 0), 2).label("concentrated"))
         .join(Organisation, User.org_id == Organisation.id)
-        .outerjoin(sums, sums.c.member_id == User.id)
-        .where(User.active.is_(True), subtree)
-    ).subquery("m")
-    req = _requirements(period)
-    total = base.c.online + base.c.concentrated
-    gap_online = case((req.c.req_online > base.c.online, req.c.req_online - base.c.online), else_=0)
-    gap_concentrated = case((req.c.req_concentrated > base.c.concentrated,
-                             req.c.req_concentrated - base.c.concentrated), else_=0)
-    short = case((req.c.req_total > total, req.c.req_total - total), else_=0)
+        .outerjoin(sums, on)
+        .where(User.active.is_(True), subtree, group.in_(groups))
+        .offset(0)
+    ).subquery("hours")
+    req_total, req_online, req_concentrated, _ = _requirements(period, m.c.grp)
+    m = select(*m.c, req_total.label("req_total"), req_online.label("req_online"),
+               req_concentrated.label("req_concentrated")).offset(0).subquery("m")
+    total = m.c.online + m.c.concentrated
+    gap_online = case((m.c.req_online > m.c.online, m.c.req_online - m.c.online), else_=0)
+    gap_concentrated = case((m.c.req_concentrated > m.c.concentrated, m.c.req_concentrated - m.c.concentrated),
+                            else_=0)
+    short = case((m.c.req_total > total, m.c.req_total - total), else_=0)
     missing = case((short > gap_online + gap_concentrated, short), else_=gap_online + gap_concentrated)
-    met = missing < HALF_CENT  # a tolerance, again for SQLite's floating point
-    bucket = case(
-        (met, 5), (total < HALF_CENT, 0), (total * 4 < req.c.req_total, 1), (total * 2 < req.c.req_total, 2),
-        (total * 4 < req.c.req_total * 3, 3), else_=4)
-    columns = [base.c.member_id, base.c.name, base.c.member_no, base.c.category, base.c.is_floating, base.c.grp,
-               base.c.org_id, base.c.org_path, base.c.org_name, base.c.online, base.c.concentrated,
-               total.label("total"), req.c.req_total, gap_online.label("gap_online"),
-               gap_concentrated.label("gap_concentrated"), missing.label("missing"),
-               case((met, 1), else_=0).label("met"), bucket.label("bucket")]
-    query = select(*columns).select_from(base).join(req, req.c.grp == base.c.grp)
+    return select(*[c for c in m.c if c.key not in ("req_online", "req_concentrated")],
+                  total.label("total"), gap_online.label("gap_online"),
+                  gap_concentrated.label("gap_concentrated"), missing.label("missing")).offset(0).subquery("g")
+
+
+def _bucket(g):
+    """The chart bucket (5: met; a tolerance, again for SQLite's floating point)."""
+    return case((g.c.missing < HALF_CENT, 5), (g.c.total < HALF_CENT, 0), (g.c.total * 4 < g.c.req_total, 1),
+                (g.c.total * 2 < g.c.req_total, 2), (g.c.total * 4 < g.c.req_total * 3, 3), else_=4)
+
+
+def member_rows(org: Organisation | None, period: Period, metrics: list[Metric] | None = None,
+                from_ledger: bool = False) -> Select:
+    """One row per active member in ``org``'s subtree with hours, requirement, gaps and ``met``.
+
+    A study year reads ``credit_year_summary`` (one row per member, found by its key); a date
+    range, or ``from_ledger``, sums the ledger itself."""
+    metrics = METRICS if metrics is None else metrics
+    g = _gaps(org, period, from_ledger)
+    columns = [g.c.member_id, g.c.name, g.c.member_no, g.c.category, g.c.is_floating, g.c.grp,
+               g.c.org_id, g.c.org_path, g.c.org_name, g.c.online, g.c.concentrated, g.c.total, g.c.req_total,
+               g.c.gap_online, g.c.gap_concentrated, g.c.missing,
+               case((g.c.missing < HALF_CENT, 1), else_=0).label("met"), _bucket(g).label("bucket")]
+    query = select(*columns).select_from(g)
     for metric in metrics:
         values = metric.member_values(period).subquery(f"metric_{metric.key}")
         value_column = values.c[values.c.keys()[1]]
-        query = query.outerjoin(values, values.c[values.c.keys()[0]] == base.c.member_id).add_columns(
+        query = query.outerjoin(values, values.c[values.c.keys()[0]] == g.c.member_id).add_columns(
             func.coalesce(value_column, 0).label(metric.key))
     return query
 
@@ -213,14 +263,21 @@ class OrgLine:
     def behind(self) -> int:
         return self.members - self.met
 
-    def add(self, row, metrics: list[Metric]) -> None:
-        self.members += row.members
-        self.hours += to_hours(row.hours or 0)  # SQLite hands back floats
-        self.met += int(row.met or 0)
-        self.floating += int(row.floating or 0)
-        self.floating_met += int(row.floating_met or 0)
-        for metric in metrics:
-            self.metrics[metric.key] = self.metrics.get(metric.key, ZERO) + to_hours(getattr(row, metric.key) or 0)
+    def add(self, members, hours, met, floating, floating_met) -> None:
+        self.members += members
+        self.hours += to_hours(hours or 0)  # SQLite hands back floats
+        self.met += int(met or 0)
+        self.floating += int(floating or 0)
+        self.floating_met += int(floating_met or 0)
+
+    def add_line(self, other: OrgLine) -> None:
+        self.members += other.members
+        self.hours += other.hours
+        self.met += other.met
+        self.floating += other.floating
+        self.floating_met += other.floating_met
+        for key, value in other.metrics.items():
+            self.metrics[key] = self.metrics.get(key, ZERO) + value
 
 
 @dataclass
@@ -233,18 +290,25 @@ class OrgReport:
     metrics: list[Metric]
 
 
-def org_report(org: Organisation | None, period: Period) -> OrgReport:
-    """The organisation's totals and one line per direct child subtree (plus 本级 members)."""
+def org_report(org: Organisation | None, period: Period, from_ledger: bool = False) -> OrgReport:
+    """The organisation's totals and one line per direct child subtree (plus 本级 members).
+
+    Summed per organisation in SQL straight from the members' hours (two statements besides
+    the children's: the hours, met and buckets; then every metric column per organisation, one
+    UNION ALL), and rolled up to the children in Python over organisations, never members."""
     metrics = list(METRICS)
-    rows = member_rows(org, period, metrics).subquery("r")
+    g = _gaps(org, period, from_ledger)
+    rows = select(g.c.org_id, g.c.org_path, g.c.is_floating, g.c.total, _bucket(g).label("bucket")) \
+        .offset(0).subquery("r")
+    met, floating = rows.c.bucket == 5, rows.c.is_floating.is_(True)
+    # Grouped by the organisation's id (an integer: PostgreSQL sorted 100,000 paths in its locale
+    # collation to group by path); the path is the same for every row of an id.
     per_org = select(
-        rows.c.org_path, func.count().label("members"), func.sum(rows.c.total).label("hours"),
-        func.sum(rows.c.met).label("met"),
-        func.sum(case((rows.c.is_floating.is_(True), 1), else_=0)).label("floating"),
-        func.sum(case((rows.c.is_floating.is_(True), rows.c.met), else_=0)).label("floating_met"),
-        *[func.sum(rows.c[m.key]).label(m.key) for m in metrics],
+        func.min(rows.c.org_path), func.count().label("members"), func.sum(rows.c.total).label("hours"),
+        func.sum(case((met, 1), else_=0)).label("met"), func.sum(case((floating, 1), else_=0)).label("floating"),
+        func.sum(case((and_(floating, met), 1), else_=0)).label("floating_met"),
         *[func.sum(case((rows.c.bucket == i, 1), else_=0)).label(f"b{i}") for i in range(len(BUCKETS))],
-    ).group_by(rows.c.org_path)
+    ).group_by(rows.c.org_id)
     prefix = _prefix(org)
     children_query = select(Organisation).order_by(Organisation.name, Organisation.id)
     children_query = children_query.where(Organisation.parent_id == org.id) if org is not None else \
@@ -253,17 +317,43 @@ def org_report(org: Organisation | None, period: Period) -> OrgReport:
     for child in db.session.scalars(children_query):
         lines[str(child.id)] = OrgLine(child.id, child.name, child.path)
     own = OrgLine(org.id if org else None, "本级党员", prefix)
-    total = OrgLine(org.id if org else None, org.name if org else "全校", prefix)
-    buckets = [0] * len(BUCKETS)
-    for row in db.session.execute(per_org):
+
+    def line_of(path: str) -> OrgLine:
         # The first path segment below the report's org names the child subtree the row belongs to.
-        rest = row.org_path[len(prefix):]
-        key = rest.split("/", 1)[0] if rest else ""
-        target = lines.get(key, own) if key else own
-        target.add(row, metrics)
-        total.add(row, metrics)
-        for i in range(len(BUCKETS)):
-            buckets[i] += int(getattr(row, f"b{i}") or 0)
+        key = path[len(prefix):].split("/", 1)[0]
+        return lines.get(key, own) if key else own
+
+    buckets = [0] * len(BUCKETS)
+    for path, members, hours, met_count, floating_count, floating_met, *counts in db.session.execute(per_org):
+        line_of(path).add(members, hours, met_count, floating_count, floating_met)
+        for i, count in enumerate(counts):
+            buckets[i] += int(count or 0)
+    if metrics:
+        # A metric is summed per organisation over the same members (active, in the subtree,
+        # of a group with a requirement) as its column in ``member_rows``.
+        subtree, group = in_subtree(prefix), _group()
+        *_, groups = _requirements(period, group)
+        parts = []
+        for metric in metrics:
+            values = metric.member_values(period).subquery(f"metric_{metric.key}")
+            member_id, value = values.c[values.c.keys()[0]], values.c[values.c.keys()[1]]
+            parts.append(
+                select(cast(literal(metric.key), String(40)).label("key"), Organisation.path.label("org_path"),
+                       func.sum(value).label("value"))
+                .select_from(values).join(User, User.id == member_id).join(Organisation, User.org_id == Organisation.id)
+                .where(User.active.is_(True), subtree, group.in_(groups))
+                .group_by(Organisation.path))
+        raw: dict[int, dict[str, object]] = {}
+        for key, path, value in db.session.execute(union_all(*parts)):
+            target = raw.setdefault(id(line_of(path)), {})
+            target[key] = target.get(key, 0) + (value or 0)
+        for line in [*lines.values(), own]:
+            got = raw.get(id(line), {})
+            line.metrics = {metric.key: to_hours(got.get(metric.key, 0)) for metric in metrics}
+    total = OrgLine(org.id if org else None, org.name if org else "全校", prefix)
+    for line in [*lines.values(), own]:
+        total.add_line(line)
+    total.metrics = {metric.key: total.metrics.get(metric.key, ZERO) for metric in metrics}
     children = list(lines.values()) + ([own] if own.members else [])
     return OrgReport(org=org, period=period, total=total, children=children, buckets=buckets, metrics=metrics)
 
@@ -284,8 +374,9 @@ SORTS = {
 
 def behind(org: Organisation | None, period: Period, floating: bool, sort: str = "missing",
            limit: int = 100, offset: int = 0) -> list:
-    """Members who have not met the requirement (floating members or the others), sorted."""
-    rows = member_rows(org, period).subquery("r")
+    """Members who have not met the requirement (floating members or the others), sorted.
+    Without the metric columns: the lists do not show them."""
+    rows = member_rows(org, period, metrics=[]).subquery("r")
     order = SORTS.get(sort, SORTS["missing"])(rows)
     return list(db.session.execute(
         select(rows).where(rows.c.met == 0, rows.c.is_floating.is_(floating))

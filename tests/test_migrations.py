@@ -153,8 +153,8 @@ def test_0020_keeps_class_reflections_and_opens_the_other_kinds(empty_database_u
         db.engine.dispose()
 
 
-def test_0022_fills_the_summary_from_the_ledger_and_keeps_it(empty_database_url, tmp_path):
-    """0022 sums the existing ledger into credit_year_summary; its trigger then adds new rows,
+def test_0023_fills_the_summary_from_the_ledger_and_keeps_it(empty_database_url, tmp_path):
+    """0023 sums the existing ledger into credit_year_summary; its trigger then adds new rows,
     reversals included; downgrading drops both and the ledger takes rows as before."""
     app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEY": "x",
                       "INSTANCE_PATH": str(tmp_path / "instance")})
@@ -172,7 +172,7 @@ def test_0022_fills_the_summary_from_the_ledger_and_keeps_it(empty_database_url,
                     "ORDER BY member_id, year"))]
 
     with app.app_context():
-        upgrade(revision="0021")
+        upgrade(revision="0022")
         with db.engine.begin() as conn:
             for uid in (1, 2):
                 conn.execute(text(
@@ -192,7 +192,7 @@ def test_0022_fills_the_summary_from_the_ledger_and_keeps_it(empty_database_url,
             conn.execute(insert, entry(8, 1, 2026, "online", "-1.10", rev=1))
             assert summary(conn)[1:] == [(1, 2026, Decimal("2.20"), Decimal("4.00"), 4),
                                          (2, 2026, Decimal("0.00"), Decimal("1.25"), 3)]
-        downgrade(revision="0021")
+        downgrade(revision="0022")
         with db.engine.begin() as conn:
             assert "credit_year_summary" not in inspect(conn).get_table_names()
             conn.execute(insert, entry(9, 2, 2026, "online", "1"))

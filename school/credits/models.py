@@ -146,7 +146,7 @@ class CreditYearSummary(db.Model):
 
 # The summary's trigger (see ``CreditYearSummary``). SQLite sums NUMERIC in floating point:
 # each addition is rounded back to cents there, so no error accumulates in a row. Migration
-# 0022 installs a frozen copy of these statements.
+# 0023 installs a frozen copy of these statements.
 SUMMARY_DDL = {
     "postgresql": [
         "CREATE OR REPLACE FUNCTION credit_year_summary_add() RETURNS trigger LANGUAGE plpgsql AS $$\n"

@@ -8,15 +8,15 @@
   transaction commits (PostgreSQL: SHARE ROW EXCLUSIVE; SQLite: the write lock), so no award
   can fall between the fill and the trigger.
 
-Revision ID: 0022
-Revises: 0021
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-03
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0022'
-down_revision = '0021'
+revision = '0023'
+down_revision = '0022'
 branch_labels = None
 depends_on = None
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Callable
 
-from sqlalchemy import Integer, String, and_, case, cast, func, literal, select, union_all
+from sqlalchemy import Integer, String, and_, case, cast, func, literal, or_, select, union_all
 
 from school.accounts.audience import org_ids_on_path
 from school.accounts.models import Organisation, User
@@ -270,13 +270,27 @@ def _assigned(period):
             .group_by(User.id))
 
 
+def _done_exists(member_id, kind_column, ref_column):
+    """Whether the member has done the item: per registered kind, an EXISTS on that kind's own
+    table by (member, ref). Searched from the member's side through each table's
+    (member_id, ref) index; joined to the union of every kind's done rows instead, SQLite
+    searched that union by (kind, ref) for each organisation's plan item — every member who
+    did it, 2,956 organisations × 5 items × ~50,000 rows — and the root's report at 100,000
+    members did not finish in 10 minutes."""
+    tests = []
+    for kind in ITEM_KINDS.values():
+        done = kind.done().subquery()
+        tests.append(and_(kind_column == kind.key, select(literal(1)).select_from(done).where(
+            done.c.member_id == member_id, done.c.ref_id == ref_column).exists()))
+    return or_(*tests) if tests else literal(False)
+
+
 def _done(period):
-    org_plan, done = _org_plans(period), done_pairs()
+    org_plan = _org_plans(period)
     return (select(User.id.label("member_id"), func.count(PlanItem.id).label("value"))
             .join(org_plan, org_plan.c.org_id == User.org_id)
             .join(PlanItem, PlanItem.plan_id == org_plan.c.plan_id)
-            .join(done, and_(done.c.member_id == User.id, done.c.kind == PlanItem.kind,
-                             done.c.ref_id == PlanItem.ref_id))
+            .where(_done_exists(User.id, PlanItem.kind, PlanItem.ref_id))
             .group_by(User.id))
 
 

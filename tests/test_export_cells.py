@@ -34,6 +34,30 @@ def test_values_formats_and_the_formula_guard():
     assert [c.value for c in sheet[3]][:4] == ["ab", "http://example.cn", "007", 3] and not sheet["B3"].hyperlink
 
 
+def test_text_survives_as_typed():
+    texts = [" 前后空格 ", "a & b < c > d", "_x0041_ 不是 A", "", "换行\n第二行", "长" * 40000, "-0.5", "0"]
+
+    def fill(book):
+        sheet = book.sheet("文字")
+        sheet.merge_row(3, "标题 & 副标题", book.style(bold=True, font_size=16))
+        sheet.append(texts)
+        sheet.append([0, -1.5, 10 ** 15, float("nan")])
+
+    book = load_workbook(io.BytesIO(xlsx_bytes(fill)))
+    sheet = book.active
+    assert sheet["A1"].value == "标题 & 副标题" and sheet["A1"].font.b and sheet["A1"].font.sz == 16
+    assert [str(r) for r in sheet.merged_cells.ranges] == ["A1:D1"]
+    row = [c.value for c in sheet[2]]
+    assert row[:2] == texts[:2] and row[3] is None and row[4] == texts[4]
+    # Excel reads "_xHHHH_" in a cell's text as an escaped character: a literal one is written
+    # with its underscore escaped, as XlsxWriter does, so Excel shows "_x0041_" (openpyxl does
+    # not unescape and shows what is stored).
+    assert row[2] == "_x005F_x0041_ 不是 A"
+    assert row[5] == "长" * 32767  # Excel's limit for a cell
+    assert row[6:8] == ["-0.5", "0"] and sheet["G2"].quotePrefix  # "-0.5" starts like a formula
+    assert [c.value for c in sheet[3]][:4] == [0, -1.5, 10 ** 15, "nan"]
+
+
 def test_rows_are_not_kept_in_memory():
     with XlsxBook(io.BytesIO()) as book:
         sheet = book.sheet("大表")

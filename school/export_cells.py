@@ -72,6 +72,7 @@ def sheet_title(name: str, used: set[str] | None = None, fallback: str = "工作
 _ESCAPED_ESCAPE = re.compile(r"(_x[0-9a-fA-F]{4}_)")
 _XML_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 XLSX_MAX_CHARS = 32767  # Excel's limit for one cell, in UTF-16 units
+SHARED_MAX_CHARS, SHARED_MAX_TEXTS = 40, 20_000  # the shared strings a book keeps in memory
 
 
 def _column_names(count: int) -> list[str]:
@@ -93,7 +94,6 @@ class XlsxSheet:
 
     def __init__(self, book: "XlsxBook", worksheet):
         self.book, self.worksheet, self.row = book, worksheet, 0
-        self.texts: dict[tuple, str] = {}  # (short text, format) → its cell XML after the reference
 
     def append(self, values: Iterable, style=None, styles: dict | None = None) -> None:
         """Write ``values`` as the next row; ``style`` for every cell, ``styles`` per column index."""
@@ -104,7 +104,7 @@ class XlsxSheet:
         values = list(values)
         if len(values) > len(self.columns):
             XlsxSheet.columns = _column_names(len(values))
-        cells, names, number, texts = [], self.columns, str(row + 1), self.texts
+        cells, names, number, shared, uses = [], self.columns, str(row + 1), self.book.shared, 0
         for col, value in enumerate(values):
             fmt = styles.get(col, style) if styles else style
             if value is None:
@@ -113,12 +113,17 @@ class XlsxSheet:
                 continue
             if isinstance(value, str):
                 # Most of a big export's text repeats (已学 / 未学, 是 / 否, organisation names):
-                # each distinct short text is escaped once per sheet.
-                tail = texts.get((value, fmt))
-                if tail is None:
-                    tail = self._text(value, fmt)
-                    if len(value) <= 40 and len(texts) < 20_000:
-                        texts[(value, fmt)] = tail
+                # each distinct short text goes once to the shared strings (bounded: memory stays
+                # flat) and its cells refer to it, a third of the XML to write and compress.
+                hit = shared.get((value, fmt))
+                if hit is None:
+                    if len(value) <= SHARED_MAX_CHARS and len(shared) < SHARED_MAX_TEXTS:
+                        hit = shared[(value, fmt)] = self._shared(value, fmt)
+                        uses -= hit[1]  # _get_shared_string_index counted this first use
+                    else:
+                        hit = (self._text(value, fmt), 0)
+                tail, counted = hit
+                uses += counted
                 if tail:
                     cells.append(f'<c r="{names[col]}{number}"{tail}')
                 continue
@@ -140,6 +145,7 @@ class XlsxSheet:
                 continue
             s_attr = "" if fmt is None else f' s="{fmt._get_xf_index()}"'
             cells.append(f'<c r="{names[col]}{number}"{s_attr}{kind}><v>{text}</v></c>')
+        self.book.workbook.str_table.count += uses
         if not cells:
             return
         ws.fh.write(f'<row r="{number}">{"".join(cells)}</row>')
@@ -152,6 +158,18 @@ class XlsxSheet:
             ws.dim_colmin = 0
         if ws.dim_colmax is None or last > ws.dim_colmax:
             ws.dim_colmax = last
+
+    def _shared(self, value: str, fmt) -> tuple[str, int]:
+        """A short text as a shared string: (its cell XML after ``<c r="…"``, 1), or ("…", 0)
+        when it is empty (a blank cell, or none)."""
+        value = NOT_XML.sub("", value)
+        if value.startswith(FORMULA_STARTS):
+            fmt = self.book._quoted(fmt)
+        if not value:
+            return (f' s="{fmt._get_xf_index()}"/>' if fmt is not None else ""), 0
+        index = self.book.workbook.str_table._get_shared_string_index(value)  # escapes it when written
+        s_attr = "" if fmt is None else f' s="{fmt._get_xf_index()}"'
+        return f'{s_attr} t="s"><v>{index}</v></c>', 1
 
     def _text(self, value: str, fmt) -> str:
         """A text cell's XML after its ``<c r="…"``: cleaned, a formula-like text quoted as text
@@ -242,6 +260,7 @@ class XlsxBook:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             raise
         self.used: set[str] = set()
+        self.shared: dict[tuple, tuple[str, int]] = {}  # (short text, format) → (cell XML tail, 1 if shared)
         self._styles: dict[tuple, object] = {}
         self._props: dict[int, dict] = {}
 

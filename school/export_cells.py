@@ -12,12 +12,12 @@
 - Sheet titles (``sheet_title``) are cleaned too, lose the characters Excel forbids in them
   and fit its 31 characters.
 
-XLSX files are written with ``XlsxBook`` (XlsxWriter in ``constant_memory`` mode: each row goes
-to a temporary file as soon as the next one starts, so memory stays flat whatever the rows;
-about five times faster than openpyxl's write-only mode, whose per-cell objects and lxml
-serialisation were most of a 100,000-member export). Every cell goes through
-``XlsxSheet.append``: text is cleaned, formula-like text is written as a string with the quote
-prefix, and strings are never turned into formulas, numbers or links.
+XLSX files are written with ``XlsxBook``: XlsxWriter in ``constant_memory`` mode (each row goes
+to a temporary file as it is appended, so memory stays flat whatever the rows), each row's XML
+written by one join (``XlsxSheet.append``). openpyxl's write-only mode, whose per-cell objects
+and lxml serialisation were most of a 100,000-member export, is used for reading only. Every
+cell goes through ``XlsxSheet.append``: text is cleaned, formula-like text is written as a string
+with the quote prefix, and strings are never turned into formulas, numbers or links.
 """
 from __future__ import annotations
 

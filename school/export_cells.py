@@ -72,7 +72,7 @@ def sheet_title(name: str, used: set[str] | None = None, fallback: str = "工作
 _ESCAPED_ESCAPE = re.compile(r"(_x[0-9a-fA-F]{4}_)")
 _XML_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 XLSX_MAX_CHARS = 32767  # Excel's limit for one cell, in UTF-16 units
-SHARED_MAX_CHARS, SHARED_MAX_TEXTS = 40, 20_000  # the shared strings a book keeps in memory
+SHARED_MAX_CHARS, SHARED_MAX_TEXTS = 40, 5_000  # the shared strings a book keeps in memory (2,956 organisations fit)
 
 
 def _column_names(count: int) -> list[str]:

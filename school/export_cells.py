@@ -3,28 +3,34 @@
 - Text a person typed (a name, a title, an answer) can never become a formula in the
   reader's spreadsheet (OWASP, "CSV injection"): a text beginning with ``=``, ``+``, ``-``,
   ``@``, a tab or a carriage return is written as text. XLSX: the cell keeps its exact text,
-  typed as a string with Excel's quote prefix (openpyxl would otherwise store ``=…`` as a
-  formula). CSV: OWASP's rule — the text is prefixed with a single quote.
+  typed as a string with Excel's quote prefix. CSV: OWASP's rule — the text is prefixed with a single quote.
 - Characters XML cannot carry (control characters but tab, newline and carriage return; lone
-  surrogates; U+FFFE and U+FFFF) are dropped (``clean``): openpyxl and lxml refuse them, so one
-  such character in a member's name would otherwise make the whole export fail. The CSV drops
+  surrogates; U+FFFE and U+FFFF) are dropped (``clean``): they make an invalid file (openpyxl
+  and lxml refuse them), so one such character in a member's name would otherwise make the whole export fail. The CSV drops
   them too, so both files say the same. ``clean`` runs before the formula check: a dropped
   character must not hide a leading ``=``.
 - Sheet titles (``sheet_title``) are cleaned too, lose the characters Excel forbids in them
   and fit its 31 characters.
+
+XLSX files are written with ``XlsxBook``: XlsxWriter in ``constant_memory`` mode (each row goes
+to a temporary file as it is appended, so memory stays flat whatever the rows), each row's XML
+written by one join (``XlsxSheet.append``). openpyxl's write-only mode, whose per-cell objects
+and lxml serialisation were most of a 100,000-member export, is used for reading only. Every
+cell goes through ``XlsxSheet.append``: text is cleaned, formula-like text is written as a string
+with the quote prefix, and strings are never turned into formulas, numbers or links.
 """
 from __future__ import annotations
 
-import gc
+import io
 import re
-from contextlib import contextmanager
-from typing import Iterable
-from zipfile import ZIP_DEFLATED, ZipFile
+import shutil
+import tempfile
+from datetime import date, datetime
+from decimal import Decimal
+from typing import IO, Iterable
 
-from openpyxl.cell import Cell, WriteOnlyCell
+import xlsxwriter
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
-from openpyxl.writer.excel import ExcelWriter
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # openpyxl's own list (it raises IllegalCharacterError) plus what lxml refuses when saving.
@@ -47,73 +53,6 @@ def csv_row(values: Iterable) -> list:
     return ["'" + value if is_formula_like(value) else value for value in values]
 
 
-def as_text(cell):
-    """Type a cell holding formula-like text as a string (works for both cell kinds)."""
-    if is_formula_like(cell.value):
-        cell.data_type = "s"
-        cell.quotePrefix = True
-    return cell
-
-
-def text_cell(sheet, value) -> WriteOnlyCell:
-    """A write-only cell (to be styled) holding ``value`` cleaned, formula-like text as text."""
-    return as_text(WriteOnlyCell(sheet, value=clean(value)))
-
-
-def xlsx_cell(sheet, value):
-    """A cell for ``sheet.append``: plain values pass through, formula-like text becomes a text cell."""
-    value = clean(value)
-    if not is_formula_like(value):
-        return value
-    kind = WriteOnlyCell if isinstance(sheet, WriteOnlyWorksheet) else Cell
-    return as_text(kind(sheet, value=value))
-
-
-def append_row(sheet, values: Iterable) -> None:
-    sheet.append([xlsx_cell(sheet, value) for value in values])
-
-
-@contextmanager
-def removing_sheet_files(workbook):
-    """Around the writing of a write-only ``workbook``: openpyxl keeps each sheet's rows in a
-    temporary file that it removes only when the process exits; when writing fails (a full
-    temporary folder: lxml says ``IO_ENOSPC``) they are removed at once, so they do not keep
-    the disk full."""
-    try:
-        yield workbook
-    except BaseException:
-        for sheet in workbook.worksheets:
-            writer = getattr(sheet, "_writer", None)
-            # Close the sheet's half-written XML streams now: left to the garbage collector,
-            # their lxml errors surface later, in whatever code happens to run then.
-            for stream in (getattr(sheet, "_rows", None), getattr(writer, "xf", None)):
-                try:
-                    if stream is not None:
-                        stream.close()
-                except Exception:
-                    pass
-            if getattr(writer, "out", None):
-                try:
-                    writer.cleanup()
-                except (OSError, ValueError):  # already removed (the sheet was written)
-                    pass
-        gc.collect()  # and openpyxl's unclosed zip archive, whose finaliser fails on the closed file
-        raise
-
-
-def save_workbook(workbook, target) -> None:
-    """``workbook.save(target)`` for a file object ``target``, except that a failed save (a full
-    disk) leaves no half-written zip archive whose finaliser fails later on the closed file."""
-    if workbook.write_only and not workbook.worksheets:
-        workbook.create_sheet()
-    archive = ZipFile(target, "w", ZIP_DEFLATED, allowZip64=True)
-    try:
-        ExcelWriter(workbook, archive).save()
-    except BaseException:
-        archive.fp = None  # the target is the caller's to close and remove; nothing more goes to it
-        raise
-
-
 def sheet_title(name: str, used: set[str] | None = None, fallback: str = "工作表") -> str:
     """A sheet title Excel accepts for ``name``; with ``used`` (lower-cased titles so far, updated
     here), made unique by a "(2)", "(3)" … suffix, still within 31 characters."""
@@ -128,3 +67,263 @@ def sheet_title(name: str, used: set[str] | None = None, fallback: str = "工作
         title, n = base[:SHEET_TITLE_MAX - len(suffix)] + suffix, n + 1
     used.add(title.lower())
     return title
+
+
+_ESCAPED_ESCAPE = re.compile(r"(_x[0-9a-fA-F]{4}_)")
+_XML_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+XLSX_MAX_CHARS = 32767  # Excel's limit for one cell, in UTF-16 units
+SHARED_MAX_CHARS, SHARED_MAX_TEXTS = 40, 5_000  # the shared strings a book keeps in memory (2,956 organisations fit)
+
+
+def _column_names(count: int) -> list[str]:
+    from xlsxwriter.utility import xl_col_to_name
+    return [xl_col_to_name(col) for col in range(count)]
+
+
+class XlsxSheet:
+    """One sheet of an ``XlsxBook``: rows are appended in order (constant memory).
+
+    Each row's XML is written straight to XlsxWriter's row file (``worksheet.fh`` in
+    constant-memory mode) by one join, as XlsxWriter itself would write it (inline strings;
+    ``_xHHHH_`` escaped; the cells' format indexes from XlsxWriter's formats). Going through
+    ``write_string`` and friends cost about 50 Python calls per cell: 1.8 million cells
+    (a county's roster) took about as long as openpyxl. XlsxWriter still writes everything
+    else: the package, styles, dimensions, column widths, panes, merges."""
+
+    columns = _column_names(64)
+
+    def __init__(self, book: "XlsxBook", worksheet):
+        self.book, self.worksheet, self.row = book, worksheet, 0
+
+    def append(self, values: Iterable, style=None, styles: dict | None = None) -> None:
+        """Write ``values`` as the next row; ``style`` for every cell, ``styles`` per column index."""
+        ws, row = self.worksheet, self.row
+        self.row += 1
+        if row >= ws.xls_rowmax:
+            raise ValueError("工作表最多 1,048,576 行")
+        values = list(values)
+        if len(values) > len(self.columns):
+            XlsxSheet.columns = _column_names(len(values))
+        cells, names, number, shared, uses = [], self.columns, str(row + 1), self.book.shared, 0
+        for col, value in enumerate(values):
+            fmt = styles.get(col, style) if styles else style
+            if value is None:
+                if fmt is not None:
+                    cells.append(f'<c r="{names[col]}{number}" s="{fmt._get_xf_index()}"/>')
+                continue
+            if isinstance(value, str):
+                # Most of a big export's text repeats (已学 / 未学, 是 / 否, organisation names):
+                # each distinct short text goes once to the shared strings (bounded: memory stays
+                # flat) and its cells refer to it, a third of the XML to write and compress.
+                hit = shared.get((value, fmt))
+                if hit is None:
+                    if len(value) <= SHARED_MAX_CHARS and len(shared) < SHARED_MAX_TEXTS:
+                        hit = shared[(value, fmt)] = self._shared(value, fmt)
+                        uses -= hit[1]  # _get_shared_string_index counted this first use
+                    else:
+                        hit = (self._text(value, fmt), 0)
+                tail, counted = hit
+                uses += counted
+                if tail:
+                    cells.append(f'<c r="{names[col]}{number}"{tail}')
+                continue
+            if isinstance(value, (datetime, date)):
+                from xlsxwriter.utility import _datetime_to_excel_datetime
+                fmt = fmt or self.book.style(num_format=self.book.DATETIME_FORMAT if isinstance(value, datetime)
+                                             else self.book.DATE_FORMAT)
+                value = _datetime_to_excel_datetime(value, False, True)
+            elif isinstance(value, Decimal):
+                value = float(value)
+            if isinstance(value, bool):
+                kind, text = ' t="b"', "1" if value else "0"
+            elif isinstance(value, (int, float)) and value == value and value not in (float("inf"), float("-inf")):
+                kind, text = "", f"{value:.16G}"
+            else:  # anything else (and NaN or infinity) as its text
+                tail = self._text(str(value), fmt)
+                if tail:
+                    cells.append(f'<c r="{names[col]}{number}"{tail}')
+                continue
+            s_attr = "" if fmt is None else f' s="{fmt._get_xf_index()}"'
+            cells.append(f'<c r="{names[col]}{number}"{s_attr}{kind}><v>{text}</v></c>')
+        self.book.workbook.str_table.count += uses
+        if not cells:
+            return
+        ws.fh.write(f'<row r="{number}">{"".join(cells)}</row>')
+        ws.previous_row = row  # XlsxWriter's own bookkeeping: rows before this one are written
+        if ws.dim_rowmin is None:
+            ws.dim_rowmin = row
+        ws.dim_rowmax = row
+        last = len(values) - 1
+        if ws.dim_colmin is None:
+            ws.dim_colmin = 0
+        if ws.dim_colmax is None or last > ws.dim_colmax:
+            ws.dim_colmax = last
+
+    def _shared(self, value: str, fmt) -> tuple[str, int]:
+        """A short text as a shared string: (its cell XML after ``<c r="…"``, 1), or ("…", 0)
+        when it is empty (a blank cell, or none)."""
+        value = NOT_XML.sub("", value)
+        if value.startswith(FORMULA_STARTS):
+            fmt = self.book._quoted(fmt)
+        if not value:
+            return (f' s="{fmt._get_xf_index()}"/>' if fmt is not None else ""), 0
+        index = self.book.workbook.str_table._get_shared_string_index(value)  # escapes it when written
+        s_attr = "" if fmt is None else f' s="{fmt._get_xf_index()}"'
+        return f'{s_attr} t="s"><v>{index}</v></c>', 1
+
+    def _text(self, value: str, fmt) -> str:
+        """A text cell's XML after its ``<c r="…"``: cleaned, a formula-like text quoted as text
+        (empty: nothing to write)."""
+        value = NOT_XML.sub("", value)
+        if value.startswith(FORMULA_STARTS):
+            fmt = self.book._quoted(fmt)
+        if not value:
+            return f' s="{fmt._get_xf_index()}"/>' if fmt is not None else ""
+        if len(value) > XLSX_MAX_CHARS // 2 and len(value.encode("utf-16-le")) > 2 * XLSX_MAX_CHARS:
+            value = value.encode("utf-16-le")[:2 * XLSX_MAX_CHARS].decode("utf-16-le", "ignore")
+        if "_x" in value:
+            value = _ESCAPED_ESCAPE.sub(r"_x005F\1", value)
+        space = ' xml:space="preserve"' if value[0].isspace() or value[-1].isspace() else ""
+        s_attr = "" if fmt is None else f' s="{fmt._get_xf_index()}"'
+        return f'{s_attr} t="inlineStr"><is><t{space}>{value.translate(_XML_TEXT)}</t></is></c>'
+
+    def merge_row(self, last_col: int, value, style=None) -> None:
+        """The next row is one cell from column 0 to ``last_col`` (a title)."""
+        self.worksheet.merge.append([self.row, 0, self.row, last_col])
+        self.append([value] + [None] * last_col, style)
+
+    def widths(self, widths: Iterable[float]) -> None:
+        for col, width in enumerate(widths):
+            self.worksheet.set_column(col, col, width)
+
+
+class _Target:
+    """The caller's file as XlsxWriter's zip archive sees it. After a failure writes go nowhere:
+    the half-written archive's finaliser (at garbage collection) then cannot fail on the
+    caller's file, closed and removed by then."""
+
+    def __init__(self, target: IO[bytes]):
+        self.target, self.failed, self.position = target, False, 0
+
+    def fail(self) -> None:
+        try:
+            self.position = self.target.tell()
+        except (OSError, ValueError):
+            pass
+        self.failed = True
+
+    def write(self, data) -> int:
+        if self.failed:
+            self.position += len(data)
+            return len(data)
+        return self.target.write(data)
+
+    def tell(self) -> int:
+        return self.position if self.failed else self.target.tell()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if not self.failed:
+            return self.target.seek(offset, whence)
+        self.position = offset if whence == 0 else self.position + offset
+        return self.position
+
+    def seekable(self) -> bool:
+        return self.target.seekable()
+
+    def flush(self) -> None:
+        if not self.failed:
+            self.target.flush()
+
+
+class XlsxBook:
+    """An XLSX file written to ``target`` (a binary file object) by XlsxWriter in
+    constant-memory mode. Its temporary files live in a folder of its own, removed when the
+    book is closed or discarded, so a failed export (a full disk) leaves none behind.
+
+        with XlsxBook(target) as book:
+            sheet = book.sheet("名单", widths=[12, 20])
+            sheet.append(["姓名", "学时"], book.style(bold=True))
+            sheet.append([name, 1.5], styles={1: book.style(num_format="0.00")})
+    """
+
+    DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+    DATE_FORMAT = "yyyy-mm-dd"
+
+    def __init__(self, target: IO[bytes]):
+        self.tmpdir = tempfile.mkdtemp(prefix="school-xlsx-")
+        self.target = _Target(target)
+        try:
+            self.workbook = xlsxwriter.Workbook(self.target, {
+                "constant_memory": True, "tmpdir": self.tmpdir, "strings_to_formulas": False,
+                "strings_to_numbers": False, "strings_to_urls": False})
+        except BaseException:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            raise
+        self.used: set[str] = set()
+        self.shared: dict[tuple, tuple[str, int]] = {}  # (short text, format) → (cell XML tail, 1 if shared)
+        self._styles: dict[tuple, object] = {}
+        self._props: dict[int, dict] = {}
+
+    def __enter__(self) -> "XlsxBook":
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.discard()
+
+    def style(self, **props):
+        """A cell format (XlsxWriter's properties: bold, bg_color, num_format …), made once per book."""
+        key = tuple(sorted(props.items()))
+        found = self._styles.get(key)
+        if found is None:
+            found = self._styles[key] = self.workbook.add_format(dict(props))
+            self._props[id(found)] = props
+        return found
+
+    def _quoted(self, style):
+        """``style`` plus Excel's quote prefix: the cell's text is shown, never taken as a formula."""
+        return self.style(**(self._props.get(id(style), {}) if style is not None else {}), quote_prefix=True)
+
+    def sheet(self, name: str, fallback: str = "工作表", widths: Iterable[float] = (),
+              freeze_header: bool = False) -> XlsxSheet:
+        sheet = XlsxSheet(self, self.workbook.add_worksheet(sheet_title(name, self.used, fallback=fallback)))
+        sheet.widths(widths)
+        if freeze_header:
+            sheet.worksheet.freeze_panes(1, 0)
+        return sheet
+
+    def close(self) -> None:
+        """Write the file (a sheet first if there is none) and remove the temporary files."""
+        try:
+            self.workbook.close()
+        except BaseException:
+            self.target.fail()
+            raise
+        finally:
+            self._remove_temporary()
+
+    def discard(self) -> None:
+        """Give up (writing failed): close the row files and remove them; ``target`` is the caller's."""
+        self.workbook.fileclosed = True  # no "workbook not closed" warning, no second attempt
+        self.target.fail()
+        self._remove_temporary()
+
+    def _remove_temporary(self) -> None:
+        for worksheet in self.workbook.worksheets():
+            handle = getattr(worksheet, "row_data_fh", None)
+            try:
+                if handle is not None and not handle.closed:
+                    handle.close()
+            except OSError:  # its buffer could not be flushed (a full disk): nothing to keep
+                pass
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+def xlsx_bytes(fill) -> bytes:
+    """An XLSX file in memory: ``fill(book)`` writes its sheets."""
+    buffer = io.BytesIO()
+    with XlsxBook(buffer) as book:
+        fill(book)
+    return buffer.getvalue()

@@ -655,6 +655,7 @@ ROUTES += [
     Route("POST", "/training/manage/enrolments/{tenrol}/reject", ok=302, data=(("reason", "名额有限"),),
           effect=_training_state("Enrolment", "tenrol", "state", "rejected")),
     Route("GET", "/training/manage/{tclass}/roster", expect=training_roster),
+    Route("GET", "/training/manage/{tclass}/roster?behind=1&page=2", expect=training_roster),  # paged, filtered
     Route("GET", "/training/manage/{tclass}/roster.xlsx", expect=training_roster),
     Route("GET", "/training/manage/{tclass}/reflections", expect=training_roster),
     Route("GET", "/training/manage/reflections/{treflection}", expect=lambda role, rel: class_reviewer(role, rel)),

@@ -1,8 +1,8 @@
 """CSV and XLSX exports of a branch report, streamed so memory does not grow with the rows.
 
 Rows come from the database in batches (``yield_per``); CSV lines are yielded as they
-are written; the XLSX is built by openpyxl in write-only mode (rows go to temporary
-files, not memory) into a temporary file that is then sent in chunks and deleted.
+are written; the XLSX is built by ``export_cells.XlsxBook`` (XlsxWriter, constant memory: rows go
+to temporary files, not memory) into a temporary file that is then sent in chunks and deleted.
 The XLSX has a summary sheet and one sheet per sub-organisation.
 """
 from __future__ import annotations
@@ -16,13 +16,10 @@ from decimal import Decimal
 from typing import IO, Iterator
 from urllib.parse import quote
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-
 from school import diskspace
 from school.accounts.models import Organisation
 from school.credits import reports
-from school.export_cells import csv_row, removing_sheet_files, save_workbook, sheet_title, text_cell
+from school.export_cells import XlsxBook, csv_row
 from school.extensions import db
 
 FULL_MESSAGE = diskspace.message("报表没有生成，未完成的临时文件已删除。", "请联系管理员清理服务器磁盘（临时目录）后重新导出。")
@@ -75,53 +72,35 @@ def csv_lines(query, metrics: list[reports.Metric], session) -> Iterator[str]:
 
 
 class _Sheets:
-    """Write-only sheets with a bold, shaded header row, frozen panes and column widths."""
+    """Sheets with a bold, shaded header row, frozen panes and column widths."""
 
-    def __init__(self, workbook: Workbook):
-        self.workbook = workbook
-        self.used: set[str] = set()
-        self.bold = Font(bold=True)
-        self.fill = PatternFill("solid", fgColor="F5E0E0")
+    def __init__(self, book: XlsxBook):
+        self.book = book
+        self.header = book.style(bold=True, bg_color="#F5E0E0", align="center")
 
     def new(self, name: str, headers: list[str], widths: list[int]):
-        sheet = self.workbook.create_sheet(sheet_title(name, self.used, fallback="组织"))
-        sheet.freeze_panes = "A2"
-        for index, width in enumerate(widths):
-            sheet.column_dimensions[chr(ord("A") + index)].width = width
-        cells = []
-        for header in headers:
-            cell = text_cell(sheet, header)
-            cell.font, cell.fill = self.bold, self.fill
-            cell.alignment = Alignment(horizontal="center")
-            cells.append(cell)
-        sheet.append(cells)
+        sheet = self.book.sheet(name, fallback="组织", widths=widths, freeze_header=True)
+        sheet.append(headers, self.header)
         return sheet
 
-    @staticmethod
-    def formatted(sheet, values: list, formats: dict[int, str]):
-        cells = []
-        for index, value in enumerate(values):
-            cell = text_cell(sheet, value)
-            if index in formats:
-                cell.number_format = formats[index]
-            cells.append(cell)
-        return cells
+    def formats(self, formats: dict[int, str]) -> dict:
+        """Column index → number format, as the book's styles (for ``sheet.append(styles=…)``)."""
+        return {index: self.book.style(num_format=fmt) for index, fmt in formats.items()}
 
 
 def write_xlsx(org: Organisation | None, period: reports.Period, target: IO[bytes]) -> None:
-    workbook = Workbook(write_only=True)
-    with removing_sheet_files(workbook):
+    with XlsxBook(target) as book:
         report = reports.org_report(org, period)
         metrics = report.metrics
-        sheets = _Sheets(workbook)
+        sheets = _Sheets(book)
         summary = sheets.new("汇总", SUMMARY_HEADERS + [m.label for m in metrics], [28] + [12] * 12)
-        summary_formats = {2: "0.00", 3: "0.00", 5: "0%"}
+        summary_formats = sheets.formats({2: "0.00", 3: "0.00", 5: "0%"})
         for line in report.children + [report.total]:
             values = summary_values(line, metrics)
             if line is report.total:
                 values[0] = f"合计：{line.name}（{period.label}）"
-            summary.append(sheets.formatted(summary, values, summary_formats))
-        member_formats = {i: "0.00" for i in range(4, 11)} | {12 + i: "0.00" for i in range(len(metrics))}
+            summary.append(values, styles=summary_formats)
+        member_formats = sheets.formats({i: "0.00" for i in range(4, 11)} | {12 + i: "0.00" for i in range(len(metrics))})
         widths = [24, 10, 12, 12] + [12] * 8
         headers = MEMBER_HEADERS + [m.label for m in metrics]
         names = {line.path: line.name for line in report.children}
@@ -133,8 +112,7 @@ def write_xlsx(org: Organisation | None, period: reports.Period, target: IO[byte
             if key != current_key:
                 current_key = key
                 sheet = sheets.new(names.get(key, "本级党员") if key != prefix else "本级党员", headers, widths)
-            sheet.append(sheets.formatted(sheet, member_values(row, metrics), member_formats))
-        save_workbook(workbook, target)
+            sheet.append(member_values(row, metrics), styles=member_formats)
 
 
 def xlsx_file(org: Organisation | None, period: reports.Period) -> str:

@@ -1,19 +1,16 @@
 """A member's standing for a year and the one-page study record (学习档案) as XLSX or PDF."""
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 from flask import current_app
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 
 from school.accounts.models import User
 from school.credits import clock, ledger, requirements
-from school.export_cells import append_row
+from school.export_cells import xlsx_bytes
 from school.timeutil import format_local
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -79,64 +76,42 @@ def _header(member: User, status: MemberStatus) -> list[tuple[str, str]]:
 def study_record_xlsx(member: User, year: int, now: datetime) -> bytes:
     status = member_status(member, year)
     entries = ledger.entries(member, year)
-    wb = Workbook()
-    ws = wb.active
-    ws.title = f"{year}年学习档案"
-    bold, thin = Font(bold=True), Side(style="thin", color="999999")
-    box = Border(top=thin, bottom=thin, left=thin, right=thin)
-    head_fill = PatternFill("solid", fgColor="F5E0E0")
-    append_row(ws, [f"{year} 年度党员学习档案"])
-    ws["A1"].font = Font(bold=True, size=16)
-    ws.merge_cells("A1:D1")
-    append_row(ws, [f"生成时间：{format_local(now)}"])
-    for label, value in _header(member, status):
-        append_row(ws, [label, value])
-        ws.cell(ws.max_row, 1).font = bold
-    append_row(ws, [])
-    append_row(ws, ["类别", "已获得学时", "年度要求", "尚缺"])
-    for cell in ws[ws.max_row]:
-        cell.font, cell.fill, cell.border = bold, head_fill, box
-    for row in _summary_rows(status):
-        append_row(ws, [row[0], float(row[1]), float(row[2]), float(row[3])])
-        for cell in ws[ws.max_row]:
-            cell.border = box
-            if cell.column > 1:
-                cell.number_format = "0.00"
-    append_row(ws, [])
-    append_row(ws, ["日期", "来源", "内容", "学时"])
-    for cell in ws[ws.max_row]:
-        cell.font, cell.fill, cell.border = bold, head_fill, box
-    for e in reversed(entries):
-        append_row(ws, [format_local(e.created_at, "%Y-%m-%d"), f"{e.source_label}（{e.kind_label}）",
-                   e.description, float(e.hours)])
-        for cell in ws[ws.max_row]:
-            cell.border = box
-        ws.cell(ws.max_row, 3).alignment = Alignment(wrap_text=True)
-        ws.cell(ws.max_row, 4).number_format = "0.00"
-    for column, width in zip("ABCD", (14, 22, 48, 12)):
-        ws.column_dimensions[column].width = width
-    # One printed page, however long the ledger.
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 1
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    _study_sheet(wb.create_sheet("学习明细"), member, year, bold, head_fill, box)
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return buffer.getvalue()
+
+    def fill(book):
+        ws = book.sheet(f"{year}年学习档案", widths=(14, 22, 48, 12))
+        bold = book.style(bold=True)
+        head = book.style(bold=True, bg_color="#F5E0E0", border=1, border_color="#999999")
+        box = book.style(border=1, border_color="#999999")
+        boxed_hours = book.style(border=1, border_color="#999999", num_format="0.00")
+        boxed_wrap = book.style(border=1, border_color="#999999", text_wrap=True)
+        ws.merge_row(3, f"{year} 年度党员学习档案", book.style(bold=True, font_size=16))
+        ws.append([f"生成时间：{format_local(now)}"])
+        for label, value in _header(member, status):
+            ws.append([label, value], styles={0: bold})
+        ws.append([])
+        ws.append(["类别", "已获得学时", "年度要求", "尚缺"], head)
+        for row in _summary_rows(status):
+            ws.append([row[0], float(row[1]), float(row[2]), float(row[3])], boxed_hours, styles={0: box})
+        ws.append([])
+        ws.append(["日期", "来源", "内容", "学时"], head)
+        for e in reversed(entries):
+            ws.append([format_local(e.created_at, "%Y-%m-%d"), f"{e.source_label}（{e.kind_label}）",
+                       e.description, float(e.hours)], box, styles={2: boxed_wrap, 3: boxed_hours})
+        ws.worksheet.fit_to_pages(1, 1)  # one printed page, however long the ledger
+        _study_sheet(book, member, year, head)
+
+    return xlsx_bytes(fill)
 
 
-def _study_sheet(ws, member: User, year: int, bold, fill, box) -> None:
+def _study_sheet(book, member: User, year: int, head) -> None:
     """Every credited interval of the year (the study clock's evidence), oldest first."""
-    append_row(ws, ["日期", "学习内容", "开始（北京时间）", "结束（北京时间）", "秒数", "设备", "页面", "在学确认次数"])
-    for cell in ws[1]:
-        cell.font, cell.fill, cell.border = bold, fill, box
+    ws = book.sheet("学习明细", widths=(12, 40, 20, 20, 8, 22, 10, 12))
+    ws.append(["日期", "学习内容", "开始（北京时间）", "结束（北京时间）", "秒数", "设备", "页面", "在学确认次数"], head)
     for d in reversed(clock.evidence_days(member.id, year)):
         for r in d.rows:
-            append_row(ws, [d.day.isoformat(), f"{clock.activity_label(r.activity)}：{r.title}",
+            ws.append([d.day.isoformat(), f"{clock.activity_label(r.activity)}：{r.title}",
                        format_local(r.start_at, "%Y-%m-%d %H:%M:%S"), format_local(r.end_at, "%Y-%m-%d %H:%M:%S"),
                        round(r.seconds), r.device, r.tab[:8], r.presence_answers])
-    for column, width in zip("ABCDEFGH", (12, 40, 20, 20, 8, 22, 10, 12)):
-        ws.column_dimensions[column].width = width
 
 
 def cjk_font() -> Path | None:

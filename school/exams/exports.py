@@ -1,14 +1,11 @@
 """Files the exams package hands out: the question bank as GIFT or XLSX, and an exam's results as XLSX."""
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable
-
-from openpyxl import Workbook
 
 from school.exams.formats import gift, xlsx
 from school.exams.models import Attempt, AttemptState, Question
-from school.export_cells import append_row
+from school.export_cells import xlsx_bytes
 from school.timeutil import format_local
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -33,19 +30,18 @@ def question_bank(questions: list[Question], fmt: str) -> bytes:
 
 def results_xlsx(attempts: Iterable[Attempt]) -> bytes:
     """One row per attempt, as the results page lists them."""
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = "成绩"
-    append_row(sheet, RESULT_HEADERS)
-    for attempt in attempts:
-        member = attempt.member
-        append_row(sheet, [member.name, member.member_no, member.org.name if member.org else "", attempt.number,
-                      "已交卷" if attempt.state == AttemptState.FINISHED else "作答中",
-                      format_local(attempt.started_at), format_local(attempt.finished_at),
-                      float(attempt.score) if attempt.score is not None else None,
-                      float(attempt.max_score) if attempt.max_score is not None else None,
-                      round(attempt.percent, 1) if attempt.state == AttemptState.FINISHED else None,
-                      ("待阅卷" if attempt.awaiting_grading else "") if attempt.passed is None else ("通过" if attempt.passed else "未通过")])
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    def fill(book):
+        sheet = book.sheet("成绩")
+        sheet.append(RESULT_HEADERS)
+        for attempt in attempts:
+            member = attempt.member
+            sheet.append([member.name, member.member_no, member.org.name if member.org else "", attempt.number,
+                          "已交卷" if attempt.state == AttemptState.FINISHED else "作答中",
+                          format_local(attempt.started_at), format_local(attempt.finished_at),
+                          float(attempt.score) if attempt.score is not None else None,
+                          float(attempt.max_score) if attempt.max_score is not None else None,
+                          round(attempt.percent, 1) if attempt.state == AttemptState.FINISHED else None,
+                          ("待阅卷" if attempt.awaiting_grading else "") if attempt.passed is None
+                          else ("通过" if attempt.passed else "未通过")])
+
+    return xlsx_bytes(fill)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Callable
 
-from sqlalchemy import Integer, String, and_, cast, func, literal, select, union_all
+from sqlalchemy import Integer, String, and_, case, cast, func, literal, or_, select, union_all
 
 from school.accounts.audience import org_ids_on_path
 from school.accounts.models import Organisation, User
@@ -181,7 +181,7 @@ def home_tasks(member: User, now: datetime) -> dict:
             "total": len(tasks), "done": sum(t.done for t in tasks)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlanMember:
     """What the plan page shows of a member: plain values, not an ORM account (a county's
     plan has 100,000 members; building an account object each was most of the page's time)."""
@@ -192,47 +192,54 @@ class PlanMember:
     org_name: str
 
 
-@dataclass
+@dataclass(slots=True)
 class MemberProgress:
     member: PlanMember
     done: int
-    missing: list[PlanItem]
+    missing: list[PlanItem]  # shared between members who miss the same items: read, never changed
 
 
 def plan_progress(actor: User, plan: StudyPlan) -> list[MemberProgress]:
-    """Per active member of the plan's subtree (within the actor's scope): items done and missing."""
+    """Per active member of the plan's subtree (within the actor's scope): items done and missing.
+
+    One statement: each member with one 0/1 column per plan item (done or not), the done
+    things aggregated per member in the database. Python then only looks the member's
+    pattern up (a few distinct patterns, whatever the members): a county's plan is 100,000
+    members and ~350,000 done rows, and reading those rows into per-member sets was most of
+    the page's time on PostgreSQL (2.4× the bare SQL)."""
     from school.accounts.scoping import scoped_members
     query = scoped_members(actor)
     if scope_root(actor) is None:
         query = query.join(Organisation, User.org_id == Organisation.id)
     query = query.where(User.active.is_(True), Organisation.path.startswith(plan.org.path, autoescape=True))
-    members = db.session.execute(query.with_only_columns(User.id, User.name, User.member_no, Organisation.name)
-                                 .order_by(Organisation.path, User.name, User.id)).all()
-    if not members:
-        return []
-    wanted: dict[str, set[int]] = {}
-    for item in plan.items:
-        wanted.setdefault(item.kind, set()).add(item.ref_id)
-    if not wanted:
-        return [MemberProgress(PlanMember(i, n, no or "", o or ""), 0, []) for i, n, no, o in members]
-    done = done_pairs(wanted)
-    # The members by the same condition as a subquery, not their ids as parameters: a county's
-    # plan has 100,000 members, more than PostgreSQL (65,535) or SQLite (32,766) take in one statement.
-    ids = query.with_only_columns(User.id).subquery()
-    # Plain tuples per member: a set of SQLAlchemy rows compares them through Row.__eq__, which
-    # took a third of the page's time for 100,000 members.
-    done_by: dict[int, set[tuple[str, int]]] = {}
-    for member_id, kind, ref in db.session.execute(
-            select(done.c.member_id, done.c.kind, done.c.ref_id).where(done.c.member_id.in_(select(ids.c.id)))):
-        done_by.setdefault(member_id, set()).add((kind, ref))
-    items = [(i, (i.kind, i.ref_id)) for i in plan.items]
-    nothing: set = set()
+    items = list(plan.items)
+    columns = [User.id, User.name, User.member_no, Organisation.name]
+    if items:
+        wanted: dict[str, set[int]] = {}
+        for item in items:
+            wanted.setdefault(item.kind, set()).add(item.ref_id)
+        done = done_pairs(wanted)
+        # The members by the same condition as a subquery, not their ids as parameters: a county's
+        # plan has 100,000 members, more than PostgreSQL (65,535) or SQLite (32,766) take in one statement.
+        ids = query.with_only_columns(User.id).subquery()
+        flags = [func.max(case((and_(done.c.kind == i.kind, done.c.ref_id == i.ref_id), 1), else_=0)).label(f"i{n}")
+                 for n, i in enumerate(items)]
+        per_member = (select(done.c.member_id, *flags).where(done.c.member_id.in_(select(ids.c.id)))
+                      .group_by(done.c.member_id).subquery("per_member"))
+        query = query.outerjoin(per_member, per_member.c.member_id == User.id)
+        columns += [per_member.c[f"i{n}"] for n in range(len(items))]
+    statement = query.with_only_columns(*columns).order_by(Organisation.path, User.name, User.id)
+    # Core rows (the session's connection): no ORM row processing for 100,000 plain tuples.
+    found = db.session.connection().execute(statement).all()
+    patterns: dict[tuple, tuple[int, list[PlanItem]]] = {}
     rows = []
-    for member_id, name, member_no, org_name in members:
-        got = done_by.get(member_id, nothing)
-        missing = [i for i, key in items if key not in got]
-        rows.append(MemberProgress(PlanMember(member_id, name, member_no or "", org_name or ""),
-                                   len(items) - len(missing), missing))
+    for row in found:
+        flags_of = row[4:]
+        known = patterns.get(flags_of)
+        if known is None:
+            missing = [i for i, flag in zip(items, flags_of) if not flag]
+            known = patterns[flags_of] = (len(items) - len(missing), missing)
+        rows.append(MemberProgress(PlanMember(row[0], row[1], row[2] or "", row[3] or ""), known[0], known[1]))
     return rows
 
 
@@ -263,13 +270,27 @@ def _assigned(period):
             .group_by(User.id))
 
 
+def _done_exists(member_id, kind_column, ref_column):
+    """Whether the member has done the item: per registered kind, an EXISTS on that kind's own
+    table by (member, ref). Searched from the member's side through each table's
+    (member_id, ref) index; joined to the union of every kind's done rows instead, SQLite
+    searched that union by (kind, ref) for each organisation's plan item — every member who
+    did it, 2,956 organisations × 5 items × ~50,000 rows — and the root's report at 100,000
+    members did not finish in 10 minutes."""
+    tests = []
+    for kind in ITEM_KINDS.values():
+        done = kind.done().subquery()
+        tests.append(and_(kind_column == kind.key, select(literal(1)).select_from(done).where(
+            done.c.member_id == member_id, done.c.ref_id == ref_column).exists()))
+    return or_(*tests) if tests else literal(False)
+
+
 def _done(period):
-    org_plan, done = _org_plans(period), done_pairs()
+    org_plan = _org_plans(period)
     return (select(User.id.label("member_id"), func.count(PlanItem.id).label("value"))
             .join(org_plan, org_plan.c.org_id == User.org_id)
             .join(PlanItem, PlanItem.plan_id == org_plan.c.plan_id)
-            .join(done, and_(done.c.member_id == User.id, done.c.kind == PlanItem.kind,
-                             done.c.ref_id == PlanItem.ref_id))
+            .where(_done_exists(User.id, PlanItem.kind, PlanItem.ref_id))
             .group_by(User.id))
 
 

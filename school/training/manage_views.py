@@ -260,9 +260,16 @@ def roster_page(class_id: int):
     if enrolment.sync_auto(cls, actor, now):
         db.session.commit()
     only_behind = request.args.get("behind") == "1"
-    rows = roster.behind(cls, actor, now) if only_behind else roster.rows(cls, actor, now)
-    certs = {c.member_id: c for c in db.session.scalars(select(Certificate).where(Certificate.class_id == cls.id))}
-    return render_template("training/roster.html", cls=cls, rows=rows, only_behind=only_behind, certs=certs,
+    # Every row is computed (the summary and the behind list need each member's progress),
+    # one page of them is rendered.
+    everyone = roster.rows(cls, actor, now)
+    listed = roster.behind_of(everyone) if only_behind else everyone
+    page = roster.page_of(listed, request.args.get("page", 1, type=int) or 1)
+    shown_ids = [r.member.id for r in page.rows]
+    certs = {c.member_id: c for c in db.session.scalars(
+        select(Certificate).where(Certificate.class_id == cls.id, Certificate.member_id.in_(shown_ids)))} if shown_ids else {}
+    return render_template("training/roster.html", cls=cls, rows=page.rows, page=page, listed=len(listed),
+                           summary=roster.summary(everyone), only_behind=only_behind, certs=certs,
                            expected=roster.expected_percent(cls, now), can_manage=classes.can_manage(actor, cls),
                            can_revoke=certificates.can_revoke(actor))
 

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 
 from school.accounts.audience import org_ids_on_path
 from school.accounts.models import Organisation, Role, User
@@ -319,3 +319,61 @@ def review_queue(actor: User, kind: str | None = None, limit: int = 500) -> list
     rows = db.session.scalars(query.order_by(waiting_first, Reflection.submitted_at.desc(), Reflection.id.desc())
                               .limit(limit))
     return [r for r in rows if can_review(actor, r)]
+
+
+# --- the member's home page -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A course or plan-item reflection the member still has to write or to revise."""
+
+    kind: str  # "course" or "plan"
+    target_id: int
+    title: str
+    state: str | None  # None: not started; draft; returned
+    comment: str = ""
+
+    @property
+    def label(self) -> str:
+        return KIND_LABELS[self.kind]
+
+    @property
+    def state_label(self) -> str:
+        return {None: "待写", ReflectionState.DRAFT: "草稿未提交", ReflectionState.RETURNED: "退回修改"}[self.state]
+
+
+def pending_for(member: User, now: datetime) -> list[Pending]:
+    """The reflections waiting for ``member`` outside classes (a class's own reflection is its
+    "继续学习" step on the home page): those returned for revision first, then the ones to write
+    — a plan item of this year's plans asking for one, or a course asking for one that the
+    member completed or began a reflection for — with no reflection yet or only a draft.
+    Two statements."""
+    from school.courses.models import Course, CourseCompletion
+    from school.courses.visibility import visible_condition
+    from school.notices.models import PlanItem, StudyPlan
+    from school.timeutil import to_local
+
+    open_states = (ReflectionState.DRAFT, ReflectionState.RETURNED)
+    found: list[Pending] = []
+    mine = select(Reflection).where(Reflection.member_id == member.id).subquery()
+    ids = org_ids_on_path(member) if member.active else []
+    if ids:
+        rows = db.session.execute(
+            select(PlanItem.id, PlanItem.title, mine.c.state, mine.c.comment)
+            .join(StudyPlan, StudyPlan.id == PlanItem.plan_id)
+            .outerjoin(mine, mine.c.plan_item_id == PlanItem.id)
+            .where(StudyPlan.org_id.in_(ids), StudyPlan.year == to_local(now).year,
+                   PlanItem.reflection_required.is_(True),
+                   or_(mine.c.id.is_(None), mine.c.state.in_(open_states)))
+            .order_by(PlanItem.due_on, PlanItem.id))
+        found += [Pending("plan", i, title, state, comment or "") for i, title, state, comment in rows]
+    completed = select(CourseCompletion.course_id).where(CourseCompletion.member_id == member.id)
+    rows = db.session.execute(
+        select(Course.id, Course.title, mine.c.state, mine.c.comment)
+        .outerjoin(mine, mine.c.course_id == Course.id)
+        .where(Course.reflection_required.is_(True), visible_condition(member),
+               or_(mine.c.state.in_(open_states), and_(mine.c.id.is_(None), Course.id.in_(completed))))
+        .order_by(Course.title, Course.id))
+    found += [Pending("course", i, title, state, comment or "") for i, title, state, comment in rows]
+    return sorted(found, key=lambda p: p.state != ReflectionState.RETURNED)  # stable: returned first

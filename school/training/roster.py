@@ -6,18 +6,14 @@ secretary reading a township class sees their own members only.
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import datetime
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
 from sqlalchemy import select
 
 from school.accounts.models import Organisation, User
 from school.accounts.scoping import scoped_members
-from school.export_cells import append_row, text_cell
+from school.export_cells import XlsxBook, xlsx_bytes
 from school.extensions import db
 from school.timeutil import format_local
 from school.training.completion import Progress, Shape, progress_for
@@ -92,16 +88,61 @@ def rows(cls: TrainingClass, actor: User, now: datetime) -> list[RosterRow]:
 
 
 def behind(cls: TrainingClass, actor: User, now: datetime) -> list[RosterRow]:
-    return sorted((r for r in rows(cls, actor, now) if r.behind), key=lambda r: (r.percent, r.member.name))
+    return behind_of(rows(cls, actor, now))
+
+
+def behind_of(found: list[RosterRow]) -> list[RosterRow]:
+    """The rows behind, least done first."""
+    return sorted((r for r in found if r.behind), key=lambda r: (r.percent, r.member.name))
+
+
+PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The whole roster in numbers, shown above whichever page of it is listed."""
+
+    members: int
+    completed: int
+    behind: int
+    average_percent: int
+
+
+def summary(found: list[RosterRow]) -> Summary:
+    total = sum(r.percent for r in found)
+    return Summary(len(found), sum(r.enrolment.completed_at is not None for r in found),
+                   sum(r.behind for r in found), round(total / len(found)) if found else 0)
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[RosterRow]
+    number: int  # 1-based, within 1..pages
+    pages: int
+    first: int  # the 1-based position of its first row in the whole list (0 when empty)
+
+
+def page_of(found: list[RosterRow], number: int, size: int | None = None) -> Page:
+    """Page ``number`` of ``found`` (a number past the end gives the last page): a county's
+    class is 100,000 members, 22.8 MiB of HTML on one page."""
+    size = size or PAGE_SIZE
+    pages = max(1, -(-len(found) // size))
+    number = min(max(1, number), pages)
+    start = (number - 1) * size
+    return Page(found[start:start + size], number, pages, start + 1 if found else 0)
 
 
 def xlsx(cls: TrainingClass, actor: User, now: datetime) -> bytes:
-    # Write-only: rows are streamed to the file as they are appended, so a county's class
-    # (100,000 rows) costs neither a cell object per value kept in memory nor its time.
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("学员名单")
-    ws.append([_styled(ws, f"专题班：{cls.title}", Font(bold=True, size=14))])
-    append_row(ws, [f"主办单位：{cls.organiser_name}", f"导出时间：{format_local(now)}"])
+    return xlsx_bytes(lambda book: write_xlsx(book, cls, actor, now))
+
+
+def write_xlsx(book: XlsxBook, cls: TrainingClass, actor: User, now: datetime) -> None:
+    # Constant memory: each row goes to the sheet's temporary file as the next one starts, so
+    # a county's class (100,000 rows) keeps no cell per value in memory.
+    ws = book.sheet("学员名单")
+    ws.append([f"专题班：{cls.title}"], book.style(bold=True, font_size=14))
+    ws.append([f"主办单位：{cls.organiser_name}", f"导出时间：{format_local(now)}"])
     items = list(cls.items)
     header = ["姓名", "党员编号", "所在党组织"] + [f"{'必学' if i.required else '选学'}：{i.display_title}" for i in items]
     if cls.exam_id is not None:
@@ -109,8 +150,7 @@ def xlsx(cls: TrainingClass, actor: User, now: datetime) -> bytes:
     if cls.reflection_required:
         header.append("心得体会")
     header += ["完成进度(%)", "最近学习", "是否结业", "结业时间", "是否落后"]
-    bold = Font(bold=True)
-    ws.append([_styled(ws, value, bold) for value in header])
+    ws.append(header, book.style(bold=True))
     for r in rows(cls, actor, now):
         line = [r.member.name, r.member.member_no, r.member.org.name if r.member.org else ""]
         line += ["已学" if i.id in r.progress.done else "未学" for i in items]
@@ -120,13 +160,4 @@ def xlsx(cls: TrainingClass, actor: User, now: datetime) -> bytes:
             line.append(REFLECTION_STATE_LABELS.get(r.progress.reflection_state, "未写"))
         line += [r.percent, format_local(r.progress.last_study), "是" if r.enrolment.completed_at else "否",
                  format_local(r.enrolment.completed_at), "是" if r.behind else "否"]
-        append_row(ws, line)
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return buffer.getvalue()
-
-
-def _styled(ws, value, font: Font) -> WriteOnlyCell:
-    cell = text_cell(ws, value)  # a title typed as "=…" stays text; characters XML refuses dropped
-    cell.font = font
-    return cell
+        ws.append(line)

@@ -322,3 +322,9 @@ def verify(code: str):
 def member_training_rows() -> list:
     """For the member's home page: their classes with progress and the next item."""
     return completion.member_rows(current_actor()) if current_user.is_authenticated else []
+
+
+@bp.app_template_global()
+def member_pending_reflections() -> list:
+    """For the member's home page: course and plan-item reflections to write or to revise."""
+    return reflections.pending_for(current_actor(), utcnow()) if current_user.is_authenticated else []

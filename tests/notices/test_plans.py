@@ -47,6 +47,30 @@ def test_tasks_done_by_completion_and_reading_overdue_and_this_month(make):
     assert plans.member_tasks(make.user(org=t["b1"]), NOW) == []
 
 
+def test_plan_progress_per_member_in_one_statement(make):
+    """Each active member of the subtree, in the secretary's scope, with what they did and miss;
+    done things of other courses or of members elsewhere do not count."""
+    t, member, course, doc, plan = _setup(make)
+    both = make.user(org=t["a2"], name="李四")
+    make.user(org=t["a1"], name="停用", active=False)
+    outsider = make.user(org=t["b1"], name="王五")
+    other_course = make.course(title="别的课", orgs=[t["root"]])
+    for who, what in ((both, course.id), (member, other_course.id), (outsider, course.id)):
+        db.session.add(CourseCompletion(member_id=who.id, course_id=what, completed_at=NOW))
+    reading.remember_position(both, doc, "", 0.3, NOW)
+    db.session.commit()
+    titles = lambda p: [i.title for i in p.missing]  # noqa: E731
+    secretary = make.user(org=t["a"], role=Role.SECRETARY, name="书记")  # a member of the subtree too
+    for actor in (make.user(role=Role.ADMIN), secretary):
+        progress = {p.member.name: p for p in plans.plan_progress(actor, plan)}
+        assert set(progress) == {"张三", "李四", "书记"}
+        assert (progress["张三"].done, titles(progress["张三"])) == (0, ["党章学习", "中国共产党章程", "条例"])
+        assert (progress["李四"].done, titles(progress["李四"])) == (2, ["条例"])
+        assert progress["李四"].member.org_name == "西村党支部"
+    narrow = plans.plan_progress(make.user(org=t["a1"], role=Role.SECRETARY, name="支书"), plan)
+    assert sorted(p.member.name for p in narrow) == sorted(["张三", "支书"])
+
+
 def test_home_page_shows_this_month_and_overdue(client, auth, make, monkeypatch):
     _, member, _, _, _ = _setup(make)
     monkeypatch.setattr("school.notices.views.utcnow", lambda: NOW)

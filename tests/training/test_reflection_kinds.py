@@ -237,3 +237,41 @@ def test_settings_through_the_course_form(client, auth, make):
     course = db.session.query(Course).one()
     assert (course.reflection_required, course.reflection_min_chars) == (True, 120)
     assert "心得体会最少字数" in client.get(f"/courses/manage/{course.id}").get_data(as_text=True)
+
+
+def test_home_lists_course_and_plan_reflections_to_write_or_revise(client, auth, make, ctx):
+    from school.courses.models import CourseCompletion
+    t, course, item, member, now = ctx["t"], ctx["course"], ctx["item"], ctx["member"], ctx["now"]
+    plan_link, course_link = f"/training/reflections/plan/{item.id}", f"/training/reflections/course/{course.id}"
+
+    def home():
+        page = client.get("/").get_data(as_text=True)
+        return page.split('id="my-reflections"')[1].split("</section>")[0] if 'id="my-reflections"' in page else ""
+
+    auth.login(member)
+    section = home()
+    # The plan item asks for one; the course not yet (not completed, nothing begun).
+    assert plan_link in section and "待写" in section and course_link not in section
+    db.session.add(CourseCompletion(member_id=member.id, course_id=course.id, completed_at=now))
+    db.session.commit()
+    assert course_link in home()
+    # Submitted: no longer waiting for the member. Returned: listed first, with the comment.
+    reflections.submit(item, member, TEXT, now)
+    row = reflections.submit(course, member, TEXT, now)
+    db.session.commit()
+    assert home() == ""
+    reflections.review(row, make.user(role=Role.ADMIN), "returned", "请联系实际再写", now)
+    db.session.commit()
+    section = home()
+    assert course_link in section and "退回修改" in section and "请联系实际再写" in section
+    assert plan_link not in section
+    assert [p.kind for p in reflections.pending_for(member, now)] == ["course"]
+    # A draft begun for a course not completed is listed too; nobody else sees these.
+    other = make.course(title="乡村振兴", orgs=[t["a"]], reflection_required=True)
+    reflections.save_draft(other, member, "开头", 1, now)
+    db.session.commit()
+    assert [(p.title, p.state_label) for p in reflections.pending_for(member, now)] == [
+        ("党章学习", "退回修改"), ("乡村振兴", "草稿未提交")]
+    auth.logout()
+    auth.login(make.user(org=t["b1"], name="外单位"))
+    assert home() == ""

@@ -269,3 +269,47 @@ def test_the_roster_page_query_count_does_not_grow_with_members(client, auth, ma
     assert "赵六" in page and "党员0" not in page
     assert len(statements) <= 13, statements  # the same for 1 member and for 6
     assert db.session.scalar(select(func.count(Enrolment.id)).where(Enrolment.class_id == cls.id)) == 1
+
+
+def test_the_roster_is_paged_with_the_whole_rosters_summary(client, auth, make, monkeypatch):
+    from school.training import roster
+    monkeypatch.setattr(roster, "PAGE_SIZE", 2)
+    t = make.tree()
+    now = utcnow()
+    cls = make.training_class(t["root"], [t["a"]], now=now - timedelta(days=10))
+    make.class_item(cls)
+    for n in range(1, 6):
+        row = make.enrolment(cls, make.user(org=t["a1"], name=f"学员{n}"), now - timedelta(days=10))
+        if n <= 2:  # completed: not behind
+            row.completed_at = now
+    db.session.commit()
+    auth.login(make.user(org=t["a"], role=Role.SECRETARY))
+    url = f"/training/manage/{cls.id}/roster"
+
+    def names(page):
+        return re.findall(r"<td>(学员\d)</td>", page)
+
+    first = client.get(url).get_data(as_text=True)
+    summary = re.sub(r"<[^>]+>|\s+", "", first.split('id="roster-summary">')[1].split("</p>")[0])
+    assert summary.startswith("共5名学员，已结业2人，进度落后3人，平均完成进度40%。"), summary
+    assert names(first) == ["学员1", "学员2"] and "第 1 / 3 页" in first
+    assert f'href="/training/manage/{cls.id}/roster?page=2"' in first
+    assert names(client.get(f"{url}?page=3").get_data(as_text=True)) == ["学员5"]
+    assert names(client.get(f"{url}?page=99").get_data(as_text=True)) == ["学员5"]  # past the end: the last
+    assert names(client.get(f"{url}?page=abc").get_data(as_text=True)) == ["学员1", "学员2"]
+    # The behind list pages too, and its pager keeps the filter; the summary is the whole roster's.
+    behind = client.get(f"{url}?behind=1").get_data(as_text=True)
+    assert names(behind) == ["学员3", "学员4"] and "共 <strong>5</strong> 名学员" in behind
+    assert f'href="/training/manage/{cls.id}/roster?page=2&amp;behind=1"' in behind \
+        or f'href="/training/manage/{cls.id}/roster?behind=1&amp;page=2"' in behind
+    assert names(client.get(f"{url}?behind=1&page=2").get_data(as_text=True)) == ["学员5"]
+
+
+@pytest.mark.parametrize("size, number, expected", [
+    (0, 1, ([], 1, 1, 0)), (5, 1, ([0, 1], 1, 3, 1)), (5, 3, ([4], 3, 3, 5)), (5, 9, ([4], 3, 3, 5)),
+    (5, 0, ([0, 1], 1, 3, 1)), (4, 2, ([2, 3], 2, 2, 3)),
+])
+def test_roster_pages(size, number, expected):
+    from school.training import roster
+    page = roster.page_of(list(range(size)), number, size=2)
+    assert (page.rows, page.number, page.pages, page.first) == expected

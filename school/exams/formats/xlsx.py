@@ -6,16 +6,13 @@ Columns: 题型, 题干, 选项A…选项H, 答案, 解析, 分值, 分类, 难�
 """
 from __future__ import annotations
 
-import io
 import re
 import unicodedata
 from decimal import Decimal, InvalidOperation
 
-from openpyxl import Workbook
-
 from school.exams.formats import FormatError, Parsed, ParseResult, Problem
 from school.exams.models import TYPE_LABELS, WRITTEN_TYPES, QuestionType, written_data
-from school.export_cells import append_row
+from school.export_cells import xlsx_bytes
 from school.tabular import TableError, read_table
 
 LETTERS = "ABCDEFGH"
@@ -229,12 +226,10 @@ def row_for(q, category: str) -> list:
 
 
 def dump(questions, category_of) -> bytes:
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = "题库"
-    append_row(sheet, HEADERS)
-    for q in questions:
-        append_row(sheet, row_for(q, category_of(q)))
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    def fill(book):
+        sheet = book.sheet("题库")
+        sheet.append(HEADERS)
+        for q in questions:
+            sheet.append(row_for(q, category_of(q)))
+
+    return xlsx_bytes(fill)

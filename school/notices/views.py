@@ -16,6 +16,7 @@ from school.extensions import db
 from school.notices import delivery, plans, services
 from school.notices.forms import NoticeForm, PlanForm, PlanItemForm, ReminderForm
 from school.notices.models import Message, Notice, Reminder, StudyPlan
+from school.paging import page_of
 from school.safe_html import markdown_to_safe_html
 from school.timeutil import local_date_to_utc, local_year, to_local, utcnow
 from school.web import safe_next
@@ -188,6 +189,12 @@ def send_reminder():
                 flash(error, "error")
         return redirect(back)
     ids = [int(v) for v in request.form.getlist("member_id") if v.isdigit()]
+    source = form.source.data or ""
+    if request.form.get("everyone_behind") == "1" and source.startswith("plan:") and source[5:].isdigit():
+        # Everyone behind in the plan, computed here within the sender's scope: a county's
+        # behind list is too long to send as checkboxes.
+        plan = _plan_or_404(int(source[5:]))
+        ids = [p.member.id for p in plans.plan_progress(current_actor(), plan) if p.missing]
     try:
         result = delivery.send_reminder(current_actor(), ids, form.title.data, form.text.data,
                                         form.token.data or services.new_token(), utcnow(),
@@ -303,13 +310,19 @@ def plan(plan_id: int):
     item = _plan_or_404(plan_id)
     progress = plans.plan_progress(current_actor(), item)
     behind = [p for p in progress if p.missing]
+    only_behind = request.args.get("behind") == "1"
+    # Every member's progress is computed (the counts need it); one page of them is rendered,
+    # and the reminder form lists that page's members (or, by one box, everyone behind).
+    page = page_of(behind if only_behind else progress, request.args.get("page", 1, type=int) or 1)
     form = ReminderForm(formdata=None, token=services.new_token(), source=f"plan:{item.id}",
                         link=url_for("notices.my_plan"), title=delivery.one_line(f"学习计划提醒：{item.title}")[:200],
                         text=f"您在学习计划“{item.title}”中还有任务未完成，请登录网上党校查看。")
     item_form = _item_form()
     item_form.due_on.data = date(item.year, 12, 31) if item.year != local_year(utcnow()) else None
-    return render_template("notices/plan.html", plan=item, progress=progress, behind=behind, form=form,
-                           item_form=item_form, kinds=plans.ITEM_KINDS, today=to_local(utcnow()).date())
+    return render_template("notices/plan.html", plan=item, members=len(progress), behind_count=len(behind),
+                           page=page, only_behind=only_behind, form=form, item_form=item_form,
+                           page_behind=[p.member for p in page.rows if p.missing],
+                           kinds=plans.ITEM_KINDS, today=to_local(utcnow()).date())
 
 
 @bp.post("/plans/manage/<int:plan_id>/items")

@@ -20,6 +20,7 @@ from school.accounts.roles import admin_required, current_actor, manager_require
 from school.accounts.scoping import scope_root
 from school.credits.record import XLSX_MIME
 from school.extensions import db
+from school.paging import page_of
 from school.timeutil import local_date_to_utc, to_local, utcnow
 from school.training import certificates, classes, enrolment, media, reflections, roster
 from school.training.errors import TrainingError
@@ -264,7 +265,7 @@ def roster_page(class_id: int):
     # one page of them is rendered.
     everyone = roster.rows(cls, actor, now)
     listed = roster.behind_of(everyone) if only_behind else everyone
-    page = roster.page_of(listed, request.args.get("page", 1, type=int) or 1)
+    page = page_of(listed, request.args.get("page", 1, type=int) or 1)
     shown_ids = [r.member.id for r in page.rows]
     certs = {c.member_id: c for c in db.session.scalars(
         select(Certificate).where(Certificate.class_id == cls.id, Certificate.member_id.in_(shown_ids)))} if shown_ids else {}

@@ -96,9 +96,6 @@ def behind_of(found: list[RosterRow]) -> list[RosterRow]:
     return sorted((r for r in found if r.behind), key=lambda r: (r.percent, r.member.name))
 
 
-PAGE_SIZE = 100
-
-
 @dataclass(frozen=True)
 class Summary:
     """The whole roster in numbers, shown above whichever page of it is listed."""
@@ -113,24 +110,6 @@ def summary(found: list[RosterRow]) -> Summary:
     total = sum(r.percent for r in found)
     return Summary(len(found), sum(r.enrolment.completed_at is not None for r in found),
                    sum(r.behind for r in found), round(total / len(found)) if found else 0)
-
-
-@dataclass(frozen=True)
-class Page:
-    rows: list[RosterRow]
-    number: int  # 1-based, within 1..pages
-    pages: int
-    first: int  # the 1-based position of its first row in the whole list (0 when empty)
-
-
-def page_of(found: list[RosterRow], number: int, size: int | None = None) -> Page:
-    """Page ``number`` of ``found`` (a number past the end gives the last page): a county's
-    class is 100,000 members, 22.8 MiB of HTML on one page."""
-    size = size or PAGE_SIZE
-    pages = max(1, -(-len(found) // size))
-    number = min(max(1, number), pages)
-    start = (number - 1) * size
-    return Page(found[start:start + size], number, pages, start + 1 if found else 0)
 
 
 def xlsx(cls: TrainingClass, actor: User, now: datetime) -> bytes:

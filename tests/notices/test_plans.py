@@ -141,3 +141,53 @@ def test_plan_pages_scope_and_reminder(client, auth, make):
     created = client.post("/plans/manage/new", data={"org_id": t["a1"].id, "year": 2026, "title": "支部计划"})
     assert created.status_code == 302
     del member, course
+
+
+def test_plan_page_is_paged_and_reminds_everyone_behind_within_scope(client, auth, make, monkeypatch):
+    """A county's plan lists 100,000 members: one page of them is rendered (the counts cover
+    all), and one box sends the reminder to everyone behind — computed by the server within
+    the sender's scope, so a forged plan id of another subtree is 404 and sends nothing."""
+    import json
+
+    from sqlalchemy import func, select
+
+    from school import paging
+    from school.library.models import Document
+    from school.notices import services
+    from school.notices.models import Reminder
+
+    monkeypatch.setattr(paging, "PAGE_SIZE", 2)
+    t, member, course, _, plan = _setup(make)
+    others = [make.user(org=t["a2"], name=f"李{i}") for i in range(3)]
+    done = make.user(org=t["a1"], name="王已完成")
+    for item in plan.items:  # one member has done everything
+        if item.kind == "course":
+            db.session.add(CourseCompletion(member_id=done.id, course_id=item.ref_id, completed_at=NOW))
+        else:
+            reading.remember_position(done, db.session.get(Document, item.ref_id), "", 1.0, NOW)
+    db.session.commit()
+    secretary = make.user(org=t["a"], role=Role.SECRETARY)
+    auth.login(secretary)
+    url = f"/plans/manage/{plan.id}"
+    first = client.get(url).get_data(as_text=True)
+    # the secretary is a member of the plan's subtree too: 6 members, 5 behind
+    assert "共 <strong>6</strong> 名党员，<strong>5</strong> 人未完成" in first
+    progress_table = first[first.index('id="plan-progress"'):].split("</table>")[0]
+    assert progress_table.count("<tr><td>") == 2 and f'href="{url}?page=2"' in first
+    behind = client.get(f"{url}?behind=1&page=2").get_data(as_text=True)
+    assert "王已完成" not in behind and f'href="{url}?page=1&amp;behind=1"' in behind
+    assert 'name="everyone_behind"' in behind and "提醒全部 <strong>5</strong> 名未完成的党员" in behind
+
+    form = {"title": "计划提醒", "text": "请完成学习计划", "token": services.new_token(),
+            "source": f"plan:{plan.id}", "everyone_behind": "1", "back": url}
+    assert client.post("/reminders/send", data=form).status_code == 302
+    sent = db.session.scalar(select(Reminder).order_by(Reminder.id.desc()))
+    assert sorted(json.loads(sent.member_ids)) == sorted([member.id, secretary.id] + [o.id for o in others])
+    # Another subtree's plan named in the form: 404, nothing sent.
+    elsewhere = make.plan(t["b"], year=2026, now=NOW, items=[("course", course.id, date(2026, 5, 31))])
+    make.user(org=t["b1"], name="南村党员")
+    count = db.session.scalar(select(func.count(Reminder.id)))
+    forged = client.post("/reminders/send", data={**form, "token": services.new_token(),
+                                                  "source": f"plan:{elsewhere.id}"})
+    assert forged.status_code == 404
+    assert db.session.scalar(select(func.count(Reminder.id))) == count

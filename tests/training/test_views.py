@@ -272,8 +272,8 @@ def test_the_roster_page_query_count_does_not_grow_with_members(client, auth, ma
 
 
 def test_the_roster_is_paged_with_the_whole_rosters_summary(client, auth, make, monkeypatch):
-    from school.training import roster
-    monkeypatch.setattr(roster, "PAGE_SIZE", 2)
+    from school import paging
+    monkeypatch.setattr(paging, "PAGE_SIZE", 2)
     t = make.tree()
     now = utcnow()
     cls = make.training_class(t["root"], [t["a"]], now=now - timedelta(days=10))
@@ -303,13 +303,3 @@ def test_the_roster_is_paged_with_the_whole_rosters_summary(client, auth, make, 
     assert f'href="/training/manage/{cls.id}/roster?page=2&amp;behind=1"' in behind \
         or f'href="/training/manage/{cls.id}/roster?behind=1&amp;page=2"' in behind
     assert names(client.get(f"{url}?behind=1&page=2").get_data(as_text=True)) == ["学员5"]
-
-
-@pytest.mark.parametrize("size, number, expected", [
-    (0, 1, ([], 1, 1, 0)), (5, 1, ([0, 1], 1, 3, 1)), (5, 3, ([4], 3, 3, 5)), (5, 9, ([4], 3, 3, 5)),
-    (5, 0, ([0, 1], 1, 3, 1)), (4, 2, ([2, 3], 2, 2, 3)),
-])
-def test_roster_pages(size, number, expected):
-    from school.training import roster
-    page = roster.page_of(list(range(size)), number, size=2)
-    assert (page.rows, page.number, page.pages, page.first) == expected

@@ -25,6 +25,7 @@ from school.accounts.models import Organisation, User
 from school.accounts.scoping import org_in_scope, scope_root
 from school.credits.reports import METRICS, Metric
 from school.extensions import db
+from school.notices import recipients
 from school.notices.models import PlanItem, StudyPlan
 from school.timeutil import to_local
 
@@ -296,3 +297,13 @@ def _done(period):
 
 METRICS.append(Metric("plan_items", "学习计划任务", _assigned))
 METRICS.append(Metric("plan_done", "已完成计划任务", _done))
+
+
+def _behind_in_plan(actor: User, plan_id: int, now: datetime) -> list[int]:
+    plan = db.session.get(StudyPlan, plan_id)
+    if plan is None or not org_in_scope(actor, plan.org):
+        raise LookupError("plan outside scope")
+    return [p.member.id for p in plan_progress(actor, plan) if p.missing]
+
+
+recipients.register("plan", _behind_in_plan)

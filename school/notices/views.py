@@ -13,7 +13,7 @@ from school.accounts.roles import current_actor, manager_required
 from school.accounts.scoping import get_org_or_404, scope_root, scoped_orgs
 from school.credits import reports
 from school.extensions import db
-from school.notices import delivery, plans, services
+from school.notices import delivery, plans, recipients, services
 from school.notices.forms import NoticeForm, PlanForm, PlanItemForm, ReminderForm
 from school.notices.models import Message, Notice, Reminder, StudyPlan
 from school.paging import page_of
@@ -189,12 +189,14 @@ def send_reminder():
                 flash(error, "error")
         return redirect(back)
     ids = [int(v) for v in request.form.getlist("member_id") if v.isdigit()]
-    source = form.source.data or ""
-    if request.form.get("everyone_behind") == "1" and source.startswith("plan:") and source[5:].isdigit():
-        # Everyone behind in the plan, computed here within the sender's scope: a county's
-        # behind list is too long to send as checkboxes.
-        plan = _plan_or_404(int(source[5:]))
-        ids = [p.member.id for p in plans.plan_progress(current_actor(), plan) if p.missing]
+    if request.form.get("everyone_behind") == "1":
+        # Everyone behind in the plan or class the form came from, computed here within the
+        # sender's scope (recipients.py): a county's behind list is too long for checkboxes.
+        try:
+            behind = recipients.everyone_behind(form.source.data or "", current_actor(), utcnow())
+        except LookupError:
+            abort(404)
+        ids = behind if behind is not None else ids
     try:
         result = delivery.send_reminder(current_actor(), ids, form.title.data, form.text.data,
                                         form.token.data or services.new_token(), utcnow(),

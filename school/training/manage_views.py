@@ -20,6 +20,9 @@ from school.accounts.roles import admin_required, current_actor, manager_require
 from school.accounts.scoping import scope_root
 from school.credits.record import XLSX_MIME
 from school.extensions import db
+from school.notices.delivery import one_line
+from school.notices.forms import ReminderForm
+from school.notices.services import new_token
 from school.paging import page_of
 from school.timeutil import local_date_to_utc, to_local, utcnow
 from school.training import certificates, classes, enrolment, media, reflections, roster
@@ -269,8 +272,14 @@ def roster_page(class_id: int):
     shown_ids = [r.member.id for r in page.rows]
     certs = {c.member_id: c for c in db.session.scalars(
         select(Certificate).where(Certificate.class_id == cls.id, Certificate.member_id.in_(shown_ids)))} if shown_ids else {}
+    summary = roster.summary(everyone)
+    form = ReminderForm(formdata=None, token=new_token(), source=f"class:{cls.id}",
+                        link=url_for("training.class_page", class_id=cls.id),
+                        title=one_line(f"专题班学习提醒：{cls.title}")[:200],
+                        text=f"您在专题班“{cls.title}”的学习进度落后，请登录网上党校继续学习。")
     return render_template("training/roster.html", cls=cls, rows=page.rows, page=page, listed=len(listed),
-                           summary=roster.summary(everyone), only_behind=only_behind, certs=certs,
+                           summary=summary, only_behind=only_behind, certs=certs, form=form,
+                           page_behind=[r.member for r in page.rows if r.behind],
                            expected=roster.expected_percent(cls, now), can_manage=classes.can_manage(actor, cls),
                            can_revoke=certificates.can_revoke(actor))
 

@@ -15,6 +15,7 @@ from school.accounts.models import Organisation, User
 from school.accounts.scoping import scoped_members
 from school.export_cells import XlsxBook, xlsx_bytes
 from school.extensions import db
+from school.notices import recipients
 from school.timeutil import format_local
 from school.training.completion import Progress, Shape, progress_for
 from school.training.models import REFLECTION_STATE_LABELS, Enrolment, EnrolState, TrainingClass
@@ -140,3 +141,15 @@ def write_xlsx(book: XlsxBook, cls: TrainingClass, actor: User, now: datetime) -
         line += [r.percent, format_local(r.progress.last_study), "是" if r.enrolment.completed_at else "否",
                  format_local(r.enrolment.completed_at), "是" if r.behind else "否"]
         ws.append(line)
+
+
+def _behind_in_class(actor: User, class_id: int, now: datetime) -> list[int]:
+    from school.training.classes import can_read_roster  # classes imports this module's neighbours
+
+    cls = db.session.get(TrainingClass, class_id)
+    if cls is None or not can_read_roster(actor, cls):
+        raise LookupError("class outside scope")
+    return [r.member.id for r in behind_of(rows(cls, actor, now))]
+
+
+recipients.register("class", _behind_in_class)

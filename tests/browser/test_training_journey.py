@@ -1,8 +1,9 @@
 """专题班 on a 360-px phone: a township secretary creates a class for two branches; a member
 enrols, studies a text-lesson course, passes the final exam, writes a reflection (autosaved)
-and receives the certificate; the secretary reviews the reflection; the public verify page
-confirms the certificate."""
+and receives the certificate; the secretary reviews the reflection and reminds the one member
+behind from the class roster; the public verify page confirms the certificate."""
 import re
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import select
 
 from school.accounts.models import Role
 from school.extensions import db
-from school.training.models import Certificate, Reflection
+from school.training.models import Certificate, Reflection, TrainingClass
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -132,6 +133,19 @@ def test_a_class_from_creation_to_a_verified_certificate(live_server, phone_page
     page.get_by_label("评为优秀时在班内展示").check()
     page.locator("#review-submit").click()
     expect(page.locator(".flash-success")).to_contain_text("已审阅：优秀")
+
+    # The one member behind (enrolled, nothing studied) gets a reminder from the roster.
+    lagging = make.user(org=t["b1"], name="李落后")
+    cls = db.session.scalar(select(TrainingClass))
+    cls.starts_at -= timedelta(days=10)  # a tenth of the period has gone: 0 % done is behind
+    db.session.commit()
+    make.enrolment(cls, lagging)
+    page.goto(f"{live_server}/training/manage/{cls.id}/roster?behind=1")
+    expect(page.locator("#roster")).to_contain_text("李落后")
+    expect(page.locator("#roster")).not_to_contain_text("王小明")
+    expect(page.locator("#remind-form")).to_contain_text("李落后")
+    page.locator("#send-reminder").click()
+    expect(page.locator(".flash-success")).to_contain_text("提醒已提交，共 1 人")
     logout(page)
 
     # Anyone checks the certificate on the public page.

@@ -303,3 +303,43 @@ def test_the_roster_is_paged_with_the_whole_rosters_summary(client, auth, make, 
     assert f'href="/training/manage/{cls.id}/roster?page=2&amp;behind=1"' in behind \
         or f'href="/training/manage/{cls.id}/roster?behind=1&amp;page=2"' in behind
     assert names(client.get(f"{url}?behind=1&page=2").get_data(as_text=True)) == ["学员5"]
+
+
+def test_the_roster_reminds_the_members_behind_within_scope(client, auth, make, monkeypatch):
+    """From the class roster a secretary reminds the members behind: the page's members as
+    boxes, or everyone behind by one box (computed by the server within the secretary's scope:
+    a class of another subtree named in the form is 404 and sends nothing)."""
+    import json
+
+    from school import paging
+    from school.notices import services
+    from school.notices.models import Reminder
+
+    monkeypatch.setattr(paging, "PAGE_SIZE", 2)
+    t = make.tree()
+    now = utcnow()
+    cls = make.training_class(t["root"], [t["root"]], now=now - timedelta(days=10))
+    make.class_item(cls)
+    behind = []
+    for n in range(1, 6):
+        member = make.user(org=t["a1"] if n < 5 else t["b1"], name=f"学员{n}")
+        row = make.enrolment(cls, member, now - timedelta(days=10))
+        if n <= 2:
+            row.completed_at = now
+        else:
+            behind.append(member)
+    db.session.commit()
+    secretary = make.user(org=t["a"], role=Role.SECRETARY)  # sees 学员1–4, not 学员5 (南村)
+    auth.login(secretary)
+    url = f"/training/manage/{cls.id}/roster"
+    page = client.get(f"{url}?behind=1").get_data(as_text=True)
+    assert 'id="remind-form"' in page and "提醒全部 <strong>2</strong> 名进度落后的学员" in page
+    form = {"title": "专题班提醒", "text": "请继续学习", "token": services.new_token(), "source": f"class:{cls.id}",
+            "everyone_behind": "1", "back": url}
+    assert client.post("/reminders/send", data=form).status_code == 302
+    sent = db.session.scalar(select(Reminder).order_by(Reminder.id.desc()))
+    assert sorted(json.loads(sent.member_ids)) == sorted(m.id for m in behind[:2])  # 学员5 is outside scope
+    hidden = make.training_class(t["b"], [t["b"]], now=now - timedelta(days=10))
+    forged = client.post("/reminders/send", data={**form, "token": services.new_token(), "source": f"class:{hidden.id}"})
+    assert forged.status_code == 404
+    assert db.session.scalar(select(func.count(Reminder.id))) == 1

@@ -9,6 +9,8 @@ database ("lost") and, separately, the errors a member's phone would have seen.
 
     .venv/bin/python bench/exam_spike.py --pg postgresql://postgres@127.0.0.1:5432/school_exams
     .venv/bin/python bench/exam_spike.py --members 100 --kill-worker   # SIGKILL a worker mid-spike
+    .venv/bin/python bench/exam_spike.py --two-nodes --workers 1 --members 1000 --think 10 \
+        --pg postgresql://postgres@127.0.0.1:5432/school_exams   # two gunicorn nodes behind nginx
 
 The client never retries on its own: a reset connection is an error the member sees (the
 page keeps the answer in its journal and sends it again with the next autosave, which the
@@ -320,20 +322,73 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
 
 
+class TwoNodes:
+    """Production's shape on one machine: two gunicorn nodes (``deploy/gunicorn.conf.py``, an
+    instance folder each, one media folder) behind Debian's nginx with the production locations
+    and both as upstreams — the helpers of ``tests/deploy/stack.py``. Members talk to nginx."""
+
+    def __init__(self, url: str, instance: str, args):
+        from tests.deploy.stack import Gunicorn, Nginx, app_env
+
+        root = Path(instance)
+        shared = dict(SCHOOL_DATABASE_URL=url, SCHOOL_MEDIA_DIR=str(root / "media"), SCHOOL_COUNT_STATEMENTS="1",
+                      SCHOOL_SEARCH_INDEX_DIR=str(root / "media" / "search-index"))
+        self.nodes, self.nginx = [], None
+        try:
+            for name in "ab":
+                metrics = root / f"prometheus-{name}"  # as the unit does: /metrics sums the node's workers
+                metrics.mkdir()
+                env = app_env(root, SCHOOL_INSTANCE_PATH=str(root / f"node-{name}"),
+                              PROMETHEUS_MULTIPROC_DIR=str(metrics), **shared)
+                self.nodes.append(Gunicorn(env, root, workers=args.workers, threads=args.threads))
+            # Every member keeps a connection to nginx, and each request in flight one to a node.
+            self.nginx = Nginx(root / "nginx", [n.port for n in self.nodes], root / "static", root / "media",
+                               connections=4 * args.members + 256, keepalive=16)
+        except BaseException:
+            self.stop()
+            raise
+        self.port = self.nginx.port
+
+    def answered(self) -> list[int]:
+        """Requests each node answered (its ``school_requests_total``, read on the node itself)."""
+        counts = []
+        for node in self.nodes:
+            conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=30)
+            conn.request("GET", "/metrics")
+            text = conn.getresponse().read().decode()
+            conn.close()
+            counts.append(int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                                  if line.startswith("school_requests_total{"))))
+        return counts
+
+    def stop(self):
+        if self.nginx is not None:
+            self.nginx.stop()
+        for node in self.nodes:
+            node.stop()
+
+
 def run(label: str, url: str, args) -> dict:
     instance = tempfile.mkdtemp(prefix="exam-spike-")
     exam_id, numbers = seed(url, instance, args.members, args.saves)
-    port = free_port()
-    # SCHOOL_WEB_THREADS sizes the PostgreSQL pool as deploy/gunicorn.conf.py does; every
-    # response carries X-Statements (its SQL statement count).
-    env = dict(os.environ, SCHOOL_DATABASE_URL=url, SCHOOL_INSTANCE_PATH=instance, SCHOOL_SECRET_KEY="bench-secret",
-               SCHOOL_WEB_THREADS=str(args.threads), SCHOOL_COUNT_STATEMENTS="1")
-    env.pop("SCHOOL_REDIS_URL", None)
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "--worker-class", "gthread", "--workers", str(args.workers),
-         "--threads", str(args.threads), "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-         "--keep-alive", "30", "school:create_app()"], cwd=ROOT, env=env, start_new_session=True)
+    site = server = None
+    if args.two_nodes:
+        site = TwoNodes(url, instance, args)
+        port = site.port
+    else:
+        port = free_port()
+        # SCHOOL_WEB_THREADS sizes the PostgreSQL pool as deploy/gunicorn.conf.py does; every
+        # response carries X-Statements (its SQL statement count).
+        env = dict(os.environ, SCHOOL_DATABASE_URL=url, SCHOOL_INSTANCE_PATH=instance, SCHOOL_SECRET_KEY="bench-secret",
+                   SCHOOL_WEB_THREADS=str(args.threads), SCHOOL_COUNT_STATEMENTS="1")
+        env.pop("SCHOOL_REDIS_URL", None)
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "--worker-class", "gthread", "--workers", str(args.workers),
+             "--threads", str(args.threads), "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+             "--keep-alive", "30", "school:create_app()"], cwd=ROOT, env=env, start_new_session=True)
     killed: list[int] = []
+    per_node: list[int] = []
+    load_before = os.getloadavg()
     try:
         for _ in range(100):
             try:
@@ -397,9 +452,15 @@ def run(label: str, url: str, args) -> dict:
         probe.join()
         if args.kill_worker:
             killer.join()
+        if site is not None:
+            per_node = site.answered()
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        if site is not None:
+            site.stop()
+        else:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+    load_after = os.getloadavg()
 
     lost, finished = verify(url, instance, acked)
     requests = sum(len(v) for k, v in rec.times.items() if k != "healthz")
@@ -408,7 +469,8 @@ def run(label: str, url: str, args) -> dict:
         "elapsed_s": elapsed, "requests": requests, "rps": requests / elapsed,
         "acked_answers": len(acked), "lost_saves": lost, "finished_attempts": finished,
         "client_errors": rec.client_errors(), "errors": dict(rec.errors), "killed_worker": killed,
-        "healthz_idle_p50_ms": pct(idle_healthz, 50),
+        "healthz_idle_p50_ms": pct(idle_healthz, 50), "per_node": per_node,
+        "load_1min_before_after": [round(load_before[0], 1), round(load_after[0], 1)],
     }
     for kind in MEMBER_KINDS + ("healthz",):
         result[f"{kind}_n"] = len(rec.times.get(kind, []))
@@ -476,6 +538,9 @@ def main():
                         help="SIGKILL one gunicorn worker (not the arbiter) mid-spike")
     parser.add_argument("--kill-at", type=float, default=None,
                         help="seconds after the spike starts to kill the worker (default: --window)")
+    parser.add_argument("--two-nodes", action="store_true",
+                        help="two gunicorn nodes (--workers × --threads each) behind nginx on PostgreSQL "
+                             "(needs --pg and Debian's nginx; implies --no-sqlite)")
     parser.add_argument("--sqlite", action=argparse.BooleanOptionalAction, default=True, help="run on SQLite")
     parser.add_argument("--pg", default=os.environ.get("SCHOOL_BENCH_PG_URL", ""),
                         help="PostgreSQL database for the second run (a schema exam_spike is used and dropped)")
@@ -483,6 +548,10 @@ def main():
     args.members, args.saves = min(args.members, 1000), min(args.saves, 100)  # bounded load
     args.written_saves = max(1, min(args.written_saves, 100))
     args.written_chars = max(1, min(args.written_chars, WRITTEN_MAX))
+    if args.two_nodes:
+        if not args.pg or args.kill_worker:
+            parser.error("--two-nodes needs --pg (one database for both nodes) and does not take --kill-worker")
+        args.sqlite = False
     results = []
     if args.sqlite:
         with tempfile.TemporaryDirectory() as tmp:
@@ -500,10 +569,11 @@ def main():
     print(f"\n{args.members} members × ({args.saves} choice saves + a written answer growing to "
           f"{args.written_chars} characters in {args.written_saves} autosaves every {args.written_every:g} s) + submit, "
           f"starts spread over {args.window:g} s, think {args.think:g} s, "
-          f"gunicorn gthread {args.workers}×{args.threads}" + ("，中途 SIGKILL 一个 worker" if args.kill_worker else ""))
+          f"gunicorn gthread {args.workers}×{args.threads}" + (" on each of two nodes behind nginx" if args.two_nodes else "")
+          + ("，中途 SIGKILL 一个 worker" if args.kill_worker else ""))
     header = ("db", "rps", "start p50/p95", "choice save p50/p95", "written save p50/p95", "submit p50/p95",
               "healthz p50/p95", "acked", "lost", "finished", "client errors", "killed",
-              "statements start/page/save/submit")
+              "statements start/page/save/submit", "per node", "load 1 min before/after")
 
     def ms(r, kind):
         return f"{r[kind + '_p50_ms']:.0f}/{r[kind + '_p95_ms']:.0f} ms"
@@ -515,7 +585,8 @@ def main():
             ms(r, "healthz"), str(r["acked_answers"]), str(r["lost_saves"]), f"{r['finished_attempts']}/{r['members']}",
             (f"{r['client_errors']} " + json.dumps(r["errors"], ensure_ascii=False)) if r["errors"] else "0",
             ",".join(map(str, r["killed_worker"])) or "-",
-            "/".join(r[f"{k}_statements"] for k in ("start", "page", "save_choice", "submit"))]))
+            "/".join(r[f"{k}_statements"] for k in ("start", "page", "save_choice", "submit")),
+            "/".join(map(str, r["per_node"])) or "-", "/".join(map(str, r["load_1min_before_after"]))]))
     print(json.dumps(results, ensure_ascii=False, indent=1))
     # Lost answers always fail the run; errors only when no worker was killed on purpose.
     if any(r["lost_saves"] or (r["errors"] and not args.kill_worker) for r in results):

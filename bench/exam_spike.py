@@ -148,11 +148,13 @@ class Recorder:
         self.times: dict[str, list[float]] = {}
         self.errors: dict[str, int] = {}
         self.statements: dict[str, list[int]] = {}  # SQL statements per request, by kind
+        self.sent: dict[str, list[tuple[float, float]]] = {}  # (sent at, seconds) per kind
 
     def add(self, kind: str, seconds: float, status: int, ok: bool = True, statements: int | None = None):
         with self.lock:
             if status:  # a failed connection has no latency worth counting
                 self.times.setdefault(kind, []).append(seconds)
+                self.sent.setdefault(kind, []).append((time.perf_counter() - seconds, seconds))
             if statements is not None:
                 self.statements.setdefault(kind, []).append(statements)
             if ok:
@@ -480,6 +482,14 @@ def run(label: str, url: str, args) -> dict:
         result[f"{kind}_statements"] = (f"{min(counted)}–{max(counted)}" if counted and min(counted) != max(counted)
                                         else str(counted[0]) if counted else "-")
     result["save_to_healthz_p50"] = result["save_choice_p50_ms"] / result["healthz_p50_ms"]
+    # Once every member's attempt page has loaded, the starts' queue is gone: the saves sent
+    # after that show the steady exam, apart from the spike of starts.
+    loaded = max((at + seconds for at, seconds in rec.sent.get("page", [])), default=0.0)
+    result["settled_after_s"] = loaded - spike_started if loaded else float("nan")
+    for kind in ("save_choice", "save_written", "submit"):
+        later = [seconds for at, seconds in rec.sent.get(kind, []) if at >= loaded]
+        result[f"{kind}_settled_n"] = len(later)
+        result[f"{kind}_settled_p50_ms"], result[f"{kind}_settled_p95_ms"] = pct(later, 50), pct(later, 95)
     return result
 
 
@@ -573,7 +583,8 @@ def main():
           + ("，中途 SIGKILL 一个 worker" if args.kill_worker else ""))
     header = ("db", "rps", "start p50/p95", "choice save p50/p95", "written save p50/p95", "submit p50/p95",
               "healthz p50/p95", "acked", "lost", "finished", "client errors", "killed",
-              "statements start/page/save/submit", "per node", "load 1 min before/after")
+              "statements start/page/save/submit", "per node", "load 1 min before/after",
+              "after all pages loaded (s): choice/written save p50/p95")
 
     def ms(r, kind):
         return f"{r[kind + '_p50_ms']:.0f}/{r[kind + '_p95_ms']:.0f} ms"
@@ -586,7 +597,8 @@ def main():
             (f"{r['client_errors']} " + json.dumps(r["errors"], ensure_ascii=False)) if r["errors"] else "0",
             ",".join(map(str, r["killed_worker"])) or "-",
             "/".join(r[f"{k}_statements"] for k in ("start", "page", "save_choice", "submit")),
-            "/".join(map(str, r["per_node"])) or "-", "/".join(map(str, r["load_1min_before_after"]))]))
+            "/".join(map(str, r["per_node"])) or "-", "/".join(map(str, r["load_1min_before_after"])),
+            f"{r['settled_after_s']:.0f}: {ms(r, 'save_choice_settled')}, {ms(r, 'save_written_settled')}"]))
     print(json.dumps(results, ensure_ascii=False, indent=1))
     # Lost answers always fail the run; errors only when no worker was killed on purpose.
     if any(r["lost_saves"] or (r["errors"] and not args.kill_worker) for r in results):

@@ -292,6 +292,36 @@ def baseline_probe(port: int, stop: threading.Event, rec: Recorder):
         time.sleep(0.05)
 
 
+def cpu_ticks(groups: dict[int, str], database: str) -> dict[int, tuple[str, int, int]]:
+    """pid → (what, CPU ticks used, start tick) of the processes in the process groups ``groups``
+    (gunicorn nodes, nginx: started in sessions of their own) and of the PostgreSQL backends
+    serving ``database`` on this host (their command line names the database)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        what = groups.get(int(fields[2]))  # the process group
+        if what is None and command.startswith("postgres:") and f" {database} " in command:
+            what = "postgres"
+        if what:
+            found[int(entry.name)] = (what, int(fields[11]) + int(fields[12]), int(fields[19]))
+    return found
+
+
+def cpu_used(before: dict, after: dict) -> dict[str, float]:
+    """CPU seconds per kind between two ``cpu_ticks``; a process started in between counts from 0."""
+    used: dict[str, float] = {}
+    for pid, (what, ticks, started) in after.items():
+        was = before.get(pid)
+        used[what] = used.get(what, 0.0) + (ticks - (was[1] if was and was[2] == started else 0)) / os.sysconf("SC_CLK_TCK")
+    return used
+
+
 def gunicorn_workers(arbiter: int) -> list[int]:
     """The worker processes of the gunicorn arbiter ``arbiter`` (its children)."""
     found = []
@@ -315,6 +345,12 @@ def kill_worker_later(arbiter: int, at: float, killed: list):
     if workers:
         os.kill(workers[0], signal.SIGKILL)
         killed.append(workers[0])
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine spent busy since boot (every process, every core)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -432,6 +468,10 @@ def run(label: str, url: str, args) -> dict:
         rec.times["healthz"] = []
         rng = random.Random(5)
         offsets = sorted(rng.uniform(0, args.window) for _ in clients)
+        groups = ({n.proc.pid: "gunicorn" for n in site.nodes} | {site.nginx.proc.pid: "nginx"} if site
+                  else {server.pid: "gunicorn"})
+        database = url.split("?", 1)[0].rsplit("/", 1)[-1]
+        cpu_before, busy_before = cpu_ticks(groups, database), machine_busy()
         spike_started = time.perf_counter()
         if args.kill_worker:
             at = spike_started + (args.kill_at if args.kill_at is not None else args.window)
@@ -450,6 +490,8 @@ def run(label: str, url: str, args) -> dict:
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - spike_started
+        cpu = cpu_used(cpu_before, cpu_ticks(groups, database))
+        busy = machine_busy() - busy_before
         stop.set()
         probe.join()
         if args.kill_worker:
@@ -473,6 +515,10 @@ def run(label: str, url: str, args) -> dict:
         "client_errors": rec.client_errors(), "errors": dict(rec.errors), "killed_worker": killed,
         "healthz_idle_p50_ms": pct(idle_healthz, 50), "per_node": per_node,
         "load_1min_before_after": [round(load_before[0], 1), round(load_after[0], 1)],
+        # During the spike: CPU ms per request of the web processes, of nginx and of the
+        # PostgreSQL backends (SQLite works inside gunicorn); the machine's busy cores (all processes).
+        "cpu_ms_per_request": {k: round(1000 * v / requests, 2) for k, v in sorted(cpu.items())},
+        "machine_busy_cores": round(busy / elapsed, 2),
     }
     for kind in MEMBER_KINDS + ("healthz",):
         result[f"{kind}_n"] = len(rec.times.get(kind, []))
@@ -584,7 +630,7 @@ def main():
     header = ("db", "rps", "start p50/p95", "choice save p50/p95", "written save p50/p95", "submit p50/p95",
               "healthz p50/p95", "acked", "lost", "finished", "client errors", "killed",
               "statements start/page/save/submit", "per node", "load 1 min before/after",
-              "after all pages loaded (s): choice/written save p50/p95")
+              "after all pages loaded (s): choice/written save p50/p95", "CPU ms/request", "busy cores")
 
     def ms(r, kind):
         return f"{r[kind + '_p50_ms']:.0f}/{r[kind + '_p95_ms']:.0f} ms"
@@ -598,7 +644,8 @@ def main():
             ",".join(map(str, r["killed_worker"])) or "-",
             "/".join(r[f"{k}_statements"] for k in ("start", "page", "save_choice", "submit")),
             "/".join(map(str, r["per_node"])) or "-", "/".join(map(str, r["load_1min_before_after"])),
-            f"{r['settled_after_s']:.0f}: {ms(r, 'save_choice_settled')}, {ms(r, 'save_written_settled')}"]))
+            f"{r['settled_after_s']:.0f}: {ms(r, 'save_choice_settled')}, {ms(r, 'save_written_settled')}",
+            ", ".join(f"{k} {v}" for k, v in r["cpu_ms_per_request"].items()), str(r["machine_busy_cores"])]))
     print(json.dumps(results, ensure_ascii=False, indent=1))
     # Lost answers always fail the run; errors only when no worker was killed on purpose.
     if any(r["lost_saves"] or (r["errors"] and not args.kill_worker) for r in results):

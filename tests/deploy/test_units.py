@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -153,9 +154,10 @@ def test_web_unit_starts_gunicorn_which_tells_systemd_it_is_ready(host, tmp_path
     port = free_port()
     env.update(SCHOOL_WEB_BIND=f"127.0.0.1:{port}", SCHOOL_WEB_WORKERS="2")  # a free port; 2 workers on this machine
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(str(tmp_path / "notify.sock"))
+    address = Path(tempfile.mkdtemp(prefix="notify-")) / "s"  # a socket path must stay under 108 bytes
+    notify.bind(str(address))
     notify.settimeout(60)
-    env["NOTIFY_SOCKET"] = str(tmp_path / "notify.sock")
+    env["NOTIFY_SOCKET"] = str(address)
     args = host.command(unit, "ExecStart")
     assert Path(args[0]).is_file(), args[0]
     log = tmp_path / "web.log"
@@ -178,6 +180,7 @@ def test_web_unit_starts_gunicorn_which_tells_systemd_it_is_ready(host, tmp_path
         os.killpg(proc.pid, signal.SIGTERM)  # KillMode=mixed: SIGTERM to the main process
         assert proc.wait(timeout=60) == 0, log.read_text()
         notify.close()
+        shutil.rmtree(address.parent, ignore_errors=True)
 
 
 def test_sweep_unit_runs_the_periodic_tasks(host):

@@ -309,7 +309,8 @@ def cpu_ticks(groups: dict[int, str], database: str) -> dict[int, tuple[str, int
         if what is None and command.startswith("postgres:") and f" {database} " in command:
             what = "postgres"
         if what:
-            found[int(entry.name)] = (what, int(fields[11]) + int(fields[12]), int(fields[19]))
+            # utime+stime, and cutime+cstime: the workers gunicorn recycled (max_requests) and reaped
+            found[int(entry.name)] = (what, sum(int(f) for f in fields[11:15]), int(fields[19]))
     return found
 
 
@@ -371,6 +372,8 @@ class TwoNodes:
         root = Path(instance)
         shared = dict(SCHOOL_DATABASE_URL=url, SCHOOL_MEDIA_DIR=str(root / "media"), SCHOOL_COUNT_STATEMENTS="1",
                       SCHOOL_SEARCH_INDEX_DIR=str(root / "media" / "search-index"))
+        if args.max_requests is not None:  # deploy/gunicorn.conf.py recycles a worker after 5,000 ± 500
+            shared["SCHOOL_WEB_MAX_REQUESTS"] = str(args.max_requests)
         self.nodes, self.nginx = [], None
         try:
             for name in "ab":
@@ -597,6 +600,8 @@ def main():
     parser.add_argument("--two-nodes", action="store_true",
                         help="two gunicorn nodes (--workers × --threads each) behind nginx on PostgreSQL "
                              "(needs --pg and Debian's nginx; implies --no-sqlite)")
+    parser.add_argument("--max-requests", type=int, default=None,
+                        help="--two-nodes: SCHOOL_WEB_MAX_REQUESTS of the nodes (0: never recycle a worker)")
     parser.add_argument("--sqlite", action=argparse.BooleanOptionalAction, default=True, help="run on SQLite")
     parser.add_argument("--pg", default=os.environ.get("SCHOOL_BENCH_PG_URL", ""),
                         help="PostgreSQL database for the second run (a schema exam_spike is used and dropped)")

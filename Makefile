@@ -43,15 +43,17 @@ browser-deps:
 	fi
 
 # The deployment tests (tests/deploy) start Debian's nginx in front of gunicorn.
+# The TLS site test (tests/deploy/test_tls_site.py) also needs the openssl and curl commands.
 system-deps:
-	@if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then \
-	  echo "nginx 已就绪"; \
+	@if { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; } && command -v openssl >/dev/null 2>&1 \
+	    && command -v curl >/dev/null 2>&1; then \
+	  echo "nginx、openssl、curl 已就绪"; \
 	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "安装 nginx（apt-get）…"; \
-	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null 2>&1 || \
-	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null)); \
+	  echo "安装 nginx、openssl、curl（apt-get）…"; \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light openssl curl >/dev/null 2>&1 || \
+	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light openssl curl >/dev/null)); \
 	else \
-	  echo "未找到 nginx：部署测试（tests/deploy）将跳过。请以 root 运行 make test，或执行 sudo apt-get install nginx-light。"; \
+	  echo "未找到 nginx、openssl 或 curl：部署测试（tests/deploy）将跳过。请以 root 运行 make test，或执行 sudo apt-get install nginx-light openssl curl。"; \
 	fi
 
 # The suite runs on every core (pytest-xdist); TEST_WORKERS=0 runs it in one process.

@@ -9,6 +9,8 @@ database ("lost") and, separately, the errors a member's phone would have seen.
 
     .venv/bin/python bench/exam_spike.py --pg postgresql://postgres@127.0.0.1:5432/school_exams
     .venv/bin/python bench/exam_spike.py --members 100 --kill-worker   # SIGKILL a worker mid-spike
+    .venv/bin/python bench/exam_spike.py --two-nodes --workers 1 --members 1000 --think 10 \
+        --pg postgresql://postgres@127.0.0.1:5432/school_exams   # two gunicorn nodes behind nginx
 
 The client never retries on its own: a reset connection is an error the member sees (the
 page keeps the answer in its journal and sends it again with the next autosave, which the
@@ -146,11 +148,13 @@ class Recorder:
         self.times: dict[str, list[float]] = {}
         self.errors: dict[str, int] = {}
         self.statements: dict[str, list[int]] = {}  # SQL statements per request, by kind
+        self.sent: dict[str, list[tuple[float, float]]] = {}  # (sent at, seconds) per kind
 
     def add(self, kind: str, seconds: float, status: int, ok: bool = True, statements: int | None = None):
         with self.lock:
             if status:  # a failed connection has no latency worth counting
                 self.times.setdefault(kind, []).append(seconds)
+                self.sent.setdefault(kind, []).append((time.perf_counter() - seconds, seconds))
             if statements is not None:
                 self.statements.setdefault(kind, []).append(statements)
             if ok:
@@ -288,6 +292,37 @@ def baseline_probe(port: int, stop: threading.Event, rec: Recorder):
         time.sleep(0.05)
 
 
+def cpu_ticks(groups: dict[int, str], database: str) -> dict[int, tuple[str, int, int]]:
+    """pid → (what, CPU ticks used, start tick) of the processes in the process groups ``groups``
+    (gunicorn nodes, nginx: started in sessions of their own) and of the PostgreSQL backends
+    serving ``database`` on this host (their command line names the database)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        what = groups.get(int(fields[2]))  # the process group
+        if what is None and command.startswith("postgres:") and f" {database} " in command:
+            what = "postgres"
+        if what:
+            # utime+stime, and cutime+cstime: the workers gunicorn recycled (max_requests) and reaped
+            found[int(entry.name)] = (what, sum(int(f) for f in fields[11:15]), int(fields[19]))
+    return found
+
+
+def cpu_used(before: dict, after: dict) -> dict[str, float]:
+    """CPU seconds per kind between two ``cpu_ticks``; a process started in between counts from 0."""
+    used: dict[str, float] = {}
+    for pid, (what, ticks, started) in after.items():
+        was = before.get(pid)
+        used[what] = used.get(what, 0.0) + (ticks - (was[1] if was and was[2] == started else 0)) / os.sysconf("SC_CLK_TCK")
+    return used
+
+
 def gunicorn_workers(arbiter: int) -> list[int]:
     """The worker processes of the gunicorn arbiter ``arbiter`` (its children)."""
     found = []
@@ -313,6 +348,12 @@ def kill_worker_later(arbiter: int, at: float, killed: list):
         killed.append(workers[0])
 
 
+def machine_busy() -> float:
+    """CPU seconds the whole machine spent busy since boot (every process, every core)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -320,20 +361,75 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
 
 
+class TwoNodes:
+    """Production's shape on one machine: two gunicorn nodes (``deploy/gunicorn.conf.py``, an
+    instance folder each, one media folder) behind Debian's nginx with the production locations
+    and both as upstreams — the helpers of ``tests/deploy/stack.py``. Members talk to nginx."""
+
+    def __init__(self, url: str, instance: str, args):
+        from tests.deploy.stack import Gunicorn, Nginx, app_env
+
+        root = Path(instance)
+        shared = dict(SCHOOL_DATABASE_URL=url, SCHOOL_MEDIA_DIR=str(root / "media"), SCHOOL_COUNT_STATEMENTS="1",
+                      SCHOOL_SEARCH_INDEX_DIR=str(root / "media" / "search-index"))
+        if args.max_requests is not None:  # deploy/gunicorn.conf.py recycles a worker after 5,000 ± 500
+            shared["SCHOOL_WEB_MAX_REQUESTS"] = str(args.max_requests)
+        self.nodes, self.nginx = [], None
+        try:
+            for name in "ab":
+                metrics = root / f"prometheus-{name}"  # as the unit does: /metrics sums the node's workers
+                metrics.mkdir()
+                env = app_env(root, SCHOOL_INSTANCE_PATH=str(root / f"node-{name}"),
+                              PROMETHEUS_MULTIPROC_DIR=str(metrics), **shared)
+                self.nodes.append(Gunicorn(env, root, workers=args.workers, threads=args.threads))
+            # Every member keeps a connection to nginx, and each request in flight one to a node.
+            self.nginx = Nginx(root / "nginx", [n.port for n in self.nodes], root / "static", root / "media",
+                               connections=4 * args.members + 256, keepalive=16)
+        except BaseException:
+            self.stop()
+            raise
+        self.port = self.nginx.port
+
+    def answered(self) -> list[int]:
+        """Requests each node answered (its ``school_requests_total``, read on the node itself)."""
+        counts = []
+        for node in self.nodes:
+            conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=30)
+            conn.request("GET", "/metrics")
+            text = conn.getresponse().read().decode()
+            conn.close()
+            counts.append(int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                                  if line.startswith("school_requests_total{"))))
+        return counts
+
+    def stop(self):
+        if self.nginx is not None:
+            self.nginx.stop()
+        for node in self.nodes:
+            node.stop()
+
+
 def run(label: str, url: str, args) -> dict:
     instance = tempfile.mkdtemp(prefix="exam-spike-")
     exam_id, numbers = seed(url, instance, args.members, args.saves)
-    port = free_port()
-    # SCHOOL_WEB_THREADS sizes the PostgreSQL pool as deploy/gunicorn.conf.py does; every
-    # response carries X-Statements (its SQL statement count).
-    env = dict(os.environ, SCHOOL_DATABASE_URL=url, SCHOOL_INSTANCE_PATH=instance, SCHOOL_SECRET_KEY="bench-secret",
-               SCHOOL_WEB_THREADS=str(args.threads), SCHOOL_COUNT_STATEMENTS="1")
-    env.pop("SCHOOL_REDIS_URL", None)
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "--worker-class", "gthread", "--workers", str(args.workers),
-         "--threads", str(args.threads), "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-         "--keep-alive", "30", "school:create_app()"], cwd=ROOT, env=env, start_new_session=True)
+    site = server = None
+    if args.two_nodes:
+        site = TwoNodes(url, instance, args)
+        port = site.port
+    else:
+        port = free_port()
+        # SCHOOL_WEB_THREADS sizes the PostgreSQL pool as deploy/gunicorn.conf.py does; every
+        # response carries X-Statements (its SQL statement count).
+        env = dict(os.environ, SCHOOL_DATABASE_URL=url, SCHOOL_INSTANCE_PATH=instance, SCHOOL_SECRET_KEY="bench-secret",
+                   SCHOOL_WEB_THREADS=str(args.threads), SCHOOL_COUNT_STATEMENTS="1")
+        env.pop("SCHOOL_REDIS_URL", None)
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "--worker-class", "gthread", "--workers", str(args.workers),
+             "--threads", str(args.threads), "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+             "--keep-alive", "30", "school:create_app()"], cwd=ROOT, env=env, start_new_session=True)
     killed: list[int] = []
+    per_node: list[int] = []
+    load_before = os.getloadavg()
     try:
         for _ in range(100):
             try:
@@ -375,6 +471,10 @@ def run(label: str, url: str, args) -> dict:
         rec.times["healthz"] = []
         rng = random.Random(5)
         offsets = sorted(rng.uniform(0, args.window) for _ in clients)
+        groups = ({n.proc.pid: "gunicorn" for n in site.nodes} | {site.nginx.proc.pid: "nginx"} if site
+                  else {server.pid: "gunicorn"})
+        database = url.split("?", 1)[0].rsplit("/", 1)[-1]
+        cpu_before, busy_before = cpu_ticks(groups, database), machine_busy()
         spike_started = time.perf_counter()
         if args.kill_worker:
             at = spike_started + (args.kill_at if args.kill_at is not None else args.window)
@@ -393,13 +493,21 @@ def run(label: str, url: str, args) -> dict:
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - spike_started
+        cpu = cpu_used(cpu_before, cpu_ticks(groups, database))
+        busy = machine_busy() - busy_before
         stop.set()
         probe.join()
         if args.kill_worker:
             killer.join()
+        if site is not None:
+            per_node = site.answered()
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        if site is not None:
+            site.stop()
+        else:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+    load_after = os.getloadavg()
 
     lost, finished = verify(url, instance, acked)
     requests = sum(len(v) for k, v in rec.times.items() if k != "healthz")
@@ -408,7 +516,12 @@ def run(label: str, url: str, args) -> dict:
         "elapsed_s": elapsed, "requests": requests, "rps": requests / elapsed,
         "acked_answers": len(acked), "lost_saves": lost, "finished_attempts": finished,
         "client_errors": rec.client_errors(), "errors": dict(rec.errors), "killed_worker": killed,
-        "healthz_idle_p50_ms": pct(idle_healthz, 50),
+        "healthz_idle_p50_ms": pct(idle_healthz, 50), "per_node": per_node,
+        "load_1min_before_after": [round(load_before[0], 1), round(load_after[0], 1)],
+        # During the spike: CPU ms per request of the web processes, of nginx and of the
+        # PostgreSQL backends (SQLite works inside gunicorn); the machine's busy cores (all processes).
+        "cpu_ms_per_request": {k: round(1000 * v / requests, 2) for k, v in sorted(cpu.items())},
+        "machine_busy_cores": round(busy / elapsed, 2),
     }
     for kind in MEMBER_KINDS + ("healthz",):
         result[f"{kind}_n"] = len(rec.times.get(kind, []))
@@ -418,6 +531,14 @@ def run(label: str, url: str, args) -> dict:
         result[f"{kind}_statements"] = (f"{min(counted)}–{max(counted)}" if counted and min(counted) != max(counted)
                                         else str(counted[0]) if counted else "-")
     result["save_to_healthz_p50"] = result["save_choice_p50_ms"] / result["healthz_p50_ms"]
+    # Once every member's attempt page has loaded, the starts' queue is gone: the saves sent
+    # after that show the steady exam, apart from the spike of starts.
+    loaded = max((at + seconds for at, seconds in rec.sent.get("page", [])), default=0.0)
+    result["settled_after_s"] = loaded - spike_started if loaded else float("nan")
+    for kind in ("save_choice", "save_written", "submit"):
+        later = [seconds for at, seconds in rec.sent.get(kind, []) if at >= loaded]
+        result[f"{kind}_settled_n"] = len(later)
+        result[f"{kind}_settled_p50_ms"], result[f"{kind}_settled_p95_ms"] = pct(later, 50), pct(later, 95)
     return result
 
 
@@ -476,6 +597,11 @@ def main():
                         help="SIGKILL one gunicorn worker (not the arbiter) mid-spike")
     parser.add_argument("--kill-at", type=float, default=None,
                         help="seconds after the spike starts to kill the worker (default: --window)")
+    parser.add_argument("--two-nodes", action="store_true",
+                        help="two gunicorn nodes (--workers × --threads each) behind nginx on PostgreSQL "
+                             "(needs --pg and Debian's nginx; implies --no-sqlite)")
+    parser.add_argument("--max-requests", type=int, default=None,
+                        help="--two-nodes: SCHOOL_WEB_MAX_REQUESTS of the nodes (0: never recycle a worker)")
     parser.add_argument("--sqlite", action=argparse.BooleanOptionalAction, default=True, help="run on SQLite")
     parser.add_argument("--pg", default=os.environ.get("SCHOOL_BENCH_PG_URL", ""),
                         help="PostgreSQL database for the second run (a schema exam_spike is used and dropped)")
@@ -483,6 +609,10 @@ def main():
     args.members, args.saves = min(args.members, 1000), min(args.saves, 100)  # bounded load
     args.written_saves = max(1, min(args.written_saves, 100))
     args.written_chars = max(1, min(args.written_chars, WRITTEN_MAX))
+    if args.two_nodes:
+        if not args.pg or args.kill_worker:
+            parser.error("--two-nodes needs --pg (one database for both nodes) and does not take --kill-worker")
+        args.sqlite = False
     results = []
     if args.sqlite:
         with tempfile.TemporaryDirectory() as tmp:
@@ -500,10 +630,12 @@ def main():
     print(f"\n{args.members} members × ({args.saves} choice saves + a written answer growing to "
           f"{args.written_chars} characters in {args.written_saves} autosaves every {args.written_every:g} s) + submit, "
           f"starts spread over {args.window:g} s, think {args.think:g} s, "
-          f"gunicorn gthread {args.workers}×{args.threads}" + ("，中途 SIGKILL 一个 worker" if args.kill_worker else ""))
+          f"gunicorn gthread {args.workers}×{args.threads}" + (" on each of two nodes behind nginx" if args.two_nodes else "")
+          + ("，中途 SIGKILL 一个 worker" if args.kill_worker else ""))
     header = ("db", "rps", "start p50/p95", "choice save p50/p95", "written save p50/p95", "submit p50/p95",
               "healthz p50/p95", "acked", "lost", "finished", "client errors", "killed",
-              "statements start/page/save/submit")
+              "statements start/page/save/submit", "per node", "load 1 min before/after",
+              "after all pages loaded (s): choice/written save p50/p95", "CPU ms/request", "busy cores")
 
     def ms(r, kind):
         return f"{r[kind + '_p50_ms']:.0f}/{r[kind + '_p95_ms']:.0f} ms"
@@ -515,7 +647,10 @@ def main():
             ms(r, "healthz"), str(r["acked_answers"]), str(r["lost_saves"]), f"{r['finished_attempts']}/{r['members']}",
             (f"{r['client_errors']} " + json.dumps(r["errors"], ensure_ascii=False)) if r["errors"] else "0",
             ",".join(map(str, r["killed_worker"])) or "-",
-            "/".join(r[f"{k}_statements"] for k in ("start", "page", "save_choice", "submit"))]))
+            "/".join(r[f"{k}_statements"] for k in ("start", "page", "save_choice", "submit")),
+            "/".join(map(str, r["per_node"])) or "-", "/".join(map(str, r["load_1min_before_after"])),
+            f"{r['settled_after_s']:.0f}: {ms(r, 'save_choice_settled')}, {ms(r, 'save_written_settled')}",
+            ", ".join(f"{k} {v}" for k, v in r["cpu_ms_per_request"].items()), str(r["machine_busy_cores"])]))
     print(json.dumps(results, ensure_ascii=False, indent=1))
     # Lost answers always fail the run; errors only when no worker was killed on purpose.
     if any(r["lost_saves"] or (r["errors"] and not args.kill_worker) for r in results):

@@ -83,10 +83,11 @@ def school(env: dict, *args: str) -> str:
 
 
 class Gunicorn:
-    def __init__(self, env: dict, logs: Path):
+    def __init__(self, env: dict, logs: Path, workers: int = 1, threads: int = 4):
         self.port = free_port()
         self.log = logs / f"gunicorn-{self.port}.log"
-        env = dict(env, SCHOOL_WEB_BIND=f"127.0.0.1:{self.port}", SCHOOL_WEB_WORKERS="1", SCHOOL_WEB_THREADS="4")
+        env = dict(env, SCHOOL_WEB_BIND=f"127.0.0.1:{self.port}", SCHOOL_WEB_WORKERS=str(workers),
+                   SCHOOL_WEB_THREADS=str(threads))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", str(DEPLOY / "gunicorn.conf.py"), "school:create_app()"],
             env=env, cwd=REPO, stdout=self.log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
@@ -104,9 +105,11 @@ class Gunicorn:
 
 class Nginx:
     """nginx with the production locations (``deploy/nginx/school-locations.conf.in``) in a
-    plain-HTTP server block; ``upstreams`` are gunicorn ports."""
+    plain-HTTP server block; ``upstreams`` are gunicorn ports. ``connections``: nginx's
+    worker_connections (each client holds one, and each request one more to gunicorn)."""
 
-    def __init__(self, prefix: Path, upstreams: list[int], static_dir: Path, media_dir: Path):
+    def __init__(self, prefix: Path, upstreams: list[int], static_dir: Path, media_dir: Path,
+                 connections: int = 128, keepalive: int = 4):
         binary = nginx_binary()
         self.port = free_port()
         prefix.mkdir(parents=True, exist_ok=True)
@@ -124,7 +127,7 @@ daemon off;
 worker_processes 1;
 pid {prefix}/nginx.pid;
 error_log {self.log} info;
-events {{ worker_connections 128; }}
+events {{ worker_connections {connections}; }}
 http {{
     {mime}
     default_type application/octet-stream;
@@ -134,7 +137,7 @@ http {{
     fastcgi_temp_path {prefix}/fastcgi;
     uwsgi_temp_path {prefix}/uwsgi;
     scgi_temp_path {prefix}/scgi;
-    upstream school_app {{ {servers} keepalive 4; }}
+    upstream school_app {{ {servers} keepalive {keepalive}; }}
     server {{
         listen 127.0.0.1:{self.port};
         server_name localhost;

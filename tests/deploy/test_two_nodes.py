@@ -46,8 +46,8 @@ def nodes(tmp_path_factory):
     url = base + ("&" if "?" in base else "?") + f"options=-csearch_path%3D{SCHEMA}"
     shared = dict(SCHOOL_DATABASE_URL=url, SCHOOL_LOG_JSON="1", SCHOOL_SEARCH_INDEX_DIR=str(root / "media" / "search-index"),
                   SCHOOL_MEDIA_DIR=str(root / "media"))
-    if REDIS_URL:
-        shared["SCHOOL_REDIS_URL"] = REDIS_URL
+    if REDIS_URL:  # a queue of its own: the suite's other RQ tests may share this Redis database
+        shared.update(SCHOOL_REDIS_URL=REDIS_URL, SCHOOL_RQ_QUEUE=f"two-nodes-{uuid.uuid4().hex[:8]}")
     envs = {name: app_env(root, SCHOOL_INSTANCE_PATH=str(root / f"node-{name}"), **shared) for name in "ab"}
     assert "数据库已是最新版本" in school(envs["a"], "init")
     site = populate(root, url)
@@ -79,8 +79,11 @@ def populate(root: Path, url: str) -> dict:
     with app.app_context():
         make = Factory(db.session)
         t = make.tree()
+        reminded = make.user(org=t["a1"])
         site = dict(member=make.user(org=t["a1"]).member_no, other=make.user(org=t["a1"]).member_no,
-                    editor=make.user(role=Role.EDITOR).member_no)
+                    editor=make.user(role=Role.EDITOR).member_no,
+                    secretary=make.user(org=t["a"], role=Role.SECRETARY).member_no,
+                    reminded=reminded.member_no, reminded_id=reminded.id)
         make.document("两学一做学习教育", "学党章党规、学系列讲话，做合格党员。")
         db.session.remove()
         db.engine.dispose()
@@ -168,6 +171,48 @@ def test_question_bank_preview_on_node_a_confirmed_on_node_b(nodes):
     bank = b.get("/exams/bank").body.decode()
     assert "党的最高理想" in bank
     assert not (nodes["root"] / "media" / "exam-imports" / token).exists()
+
+
+def test_a_reminder_sent_on_node_a_runs_in_an_rq_worker_and_shows_on_node_b(nodes):
+    """The job path of production: node A's request queues the reminder's job (a row, handed to
+    RQ at commit), a separate ``school jobs rq-worker`` process — the school-worker unit's
+    command — runs it, and node B shows the member the message and the sender the outcome."""
+    if not REDIS_URL:
+        pytest.skip("任务经 RQ 运行的测试需要 Redis：设置 SCHOOL_TEST_REDIS_URL（例如 redis://127.0.0.1:6379/5）后运行")
+    from redis import Redis
+
+    env = nodes["envs"]["a"]
+    try:
+        Redis.from_url(REDIS_URL).ping()
+    except Exception as exc:  # configured but not running
+        pytest.skip(f"Redis 不可用：{exc}")
+    secretary = on(nodes["a"])
+    assert secretary.login(nodes["secretary"], PASSWORD).status == 302
+    token = csrf_of(secretary.get("/reminders").body)
+    sent = secretary.request("POST", "/reminders/send", urlencode({
+        "csrf_token": token, "member_id": str(nodes["reminded_id"]), "title": "两台服务器的提醒",
+        "text": "请在本周内完成专题学习。", "token": uuid.uuid4().hex, "source": "", "link": ""}),
+        {"Content-Type": "application/x-www-form-urlencoded"})
+    assert sent.status == 302 and "/reminders/" in sent.getheader("Location"), sent.body.decode()[:500]
+    status_path = "/reminders/" + sent.getheader("Location").rsplit("/reminders/", 1)[1]
+    # Queued in Redis, not run: with SCHOOL_REDIS_URL the web nodes start no in-process worker.
+    assert Redis.from_url(REDIS_URL).llen(f"rq:queue:{env['SCHOOL_RQ_QUEUE']}") == 1
+    assert 'id="reminder-pending"' in secretary.get(status_path).body.decode()
+    member = on(nodes["b"])
+    assert member.login(nodes["reminded"], PASSWORD).status == 302
+    assert "两台服务器的提醒" not in member.get("/messages").body.decode()
+
+    worker = subprocess.run([sys.executable, "-c", "from school.cli import main; main()", "jobs", "rq-worker", "--burst"],
+                            env=env, cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    assert Redis.from_url(REDIS_URL).llen(f"rq:queue:{env['SCHOOL_RQ_QUEUE']}") == 0
+
+    assert "两台服务器的提醒" in member.get("/messages").body.decode()  # node B, written by the worker
+    on_b = on(nodes["b"])
+    on_b.cookies = dict(secretary.cookies)
+    status = on_b.get(status_path).body.decode()
+    assert 'id="reminder-pending"' not in status and 'id="reminder-progress"' not in status, status[:2000]
+    assert "已送达" in status
 
 
 def test_both_nodes_sweep_timers_run_each_task_once(nodes):

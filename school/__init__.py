@@ -49,7 +49,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     import school.training.library_uses  # noqa: F401
     import school.training.metrics  # noqa: F401
     import school.training.plan_kind  # noqa: F401  (a class as a study-plan item)
-    from school import assets, jobs, library, security, web
+    from school import assets, jobs, library, security, template_urls, web
     from school.accounts.admin_views import bp as admin_bp
     from school.accounts.views import bp as accounts_bp
     from school.courses.manage_views import bp as courses_manage_bp
@@ -69,6 +69,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     security.init_app(app)
     web.init_app(app)
     assets.init_app(app)
+    template_urls.init_app(app)  # after assets: its static names are url_defaults
     app.register_blueprint(accounts_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(credits_bp)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import defer
 from whoosh import collectors
 from whoosh import query as wq
@@ -292,6 +292,13 @@ def _about_a_matter(parsed: ParsedQuery) -> bool:
             and not parsed.compact.endswith(ranking.SUFFIXES))
 
 
+# Built once: SQLAlchemy keeps a statement's cache key, so each search only binds its ids
+# (building the select and its key again cost about as much as running it on SQLite).
+_BODIES = select(Document.id, Document.body, Document.summary).where(
+    Document.id.in_(bindparam("ids", expanding=True)))
+_DOCUMENTS = select(Document).options(defer(Document.body)).where(Document.id.in_(bindparam("ids", expanding=True)))
+
+
 def _kept_hits(catalog: ranking.Catalog, ranked: list[ranking.Ranked], parsed: ParsedQuery,
                with_snippets: bool) -> list[result_cache.KeptHit]:
     """The page's hits as ids, scores and snippets. Only the bodies of the documents shown
@@ -302,8 +309,7 @@ def _kept_hits(catalog: ranking.Catalog, ranked: list[ranking.Ranked], parsed: P
     bodies = {}
     if with_snippets and shown:
         ids = [entry.id for _, entry in shown]
-        bodies = {row.id: row for row in db.session.execute(
-            select(Document.id, Document.body, Document.summary).where(Document.id.in_(ids)))}
+        bodies = {row.id: row for row in db.session.execute(_BODIES, {"ids": ids})}
     terms = parsed.highlight_terms()
     hits = []
     for r, entry in shown:
@@ -327,8 +333,7 @@ def _restore(results: Results, kept: result_cache.KeptPage) -> None:
     wanted = {h.doc_id for h in kept.hits}
     for h in kept.hits:
         wanted.update(h.related + h.versions)
-    docs = {d.id: d for d in db.session.scalars(select(Document).options(defer(Document.body))
-                                                .where(Document.id.in_(wanted)))} if wanted else {}
+    docs = {d.id: d for d in db.session.scalars(_DOCUMENTS, {"ids": list(wanted)})} if wanted else {}
     for h in kept.hits:
         doc = docs.get(h.doc_id)
         if doc is None:

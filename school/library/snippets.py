@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import html
 import re
-from bisect import bisect_left
 from itertools import islice
 
 from school.library.analysis import cut
@@ -49,21 +48,22 @@ SENTENCE_END_RE = re.compile("[" + SENTENCE_ENDS + "]")
 MAX_CANDIDATES = 300
 
 
-def _sentence_ends(body: str, start: int, stop: int) -> list[int]:
-    """Where the sentences of ``body[:stop]`` end, found once per snippet: finding the sentence
-    of each of hundreds of hits then costs a bisection, not a scan back through the text.
-    Before ``start`` (the first hit) only the last end counts, found with ``rfind`` (in C)."""
-    before = max(body.rfind(ch, 0, start) for ch in SENTENCE_ENDS)
-    return ([before] if before >= 0 else []) + [m.start() for m in SENTENCE_END_RE.finditer(body, start, stop)]
-
-
-def _sentence_around(body: str, offset: int, ends: list[int]) -> tuple[int, int]:
-    i = bisect_left(ends, offset)
-    start = ends[i - 1] + 1 if i else 0
-    end = ends[i] + 1 if i < len(ends) else len(body)
+def _sentence_around(body: str, offset: int, since: int = 0) -> tuple[int, int]:
+    """``(start, end)`` of the sentence holding ``offset``. Its start is the last sentence end
+    before ``offset``, looked for back to ``since`` first (the previous sentence's end, so
+    the text between two hits is scanned once, in C by ``rfind``), then further back; its end
+    the first one from ``offset`` on. Only the sentences of the hits are found, not every
+    sentence end up to the last hit (hundreds in a long law)."""
+    rfind = body.rfind
+    before = max(rfind("。", since, offset), rfind("！", since, offset), rfind("？", since, offset),
+                 rfind("；", since, offset), rfind("\n", since, offset))
+    if before < 0 and since > 0:
+        before = max(rfind(ch, 0, since) for ch in SENTENCE_ENDS)
+    after = SENTENCE_END_RE.search(body, offset)
+    end = after.end() if after else len(body)
     if end < len(body) and body[end - 1] == "\n":
         end -= 1
-    return start, end
+    return before + 1, end
 
 
 def snippet(body: str, terms: list[str], fallback: str = "") -> tuple[str, str | None]:
@@ -78,14 +78,11 @@ def snippet(body: str, terms: list[str], fallback: str = "") -> tuple[str, str |
     if lowered:
         pattern = re.compile("|".join(re.escape(t) for t in sorted(lowered, key=len, reverse=True)), re.I)
         offsets = [m.start() for m in islice(pattern.finditer(body), MAX_CANDIDATES)]
-        if offsets:
-            after = SENTENCE_END_RE.search(body, offsets[-1])  # the last candidate's sentence end
-            ends = _sentence_ends(body, offsets[0], after.end() if after else len(body))
         span = None
         for offset in offsets:
             if span is not None and offset < span[1]:
                 continue  # in the sentence just scored (the offsets only grow)
-            span = _sentence_around(body, offset, ends)
+            span = _sentence_around(body, offset, span[1] - 1 if span else 0)
             low = body[span[0]:span[1]].lower()
             score = sum(len(t) for t in lowered if t in low)
             if score > best_score:

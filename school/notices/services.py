@@ -8,13 +8,14 @@ Services flush; the caller commits.
 """
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, bindparam, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from school import diskspace
@@ -68,14 +69,24 @@ def unread_count(member: User, now: datetime) -> int:
     return db.session.scalar(select(func.count(Notice.id)).where(Notice.org_id.in_(ids), _live(now), ~read)) or 0
 
 
+@functools.cache
+def _unread_counts_statement():
+    """Built once: SQLAlchemy keeps a statement's cache key, so each page only binds the
+    member, their organisations and the time instead of building it all again."""
+    member = bindparam("member", type_=Message.member_id.type)
+    read = exists().where(NoticeRead.notice_id == Notice.id, NoticeRead.member_id == member)
+    notices = (select(func.count(Notice.id))
+               .where(Notice.org_id.in_(bindparam("orgs", expanding=True)),
+                      _live(bindparam("now", type_=Notice.expires_at.type)), ~read).scalar_subquery())
+    messages = select(func.count(Message.id)).where(Message.member_id == member,
+                                                     Message.read_at.is_(None)).scalar_subquery()
+    return select(notices, messages)
+
+
 def unread_counts(member: User, now: datetime) -> tuple[int, int]:
     """(unread notices, unread messages) in one query: the menu shows both on every page."""
     ids = org_ids_on_path(member) or [-1]
-    read = exists().where(NoticeRead.notice_id == Notice.id, NoticeRead.member_id == member.id)
-    notices = select(func.count(Notice.id)).where(Notice.org_id.in_(ids), _live(now), ~read).scalar_subquery()
-    messages = select(func.count(Message.id)).where(Message.member_id == member.id,
-                                                     Message.read_at.is_(None)).scalar_subquery()
-    row = db.session.execute(select(notices, messages)).one()
+    row = db.session.execute(_unread_counts_statement(), {"member": member.id, "orgs": ids, "now": now}).one()
     return int(row[0] or 0), int(row[1] or 0)
 
 

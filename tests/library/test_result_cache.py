@@ -97,14 +97,14 @@ def test_pages_kept_are_bounded_and_zero_turns_the_cache_off(app, make):
     assert len(result_cache.pages) == 0
 
 
-@pytest.mark.parametrize("first", ["# 第", "合同"])  # sentence ends listed from the text's start, or its first hit
-def test_snippet_sentence_is_found_by_bisection(first):
+@pytest.mark.parametrize("since", [0, 1, 10, 17])  # the previous sentence's end, or before it, or none
+def test_snippet_sentence_is_found_from_the_previous_end(since):
     body = "# 第一章\n\n第一条 甲乙。第二条 合同；劳动合同期限\n第三条 无关！"
-    ends = snippets._sentence_ends(body, body.index(first), len(body))
+    assert [body.index(ch) for ch in "\n。；"] == [5, 13, 20]
     for offset, expected in [(0, "# 第一章"), (body.index("合同"), "第二条 合同；"), (body.index("劳动"), "劳动合同期限"),
                              (body.index("无关"), "第三条 无关！")]:
-        if offset >= body.index(first):
-            start, end = snippets._sentence_around(body, offset, ends)
+        if offset >= since:
+            start, end = snippets._sentence_around(body, offset, since)
             assert body[start:end].strip() == expected
 
 

@@ -218,20 +218,19 @@ def start_session(user: User, now: datetime, ip: str | None, user_agent: str | N
 
 
 @functools.cache
-def _session_user_statement():
-    """Built once (on first use, the mappers configured): SQLAlchemy keeps a statement's
-    cache key, so each request only binds its token instead of building both again."""
-    return (select(AuthSession).options(joinedload(AuthSession.user, innerjoin=True).joinedload(User.org))
-            .where(AuthSession.token_hash == bindparam("token_hash")))
+def _session_statement():
+    """The session row, its user and the user's organisation (the menu's notice count, audience
+    checks) in one statement: every signed-in request pays for it, so it is built once (the
+    token as a parameter), not per request."""
+    return select(AuthSession).options(joinedload(AuthSession.user, innerjoin=True).joinedload(User.org)).where(
+        AuthSession.token_hash == bindparam("token_hash", type_=AuthSession.__table__.c.token_hash.type))
 
 
 def load_session_user(token: str | None, now: datetime, max_age: timedelta) -> User | None:
     """The user of a live login session; expired, revoked or deactivated sessions give ``None``."""
     if not token:
         return None
-    # The session row, its user and the user's organisation (the menu's notice count, audience
-    # checks) in one statement: every signed-in request pays for it.
-    row = db.session.scalar(_session_user_statement(), {"token_hash": _hash_token(token)})
+    row = db.session.scalar(_session_statement(), {"token_hash": _hash_token(token)})
     if row is None or not row.user.active or row.created_at < now - max_age:
         return None
     user = row.user

@@ -40,6 +40,7 @@ hold unrelated pending changes in the session when calling them.
 """
 from __future__ import annotations
 
+import functools
 import random
 import threading
 from contextlib import contextmanager
@@ -48,7 +49,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -167,17 +168,24 @@ class SaveResult:
     deadline_at: datetime | None = None
 
 
-def _upsert(values: dict) -> None:
-    dialect = db.session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(Answer).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[Answer.attempt_id, Answer.question_id],
+@functools.cache
+def _upsert_statement(dialect: str):
+    """The answer upsert, built once per dialect: every autosave runs it, and building it
+    (``excluded``, the conflict clause) cost more CPU than running it. A Core statement on the
+    table (values as parameters): nothing of the ORM's insert handling is needed for a row the
+    session never loads here. Not autoflushed: callers flush their own changes."""
+    table = Answer.__table__
+    stmt = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.attempt_id, table.c.question_id],
         set_={"response": stmt.excluded.response, "flagged": stmt.excluded.flagged,
               "saved_at": stmt.excluded.saved_at, "client_rev": stmt.excluded.client_rev},
         # An older copy arriving late (offline queue, second device) never replaces a newer one.
-        where=Answer.client_rev <= stmt.excluded.client_rev)
-    db.session.execute(stmt)
+        where=table.c.client_rev <= stmt.excluded.client_rev)
+
+
+def _upsert(values: dict) -> None:
+    db.session.execute(_upsert_statement(db.session.get_bind().dialect.name), values)
 
 
 def save_answers(attempt: Attempt, member: User, items: list[dict], now: datetime, signals_raw=None) -> SaveResult:
@@ -214,6 +222,20 @@ def save_answers(attempt: Attempt, member: User, items: list[dict], now: datetim
     return result
 
 
+@functools.cache
+def _save_own_statement():
+    """``save_own``'s UPDATE … RETURNING, built once with its values as parameters (building
+    it per save was a large part of a save's CPU)."""
+    columns = Attempt.__table__.c
+    return update(Attempt).where(
+        Attempt.id == bindparam("b_attempt_id", type_=columns.id.type),
+        Attempt.member_id == bindparam("b_member_id", type_=columns.member_id.type),
+        Attempt.state == AttemptState.IN_PROGRESS,
+        or_(Attempt.deadline_at.is_(None),
+            Attempt.deadline_at >= bindparam("b_earliest_deadline", type_=columns.deadline_at.type))).values(
+        last_saved_at=bindparam("b_now", type_=columns.last_saved_at.type)).returning(Attempt)
+
+
 def save_own(attempt_id: int, member: User, items: list[dict], now: datetime, signals_raw=None) -> SaveResult | None:
     """The autosave in as few statements as the rules allow (each one a round trip on PostgreSQL).
 
@@ -227,10 +249,9 @@ def save_own(attempt_id: int, member: User, items: list[dict], now: datetime, si
     """
     earliest_deadline = now - timedelta(seconds=grace_seconds())
     with write_section():
-        attempt = db.session.execute(update(Attempt).where(
-            Attempt.id == attempt_id, Attempt.member_id == member.id, Attempt.state == AttemptState.IN_PROGRESS,
-            or_(Attempt.deadline_at.is_(None), Attempt.deadline_at >= earliest_deadline)).values(
-            last_saved_at=now).returning(Attempt), execution_options={"populate_existing": True}).scalar_one_or_none()
+        attempt = db.session.execute(_save_own_statement(), {
+            "b_attempt_id": attempt_id, "b_member_id": member.id, "b_earliest_deadline": earliest_deadline, "b_now": now},
+            execution_options={"populate_existing": True}).scalar_one_or_none()
         if attempt is None:
             db.session.rollback()
             return None
@@ -243,7 +264,7 @@ def save_own(attempt_id: int, member: User, items: list[dict], now: datetime, si
         if counted is not None:
             merged = responses.merge_signals(attempt.integrity, counted)
             if merged != (attempt.integrity or None):
-                attempt.integrity = merged  # flushed before the first upsert
+                attempt.integrity = merged  # flushed below (the upsert is a Core statement: no autoflush)
         result = SaveResult(saved_at=now, deadline_at=attempt.deadline_at)
         for row in rows:
             _upsert(dict(row, attempt_id=attempt.id, saved_at=now))

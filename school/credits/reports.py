@@ -127,12 +127,17 @@ def in_subtree(prefix: str):
 
 
 def _subtree(dialect: str):
-    """``in_subtree`` with the prefix as bound parameters (``_subtree_params``): the statements
-    built from it are kept and reused for every organisation (see ``_cached``)."""
-    condition = Organisation.path.like(bindparam("subtree_like", type_=String), escape="/")
+    """``in_subtree`` with the prefix as parameters (``_subtree_params``): the statements built
+    from it are kept and reused for every organisation (see ``_cached``). Rendered into the SQL
+    at execution (``literal_execute``; SQLAlchemy still compiles once): as a true parameter,
+    psycopg prepared the statement after five runs and PostgreSQL then chose its generic plan,
+    which guesses ``path LIKE $1`` matches 15 organisations and read the root's 100,000 members
+    by nested loops (4.8 s instead of 0.3 s)."""
+    def param(name):
+        return bindparam(name, type_=String, literal_execute=True)
+    condition = Organisation.path.like(param("subtree_like"), escape="/")
     if dialect == "sqlite":
-        condition = and_(condition, Organisation.path >= bindparam("subtree_low", type_=String),
-                         Organisation.path < bindparam("subtree_high", type_=String))
+        condition = and_(condition, Organisation.path >= param("subtree_low"), Organisation.path < param("subtree_high"))
     return condition
 
 

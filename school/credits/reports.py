@@ -19,10 +19,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Callable
 
 from flask import g, has_request_context
-from sqlalchemy import Numeric, String, and_, case, cast, func, literal, select, union_all
+from sqlalchemy import (
+    Double,
+    Integer,
+    Numeric,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.sql import Select
 
 from school.accounts.models import Organisation, User
@@ -111,6 +126,32 @@ def in_subtree(prefix: str):
     return condition
 
 
+def _subtree(dialect: str):
+    """``in_subtree`` with the prefix as parameters (``_subtree_params``): the statements built
+    from it are kept and reused for every organisation (see ``_cached``). Rendered into the SQL
+    at execution (``literal_execute``; SQLAlchemy still compiles once): as a true parameter,
+    psycopg prepared the statement after five runs and PostgreSQL then chose its generic plan,
+    which guesses ``path LIKE $1`` matches 15 organisations and read the root's 100,000 members
+    by nested loops (4.8 s instead of 0.3 s)."""
+    def param(name):
+        return bindparam(name, type_=String, literal_execute=True)
+    condition = Organisation.path.like(param("subtree_like"), escape="/")
+    if dialect == "sqlite":
+        condition = and_(condition, Organisation.path >= param("subtree_low"), Organisation.path < param("subtree_high"))
+    return condition
+
+
+def _subtree_params(org: Organisation | None) -> dict:
+    prefix = _prefix(org)
+    # The escaping ``startswith(autoescape=True)`` does, with '/' as the escape character.
+    like = prefix.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+    return {"subtree_like": like, "subtree_low": prefix, "subtree_high": prefix[:-1] + "0"}
+
+
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
 def _requirement_table(year: int):
     """Read once per request: a report page builds several queries over the same year."""
     if not has_request_context():
@@ -121,13 +162,42 @@ def _requirement_table(year: int):
     return cache[year]
 
 
-def _requirements(period: Period, group):
-    """The period's requirement (total, online, concentrated) of ``group`` as CASE expressions over
-    the groups of the year's table (defaults included), and that table's groups: a member of
-    another group is in no report. Expressions, not a joined table: SQLite put such a table in
-    the outer loop and read every member once per group."""
+@dataclass(frozen=True)
+class Shape:
+    """Everything a report statement is built from but the organisation's path, which is a bound
+    parameter. Statements are kept per shape (``_cached``): building one — a few hundred
+    expression objects, and SQLAlchemy's cache key over them — took most of a branch page's
+    time, and the SQL itself a millisecond."""
+
+    dialect: str
+    period: Period
+    table: tuple  # the year's requirement table, as (group, Requirement) pairs
+    filtered: bool  # a member filter on the ledger sums (not for a top-level organisation)
+    from_ledger: bool = False
+    metrics: tuple = ()
+
+    @classmethod
+    def of(cls, org: Organisation | None, period: Period, from_ledger: bool = False, metrics=()) -> Shape:
+        return cls(_dialect(), period, tuple(_requirement_table(period.year).items()),
+                   org is not None and org.parent_id is not None, from_ledger, tuple(metrics))
+
+
+def _cached(build):
+    """A statement builder kept per argument (a shape, and what else the statement depends on).
+    Period and requirement table are part of the shape, so a year, a range or a changed
+    requirement gets statements of its own; 128 is many years and ranges for each builder."""
+    return lru_cache(maxsize=128)(build)
+
+
+def _requirements(table: tuple, group):
+    """The year's requirement (total, online, concentrated) of ``group`` as CASE expressions over
+    the groups of the year's table (``tuple(requirement_table(year).items())``, defaults
+    included), and that table's groups: a member of another group is in no report.
+    Expressions, not a joined table: SQLite put such a table in the outer loop and read every
+    member once per group. The values are constants of the statement, which is kept per
+    table (``_cached``), so a changed requirement builds a new one."""
     hours = Numeric(8, 2)
-    table = _requirement_table(period.year)
+    table = dict(table)
 
     def pick(attribute: str):
         return case(*[(group == literal(g, String(20)), cast(literal(getattr(req, attribute)), hours))
@@ -135,7 +205,7 @@ def _requirements(period: Period, group):
     return pick("total"), pick("online"), pick("concentrated"), [str(g) for g in table]
 
 
-def _ledger_sums(org: Organisation | None, period: Period, subtree):
+def _ledger_sums(filtered: bool, period: Period, subtree):
     """The ledger summed per member for the period (a date range has no summary to read)."""
     # Restricted to the subtree's members, so a small branch reads only its own rows through
     # the (member_id, year) index.
@@ -148,22 +218,32 @@ def _ledger_sums(org: Organisation | None, period: Period, subtree):
         .where(*period.entry_conditions())
         .group_by(CreditEntry.member_id)
     )
-    if org is not None and org.parent_id is not None:  # a top-level org holds (nearly) everyone: no filter
+    if filtered:  # a top-level org holds (nearly) everyone: no filter
         sums = sums.where(CreditEntry.member_id.in_(
             select(User.id).join(Organisation, User.org_id == Organisation.id).where(subtree)))
     sums = sums.subquery("sums")
     return sums, sums.c.member_id == User.id
 
 
-def _hours_source(org: Organisation | None, period: Period, from_ledger: bool = False):
+def _hours_source(shape: Shape):
     """The subtree's condition, and what to LEFT JOIN for each member's hours (with its ON)."""
-    subtree = in_subtree(_prefix(org))
-    if period.is_range or from_ledger:
-        sums, on = _ledger_sums(org, period, subtree)
+    period = shape.period
+    subtree = _subtree(shape.dialect)
+    if period.is_range or shape.from_ledger:
+        sums, on = _ledger_sums(shape.filtered, period, subtree)
     else:
         sums = CreditYearSummary.__table__
         on = and_(sums.c.member_id == User.id, sums.c.year == period.year)
     return subtree, sums, on
+
+
+def _in_groups(groups: list[str]):
+    """``_group().in_(groups)`` written over the columns themselves: PostgreSQL estimated the
+    CASE's IN at 2.5% of the members, and for "2,500 members" read the summary by index once
+    per member (100,000 index lookups) instead of hashing it."""
+    categories = [g for g in groups if g != FLOATING]
+    others = and_(User.is_floating.is_not(True), User.category.in_(categories))
+    return or_(User.is_floating.is_(True), User.category.in_(categories)) if FLOATING in groups else others
 
 
 def _group():
@@ -176,12 +256,12 @@ def _group():
 # so the per-organisation sums evaluated the requirement dozens of times per member.
 
 
-def _gaps(org: Organisation | None, period: Period, from_ledger: bool = False):
+def _gaps(shape: Shape):
     """Per member of the subtree (active, of a group with a requirement): hours, requirement,
     total, gaps and what is missing."""
-    subtree, sums, on = _hours_source(org, period, from_ledger)
+    subtree, sums, on = _hours_source(shape)
     group = _group()
-    *_, groups = _requirements(period, group)
+    *_, groups = _requirements(shape.table, group)
     m = (
         select(User.id.label("member_id"), User.name.label("name"), User.member_no.label("member_no"),
                User.category.label("category"), User.is_floating.label("is_floating"),
@@ -192,10 +272,10 @@ def _gaps(org: Organisation | None, period: Period, from_ledger: bool = False):
                func.round(func.coalesce(sums.c.concentrated, 0), 2).label("concentrated"))
         .join(Organisation, User.org_id == Organisation.id)
         .outerjoin(sums, on)
-        .where(User.active.is_(True), subtree, group.in_(groups))
+        .where(User.active.is_(True), subtree, _in_groups(groups))
         .offset(0)
     ).subquery("hours")
-    req_total, req_online, req_concentrated, _ = _requirements(period, m.c.grp)
+    req_total, req_online, req_concentrated, _ = _requirements(shape.table, m.c.grp)
     m = select(*m.c, req_total.label("req_total"), req_online.label("req_online"),
                req_concentrated.label("req_concentrated")).offset(0).subquery("m")
     total = m.c.online + m.c.concentrated
@@ -222,7 +302,14 @@ def member_rows(org: Organisation | None, period: Period, metrics: list[Metric] 
     A study year reads ``credit_year_summary`` (one row per member, found by its key); a date
     range, or ``from_ledger``, sums the ledger itself."""
     metrics = METRICS if metrics is None else metrics
-    g = _gaps(org, period, from_ledger)
+    return _member_rows(Shape.of(org, period, from_ledger, metrics)).params(_subtree_params(org))
+
+
+@_cached
+def _member_rows(shape: Shape) -> Select:
+    """``member_rows`` with the subtree as parameters (``_subtree_params``)."""
+    period, metrics = shape.period, shape.metrics
+    g = _gaps(shape)
     columns = [g.c.member_id, g.c.name, g.c.member_no, g.c.category, g.c.is_floating, g.c.grp,
                g.c.org_id, g.c.org_path, g.c.org_name, g.c.online, g.c.concentrated, g.c.total, g.c.req_total,
                g.c.gap_online, g.c.gap_concentrated, g.c.missing,
@@ -297,18 +384,8 @@ def org_report(org: Organisation | None, period: Period, from_ledger: bool = Fal
     the children's: the hours, met and buckets; then every metric column per organisation, one
     UNION ALL), and rolled up to the children in Python over organisations, never members."""
     metrics = list(METRICS)
-    g = _gaps(org, period, from_ledger)
-    rows = select(g.c.org_id, g.c.org_path, g.c.is_floating, g.c.total, _bucket(g).label("bucket")) \
-        .offset(0).subquery("r")
-    met, floating = rows.c.bucket == 5, rows.c.is_floating.is_(True)
-    # Grouped by the organisation's id (an integer: PostgreSQL sorted 100,000 paths in its locale
-    # collation to group by path); the path is the same for every row of an id.
-    per_org = select(
-        func.min(rows.c.org_path), func.count().label("members"), func.sum(rows.c.total).label("hours"),
-        func.sum(case((met, 1), else_=0)).label("met"), func.sum(case((floating, 1), else_=0)).label("floating"),
-        func.sum(case((and_(floating, met), 1), else_=0)).label("floating_met"),
-        *[func.sum(case((rows.c.bucket == i, 1), else_=0)).label(f"b{i}") for i in range(len(BUCKETS))],
-    ).group_by(rows.c.org_id)
+    per_org, per_org_metrics = _org_statements(Shape.of(org, period, from_ledger, metrics))
+    params = _subtree_params(org)
     prefix = _prefix(org)
     children_query = select(Organisation).order_by(Organisation.name, Organisation.id)
     children_query = children_query.where(Organisation.parent_id == org.id) if org is not None else \
@@ -324,27 +401,13 @@ def org_report(org: Organisation | None, period: Period, from_ledger: bool = Fal
         return lines.get(key, own) if key else own
 
     buckets = [0] * len(BUCKETS)
-    for path, members, hours, met_count, floating_count, floating_met, *counts in db.session.execute(per_org):
-        line_of(path).add(members, hours, met_count, floating_count, floating_met)
+    for path, members, hours, met_count, floating_count, floating_met, *counts in db.session.execute(per_org, params):
+        line_of(path).add(int(members), hours, met_count, floating_count, floating_met)
         for i, count in enumerate(counts):
             buckets[i] += int(count or 0)
     if metrics:
-        # A metric is summed per organisation over the same members (active, in the subtree,
-        # of a group with a requirement) as its column in ``member_rows``.
-        subtree, group = in_subtree(prefix), _group()
-        *_, groups = _requirements(period, group)
-        parts = []
-        for metric in metrics:
-            values = metric.member_values(period).subquery(f"metric_{metric.key}")
-            member_id, value = values.c[values.c.keys()[0]], values.c[values.c.keys()[1]]
-            parts.append(
-                select(cast(literal(metric.key), String(40)).label("key"), Organisation.path.label("org_path"),
-                       func.sum(value).label("value"))
-                .select_from(values).join(User, User.id == member_id).join(Organisation, User.org_id == Organisation.id)
-                .where(User.active.is_(True), subtree, group.in_(groups))
-                .group_by(Organisation.path))
         raw: dict[int, dict[str, object]] = {}
-        for key, path, value in db.session.execute(union_all(*parts)):
+        for key, path, value in db.session.execute(per_org_metrics, params):
             target = raw.setdefault(id(line_of(path)), {})
             target[key] = target.get(key, 0) + (value or 0)
         for line in [*lines.values(), own]:
@@ -356,6 +419,83 @@ def org_report(org: Organisation | None, period: Period, from_ledger: bool = Fal
     total.metrics = {metric.key: total.metrics.get(metric.key, ZERO) for metric in metrics}
     children = list(lines.values()) + ([own] if own.members else [])
     return OrgReport(org=org, period=period, total=total, children=children, buckets=buckets, metrics=metrics)
+
+
+def _float_requirement(table: tuple, attribute: str):
+    """The member's requirement of one kind as a float8 CASE over the member's columns, one
+    branch per distinct value (usually two: 32 and 56; a constant when all are equal)."""
+    table = dict(table)
+    floating = table.pop(FLOATING, None)
+    by_value: dict[float, list[str]] = {}
+    for group, req in table.items():
+        by_value.setdefault(float(getattr(req, attribute)), []).append(str(group))
+    values = {float(getattr(floating, attribute))} if floating is not None else set()
+    if len(by_value) == 1 and values <= set(by_value):  # one value for every group
+        return literal(next(iter(by_value)), Double())
+    branches = [(User.is_floating.is_(True), literal(float(getattr(floating, attribute)), Double()))] \
+        if floating is not None else []
+    branches += [(User.category.in_(groups), literal(value, Double())) for value, groups in by_value.items()]
+    return case(*branches)
+
+
+@_cached
+def _org_statements(shape: Shape):
+    """``org_report``'s two statements (the second None without metrics), subtree as parameters.
+
+    Not the member rows' layers: each member's bucket is computed once, as a GROUP BY key
+    (organisation, floating, bucket), in float8 (PostgreSQL's numeric arithmetic cost more than
+    the join itself; SQLite computes in floating point anyway; the cents are recovered by
+    rounding each organisation's sum, and the comparisons keep the half-cent tolerance), and
+    the few rows per organisation are pivoted into the line's columns. Nothing stops
+    PostgreSQL from planning it in parallel, as it does the bare aggregate."""
+    period = shape.period
+    subtree, sums, on = _hours_source(shape)
+    groups = [g for g, _ in shape.table]
+    real = Double()
+    online = cast(func.round(func.coalesce(sums.c.online, 0), 2), real)
+    concentrated = cast(func.round(func.coalesce(sums.c.concentrated, 0), 2), real)
+    total = online + concentrated
+    req_total, req_online, req_concentrated = (_float_requirement(shape.table, attribute)
+                                               for attribute in ("total", "online", "concentrated"))
+    half_cent = literal(float(HALF_CENT), real)
+    zero = literal(0.0, real)
+    gaps = case((req_online > online, req_online - online), else_=zero) + \
+        case((req_concentrated > concentrated, req_concentrated - concentrated), else_=zero)
+    short = case((req_total > total, req_total - total), else_=zero)
+    # ``missing < HALF_CENT`` of ``_gaps``: missing is the larger of the two.
+    bucket = case((and_(short < half_cent, gaps < half_cent), 5), (total < half_cent, 0), (total * 4 < req_total, 1),
+                  (total * 2 < req_total, 2), (total * 4 < req_total * 3, 3), else_=4)
+    counted = (
+        select(Organisation.id.label("org_id"), func.min(Organisation.path).label("org_path"),
+               User.is_floating.label("is_floating"), bucket.label("bucket"), func.count().label("n"),
+               func.sum(total).label("hours"))
+        .select_from(User).join(Organisation, User.org_id == Organisation.id).outerjoin(sums, on)
+        .where(User.active.is_(True), subtree, _in_groups(groups))
+        .group_by(Organisation.id, User.is_floating, bucket)
+    ).subquery("counted")
+    n, met, floating = counted.c.n, counted.c.bucket == 5, counted.c.is_floating.is_(True)
+    per_org = select(
+        func.min(counted.c.org_path), func.sum(n).label("members"), func.sum(counted.c.hours).label("hours"),
+        func.sum(case((met, n), else_=0)).label("met"), func.sum(case((floating, n), else_=0)).label("floating"),
+        func.sum(case((and_(floating, met), n), else_=0)).label("floating_met"),
+        *[func.sum(case((counted.c.bucket == i, n), else_=0)).label(f"b{i}") for i in range(len(BUCKETS))],
+    ).group_by(counted.c.org_id)
+    if not shape.metrics:
+        return per_org, None
+    # A metric is summed per organisation over the same members (active, in the subtree,
+    # of a group with a requirement) as its column in ``member_rows``.
+    subtree = _subtree(shape.dialect)
+    parts = []
+    for metric in shape.metrics:
+        values = metric.member_values(period).subquery(f"metric_{metric.key}")
+        member_id, value = values.c[values.c.keys()[0]], values.c[values.c.keys()[1]]
+        parts.append(
+            select(cast(literal(metric.key), String(40)).label("key"), Organisation.path.label("org_path"),
+                   func.sum(value).label("value"))
+            .select_from(values).join(User, User.id == member_id).join(Organisation, User.org_id == Organisation.id)
+            .where(User.active.is_(True), subtree, _in_groups(groups))
+            .group_by(Organisation.path))
+    return per_org, union_all(*parts)
 
 
 def path_order(column):
@@ -376,16 +516,26 @@ def behind(org: Organisation | None, period: Period, floating: bool, sort: str =
            limit: int = 100, offset: int = 0) -> list:
     """Members who have not met the requirement (floating members or the others), sorted.
     Without the metric columns: the lists do not show them."""
-    rows = member_rows(org, period, metrics=[]).subquery("r")
-    order = SORTS.get(sort, SORTS["missing"])(rows)
-    return list(db.session.execute(
-        select(rows).where(rows.c.met == 0, rows.c.is_floating.is_(floating))
-        .order_by(*order).limit(limit).offset(offset)))
+    query = _behind(Shape.of(org, period), floating, sort if sort in SORTS else "missing")
+    return list(db.session.execute(query, {**_subtree_params(org), "row_limit": limit, "row_offset": offset}))
+
+
+@_cached
+def _behind(shape: Shape, floating: bool, sort: str) -> Select:
+    rows = _member_rows(shape).subquery("r")
+    return (select(rows).where(rows.c.met == 0, rows.c.is_floating.is_(floating))
+            .order_by(*SORTS[sort](rows))
+            .limit(bindparam("row_limit", type_=Integer)).offset(bindparam("row_offset", type_=Integer)))
 
 
 def all_members(org: Organisation | None, period: Period) -> Select:
     """Every member row, ordered so that each child subtree is contiguous (for exports)."""
-    rows = member_rows(org, period).subquery("r")
+    return _all_members(Shape.of(org, period, metrics=METRICS)).params(_subtree_params(org))
+
+
+@_cached
+def _all_members(shape: Shape) -> Select:
+    rows = _member_rows(shape).subquery("r")
     return select(rows).order_by(path_order(rows.c.org_path), rows.c.name, rows.c.member_id)
 
 

@@ -71,6 +71,23 @@ def test_per_kind_minimum_and_floating_requirement(world, make):
     assert rows["丁"].met == 1  # floating members are measured against their own row
 
 
+def test_statements_are_kept_per_shape_and_follow_requirement_changes(world, make):
+    """The built statements are reused for every organisation (the subtree is a parameter) and
+    rebuilt when the year's requirement changes (the requirement table is part of the shape)."""
+    t, period = world["t"], reports.Period(YEAR)
+    shape = reports.Shape.of(t["a"], period)
+    assert shape == reports.Shape.of(t["b"], period)
+    assert reports._behind(shape, False, "missing") is reports._behind(reports.Shape.of(t["b"], period), False, "missing")
+    assert (reports.org_report(t["a"], period).total.members, reports.org_report(t["b"], period).total.members) == (4, 1)
+    assert [r.name for r in reports.behind(t["b"], period, floating=False)] == []
+    assert reports.org_report(t["a"], period).total.met == 1
+    requirements.set_requirement(YEAR, Category.FULL, 12, make.user(role=Role.ADMIN), NOW)
+    db.session.commit()
+    assert reports.Shape.of(t["a"], period) != shape
+    assert reports.org_report(t["a"], period).total.met == 2  # 乙's 16 hours now meet the 12 required
+    assert [r.name for r in reports.behind(t["a"], period, floating=False)] == ["丙"]
+
+
 def test_date_range(world):
     period = reports.Period.parse(None, "2026-06-01", "2026-06-30", date(2026, 7, 1))
     assert reports.org_report(world["t"]["a1"], period).total.hours == Decimal("48.00")

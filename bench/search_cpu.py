@@ -30,21 +30,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def requests_of(queries: list[str]) -> list[dict]:
-    """The arguments of ``bench/search_http.py``'s pages (same pattern)."""
-    out = []
-    for i, q in enumerate(queries):
-        args = {"q": q}
-        if i % 7 == 3:
-            args["page"] = 2
-        if i % 11 == 5:
-            args["sort"] = "date"
-        if i % 13 == 6:
-            args["year_from"] = 2000
-        out.append(args)
-    return out
-
-
 def worker(work: Path, passes: int, profile: str | None, dump: str | None) -> None:
     """In the process of one checkout: time (or profile, or dump) the pages."""
     import importlib
@@ -59,6 +44,7 @@ def worker(work: Path, passes: int, profile: str | None, dump: str | None) -> No
 
     # after ``school``: importing ``relevance`` puts this checkout at the front of sys.path
     load_queries = importlib.import_module("relevance").load_queries
+    requests_of = importlib.import_module("search_http").page_args  # the HTTP bench's pages
     print(f"code: {Path(school.__file__).parent.parent}", file=sys.stderr)
     app = create_app({"INSTANCE_PATH": str(work), "SECRET_KEY": "bench",
                       "SQLALCHEMY_DATABASE_URI": f"sqlite:///{work / 'bench.db'}",

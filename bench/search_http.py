@@ -101,9 +101,10 @@ def config_of(work: Path) -> dict:
             "SEARCH_INDEX_DIR": str(work / "search-index")}
 
 
-def requests_of(queries: list[str]) -> list[str]:
-    """Every query of the set as a search page URL; some on page 2, by date, or from a year."""
-    paths = []
+def page_args(queries: list[str]) -> list[dict]:
+    """Every query of the set as search page arguments; some on page 2, by date, or from a year
+    (also ``bench/search_cpu.py``'s pages)."""
+    out = []
     for i, q in enumerate(queries):
         args = {"q": q}
         if i % 7 == 3:
@@ -112,8 +113,13 @@ def requests_of(queries: list[str]) -> list[str]:
             args["sort"] = "date"
         if i % 13 == 6:
             args["year_from"] = 2000
-        paths.append("/library/search?" + urlencode(args))
-    return paths
+        out.append(args)
+    return out
+
+
+def requests_of(queries: list[str]) -> list[str]:
+    """Every query of the set as a search page URL (``page_args``)."""
+    return ["/library/search?" + urlencode(args) for args in page_args(queries)]
 
 
 def server_cpu(master: int) -> float:

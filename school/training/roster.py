@@ -17,6 +17,7 @@ from school.export_cells import XlsxBook, xlsx_bytes
 from school.extensions import db
 from school.notices import recipients
 from school.timeutil import format_local
+from school.training.classes import can_read_roster
 from school.training.completion import Progress, Shape, progress_for
 from school.training.models import REFLECTION_STATE_LABELS, Enrolment, EnrolState, TrainingClass
 
@@ -144,12 +145,10 @@ def write_xlsx(book: XlsxBook, cls: TrainingClass, actor: User, now: datetime) -
 
 
 def _behind_in_class(actor: User, class_id: int, now: datetime) -> list[int]:
-    from school.training.classes import can_read_roster  # classes imports this module's neighbours
-
     cls = db.session.get(TrainingClass, class_id)
     if cls is None or not can_read_roster(actor, cls):
         raise LookupError("class outside scope")
-    return [r.member.id for r in behind_of(rows(cls, actor, now))]
+    return [r.member.id for r in behind(cls, actor, now)]
 
 
 recipients.register("class", _behind_in_class)

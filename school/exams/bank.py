@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Select, func, select, true
+from sqlalchemy import Select, func, select
 
 from school.accounts.models import User
 from school.exams.formats import Parsed
@@ -75,12 +75,23 @@ def using_exams(question: Question) -> list[Exam]:
     ids = {e.id for e in db.session.scalars(select(Exam)) if question.id in (e.selection or {}).get("fixed", [])}
     ids |= set(db.session.scalars(select(Attempt.exam_id).join(Answer, Answer.attempt_id == Attempt.id).where(
         Answer.question_id == question.id)))
-    # Drawn papers hold the question in the attempt's JSON layout (not queryable portably): read them.
-    for exam_id, layout in db.session.execute(select(Attempt.exam_id, Attempt.layout).where(Attempt.exam_id.not_in(ids)
-                                                                                           if ids else true())):
-        if exam_id not in ids and any(item.get("q") == question.id for item in layout or []):
-            ids.add(exam_id)
+    ids |= set(db.session.scalars(_drawn_in(question.id, ids)))
     return list(db.session.scalars(select(Exam).where(Exam.id.in_(ids)).order_by(Exam.id))) if ids else []
+
+
+def _drawn_in(question_id: int, known: set[int]):
+    """The exams (other than ``known``) with a drawn paper holding the question: each attempt's
+    layout is a JSON list of ``{"q": id, …}``, searched by the database's own JSON functions
+    (a province has millions of attempts; reading every layout into Python took the delete page
+    with it). SQLite and PostgreSQL spell them differently."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        item = func.json_array_elements(Attempt.layout).table_valued("value").alias("item")
+        holds = select(1).select_from(item).where(item.c.value.op("->>")("q") == str(question_id))
+    else:
+        item = func.json_each(Attempt.layout).table_valued("value").alias("item")
+        holds = select(1).select_from(item).where(func.json_extract(item.c.value, "$.q") == question_id)
+    query = select(Attempt.exam_id).distinct().where(holds.exists())
+    return query.where(Attempt.exam_id.not_in(known)) if known else query
 
 
 def in_use(question: Question) -> bool:

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 from flask import Flask, request
@@ -33,6 +34,8 @@ HASHED_RE = re.compile(r"\.[0-9a-f]{12}\.[A-Za-z0-9]+$")
 PLAIN_MAX_AGE = 3600
 COMPRESS_MIN_BYTES = 1024
 COMPRESS_TYPES = ("text/html", "application/json")
+RETIRED_FILE = "retired.json"
+RETIRED_KEEP_SECONDS = 7 * 24 * 3600
 
 # Compressed bytes by content digest: a process building several apps (tests) compresses once.
 _COMPRESSED: dict[tuple[str, str], bytes | None] = {}
@@ -58,12 +61,15 @@ def _compressed(data: bytes, digest: str, kind: str) -> bytes | None:
     return _COMPRESSED[key]
 
 
-def build(out_dir: Path, source: Path = STATIC_ROOT) -> dict[str, str]:
-    """Copy ``source`` into ``out_dir`` with hashed names and .br/.gz siblings; returns the manifest."""
+def build(out_dir: Path, source: Path = STATIC_ROOT, now: float | None = None) -> dict[str, str]:
+    """Copy ``source`` into ``out_dir`` with hashed names and .br/.gz siblings; returns the manifest.
+    Files the previous build served and this one does not are removed ``RETIRED_KEEP_SECONDS``
+    after they were dropped (``_retire``)."""
     from whitenoise.compress import Compressor
 
     skip = Compressor().extension_re  # images, fonts, archives: not worth compressing
     out_dir.mkdir(parents=True, exist_ok=True)
+    previous = _read_manifest(out_dir)
     manifest: dict[str, str] = {}
     for path in sorted(p for p in source.rglob("*") if p.is_file()):
         name = path.relative_to(source).as_posix()
@@ -95,7 +101,42 @@ def build(out_dir: Path, source: Path = STATIC_ROOT) -> dict[str, str]:
             else:
                 plain_sibling.unlink(missing_ok=True)
     _write(out_dir / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1).encode())
+    _retire(out_dir, _served(previous), _served(manifest), time.time() if now is None else now)
     return manifest
+
+
+def _read_manifest(out_dir: Path) -> dict[str, str]:
+    try:
+        return json.loads((out_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _served(manifest: dict[str, str]) -> set[str]:
+    return set(manifest) | set(manifest.values())
+
+
+def _retire(out_dir: Path, before: set[str], now_served: set[str], now: float) -> None:
+    """Remember when each file stopped being served (``retired.json``) and delete it, with its
+    .br/.gz siblings, a week later. Not at once: a page cached in a phone, or sent by a node
+    not yet restarted during a rolling deploy, still asks for last build's hashed names; not
+    never: every deploy would leave its files behind for good."""
+    record = out_dir / RETIRED_FILE
+    try:
+        retired = {str(k): float(v) for k, v in json.loads(record.read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        retired = {}
+    for name in before - now_served:
+        retired.setdefault(name, now)
+    for name, since in list(retired.items()):
+        if name in now_served:  # served again (a change reverted): keep it
+            del retired[name]
+        elif now - since >= RETIRED_KEEP_SECONDS:
+            for path in (out_dir / name, out_dir / f"{name}.br", out_dir / f"{name}.gz"):
+                if out_dir.resolve() in path.resolve().parents:  # a hand-edited record names nothing outside
+                    path.unlink(missing_ok=True)
+            del retired[name]
+    _write(record, json.dumps(retired, ensure_ascii=False, indent=1, sort_keys=True).encode())
 
 
 def _write(target: Path, data: bytes) -> None:

@@ -117,3 +117,38 @@ def test_static_build_command_builds_once(tmp_path, monkeypatch):
     result = again.test_cli_runner().invoke(args=["static", "build"])
     assert result.exit_code == 0, result.output
     assert len(calls) == 2  # asked for explicitly: built (the start built nothing)
+
+
+def test_files_a_build_no_longer_serves_are_removed_a_week_later(tmp_path):
+    from school import assets
+
+    day = 24 * 3600
+    source, out = tmp_path / "src", tmp_path / "built"
+    (source / "css").mkdir(parents=True)
+    (source / "css" / "a.css").write_text("body { color: red; }\n" * 100)
+    (source / "gone.js").write_text("var x = 1;\n" * 200)
+    first = assets.build(out, source, now=0)
+    old_css = first["css/a.css"]
+
+    (source / "css" / "a.css").write_text("body { color: blue; }\n" * 100)
+    (source / "gone.js").unlink()
+    second = assets.build(out, source, now=1 * day)
+    new_css = second["css/a.css"]
+    # (day of a later build, whether the old files are still there): dropped on day 1, a page
+    # cached before then keeps its files for a week.
+    for days, old_kept in ((1, True), (7, True), (8, False)):
+        assets.build(out, source, now=days * day)
+        for name in (old_css, old_css + ".br", old_css + ".gz", "gone.js", first["gone.js"]):
+            assert (out / name).exists() is old_kept, (days, name)
+        for name in (new_css, new_css + ".gz", "css/a.css", "manifest.json"):
+            assert (out / name).exists(), (days, name)
+
+    # A change reverted before its week is up: the file is served again and never removed.
+    (source / "css" / "a.css").write_text("body { color: red; }\n" * 100)
+    assert assets.build(out, source, now=9 * day)["css/a.css"] == old_css  # rebuilt from source
+    (source / "css" / "a.css").write_text("body { color: green; }\n" * 100)
+    assets.build(out, source, now=10 * day)
+    (source / "css" / "a.css").write_text("body { color: red; }\n" * 100)
+    assets.build(out, source, now=11 * day)
+    assets.build(out, source, now=30 * day)
+    assert (out / old_css).exists()

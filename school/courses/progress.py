@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from school.courses.models import WatchState
+from school.tab_ids import tab_id
 
 MIN_GAP_SECONDS = 2.0
 MAX_RATE = 2.0  # the default of the ``max_playback_rate`` credit rule
@@ -94,7 +95,7 @@ def contiguous_from_start(intervals: list[list[float]], slack: float = 1.0) -> f
 
 def screen(state: WatchState, beat: Beat, *, duration: float, now: datetime) -> str | None:
     """Why a heartbeat is ignored altogether (before the study clock is asked), or None."""
-    if (not beat.tab or len(beat.tab) > 40 or beat.seq < 1 or not math.isfinite(beat.position)
+    if (tab_id(beat.tab) is None or beat.seq < 1 or not math.isfinite(beat.position)
             or not math.isfinite(beat.sent_at) or beat.position < 0 or beat.position > duration + 1):
         return "invalid"
     if state.tab != beat.tab:

@@ -40,12 +40,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from school.credits.models import StudyInterval, StudyLease
 from school.extensions import db
+from school.tab_ids import TAB_ID_ERROR, tab_id  # noqa: F401  (the views' names for them)
 
 MAX_GAP_SECONDS = 60  # a silence longer than this (sleeping phone, closed lid) earns nothing
-# A page's id as the pages make it (a UUID, or digits and hex): it is stored with the lease and
-# every interval, so anything else (10 000 characters, a path) is refused, not cut.
-TAB_ID = re.compile(r"[\w-]{1,40}")
-TAB_ID_ERROR = "页面标识不正确，请刷新页面后重试。"
 
 
 @dataclass(frozen=True)
@@ -71,11 +68,6 @@ class Credit:
     # prompt), "no_input" (reading without input), "invalid"
     reason: str
     presence_due: bool = False  # the page must ask "还在学习吗？" now
-
-
-def tab_id(value) -> str | None:
-    """``value`` if it is a well-formed tab id (``TAB_ID``), else None."""
-    return value if isinstance(value, str) and TAB_ID.fullmatch(value) else None
 
 
 def device_label(user_agent: str | None) -> str:

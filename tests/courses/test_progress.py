@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+import school.library.models  # noqa: F401  (WatchState is mapped: Lesson, a mapper beside it, names Document)
 from school.courses.models import WatchState
 from school.courses.progress import Beat, apply_heartbeat, epoch, is_complete, merge
 
@@ -63,6 +64,10 @@ CASES = {
         ["takeover", "ok", "too_frequent", "too_frequent", "ok"]),
     "negative and out-of-range positions are ignored": (
         [B(0, 0), B(10, -5), B(12, 9999), B(20, 20)], 20, 20, ["takeover", "invalid", "invalid", "ok"]),
+    # The service holds the view's tab rule itself (``clock.tab_id``), whoever calls it.
+    "a malformed tab id is ignored": (
+        [B(0, 0), B(10, 10, tab="A B"), B(12, 12, tab="x" * 41), B(14, 14, tab=""), B(20, 20)], 20, 20,
+        ["takeover", "invalid", "invalid", "invalid", "ok"]),
     "never past the duration": (
         [B(0, 290), B(10, 300), B(20, 300.5)], 10, 10, ["takeover", "ok", "ok"]),
     "a gap in heartbeats credits the range only once": (

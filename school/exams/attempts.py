@@ -310,7 +310,7 @@ def _grade(attempt: Attempt) -> None:
     # Written answers to grade (待阅卷): the score so far is provisional, no verdict, no credit
     # until the last one is graded (``marking.grade``).
     attempt.awaiting_grading = pending > 0
-    attempt.passed = None if pending else bool(maximum) and total * 100 >= maximum * exam.pass_percent
+    attempt.passed = None if pending else grading.passes(total, maximum, exam.pass_percent)
 
 
 def _written_needs_grader(question: Question, answer: Answer) -> bool:

@@ -95,6 +95,12 @@ def points_for(points: Decimal, fraction: float) -> Decimal:
     return (Decimal(str(points)) * Decimal(str(round(fraction, 4)))).quantize(Decimal("0.01"))
 
 
+def passes(total: Decimal, maximum: Decimal | None, pass_percent) -> bool:
+    """The verdict: at least ``pass_percent`` % of the paper's points (a paper worth 0 never passes).
+    The one definition for hand-in, the last written answer graded and a regrade."""
+    return bool(maximum) and total * 100 >= maximum * pass_percent
+
+
 def correct_answer_text(qtype: str, data: dict) -> str:
     """The right answer in words, for review pages after finishing (never during an attempt)."""
     if qtype in (QuestionType.SINGLE, QuestionType.MULTIPLE):

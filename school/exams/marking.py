@@ -190,8 +190,10 @@ def _set_result(actor: User, answer: Answer, question: Question, points: Decimal
     answer.graded_at = now
 
 
-def _finalise(attempt: Attempt, now: datetime) -> bool:
-    """Every written answer graded: the final score and verdict, and the credit (once). Returns passed."""
+def answers_total(attempt: Attempt) -> Decimal:
+    """The attempt's score from its stored answers: graders' points for written answers, the
+    stored fraction of each objective one (as hand-in scored it, or a regrade changed it).
+    An answer not yet graded counts 0."""
     questions = {q.id: q for q in db.session.scalars(select(Question).where(
         Question.id.in_([item["q"] for item in attempt.layout])))}
     total = Decimal("0")
@@ -203,8 +205,13 @@ def _finalise(attempt: Attempt, now: datetime) -> bool:
             total += answer.awarded_points or Decimal("0")
         else:
             total += grading.points_for(question.points, float(answer.fraction or 0))
-    attempt.score = total
-    attempt.passed = bool(attempt.max_score) and total * 100 >= attempt.max_score * attempt.exam.pass_percent
+    return total
+
+
+def _finalise(attempt: Attempt, now: datetime) -> bool:
+    """Every written answer graded: the final score and verdict, and the credit (once). Returns passed."""
+    attempt.score = answers_total(attempt)
+    attempt.passed = grading.passes(attempt.score, attempt.max_score, attempt.exam.pass_percent)
     attempt.awaiting_grading = False
     if attempt.passed:
         from school.exams.attempts import credit_hours

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from school.accounts.models import User
 from school.credits import keys, ledger
 from school.credits.models import CreditEntry
-from school.exams import grading
+from school.exams import grading, marking
 from school.exams.errors import ExamError
 from school.exams.models import WRITTEN_TYPES, Answer, Attempt, AttemptState, Question, Regrade
 from school.extensions import db
@@ -28,19 +28,6 @@ from school.extensions import db
 class Regraded:
     audit: Regrade
     newly_passed: list[Attempt] = field(default_factory=list)
-
-
-def _score(attempt: Attempt, questions: dict[int, Question]) -> Decimal:
-    total = Decimal("0")
-    for answer in db.session.scalars(select(Answer).where(Answer.attempt_id == attempt.id)):
-        question = questions.get(answer.question_id)
-        if question is None or answer.fraction is None:
-            continue
-        if question.qtype in WRITTEN_TYPES:
-            total += answer.awarded_points or Decimal("0")
-        else:
-            total += grading.points_for(question.points, float(answer.fraction))
-    return total
 
 
 def _active_credits(exam_id: int, member_id: int) -> list[CreditEntry]:
@@ -72,13 +59,10 @@ def regrade_question(question: Question, actor: User, reason: str, now: datetime
         touched[attempt.id] = attempt
     changes, members = [], set()
     for attempt in touched.values():
-        questions = {q.id: q for q in db.session.scalars(select(Question).where(
-            Question.id.in_([item["q"] for item in attempt.layout])))}
         old_score, old_passed = attempt.score, attempt.passed
-        attempt.score = _score(attempt, questions)
+        attempt.score = marking.answers_total(attempt)
         if not attempt.awaiting_grading:
-            attempt.passed = bool(attempt.max_score) and \
-                attempt.score * 100 >= attempt.max_score * attempt.exam.pass_percent
+            attempt.passed = grading.passes(attempt.score, attempt.max_score, attempt.exam.pass_percent)
         if (old_score, old_passed) != (attempt.score, attempt.passed):
             changes.append({"attempt": attempt.id, "old_score": str(old_score), "new_score": str(attempt.score),
                             "old_passed": old_passed, "new_passed": attempt.passed})

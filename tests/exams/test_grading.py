@@ -1,6 +1,9 @@
 """Scoring each question type, table-driven."""
+from decimal import Decimal
+
 import pytest
 
+from school.exams import grading
 from school.exams.grading import correct_answer_text, normalise_text, score
 
 SINGLE = {"options": [{"text": "甲", "weight": 0}, {"text": "乙", "weight": 100}, {"text": "丙", "weight": 50}]}
@@ -59,3 +62,16 @@ def test_normalise_and_answer_text():
     assert correct_answer_text("multiple", MULTI) == "甲；乙"
     assert correct_answer_text("numeric", NUMERIC) == "1822；3.141 ~ 3.142"
     assert correct_answer_text("matching", MATCHING) == "遵义会议 → 1935；古田会议 → 1929"
+
+
+@pytest.mark.parametrize("total, maximum, percent, passed", [
+    ("60", "100", 60, True),      # exactly the pass mark
+    ("59.99", "100", 60, False),
+    ("3", "5", 60, True),
+    ("2.99", "5", 60, False),
+    ("0", "0", 0, False),         # a paper worth nothing never passes, even at 0 %
+    ("0", None, 60, False),
+    ("100", "100", 100, True),
+])
+def test_pass_mark(total, maximum, percent, passed):
+    assert grading.passes(Decimal(total), Decimal(maximum) if maximum else maximum, percent) is passed

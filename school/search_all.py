@@ -3,25 +3,23 @@ text lesson bodies and the subtitles of video lessons) and exams, grouped by kin
 
 This module sits above ``library``, ``courses`` and ``exams`` (it imports all three; none of them
 imports it). Documents keep the library's Whoosh ranking (``library.search``). Courses, lessons
-and exams are few: they are matched with SQL ``LIKE`` (courses, lessons) or in Python (exams,
-subtitles) on the query's words, after the library's own parsing (traditional characters
+and exams are few: they are matched with SQL ``LIKE`` (courses, lessons with their subtitle words) or in Python
+(exams) on the query's words, after the library's own parsing (traditional characters
 converted to simplified, stop words dropped), and ranked by how many words they hold, a title
 counting most. Each kind shows only what the member may see: drafts to editors only, courses
 and their lessons by ``courses.visibility.visible_condition``, exams by ``exams.eligibility``.
 """
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from flask import Blueprint, render_template, request
 from flask_login import login_required
 from sqlalchemy import or_, select
 
 from school.accounts.roles import current_actor, is_editor
-from school.courses import media, visibility
+from school.courses import visibility
 from school.courses.models import Course, Lesson, LessonKind
 from school.exams import eligibility
 from school.exams.models import Exam
@@ -32,8 +30,6 @@ from school.library.queries import parse, simplified
 bp = Blueprint("search_all", __name__)
 SHOWN = 10  # results shown per kind (documents: a link leads on to the library's own pages)
 MAX_TERMS = 8
-SUBTITLE_BYTES = 512 * 1024
-SUBTITLE_CACHE = 256  # subtitle files whose words stay in memory (a changed file is a new key)
 
 
 @dataclass
@@ -90,28 +86,6 @@ def excerpt(text: str, terms: list[str], width: int = 60) -> str:
     return ("…" if start else "") + plain[start:start + width * 2] + ("…" if start + width * 2 < len(plain) else "")
 
 
-@functools.lru_cache(maxsize=SUBTITLE_CACHE)
-def _subtitle_words(path: str, mtime: float) -> str:
-    """The words of one version (path, file date) of a WebVTT file; ``OSError`` is not cached."""
-    raw = Path(path).read_bytes()[:SUBTITLE_BYTES].decode("utf-8", "replace")
-    lines = [line.strip() for line in raw.splitlines()]
-    words = [re.sub(r"<[^>]+>", "", line) for line in lines
-             if line and "-->" not in line and not line.isdigit() and not line.startswith("WEBVTT")
-             and not line.startswith("NOTE")]
-    return simplified(" ".join(words))
-
-
-def subtitle_text(lesson: Lesson) -> str:
-    """The words of a video lesson's WebVTT subtitles (no cue timings or numbers), cached by file date."""
-    path: Path | None = media.subtitles_path(lesson)
-    try:
-        if path is None or not path.is_file():
-            return ""
-        return _subtitle_words(str(path), path.stat().st_mtime)
-    except OSError:
-        return ""
-
-
 # --- each kind --------------------------------------------------------------------------
 
 
@@ -142,23 +116,21 @@ def lessons(terms: list[str], user) -> Group:
     group = Group("lessons", "课时")
     visible = select(Lesson, Course.title).join(Course, Course.id == Lesson.course_id) \
         .where(visibility.visible_condition(user))
-    matches = or_(*[or_(_like(Lesson.title, t), _like(Lesson.body_md, t)) for t in terms])
-    found = {}
+    # A video lesson's subtitle words are a column (``courses.subtitles``), matched in the same statement.
+    matches = or_(*[or_(_like(Lesson.title, t), _like(Lesson.body_md, t), _like(Lesson.subtitles_text, t))
+                    for t in terms])
+    found = []
     for lesson, course_title in db.session.execute(visible.where(matches)):
-        found[lesson.id] = Found(lesson.title, ("courses.lesson", {"lesson_id": lesson.id}), context=course_title,
-                                 excerpt=excerpt(lesson.body_md, terms), score=score(terms, lesson.title, lesson.body_md))
-    # Subtitles live in files: read for the (few) visible video lessons that have them.
-    with_subtitles = visible.where(Lesson.kind == LessonKind.VIDEO, Lesson.subtitles_name.is_not(None))
-    for lesson, course_title in db.session.execute(with_subtitles):
-        words = subtitle_text(lesson)
+        item = Found(lesson.title, ("courses.lesson", {"lesson_id": lesson.id}), context=course_title,
+                     score=score(terms, lesson.title, lesson.body_md))
+        words = lesson.subtitles_text if lesson.kind == LessonKind.VIDEO else ""
         hits = score(terms, "", words)
-        if hits:
-            item = found.setdefault(lesson.id, Found(lesson.title, ("courses.lesson", {"lesson_id": lesson.id}),
-                                                     context=course_title,
-                                                     score=score(terms, lesson.title)))
-            item.score += hits
-            item.excerpt = item.excerpt or "字幕：" + excerpt(words, terms)
-    return _ranked(group, list(found.values()))
+        item.score += hits
+        # The text around a word found: in the body, else in the subtitles, else the body's start.
+        item.excerpt = "字幕：" + excerpt(words, terms) if hits and not score(terms, "", lesson.body_md) \
+            else excerpt(lesson.body_md, terms)
+        found.append(item)
+    return _ranked(group, found)
 
 
 def exams(terms: list[str], user) -> Group:

@@ -200,3 +200,33 @@ def test_0023_fills_the_summary_from_the_ledger_and_keeps_it(empty_database_url,
         with db.engine.connect() as conn:
             assert summary(conn)[-1] == (2, 2026, Decimal("1.00"), Decimal("1.25"), 4)
         db.engine.dispose()
+
+
+def test_0024_keeps_the_subtitle_words_of_existing_files(empty_database_url, tmp_path):
+    """0024 reads each lesson's subtitle file under MEDIA_DIR into lesson.subtitles_text; a
+    missing file leaves it empty."""
+    media = tmp_path / "media"
+    (media / "subtitles").mkdir(parents=True)
+    (media / "subtitles" / "1-a.vtt").write_text(
+        "WEBVTT\n\n1\n00:00:01.000 --> 00:00:03.000\n<b>遵义会议</b>是转折点\n", "utf-8")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEY": "x",
+                      "INSTANCE_PATH": str(tmp_path / "instance"), "MEDIA_DIR": str(media)})
+    with app.app_context():
+        upgrade(revision="0023")
+        with db.engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO course (id, slug, title, summary, track, required, completion_mode, sequential, "
+                "no_seek_ahead, published, reflection_required, reflection_min_chars, created_at, "
+                "audience_categories) VALUES (1, 'c', '党史', '', 'theory', false, 'timed', false, true, true, "
+                "false, 300, CURRENT_TIMESTAMP, '')"))
+            for lesson_id, name in ((1, "1-a.vtt"), (2, "2-gone.vtt"), (3, None)):
+                conn.execute(text(
+                    "INSERT INTO lesson (id, course_id, position, title, kind, body_md, media_status, "
+                    "duration_seconds, has_video, ladder, created_at, subtitles_name) VALUES (:id, 1, :id, '第一讲', "
+                    "'video', '', 'none', 0, true, '', CURRENT_TIMESTAMP, :name)"), {"id": lesson_id, "name": name})
+        upgrade()
+        with db.engine.connect() as conn:
+            words = dict(conn.execute(text("SELECT id, subtitles_text FROM lesson ORDER BY id")).all())
+        assert words == {1: "遵义会议是转折点", 2: None, 3: None}
+        downgrade(revision="0023")
+        db.engine.dispose()

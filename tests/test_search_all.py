@@ -53,15 +53,24 @@ def test_editor_sees_drafts_and_every_audience(make):
 def test_subtitles_of_video_lessons_are_searched(app, make):
     course = make.course(title="党史课程")
     lesson = make.video_lesson(course, title="视频第三讲")
-    folder = media.media_root() / "subtitles"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "l3.vtt").write_text("WEBVTT\n\n1\n00:00:01.000 --> 00:00:04.000\n遵义会议是党的历史上生死攸关的转折点\n",
-                                   "utf-8")
-    lesson.subtitles_name = "l3.vtt"
+    other = make.video_lesson(course, title="视频第四讲")
+    media.save_subtitles(lesson, "WEBVTT\n\n1\n00:00:01.000 --> 00:00:04.000\n<v 讲师>遵義會議是党的历史上生死攸关的转折点\n"
+                                 "\nNOTE 遵义会议 in a note is not spoken\n".encode())
     db.session.commit()
+    assert lesson.subtitles_text == "遵义会议是党的历史上生死攸关的转折点"  # cue words only, simplified
     groups = {g.kind: g for g in search_everything("遵义会议", make.user())}
     assert [item.title for item in groups["lessons"].items] == ["视频第三讲"]
-    assert "字幕" in groups["lessons"].items[0].excerpt
+    assert groups["lessons"].items[0].excerpt.startswith("字幕：")
+
+    # The words are the database's: the file is not read again; a new upload replaces them.
+    media.subtitles_path(lesson).unlink()
+    assert [i.title for i in {g.kind: g for g in search_everything("转折点", make.user())}["lessons"].items] == \
+        ["视频第三讲"]
+    media.save_subtitles(lesson, "WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n古田会议\n".encode())
+    media.save_subtitles(other, "WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n遵义会议\n".encode())
+    db.session.commit()
+    assert [i.title for i in {g.kind: g for g in search_everything("遵义会议", make.user())}["lessons"].items] == \
+        ["视频第四讲"]
 
 
 def test_empty_query_and_login(client, auth, make):
@@ -69,26 +78,3 @@ def test_empty_query_and_login(client, auth, make):
     auth.login(make.user())
     assert "搜索全部学习内容" in client.get("/search").get_data(as_text=True)
     assert "没有可以查找的词语" in client.get("/search?q=，。").get_data(as_text=True)
-
-
-def test_the_subtitle_cache_is_bounded_and_follows_a_changed_file(app, make):
-    import os
-
-    from school import search_all
-    course = make.course(title="党史课程")
-    lesson = make.video_lesson(course, title="视频第四讲")
-    folder = media.media_root() / "subtitles"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "l4.vtt"
-    path.write_text("WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n古田会议\n", "utf-8")
-    lesson.subtitles_name = "l4.vtt"
-    db.session.commit()
-    assert "古田会议" in search_all.subtitle_text(lesson)
-    path.write_text("WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n遵义会议\n", "utf-8")
-    os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 10))
-    assert "遵义会议" in search_all.subtitle_text(lesson)
-    # Every file date is a key of its own: old ones age out instead of piling up.
-    for i in range(search_all.SUBTITLE_CACHE + 5):
-        os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 1))
-        search_all.subtitle_text(lesson)
-    assert search_all._subtitle_words.cache_info().currsize <= search_all.SUBTITLE_CACHE

@@ -16,6 +16,7 @@ from flask import current_app
 
 from school import children
 from school.courses import probe as media_probe
+from school.courses import subtitles
 from school.courses.errors import CourseError
 from school.courses.models import Course, Lesson
 
@@ -90,6 +91,7 @@ def save_subtitles(lesson: Lesson, data: bytes) -> None:
         old.unlink(missing_ok=True)
     lesson.subtitles_name = f"{lesson.id}-{secrets.token_hex(6)}.vtt"
     (folder / lesson.subtitles_name).write_text(text, encoding="utf-8")
+    lesson.subtitles_text = subtitles.words_of(text)
 
 
 def save_cover(course: Course, data: bytes, filename: str) -> None:

@@ -197,6 +197,35 @@ def test_a_locked_account_still_opens_on_its_owners_phone(app, make):
     assert _login(app, owner.member_no, client=own_phone, address="10.7.0.9").status_code == 429
 
 
+def test_a_shared_phone_is_a_known_device_of_each_account_that_logged_in_on_it(app, make):
+    from itsdangerous import URLSafeSerializer
+
+    from school.accounts import devices
+
+    family = [make.user() for _ in range(devices.MAX_ACCOUNTS + 1)]
+    phone = CsrfClient(app.test_client())
+    for member in family:  # one after the other on the family's phone; the first is the oldest
+        _device_login(app, member, browser=phone)
+    for member in family:  # a stranger locks every account
+        for n in range(5):
+            _login(app, member.member_no, f"guess{n}pw", address=f"10.8.{member.id % 250}.{n}")
+    for member in family[1:]:
+        assert _login(app, member.member_no, client=phone, address=NAT).status_code == 302
+        phone.post("/logout")
+    # the sixth account's login pushed the first one out of the cookie
+    assert _login(app, family[0].member_no, client=phone, address=NAT).status_code == 429
+
+    # a cookie from before (one account: {"u", "d"}) still counts, and is carried over
+    old = CsrfClient(app.test_client())
+    with app.app_context():
+        legacy = URLSafeSerializer(app.secret_key, salt="school-login-device").dumps({"u": family[0].id, "d": "ab" * 16})
+    old.set_cookie("school_device", legacy, path="/login")
+    assert _login(app, family[0].member_no, client=old, address=NAT).status_code == 302
+    with app.test_request_context(headers={"Cookie": f"school_device={old.get_cookie('school_device', path='/login').value}"}):
+        from flask import request
+        assert devices.device_for(request, family[0].id) == "ab" * 16
+
+
 def test_a_known_device_has_its_own_failure_limit(app, make):
     owner = make.user()
     phone = _device_login(app, owner)

@@ -25,8 +25,9 @@ The rule, for a beat of ``tab`` on ``activity`` at ``now``:
   evidence a secretary can show.
 
 The presence prompt is scheduled here, on the server: ``presence_due_at`` is a random moment
-in the configured window after the session began or after the last answer; a page that never
-shows the prompt earns nothing after it. The service flushes; the caller commits.
+in the configured window after the first beat or after the last answer; a page that never
+shows the prompt earns nothing after it. Neither a takeover nor a silence moves it: only an
+answer does. The service flushes; the caller commits.
 """
 from __future__ import annotations
 
@@ -157,22 +158,22 @@ def beat(member, activity: Activity, tab: str, device: str, *, active: bool, tak
         lease.activity, lease.tab, lease.device = activity.key, tab, device
         lease.active, lease.last_beat_at, lease.interval_id = active, now, None
         lease.last_input_at = now  # opening or returning to the page is the member's input
-        if fresh:  # a new study session (as after a silence on the same page): a new prompt
-            lease.presence_due_at = _schedule(now, presence, rng)
+        if fresh:  # a new study session (as after a silence on the same page)
             lease.presence_answers = 0
-        elif lease.presence_due_at is None:
+        if lease.presence_due_at is None:
             lease.presence_due_at = _schedule(now, presence, rng)
-        # Otherwise a takeover from a live page keeps the prompt, pending or due, where it was —
-        # even for a page with prompts off: passing through one must not clear it, or a member
-        # would dodge a due prompt by switching there and back.
+        # Otherwise the prompt, pending or due, stays where it was — after a takeover, even by a
+        # page with prompts off, and after a silence: passing through a page must not clear it,
+        # and a script that goes quiet for a minute before each prompt could fall due must not
+        # push it back for ever (a due one is answered on return: one tap).
         lease.updated_at = now
         db.session.flush()
         return Credit(0.0, None, "started", presence_due=_due(lease, now, presence))
 
     if _stale(lease, now, max_gap):
-        # Back after a long silence (a sleeping phone woken up): a new study session, as at a start.
+        # Back after a long silence (a sleeping phone woken up): a new study session, as at a start
+        # (the prompt keeps its moment, as above).
         lease.last_input_at, lease.interval_id, lease.presence_answers = now, None, 0
-        lease.presence_due_at = _schedule(now, presence, rng)
     if input_at is not None:
         lease.last_input_at = max(lease.last_input_at or input_at, min(input_at, now))
     if active and not lease.active:

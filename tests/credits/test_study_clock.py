@@ -151,17 +151,38 @@ def test_a_takeover_keeps_the_presence_prompt(app, make, name):
     assert credits[-1].presence_due == due_now
 
 
-def test_a_new_session_after_a_silence_schedules_a_new_prompt(app, make):
-    """The exception: the lease left silent past the gap is a new study session, on any page,
-    as it is when the same page comes back (opening the page is the member's input)."""
+SILENCE_CASES = {
+    # name: (the prompt's state when the member falls silent at 1230, silence in s,
+    #         the first beat after it says the prompt is due)
+    "due and unanswered, back after a minute": (1230, 61, True),
+    "due and unanswered, back the next day": (1230, 86400, True),
+    "pending, back before it falls due": (600, 61, False),
+    "pending, the silence outlasts it": (600, 900, True),
+}
+
+
+@pytest.mark.parametrize("name", list(SILENCE_CASES))
+def test_a_silence_does_not_move_the_prompt(app, make, name):
+    """A silence past the gap starts a new study session, but the prompt keeps its moment: a
+    script quiet for a minute before each prompt could fall due would otherwise never see one.
+    A due prompt earns nothing until it is answered; then credit resumes."""
+    silent_at, silence, due_on_return = SILENCE_CASES[name]
     member = make.user()
     activity, tab, window = LESSON
-    for t in range(0, 1231, 30):
+    for t in range(0, silent_at + 1, 30):
         clock.beat(member, activity, tab, "", active=True, takeover=False, now=at(t), presence=window)
+    back = silent_at + silence
     other, other_tab, _ = OTHER_LESSON
-    credit = clock.beat(member, other, other_tab, "", active=True, takeover=True, now=at(1230 + 61), presence=window)
-    assert credit.reason == "started" and not credit.presence_due
-    assert db.session.get(StudyLease, member.id).presence_due_at == at(1291 + 1200)
+    credit = clock.beat(member, other, other_tab, "", active=True, takeover=True, now=at(back), presence=window)
+    assert credit.reason == "started" and credit.presence_due is due_on_return
+    assert db.session.get(StudyLease, member.id).presence_due_at == at(1200)
+    credit = clock.beat(member, other, other_tab, "", active=True, takeover=False, now=at(back + 30), presence=window)
+    assert credit.seconds == (0 if due_on_return else 30)
+    if due_on_return:
+        assert clock.answer_presence(member, at(back + 40), window)
+        credit = clock.beat(member, other, other_tab, "", active=True, takeover=False, now=at(back + 70),
+                            presence=window)
+        assert credit.seconds == pytest.approx(30) and not credit.presence_due
 
 
 # --- one lock per beat -----------------------------------------------------------------------

@@ -27,7 +27,7 @@ import shutil
 import tempfile
 from datetime import date, datetime
 from decimal import Decimal
-from typing import IO, Iterable
+from typing import IO, Iterable, NamedTuple, Sequence
 
 import xlsxwriter
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -80,6 +80,16 @@ def _column_names(count: int) -> list[str]:
     return [xl_col_to_name(col) for col in range(count)]
 
 
+class Cells(NamedTuple):
+    """A run of rendered cells (``XlsxSheet.render``): their XML with NUL for the row number,
+    the shared-string references among them, the first column and the number of columns."""
+
+    xml: str
+    uses: int
+    start: int
+    count: int
+
+
 class XlsxSheet:
     """One sheet of an ``XlsxBook``: rows are appended in order (constant memory).
 
@@ -95,17 +105,56 @@ class XlsxSheet:
     def __init__(self, book: "XlsxBook", worksheet):
         self.book, self.worksheet, self.row = book, worksheet, 0
 
-    def append(self, values: Iterable, style=None, styles: dict | None = None) -> None:
-        """Write ``values`` as the next row; ``style`` for every cell, ``styles`` per column index."""
+    def append(self, values: Iterable, style=None, styles: dict | None = None,
+               tail: Sequence[Cells] = ()) -> None:
+        """Write ``values`` as the next row; ``style`` for every cell, ``styles`` per column index;
+        ``tail``: runs of cells rendered beforehand (``render``), one after the other, for the
+        columns after ``values``."""
         ws, row = self.worksheet, self.row
-        self.row += 1
         if row >= ws.xls_rowmax:
             raise ValueError("工作表最多 1,048,576 行")
         values = list(values)
-        if len(values) > len(self.columns):
-            XlsxSheet.columns = _column_names(len(values))
-        cells, names, number, shared, uses = [], self.columns, str(row + 1), self.book.shared, 0
-        for col, value in enumerate(values):
+        if tail and tail[0].start != len(values):
+            raise ValueError(f"tail starts at column {tail[0].start}, not after the row's {len(values)} values")
+        self.row += 1
+        number = str(row + 1)
+        cells, uses = self._cells(values, 0, number, style, styles)
+        last = len(values) - 1
+        if tail:
+            rendered = []
+            for part in tail:
+                rendered.append(part.xml)
+                uses += part.uses
+                last += part.count
+            if any(rendered):
+                cells.append("".join(rendered).replace("\0", number))
+        self.book.workbook.str_table.count += uses
+        if not cells:
+            return
+        ws.fh.write(f'<row r="{number}">{"".join(cells)}</row>')
+        ws.previous_row = row  # XlsxWriter's own bookkeeping: rows before this one are written
+        if ws.dim_rowmin is None:
+            ws.dim_rowmin = row
+        ws.dim_rowmax = row
+        if ws.dim_colmin is None:
+            ws.dim_colmin = 0
+        if ws.dim_colmax is None or last > ws.dim_colmax:
+            ws.dim_colmax = last
+
+    def render(self, values: Iterable, start: int, style=None, styles: dict | None = None) -> Cells:
+        """``values`` as the cells of columns ``start``, ``start + 1`` … of any row (of any sheet
+        of the book), for ``append(…, tail=…)``: cells that repeat from row to row (the same
+        hours, labels, flags) are then turned into XML once, not once per row."""
+        values = list(values)
+        cells, uses = self._cells(values, start, "\0", style, styles)  # NUL: never in a cell (``clean``)
+        return Cells("".join(cells), uses, start, len(values))
+
+    def _cells(self, values: list, start: int, number: str, style, styles) -> tuple[list[str], int]:
+        """The XML of each non-empty cell, and how many of them refer to a shared string."""
+        if start + len(values) > len(self.columns):
+            XlsxSheet.columns = _column_names(start + len(values))
+        cells, names, shared, uses = [], self.columns, self.book.shared, 0
+        for col, value in enumerate(values, start):
             fmt = styles.get(col, style) if styles else style
             if value is None:
                 if fmt is not None:
@@ -145,19 +194,7 @@ class XlsxSheet:
                 continue
             s_attr = "" if fmt is None else f' s="{fmt._get_xf_index()}"'
             cells.append(f'<c r="{names[col]}{number}"{s_attr}{kind}><v>{text}</v></c>')
-        self.book.workbook.str_table.count += uses
-        if not cells:
-            return
-        ws.fh.write(f'<row r="{number}">{"".join(cells)}</row>')
-        ws.previous_row = row  # XlsxWriter's own bookkeeping: rows before this one are written
-        if ws.dim_rowmin is None:
-            ws.dim_rowmin = row
-        ws.dim_rowmax = row
-        last = len(values) - 1
-        if ws.dim_colmin is None:
-            ws.dim_colmin = 0
-        if ws.dim_colmax is None or last > ws.dim_colmax:
-            ws.dim_colmax = last
+        return cells, uses
 
     def _shared(self, value: str, fmt) -> tuple[str, int]:
         """A short text as a shared string: (its cell XML after ``<c r="…"``, 1), or ("…", 0)
@@ -174,6 +211,10 @@ class XlsxSheet:
     def _text(self, value: str, fmt) -> str:
         """A text cell's XML after its ``<c r="…"``: cleaned, a formula-like text quoted as text
         (empty: nothing to write)."""
+        if len(value) <= XLSX_MAX_CHARS // 2 and value.isalnum():
+            # Most names and numbers: letters and digits only — nothing to drop, escape or quote.
+            s_attr = "" if fmt is None else f' s="{fmt._get_xf_index()}"'
+            return f'{s_attr} t="inlineStr"><is><t>{value}</t></is></c>'
         value = NOT_XML.sub("", value)
         if value.startswith(FORMULA_STARTS):
             fmt = self.book._quoted(fmt)

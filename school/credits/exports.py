@@ -16,9 +16,13 @@ from decimal import Decimal
 from typing import IO, Iterator
 from urllib.parse import quote
 
+from sqlalchemy import select
+
 from school import diskspace
 from school.accounts.models import Organisation
 from school.credits import reports
+from school.credits.ledger import to_hours
+from school.credits.requirements import FLOATING
 from school.export_cells import XlsxBook, XlsxSheet, csv_row
 from school.extensions import db
 
@@ -84,20 +88,57 @@ class _MemberXlsxCells:
             found = known[value] = self.render([_hours(value)], col, styles=self.styles)
         return found
 
-    def tail(self, group, online, concentrated, metric_values) -> list:
+    def tail(self, group, online, concentrated, metric_values) -> tuple[list, float, bool]:
+        """The cells of 人员类别 … 是否达标 and the metrics, the member's total hours and whether
+        the requirement is met."""
         hours = self.hours
-        required, required_online, required_concentrated = self.required[group]
         online, concentrated = float(online), float(concentrated)  # Decimal on PostgreSQL
-        total = online + concentrated
-        gap_online = required_online - online if required_online > online else 0.0
-        gap_concentrated = required_concentrated - concentrated if required_concentrated > concentrated else 0.0
-        gaps = gap_online + gap_concentrated
-        short = required - total if required > total else 0.0
-        missing = short if short > gaps else gaps
+        total, required, gap_online, gap_concentrated, missing, met = float_status(
+            self.required[group], online, concentrated)
         return [self.labels[group], hours(4, online), hours(5, concentrated), hours(6, total), hours(7, required),
-                hours(8, gap_online), hours(9, gap_concentrated), hours(10, missing),
-                self.met[missing < HALF_CENT],
-                *[hours(12 + i, value) for i, value in enumerate(metric_values)]]
+                hours(8, gap_online), hours(9, gap_concentrated), hours(10, missing), self.met[met],
+                *[hours(12 + i, value) for i, value in enumerate(metric_values)]], total, met
+
+
+def float_status(required: tuple[float, float, float], online: float, concentrated: float) -> tuple:
+    """``reports.member_status`` in floating point, for hours that are whole cents: (total,
+    required total, online gap, concentrated gap, missing, met). Each figure is within a rounding
+    error of the exact one, so ``_hours`` (to cents) gives the same cell value."""
+    required_total, required_online, required_concentrated = required
+    total = online + concentrated
+    gap_online = required_online - online if required_online > online else 0.0
+    gap_concentrated = required_concentrated - concentrated if required_concentrated > concentrated else 0.0
+    gaps = gap_online + gap_concentrated
+    short = required_total - total if required_total > total else 0.0
+    missing = short if short > gaps else gaps
+    return total, required_total, gap_online, gap_concentrated, missing, missing < HALF_CENT
+
+
+class _Totals:
+    """One summary line's figures, summed while the member rows are written (the export reads
+    every member anyway; ``reports.org_report`` would read them all a second time)."""
+
+    __slots__ = ("members", "cents", "met", "floating", "floating_met", "metrics")
+
+    def __init__(self, metrics: int):
+        self.members = self.cents = self.met = self.floating = self.floating_met = 0
+        self.metrics = [0] * metrics
+
+    def add(self, total: float, met: bool, floating: bool, metric_values) -> None:
+        self.members += 1
+        self.cents += round(total * 100)  # a whole number of cents (see _MemberXlsxCells)
+        self.met += met
+        self.floating += floating
+        self.floating_met += floating and met
+        for i, value in enumerate(metric_values):
+            self.metrics[i] += value
+
+    def line(self, line: reports.OrgLine, metrics: list[reports.Metric]) -> reports.OrgLine:
+        """``line`` (organisation, name, path) with these figures, as ``org_report`` gives it."""
+        line.members, line.hours, line.met = self.members, Decimal(self.cents) / 100, self.met
+        line.floating, line.floating_met = self.floating, self.floating_met
+        line.metrics = {m.key: to_hours(value) for m, value in zip(metrics, self.metrics)}
+        return line
 
 
 def summary_values(line: reports.OrgLine, metrics) -> list:
@@ -148,24 +189,28 @@ class _Sheets:
 
 
 def write_xlsx(org: Organisation | None, period: reports.Period, target: IO[bytes]) -> None:
+    """A summary sheet (``org_report``'s lines: one per direct child, then 本级党员 and the total)
+    and one sheet per child subtree with its members. The summary is summed from the member rows
+    as they are written (constant memory: each sheet has a file of its own, so the summary
+    sheet, first in the book, is filled last)."""
     with XlsxBook(target) as book:
-        report = reports.org_report(org, period)
-        metrics = report.metrics
+        metrics = list(reports.METRICS)
         sheets = _Sheets(book)
         summary = sheets.new("汇总", SUMMARY_HEADERS + [m.label for m in metrics], [28] + [12] * 12)
         summary_formats = sheets.formats({2: "0.00", 3: "0.00", 5: "0%"})
-        for line in report.children + [report.total]:
-            values = summary_values(line, metrics)
-            if line is report.total:
-                values[0] = f"合计：{line.name}（{period.label}）"
-            summary.append(values, styles=summary_formats)
         member_formats = sheets.formats({i: "0.00" for i in range(4, 11)} | {12 + i: "0.00" for i in range(len(metrics))})
         widths = [24, 10, 12, 12] + [12] * 8
         headers = MEMBER_HEADERS + [m.label for m in metrics]
-        names = {line.path: line.name for line in report.children}
-        prefix = report.total.path
+        prefix = org.path if org is not None else "/"
+        children = db.session.execute(
+            select(Organisation.id, Organisation.name, Organisation.path)
+            .where(Organisation.parent_id == org.id if org is not None else Organisation.parent_id.is_(None))
+            .order_by(Organisation.name, Organisation.id)).all()
+        names = {path: name for _, name, path in children}
+        totals = {path: _Totals(len(metrics)) for _, _, path in children}
+        own = totals[prefix] = _Totals(len(metrics))
         cells = None
-        current_key, sheet = None, None
+        current_key, sheet, counted = None, None, own
         for _, name, member_no, org_path, org_name, group, online, concentrated, *metric_values in _rows(
                 reports.export_rows(org, period), db.session):
             rest = org_path[len(prefix):]
@@ -174,8 +219,22 @@ def write_xlsx(org: Organisation | None, period: reports.Period, target: IO[byte
                 current_key = key
                 sheet = sheets.new(names.get(key, "本级党员") if key != prefix else "本级党员", headers, widths)
                 cells = cells or _MemberXlsxCells(sheet, reports.requirements(period), member_formats, len(metrics))
-            sheet.append([org_name, name, member_no], styles=member_formats,
-                         tail=cells.tail(group, online, concentrated, metric_values))
+                counted = totals.get(key, own)
+            tail, total, met = cells.tail(group, online, concentrated, metric_values)
+            sheet.append([org_name, name, member_no], styles=member_formats, tail=tail)
+            counted.add(total, met, group == FLOATING, metric_values)
+        lines = [totals[path].line(reports.OrgLine(org_id, name, path), metrics) for org_id, name, path in children]
+        if own.members:
+            lines.append(own.line(reports.OrgLine(org.id if org else None, "本级党员", prefix), metrics))
+        total_line = reports.OrgLine(org.id if org else None, org.name if org else "全校", prefix)
+        for line in lines:
+            total_line.add_line(line)
+        total_line.metrics = {m.key: total_line.metrics.get(m.key, reports.ZERO) for m in metrics}
+        for line in lines:
+            summary.append(summary_values(line, metrics), styles=summary_formats)
+        values = summary_values(total_line, metrics)
+        values[0] = f"合计：{total_line.name}（{period.label}）"
+        summary.append(values, styles=summary_formats)
 
 
 def xlsx_file(org: Organisation | None, period: reports.Period) -> str:

@@ -25,11 +25,13 @@ import io
 import re
 import shutil
 import tempfile
+import zipfile
 from datetime import date, datetime
 from decimal import Decimal
 from typing import IO, Iterable, NamedTuple, Sequence
 
 import xlsxwriter
+import xlsxwriter.workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -168,7 +170,8 @@ class XlsxSheet:
                 if hit is None:
                     if len(value) <= SHARED_MAX_CHARS and len(shared) < SHARED_MAX_TEXTS:
                         hit = shared[(value, fmt)] = self._shared(value, fmt)
-                        uses -= hit[1]  # _get_shared_string_index counted this first use
+                        # _get_shared_string_index counted this first use; the row counts it
+                        self.book.workbook.str_table.count -= hit[1]
                     else:
                         hit = (self._text(value, fmt), 0)
                 tail, counted = hit
@@ -238,13 +241,26 @@ class XlsxSheet:
             self.worksheet.set_column(col, col, width)
 
 
+class _ZipFile(zipfile.ZipFile):
+    """XlsxWriter's archive, compressed at the level its file asks for (``_Target.compresslevel``;
+    XlsxWriter itself has no such option)."""
+
+    def __init__(self, file, *args, **kwargs):
+        kwargs.setdefault("compresslevel", getattr(file, "compresslevel", None))
+        super().__init__(file, *args, **kwargs)
+
+
+xlsxwriter.workbook.ZipFile = _ZipFile  # the name _store_workbook creates its archive with
+
+
 class _Target:
     """The caller's file as XlsxWriter's zip archive sees it. After a failure writes go nowhere:
     the half-written archive's finaliser (at garbage collection) then cannot fail on the
     caller's file, closed and removed by then."""
 
-    def __init__(self, target: IO[bytes]):
+    def __init__(self, target: IO[bytes], compresslevel: int | None = None):
         self.target, self.failed, self.position = target, False, 0
+        self.compresslevel = compresslevel
 
     def fail(self) -> None:
         try:
@@ -290,9 +306,10 @@ class XlsxBook:
     DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
     DATE_FORMAT = "yyyy-mm-dd"
 
-    def __init__(self, target: IO[bytes]):
+    def __init__(self, target: IO[bytes], compresslevel: int | None = None):
+        """``compresslevel``: zlib's 1 (fastest) to 9; None, zlib's default (6)."""
         self.tmpdir = tempfile.mkdtemp(prefix="school-xlsx-")
-        self.target = _Target(target)
+        self.target = _Target(target, compresslevel)
         try:
             self.workbook = xlsxwriter.Workbook(self.target, {
                 "constant_memory": True, "tmpdir": self.tmpdir, "strings_to_formulas": False,

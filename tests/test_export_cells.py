@@ -79,3 +79,67 @@ def test_a_failed_export_leaves_no_temporary_files():
     done.sheet("名单").append(["李四"])
     done.close()
     assert not os.path.exists(done.tmpdir)
+
+
+def _sheet_xml(data: bytes, name: str = "xl/worksheets/sheet1.xml") -> bytes:
+    import zipfile
+    return zipfile.ZipFile(io.BytesIO(data)).read(name)
+
+
+def test_rendered_tail_writes_the_same_cells_as_append():
+    """``render`` once, ``append(…, tail=…)`` on many rows and sheets: the same sheet XML as
+    appending every value, shared-string counts included."""
+    rows = [["甲", "B001", "是", 1.5, None, Decimal("2.25"), "=x", 7],
+            ["乙2", "-3", "是", 1.5, None, Decimal("2.25"), "=x", 7],
+            ["丙", "", "是", 1.5, None, Decimal("2.25"), "=x", 7]]
+
+    def plain(book):
+        styles = {3: book.style(num_format="0.00"), 4: book.style(num_format="0.00")}
+        for title in ("一", "二"):
+            sheet = book.sheet(title)
+            for row in rows:
+                sheet.append(row, styles=styles)
+
+    def rendered(book):
+        styles = {3: book.style(num_format="0.00"), 4: book.style(num_format="0.00")}
+        tail = None
+        for title in ("一", "二"):
+            sheet = book.sheet(title)
+            for row in rows:
+                # rendered in parts, as the credits export does (one part per column)
+                tail = tail or [sheet.render(row[2:5], 2, styles=styles), sheet.render(row[5:], 5, styles=styles)]
+                sheet.append(row[:2], styles=styles, tail=tail)
+
+    a, b = xlsx_bytes(plain), xlsx_bytes(rendered)
+
+    def described(data):
+        book = load_workbook(io.BytesIO(data))
+        return [[(c.coordinate, c.value, c.data_type, c.number_format, c.quotePrefix) for c in row]
+                for sheet in book.worksheets for row in sheet.iter_rows()]
+
+    def string_counts(data):  # <sst count=… uniqueCount=…>: the same references, in another order
+        import re
+        return re.search(rb"<sst [^>]*>", _sheet_xml(data, "xl/sharedStrings.xml")).group()
+
+    assert described(a) == described(b) and string_counts(a) == string_counts(b)
+    cells = [[c.value for c in row] for row in load_workbook(io.BytesIO(b))["二"].iter_rows()]
+    assert cells[1] == ["乙2", "-3", "是", 1.5, None, 2.25, "=x", 7]
+    with pytest.raises(ValueError):
+        xlsx_bytes(lambda book: book.sheet("x").append(["a"], tail=[book.sheet("y").render([1], 2)]))
+
+
+def test_compression_level_changes_the_size_not_the_content():
+    def fill(book):
+        sheet = book.sheet("名单")
+        for i in range(2000):
+            sheet.append([f"党员{i}", i * 0.25, "是"])
+
+    def book_at(level):
+        buffer = io.BytesIO()
+        with XlsxBook(buffer, compresslevel=level) as book:
+            fill(book)
+        return buffer.getvalue()
+
+    fast, default = book_at(1), book_at(None)
+    assert len(fast) > len(default)
+    assert _sheet_xml(fast) == _sheet_xml(default)

@@ -151,6 +151,15 @@ class XlsxSheet:
         cells, uses = self._cells(values, start, "\0", style, styles)  # NUL: never in a cell (``clean``)
         return Cells("".join(cells), uses, start, len(values))
 
+    def text(self, value: str, col: int, fmt=None) -> Cells:
+        """``render([value], style=fmt)`` in column ``col`` for a text that rarely repeats (a
+        name, a number): letters and digits only (most) are written inline, kept out of the
+        book's shared strings; anything else as ``render`` writes it."""
+        if len(value) <= XLSX_MAX_CHARS // 2 and value.isalnum() and col < len(self.columns):  # see _text
+            s_attr = "" if fmt is None else f' s="{fmt._get_xf_index()}"'
+            return Cells(f'<c r="{self.columns[col]}\0"{s_attr} t="inlineStr"><is><t>{value}</t></is></c>', 0, col, 1)
+        return self.render([value], col, style=fmt)
+
     def _cells(self, values: list, start: int, number: str, style, styles) -> tuple[list[str], int]:
         """The XML of each non-empty cell, and how many of them refer to a shared string."""
         if start + len(values) > len(self.columns):

@@ -77,30 +77,32 @@ class _MemberXlsxCells:
         self.required = {group: (float(req.total), float(req.online), float(req.concentrated))
                          for group, req in table.items()}
         self.columns: list[dict] = [{} for _ in range(12 + metrics)]  # by column index
+        self.metric_columns = range(12, 12 + metrics)
         self.labels = {group: sheet.render([reports.GROUP_LABELS.get(group, group)], 3, styles=styles)
                        for group in table}
         self.met = {True: sheet.render(["是"], 11, styles=styles), False: sheet.render(["否"], 11, styles=styles)}
 
     def hours(self, col: int, value):
-        """Column ``col``'s cell for ``value`` hours (rendered when first seen)."""
+        """Column ``col``'s cell for ``value`` hours, rendered (a value not seen yet)."""
         known = self.columns[col]
-        found = known.get(value)
-        if found is None:
-            if len(known) >= self.LIMIT:
-                known.clear()
-            found = known[value] = self.render([_hours(value)], col, styles=self.styles)
+        if len(known) >= self.LIMIT:
+            known.clear()
+        found = known[value] = self.render([_hours(value)], col, styles=self.styles)
         return found
 
     def tail(self, group, online, concentrated, metric_values) -> tuple[list, float, bool]:
         """The cells of 人员类别 … 是否达标 and the metrics, the member's total hours and whether
         the requirement is met."""
-        hours = self.hours
         online, concentrated = float(online), float(concentrated)  # Decimal on PostgreSQL
         total, required, gap_online, gap_concentrated, missing, met = float_status(
             self.required[group], online, concentrated)
-        return [self.labels[group], hours(4, online), hours(5, concentrated), hours(6, total), hours(7, required),
-                hours(8, gap_online), hours(9, gap_concentrated), hours(10, missing), self.met[met],
-                *[hours(12 + i, value) for i, value in enumerate(metric_values)]], total, met
+        c, render = self.columns, self.hours  # a dict lookup per cell; rendering only what is new
+        return [self.labels[group], c[4].get(online) or render(4, online),
+                c[5].get(concentrated) or render(5, concentrated), c[6].get(total) or render(6, total),
+                c[7].get(required) or render(7, required), c[8].get(gap_online) or render(8, gap_online),
+                c[9].get(gap_concentrated) or render(9, gap_concentrated), c[10].get(missing) or render(10, missing),
+                self.met[met], *[c[col].get(value) or render(col, value)
+                                 for col, value in zip(self.metric_columns, metric_values)]], total, met
 
 
 def float_status(required: tuple[float, float, float], online: float, concentrated: float) -> tuple:
@@ -130,11 +132,14 @@ class _Totals:
     def add(self, total: float, met: bool, floating: bool, metric_values) -> None:
         self.members += 1
         self.cents += round(total * 100)  # a whole number of cents (see _MemberXlsxCells)
-        self.met += met
-        self.floating += floating
-        self.floating_met += floating and met
-        for i, value in enumerate(metric_values):
-            self.metrics[i] += value
+        if met:
+            self.met += 1
+        if floating:
+            self.floating += 1
+            self.floating_met += met
+        if any(metric_values):
+            for i, value in enumerate(metric_values):
+                self.metrics[i] += value
 
     def line(self, line: reports.OrgLine, metrics: list[reports.Metric]) -> reports.OrgLine:
         """``line`` (organisation, name, path) with these figures, as ``org_report`` gives it."""
@@ -213,18 +218,28 @@ def write_xlsx(org: Organisation | None, period: reports.Period, target: IO[byte
         totals = {path: _Totals(len(metrics)) for _, _, path in children}
         own = totals[prefix] = _Totals(len(metrics))
         cells = None
-        current_key, sheet, counted = None, None, own
+        current_key, current_org, sheet, counted = None, None, None, own
+        org_cells: dict[str, object] = {}  # organisation name → its rendered cell (a shared string)
+        name_style, number_style = member_formats.get(1), member_formats.get(2)
         for _, name, member_no, org_path, org_name, group, online, concentrated, *metric_values in _rows(
                 reports.export_rows(org, period), db.session):
-            rest = org_path[len(prefix):]
-            key = prefix + rest.split("/", 1)[0] + "/" if rest else prefix
-            if key != current_key:
-                current_key = key
-                sheet = sheets.new(names.get(key, "本级党员") if key != prefix else "本级党员", headers, widths)
-                cells = cells or _MemberXlsxCells(sheet, reports.requirements(period), member_formats, len(metrics))
-                counted = totals.get(key, own)
+            if org_path != current_org:  # rows come grouped by organisation
+                current_org = org_path
+                rest = org_path[len(prefix):]
+                key = prefix + rest.split("/", 1)[0] + "/" if rest else prefix
+                if key != current_key:
+                    current_key = key
+                    sheet = sheets.new(names.get(key, "本级党员") if key != prefix else "本级党员", headers, widths)
+                    cells = cells or _MemberXlsxCells(sheet, reports.requirements(period), member_formats,
+                                                      len(metrics))
+                    counted = totals.get(key, own)
+                if len(org_cells) >= cells.LIMIT:
+                    org_cells.clear()
+                org_cell = org_cells.get(org_name) or org_cells.setdefault(
+                    org_name, sheet.render([org_name], 0, styles=member_formats))
             tail, total, met = cells.tail(group, online, concentrated, metric_values)
-            sheet.append([org_name, name, member_no], styles=member_formats, tail=tail)
+            sheet.append((), tail=[org_cell, sheet.text(name, 1, name_style), sheet.text(member_no, 2, number_style),
+                                   *tail])
             counted.add(total, met, group == FLOATING, metric_values)
         lines = [totals[path].line(reports.OrgLine(org_id, name, path), metrics) for org_id, name, path in children]
         if own.members:

@@ -96,16 +96,24 @@ class XlsxSheet:
     """One sheet of an ``XlsxBook``: rows are appended in order (constant memory).
 
     Each row's XML is written straight to XlsxWriter's row file (``worksheet.fh`` in
-    constant-memory mode) by one join, as XlsxWriter itself would write it (inline strings;
+    constant-memory mode, ``PENDING`` rows at a time) by one join, as XlsxWriter itself would write it (inline strings;
     ``_xHHHH_`` escaped; the cells' format indexes from XlsxWriter's formats). Going through
     ``write_string`` and friends cost about 50 Python calls per cell: 1.8 million cells
     (a county's roster) took about as long as openpyxl. XlsxWriter still writes everything
     else: the package, styles, dimensions, column widths, panes, merges."""
 
     columns = _column_names(64)
+    PENDING = 200  # rows written to the row file at once (one write per row cost more than the row)
 
     def __init__(self, book: "XlsxBook", worksheet):
         self.book, self.worksheet, self.row = book, worksheet, 0
+        self.pending: list[str] = []
+
+    def flush(self) -> None:
+        """Write the pending rows to XlsxWriter's row file."""
+        if self.pending:
+            self.worksheet.fh.write("".join(self.pending))
+            self.pending.clear()
 
     def append(self, values: Iterable, style=None, styles: dict | None = None,
                tail: Sequence[Cells] = ()) -> None:
@@ -123,17 +131,18 @@ class XlsxSheet:
         cells, uses = self._cells(values, 0, number, style, styles)
         last = len(values) - 1
         if tail:
-            rendered = []
-            for part in tail:
-                rendered.append(part.xml)
-                uses += part.uses
-                last += part.count
-            if any(rendered):
-                cells.append("".join(rendered).replace("\0", number))
+            xml, counts, _, widths = zip(*tail)  # the runs' fields, column by column
+            uses += sum(counts)
+            last += sum(widths)
+            if any(xml):
+                cells.append("".join(xml).replace("\0", number))
         self.book.workbook.str_table.count += uses
         if not cells:
             return
-        ws.fh.write(f'<row r="{number}">{"".join(cells)}</row>')
+        pending = self.pending
+        pending.append(f'<row r="{number}">{"".join(cells)}</row>')
+        if len(pending) >= self.PENDING:
+            self.flush()
         ws.previous_row = row  # XlsxWriter's own bookkeeping: rows before this one are written
         if ws.dim_rowmin is None:
             ws.dim_rowmin = row
@@ -327,6 +336,7 @@ class XlsxBook:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             raise
         self.used: set[str] = set()
+        self.sheets: list[XlsxSheet] = []
         self.shared: dict[tuple, tuple[str, int]] = {}  # (short text, format) → (cell XML tail, 1 if shared)
         self._styles: dict[tuple, object] = {}
         self._props: dict[int, dict] = {}
@@ -356,6 +366,7 @@ class XlsxBook:
     def sheet(self, name: str, fallback: str = "工作表", widths: Iterable[float] = (),
               freeze_header: bool = False) -> XlsxSheet:
         sheet = XlsxSheet(self, self.workbook.add_worksheet(sheet_title(name, self.used, fallback=fallback)))
+        self.sheets.append(sheet)
         sheet.widths(widths)
         if freeze_header:
             sheet.worksheet.freeze_panes(1, 0)
@@ -364,6 +375,8 @@ class XlsxBook:
     def close(self) -> None:
         """Write the file (a sheet first if there is none) and remove the temporary files."""
         try:
+            for sheet in self.sheets:
+                sheet.flush()
             self.workbook.close()
         except BaseException:
             self.target.fail()

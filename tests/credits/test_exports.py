@@ -140,7 +140,7 @@ def test_export_of_the_world_with_formula_names_and_control_characters(app, make
     make.user(org=t["a1"], name="=1+1\x07")
     make.user(org=t["a1"], name="@SUM(A1)", member_no="-5")
     make.user(org=t["a2"], name="李_x0041_ 四 ")
-    make.user(org=t["root"], name="本级\x00")
+    make.user(org=t["root"], name="本级\x1f")  # (PostgreSQL refuses NUL)
     db.session.commit()
     assert_same_as_report(t["root"], reports.Period(YEAR))
     book = written_book(t["root"], reports.Period(YEAR))

@@ -17,6 +17,12 @@ summary, and a fill from nothing).
 
     .venv/bin/python bench/reports.py                                   # SQLite
     .venv/bin/python bench/reports.py --pg postgresql://postgres@127.0.0.1:5432/school_reports
+    .venv/bin/python bench/reports.py --export-only --keep /tmp/bench-reports.db   # the export only, data kept
+
+``--export-only`` measures only the root XLSX export against its two bare member SQLs, round by
+round (medians), and the export's peak memory. ``--keep`` keeps the generated data (SQLite: that
+file; PostgreSQL: the schema) and reuses it on the next run, so code before and after a change
+can be timed on the same rows.
 
 Generation uses executemany (SQLite) or COPY (PostgreSQL); on PostgreSQL the data goes to a
 schema of its own (``bench_reports``), dropped afterwards.
@@ -248,6 +254,51 @@ def measure(app, info: dict, repeat: int, before: bool = True) -> dict:
     return out
 
 
+def measure_export(app, info: dict, repeat: int) -> dict:
+    """The root XLSX export and its two bare member SQLs, one of each per round (medians), and
+    the export's peak Python memory for a small branch and for the root."""
+    from school.accounts.models import Organisation
+    from school.credits import exports, reports
+
+    samples: dict[str, list[float]] = {}
+    out = {}
+    with app.app_context():
+        root = db.session.get(Organisation, 1)
+        general = db.session.get(Organisation, info["general_branch"])
+        period = reports.Period(YEAR)
+
+        def bare(sql, prefix):
+            args = {"year": YEAR, "prefix": prefix + "%", "low": prefix, "high": prefix[:-1] + "0"}
+            return lambda: db.session.execute(text(sql), args).all()
+
+        def export(org):
+            def run():
+                with tempfile.TemporaryFile() as target:
+                    exports.write_xlsx(org, period, target)
+            return run
+
+        variants = {"bare_members": bare(BARE_MEMBERS, root.path),
+                    "bare_members_summary": bare(BARE_MEMBERS_SUMMARY, root.path),
+                    "export_root": export(root)}
+        for fn in variants.values():
+            fn()  # warm
+        for _ in range(repeat):
+            for key, fn in variants.items():
+                started = time.perf_counter()
+                fn()
+                samples.setdefault(key, []).append(time.perf_counter() - started)
+        out = {key: statistics.median(values) for key, values in samples.items()}
+        for name, org in (("branch", general), ("root", root)):
+            tracemalloc.start()
+            export(org)()
+            out[f"peak_{name}"] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        out["rows_branch"] = db.session.execute(text(
+            "SELECT count(*) FROM users u JOIN organisation o ON o.id = u.org_id WHERE o.path LIKE :p"),
+            {"p": general.path + "%"}).scalar()
+    return out
+
+
 def measure_interleaved(app, info: dict, repeat: int) -> dict:
     """The root and branch figures only, each round running every variant once in turn, so a
     change of the machine's load hits all of them alike (medians over the rounds)."""
@@ -295,13 +346,34 @@ def run(label: str, url: str, args) -> None:
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "TESTING": True,
                       "INSTANCE_PATH": tempfile.mkdtemp(prefix="bench-instance-")})
     with app.app_context():
-        db.create_all()
         engine = db.engine
-        info = generate(engine, args.members, args.entries)
-    print(f"[{label}] generated {info['orgs']} organisations, {info['members']} members, "
-          f"{info['entries']} ledger rows in {info['seconds']:.1f} s (the summary filled by the trigger)")
+        with engine.connect() as conn:
+            kept = args.keep and engine.dialect.has_table(conn, "credit_entry") and \
+                conn.execute(text("SELECT count(*) FROM users")).scalar() >= args.members
+        if kept:
+            orgs, leaves = build_tree()
+            info = dict(orgs=len(orgs), members=args.members, entries=args.entries, seconds=0.0,
+                        branch=leaves[len(leaves) // 2], general_branch=orgs[20][0])
+        else:
+            db.create_all()
+            info = generate(engine, args.members, args.entries)
+    if kept:
+        print(f"[{label}] reusing the kept data ({args.members} members)")
+    else:
+        print(f"[{label}] generated {info['orgs']} organisations, {info['members']} members, "
+              f"{info['entries']} ledger rows in {info['seconds']:.1f} s (the summary filled by the trigger)")
     ms = lambda s: f"{s * 1000:.1f} ms"  # noqa: E731
     load = lambda: "load %.1f %.1f %.1f" % os.getloadavg()  # noqa: E731
+    if args.export_only:
+        print(f"[{label}] {load()}")
+        m = measure_export(app, info, args.repeat)
+        print(f"[{label}] XLSX export root {ms(m['export_root'])}  vs bare member SQL {ms(m['bare_members'])}"
+              f"  ratio {m['export_root'] / m['bare_members']:.2f};  vs bare member SQL over the summary "
+              f"{ms(m['bare_members_summary'])}  ratio {m['export_root'] / m['bare_members_summary']:.2f}")
+        print(f"[{label}] export peak memory: {m['rows_branch']} rows {m['peak_branch'] / 2**20:.1f} MiB, "
+              f"{args.members} rows {m['peak_root'] / 2**20:.1f} MiB")
+        print(f"[{label}] {load()}")
+        return
     if args.interleaved:
         print(f"[{label}] {load()}")
         m = measure_interleaved(app, info, args.repeat)
@@ -335,19 +407,21 @@ def run(label: str, url: str, args) -> None:
 
 
 @contextmanager
-def pg_schema(database_url: str, schema: str):
-    """A fresh PostgreSQL ``schema`` for a bench's data, dropped afterwards; yields the URL whose
-    connections work in it (``search_path``)."""
+def pg_schema(database_url: str, schema: str, keep: bool = False):
+    """A fresh PostgreSQL ``schema`` for a bench's data, dropped afterwards (``keep``: kept, and
+    an existing one reused); yields the URL whose connections work in it (``search_path``)."""
     url = normalise_database_url(database_url)
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
+        if not keep:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
     try:
         yield url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
     finally:
-        with engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        if not keep:
+            with engine.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         engine.dispose()
 
 
@@ -363,12 +437,20 @@ def main():
                         help="only the root and branch reports and their baselines, measured in turn round by round")
     parser.add_argument("--no-before", action="store_true",
                         help="skip the root report summed from the ledger (the code before the summary)")
+    parser.add_argument("--export-only", action="store_true",
+                        help="only the root XLSX export and its bare member SQLs (round by round), and its memory")
+    parser.add_argument("--keep", metavar="SQLITE_FILE", default="",
+                        help="keep the data and reuse it next time: SQLite in this file, PostgreSQL in the "
+                             "schema bench_reports_kept (the other parts change the data: use with --export-only)")
     args = parser.parse_args()
     if not args.skip_sqlite:
-        with tempfile.TemporaryDirectory() as tmp:
-            run("SQLite", f"sqlite:///{tmp}/bench.db", args)
+        if args.keep:
+            run("SQLite", f"sqlite:///{Path(args.keep).resolve()}", args)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                run("SQLite", f"sqlite:///{tmp}/bench.db", args)
     if args.pg:
-        with pg_schema(args.pg, "bench_reports") as url:
+        with pg_schema(args.pg, "bench_reports_kept" if args.keep else "bench_reports", keep=bool(args.keep)) as url:
             run("PostgreSQL", url, args)
 
 if __name__ == "__main__":

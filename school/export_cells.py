@@ -25,11 +25,13 @@ import io
 import re
 import shutil
 import tempfile
+import zipfile
 from datetime import date, datetime
 from decimal import Decimal
-from typing import IO, Iterable
+from typing import IO, Iterable, NamedTuple, Sequence
 
 import xlsxwriter
+import xlsxwriter.workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -80,32 +82,99 @@ def _column_names(count: int) -> list[str]:
     return [xl_col_to_name(col) for col in range(count)]
 
 
+class Cells(NamedTuple):
+    """A run of rendered cells (``XlsxSheet.render``): their XML with NUL for the row number,
+    the shared-string references among them, the first column and the number of columns."""
+
+    xml: str
+    uses: int
+    start: int
+    count: int
+
+
 class XlsxSheet:
     """One sheet of an ``XlsxBook``: rows are appended in order (constant memory).
 
     Each row's XML is written straight to XlsxWriter's row file (``worksheet.fh`` in
-    constant-memory mode) by one join, as XlsxWriter itself would write it (inline strings;
+    constant-memory mode, ``PENDING`` rows at a time) by one join, as XlsxWriter itself would write it (inline strings;
     ``_xHHHH_`` escaped; the cells' format indexes from XlsxWriter's formats). Going through
     ``write_string`` and friends cost about 50 Python calls per cell: 1.8 million cells
     (a county's roster) took about as long as openpyxl. XlsxWriter still writes everything
     else: the package, styles, dimensions, column widths, panes, merges."""
 
     columns = _column_names(64)
+    PENDING = 200  # rows written to the row file at once (one write per row cost more than the row)
 
     def __init__(self, book: "XlsxBook", worksheet):
         self.book, self.worksheet, self.row = book, worksheet, 0
+        self.pending: list[str] = []
 
-    def append(self, values: Iterable, style=None, styles: dict | None = None) -> None:
-        """Write ``values`` as the next row; ``style`` for every cell, ``styles`` per column index."""
+    def flush(self) -> None:
+        """Write the pending rows to XlsxWriter's row file."""
+        if self.pending:
+            self.worksheet.fh.write("".join(self.pending))
+            self.pending.clear()
+
+    def append(self, values: Iterable, style=None, styles: dict | None = None,
+               tail: Sequence[Cells] = ()) -> None:
+        """Write ``values`` as the next row; ``style`` for every cell, ``styles`` per column index;
+        ``tail``: runs of cells rendered beforehand (``render``), one after the other, for the
+        columns after ``values``."""
         ws, row = self.worksheet, self.row
-        self.row += 1
         if row >= ws.xls_rowmax:
             raise ValueError("工作表最多 1,048,576 行")
         values = list(values)
-        if len(values) > len(self.columns):
-            XlsxSheet.columns = _column_names(len(values))
-        cells, names, number, shared, uses = [], self.columns, str(row + 1), self.book.shared, 0
-        for col, value in enumerate(values):
+        if tail and tail[0].start != len(values):
+            raise ValueError(f"tail starts at column {tail[0].start}, not after the row's {len(values)} values")
+        self.row += 1
+        number = str(row + 1)
+        cells, uses = self._cells(values, 0, number, style, styles)
+        last = len(values) - 1
+        if tail:
+            xml, counts, _, widths = zip(*tail)  # the runs' fields, column by column
+            uses += sum(counts)
+            last += sum(widths)
+            if any(xml):
+                cells.append("".join(xml).replace("\0", number))
+        self.book.workbook.str_table.count += uses
+        if not cells:
+            return
+        pending = self.pending
+        pending.append(f'<row r="{number}">{"".join(cells)}</row>')
+        if len(pending) >= self.PENDING:
+            self.flush()
+        ws.previous_row = row  # XlsxWriter's own bookkeeping: rows before this one are written
+        if ws.dim_rowmin is None:
+            ws.dim_rowmin = row
+        ws.dim_rowmax = row
+        if ws.dim_colmin is None:
+            ws.dim_colmin = 0
+        if ws.dim_colmax is None or last > ws.dim_colmax:
+            ws.dim_colmax = last
+
+    def render(self, values: Iterable, start: int, style=None, styles: dict | None = None) -> Cells:
+        """``values`` as the cells of columns ``start``, ``start + 1`` … of any row (of any sheet
+        of the book), for ``append(…, tail=…)``: cells that repeat from row to row (the same
+        hours, labels, flags) are then turned into XML once, not once per row."""
+        values = list(values)
+        cells, uses = self._cells(values, start, "\0", style, styles)  # NUL: never in a cell (``clean``)
+        return Cells("".join(cells), uses, start, len(values))
+
+    def text(self, value: str, col: int, fmt=None) -> Cells:
+        """``render([value], style=fmt)`` in column ``col`` for a text that rarely repeats (a
+        name, a number): letters and digits only (most) are written inline, kept out of the
+        book's shared strings; anything else as ``render`` writes it."""
+        if len(value) <= XLSX_MAX_CHARS // 2 and value.isalnum() and col < len(self.columns):  # see _text
+            s_attr = "" if fmt is None else f' s="{fmt._get_xf_index()}"'
+            return Cells(f'<c r="{self.columns[col]}\0"{s_attr} t="inlineStr"><is><t>{value}</t></is></c>', 0, col, 1)
+        return self.render([value], col, style=fmt)
+
+    def _cells(self, values: list, start: int, number: str, style, styles) -> tuple[list[str], int]:
+        """The XML of each non-empty cell, and how many of them refer to a shared string."""
+        if start + len(values) > len(self.columns):
+            XlsxSheet.columns = _column_names(start + len(values))
+        cells, names, shared, uses = [], self.columns, self.book.shared, 0
+        for col, value in enumerate(values, start):
             fmt = styles.get(col, style) if styles else style
             if value is None:
                 if fmt is not None:
@@ -119,7 +188,8 @@ class XlsxSheet:
                 if hit is None:
                     if len(value) <= SHARED_MAX_CHARS and len(shared) < SHARED_MAX_TEXTS:
                         hit = shared[(value, fmt)] = self._shared(value, fmt)
-                        uses -= hit[1]  # _get_shared_string_index counted this first use
+                        # _get_shared_string_index counted this first use; the row counts it
+                        self.book.workbook.str_table.count -= hit[1]
                     else:
                         hit = (self._text(value, fmt), 0)
                 tail, counted = hit
@@ -145,19 +215,7 @@ class XlsxSheet:
                 continue
             s_attr = "" if fmt is None else f' s="{fmt._get_xf_index()}"'
             cells.append(f'<c r="{names[col]}{number}"{s_attr}{kind}><v>{text}</v></c>')
-        self.book.workbook.str_table.count += uses
-        if not cells:
-            return
-        ws.fh.write(f'<row r="{number}">{"".join(cells)}</row>')
-        ws.previous_row = row  # XlsxWriter's own bookkeeping: rows before this one are written
-        if ws.dim_rowmin is None:
-            ws.dim_rowmin = row
-        ws.dim_rowmax = row
-        last = len(values) - 1
-        if ws.dim_colmin is None:
-            ws.dim_colmin = 0
-        if ws.dim_colmax is None or last > ws.dim_colmax:
-            ws.dim_colmax = last
+        return cells, uses
 
     def _shared(self, value: str, fmt) -> tuple[str, int]:
         """A short text as a shared string: (its cell XML after ``<c r="…"``, 1), or ("…", 0)
@@ -174,6 +232,10 @@ class XlsxSheet:
     def _text(self, value: str, fmt) -> str:
         """A text cell's XML after its ``<c r="…"``: cleaned, a formula-like text quoted as text
         (empty: nothing to write)."""
+        if len(value) <= XLSX_MAX_CHARS // 2 and value.isalnum():
+            # Most names and numbers: letters and digits only — nothing to drop, escape or quote.
+            s_attr = "" if fmt is None else f' s="{fmt._get_xf_index()}"'
+            return f'{s_attr} t="inlineStr"><is><t>{value}</t></is></c>'
         value = NOT_XML.sub("", value)
         if value.startswith(FORMULA_STARTS):
             fmt = self.book._quoted(fmt)
@@ -197,13 +259,26 @@ class XlsxSheet:
             self.worksheet.set_column(col, col, width)
 
 
+class _ZipFile(zipfile.ZipFile):
+    """XlsxWriter's archive, compressed at the level its file asks for (``_Target.compresslevel``;
+    XlsxWriter itself has no such option)."""
+
+    def __init__(self, file, *args, **kwargs):
+        kwargs.setdefault("compresslevel", getattr(file, "compresslevel", None))
+        super().__init__(file, *args, **kwargs)
+
+
+xlsxwriter.workbook.ZipFile = _ZipFile  # the name _store_workbook creates its archive with
+
+
 class _Target:
     """The caller's file as XlsxWriter's zip archive sees it. After a failure writes go nowhere:
     the half-written archive's finaliser (at garbage collection) then cannot fail on the
     caller's file, closed and removed by then."""
 
-    def __init__(self, target: IO[bytes]):
+    def __init__(self, target: IO[bytes], compresslevel: int | None = None):
         self.target, self.failed, self.position = target, False, 0
+        self.compresslevel = compresslevel
 
     def fail(self) -> None:
         try:
@@ -249,9 +324,10 @@ class XlsxBook:
     DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
     DATE_FORMAT = "yyyy-mm-dd"
 
-    def __init__(self, target: IO[bytes]):
+    def __init__(self, target: IO[bytes], compresslevel: int | None = None):
+        """``compresslevel``: zlib's 1 (fastest) to 9; None, zlib's default (6)."""
         self.tmpdir = tempfile.mkdtemp(prefix="school-xlsx-")
-        self.target = _Target(target)
+        self.target = _Target(target, compresslevel)
         try:
             self.workbook = xlsxwriter.Workbook(self.target, {
                 "constant_memory": True, "tmpdir": self.tmpdir, "strings_to_formulas": False,
@@ -260,6 +336,7 @@ class XlsxBook:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             raise
         self.used: set[str] = set()
+        self.sheets: list[XlsxSheet] = []
         self.shared: dict[tuple, tuple[str, int]] = {}  # (short text, format) → (cell XML tail, 1 if shared)
         self._styles: dict[tuple, object] = {}
         self._props: dict[int, dict] = {}
@@ -289,6 +366,7 @@ class XlsxBook:
     def sheet(self, name: str, fallback: str = "工作表", widths: Iterable[float] = (),
               freeze_header: bool = False) -> XlsxSheet:
         sheet = XlsxSheet(self, self.workbook.add_worksheet(sheet_title(name, self.used, fallback=fallback)))
+        self.sheets.append(sheet)
         sheet.widths(widths)
         if freeze_header:
             sheet.worksheet.freeze_panes(1, 0)
@@ -297,6 +375,8 @@ class XlsxBook:
     def close(self) -> None:
         """Write the file (a sheet first if there is none) and remove the temporary files."""
         try:
+            for sheet in self.sheets:
+                sheet.flush()
             self.workbook.close()
         except BaseException:
             self.target.fail()

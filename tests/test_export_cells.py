@@ -79,3 +79,72 @@ def test_a_failed_export_leaves_no_temporary_files():
     done.sheet("名单").append(["李四"])
     done.close()
     assert not os.path.exists(done.tmpdir)
+
+
+def _sheet_xml(data: bytes, name: str = "xl/worksheets/sheet1.xml") -> bytes:
+    import zipfile
+    return zipfile.ZipFile(io.BytesIO(data)).read(name)
+
+
+def test_rendered_tail_writes_the_same_cells_as_append():
+    """``render`` once, ``append(…, tail=…)`` on many rows and sheets: the same sheet XML as
+    appending every value, shared-string counts included."""
+    rows = [["甲", "B001", "是", 1.5, None, Decimal("2.25"), "=x", 7],
+            ["乙2", "-3", "是", 1.5, None, Decimal("2.25"), "=x", 7],
+            ["丙", "", "是", 1.5, None, Decimal("2.25"), "=x", 7]]
+
+    def plain(book):
+        styles = {3: book.style(num_format="0.00"), 4: book.style(num_format="0.00")}
+        for title in ("一", "二"):
+            sheet = book.sheet(title)
+            for row in rows:
+                sheet.append(row, styles=styles)
+
+    def rendered(book):
+        styles = {3: book.style(num_format="0.00"), 4: book.style(num_format="0.00")}
+        tail = None
+        for title in ("一", "二"):
+            sheet = book.sheet(title)
+            for row in rows:
+                # rendered in parts, as the credits export does (one part per column)
+                tail = tail or [sheet.render(row[2:5], 2, styles=styles), sheet.render(row[5:], 5, styles=styles)]
+                if title == "一":
+                    sheet.append(row[:2], styles=styles, tail=tail)
+                else:  # names and numbers through ``text``: "-3" quoted, "" no cell
+                    sheet.append((), tail=[sheet.text(row[0], 0), sheet.text(row[1], 1), *tail])
+
+    a, b = xlsx_bytes(plain), xlsx_bytes(rendered)
+
+    def described(data):
+        book = load_workbook(io.BytesIO(data))
+        return [[(c.coordinate, c.value, c.data_type, c.number_format, c.quotePrefix) for c in row]
+                for sheet in book.worksheets for row in sheet.iter_rows()]
+
+    def references(data):  # <sst count=…>: how many cells refer to a shared string
+        import re
+        return int(re.search(rb'<sst [^>]*count="(\d+)"', _sheet_xml(data, "xl/sharedStrings.xml")).group(1))
+
+    assert described(a) == described(b)
+    # The same references, but for the four names and numbers ``text`` wrote inline (甲, 乙2, 丙, B001).
+    assert references(b) == references(a) - 4 == 18
+    cells = [[c.value for c in row] for row in load_workbook(io.BytesIO(b))["二"].iter_rows()]
+    assert cells[1] == ["乙2", "-3", "是", 1.5, None, 2.25, "=x", 7]
+    with pytest.raises(ValueError):
+        xlsx_bytes(lambda book: book.sheet("x").append(["a"], tail=[book.sheet("y").render([1], 2)]))
+
+
+def test_compression_level_changes_the_size_not_the_content():
+    def fill(book):
+        sheet = book.sheet("名单")
+        for i in range(2000):
+            sheet.append([f"党员{i}", i * 0.25, "是"])
+
+    def book_at(level):
+        buffer = io.BytesIO()
+        with XlsxBook(buffer, compresslevel=level) as book:
+            fill(book)
+        return buffer.getvalue()
+
+    fast, default = book_at(1), book_at(None)
+    assert len(fast) > len(default)
+    assert _sheet_xml(fast) == _sheet_xml(default)

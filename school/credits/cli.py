@@ -46,7 +46,8 @@ def reports_branch(org, year, fmt, output):
             if fmt == "xlsx":
                 exports.write_xlsx(organisation, period, target)
             else:
-                for line in exports.csv_lines(reports.all_members(organisation, period), reports.METRICS, db.session):
+                cells = exports.MemberCells(period, list(reports.METRICS))
+                for line in exports.csv_lines(reports.export_rows(organisation, period), cells, db.session):
                     target.write(line.encode("utf-8"))
         os.replace(partial, target_path)
     except Exception as exc:

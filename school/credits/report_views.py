@@ -85,11 +85,12 @@ def export_csv():
     org, period = _org(), _period()
     # The query is built here (it reads the requirements); the rows are read while the
     # response streams, after the view returned, on a session of their own.
-    query, metrics, engine = reports.all_members(org, period), list(reports.METRICS), db.engine
+    query, engine = reports.export_rows(org, period), db.engine
+    cells = exports.MemberCells(period, list(reports.METRICS))
 
     def generate():
         with Session(engine) as session:
-            for line in exports.csv_lines(query, metrics, session):
+            for line in exports.csv_lines(query, cells, session):
                 yield line.encode("utf-8")
 
     response = Response(generate(), mimetype="text/csv")

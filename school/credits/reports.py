@@ -539,6 +539,64 @@ def _all_members(shape: Shape) -> Select:
     return select(rows).order_by(path_order(rows.c.org_path), rows.c.name, rows.c.member_id)
 
 
+def export_rows(org: Organisation | None, period: Period) -> Select:
+    """Every member row for the exports, ordered so that each child subtree is contiguous: the
+    member, the organisation, the period's hours (rounded to cents in SQL, as ``member_rows``)
+    and the metric columns. One flat join, without ``member_rows``' layers: the requirement,
+    gaps and "met" depend only on (group, online, concentrated) — a few hundred distinct
+    values for 100,000 members — and the exports compute them once per distinct value
+    (``member_status``) instead of the database once per member."""
+    return _export_rows(Shape.of(org, period, metrics=METRICS)).params(_subtree_params(org))
+
+
+@_cached
+def _export_rows(shape: Shape) -> Select:
+    subtree, sums, on = _hours_source(shape)
+    query = (
+        select(User.id.label("member_id"), User.name.label("name"), User.member_no.label("member_no"),
+               Organisation.path.label("org_path"), Organisation.name.label("org_name"), _group().label("grp"),
+               func.round(func.coalesce(sums.c.online, 0), 2).label("online"),
+               func.round(func.coalesce(sums.c.concentrated, 0), 2).label("concentrated"))
+        .select_from(User).join(Organisation, User.org_id == Organisation.id).outerjoin(sums, on)
+        .where(User.active.is_(True), subtree, _in_groups([str(g) for g, _ in shape.table]))
+    )
+    for metric in shape.metrics:
+        values = metric.member_values(shape.period).subquery(f"metric_{metric.key}")
+        query = query.outerjoin(values, values.c[values.c.keys()[0]] == User.id).add_columns(
+            func.coalesce(values.c[values.c.keys()[1]], 0).label(metric.key))
+    return query.order_by(path_order(Organisation.path), User.name, User.id)
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    """A member's figures against the requirement, as ``member_rows`` computes them in SQL."""
+
+    total: Decimal
+    required: Decimal
+    gap_online: Decimal
+    gap_concentrated: Decimal
+    missing: Decimal
+    met: bool
+
+
+def requirements(period: Period) -> dict:
+    """The period's requirement per group (category or floating), for ``member_status``."""
+    return dict(_requirement_table(period.year))
+
+
+def member_status(table: dict, group: str, online, concentrated) -> MemberStatus:
+    """``member_rows``' total, requirement, gaps, missing and "met" for one member, in exact
+    decimals (``online``/``concentrated`` as the database hands them back: Decimal, or a float
+    on SQLite, already rounded to cents)."""
+    req = table[group]
+    online, concentrated = Decimal(str(online)), Decimal(str(concentrated))
+    total = online + concentrated
+    gap_online = max(req.online - online, ZERO)
+    gap_concentrated = max(req.concentrated - concentrated, ZERO)
+    missing = max(req.total - total, gap_online + gap_concentrated, ZERO)
+    return MemberStatus(total, req.total, gap_online, gap_concentrated, missing, missing < HALF_CENT)
+
+
 def group_label(row) -> str:
     return GROUP_LABELS.get(row.grp, row.grp)
 

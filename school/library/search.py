@@ -26,7 +26,7 @@ from school.extensions import db
 from school.library import index, levels, ranking, result_cache, scoring
 from school.library.models import DocStatus, Document
 from school.library.queries import ParsedQuery, build, parse, rarity_weights, simplified, single_character
-from school.library.snippets import snippet
+from school.library.snippets import sentence_ends, snippet
 from school.library.synonyms import SYNONYMS
 
 MAX_RELATED_WORDS = 20  # words that stand in for a one-character search
@@ -193,19 +193,21 @@ def search(text: str | None, *, include_drafts: bool = False, category: str | No
     cached = current_searcher()
     key = (result_cache.version_of(cached), text, include_drafts, category, year_from, year_to, region, sort,
            results.page, per_page, with_snippets)
-    kept = result_cache.get(key)
+    kept, docs = result_cache.get(key), None
     if kept is None:
-        kept = _search(cached, parsed, results, include_drafts=include_drafts, category=category,
-                       year_from=year_from, year_to=year_to, sort=sort, with_snippets=with_snippets, region=region)
+        kept, docs = _search(cached, parsed, results, include_drafts=include_drafts, category=category,
+                             year_from=year_from, year_to=year_to, sort=sort, with_snippets=with_snippets,
+                             region=region)
         result_cache.put(key, kept)
-    _restore(results, kept)
+    _restore(results, kept, docs)
     return results
 
 
 def _search(cached: _CachedSearcher, parsed: ParsedQuery, results: Results, *, include_drafts: bool,
             category: str | None, year_from: int | None, year_to: int | None, sort: str, with_snippets: bool,
-            region: str | None) -> result_cache.KeptPage:
-    """The page of ``results`` as computed from the index: ids, scores and snippets."""
+            region: str | None) -> tuple[result_cache.KeptPage, dict[int, Document]]:
+    """The page of ``results`` as computed from the index (ids, scores and snippets), and
+    the documents it shows, read for the snippets (so ``_restore`` needs not read them)."""
     per_page = results.per_page
     filters = []
     if not include_drafts:
@@ -223,7 +225,7 @@ def _search(cached: _CachedSearcher, parsed: ParsedQuery, results: Results, *, i
     allowed = cached.filters[key] if filters else None
     if allowed is not None and not allowed:
         # nothing passes the filters (Whoosh would read an empty set as "no filter")
-        return result_cache.KeptPage((), 0, results.page, results.message)
+        return result_cache.KeptPage((), 0, results.page, results.message), {}
 
     doc_count = searcher.doc_count()
 
@@ -249,13 +251,13 @@ def _search(cached: _CachedSearcher, parsed: ParsedQuery, results: Results, *, i
         ranked = [ranking.Ranked(docnum, key or 0.0) for docnum, key in page_hits]
     else:
         ranked = _ranked(cached, searcher, parsed, query, weights, allowed, results)
-    hits = _kept_hits(cached.catalog, ranked, parsed, with_snippets)
+    hits, docs = _kept_hits(cached.catalog, ranked, parsed, with_snippets)
     message = results.message
     if parsed.truncated:
         message = "查询内容过长，只按前 200 个字查找。"
     elif related and related[char]:
         message = f"按单字“{char}”查找，也包括含有它的词语，如{'、'.join(related[char][:5])}。"
-    return result_cache.KeptPage(tuple(hits), results.total, results.page, message)
+    return result_cache.KeptPage(tuple(hits), results.total, results.page, message), docs
 
 
 def _ranked(cached: _CachedSearcher, searcher, parsed: ParsedQuery, query, weights: dict[str, float],
@@ -294,46 +296,77 @@ def _about_a_matter(parsed: ParsedQuery) -> bool:
 
 # Built once: SQLAlchemy keeps a statement's cache key, so each search only binds its ids
 # (building the select and its key again cost about as much as running it on SQLite).
-_BODIES = select(Document.id, Document.body, Document.summary).where(
-    Document.id.in_(bindparam("ids", expanding=True)))
+_BODIES = select(Document.id, Document.body).where(Document.id.in_(bindparam("ids", expanding=True)))
 _DOCUMENTS = select(Document).options(defer(Document.body)).where(Document.id.in_(bindparam("ids", expanding=True)))
 
 
+def _documents(ids) -> dict[int, Document]:
+    """The documents of ``ids`` without their bodies."""
+    return {d.id: d for d in db.session.scalars(_DOCUMENTS, {"ids": list(ids)})} if ids else {}
+
+
+def _bodies(docs: list[Document]) -> dict[int, result_cache.KeptBody]:
+    """The bodies of ``docs`` with their sentence ends, kept per process under each document's
+    revision (its ``content_hash`` covers the body, ``updated_at`` moves with every save), so
+    a long law is not read and scanned again for every query that shows it; the bodies of
+    documents saved since, or not kept, are read."""
+    uri = current_app.config.get("SQLALCHEMY_DATABASE_URI", "")
+    keys = {doc.id: (uri, doc.id, doc.content_hash, doc.updated_at) for doc in docs}
+    found = {}
+    for doc_id, key in keys.items():
+        kept = result_cache.bodies.get(key)
+        if kept is not None:
+            found[doc_id] = kept
+    missing = [doc_id for doc_id in keys if doc_id not in found]
+    if missing:
+        limit = result_cache.body_chars()
+        for row in db.session.execute(_BODIES, {"ids": missing}):
+            body = row.body or ""
+            found[row.id] = kept = result_cache.KeptBody(body, sentence_ends(body))
+            result_cache.bodies.put(keys[row.id], kept, limit)
+    return found
+
+
 def _kept_hits(catalog: ranking.Catalog, ranked: list[ranking.Ranked], parsed: ParsedQuery,
-               with_snippets: bool) -> list[result_cache.KeptHit]:
-    """The page's hits as ids, scores and snippets. Only the bodies of the documents shown
-    are read (for their snippets), not those of the related documents and versions listed
-    under them."""
+               with_snippets: bool) -> tuple[list[result_cache.KeptHit], dict[int, Document]]:
+    """The page's hits as ids, scores and snippets, and its documents (the hits', their
+    related documents' and versions', without bodies). Only the bodies of the documents
+    shown are read (for their snippets), not those of the related documents and versions
+    listed under them."""
     entries = catalog.entries
     shown = [(r, entries[r.docnum]) for r in ranked if r.docnum in entries]
-    bodies = {}
-    if with_snippets and shown:
-        ids = [entry.id for _, entry in shown]
-        bodies = {row.id: row for row in db.session.execute(_BODIES, {"ids": ids})}
+    related = [(tuple(entries[d].id for d in r.related[:5] if d in entries),
+                tuple(entries[d].id for d in r.versions if d in entries)) for r, _ in shown]
+    wanted = {entry.id for _, entry in shown}
+    for more in related:
+        wanted.update(more[0] + more[1])
+    docs = _documents(wanted)
+    texts = _bodies([docs[entry.id] for _, entry in shown if entry.id in docs]) if with_snippets else {}
     terms = parsed.highlight_terms()
     hits = []
-    for r, entry in shown:
+    for (r, entry), (related_ids, version_ids) in zip(shown, related):
         html, anchor = "", None
         if with_snippets:
-            row = bodies.get(entry.id)
-            if row is None:
+            text = texts.get(entry.id)
+            if text is None:
                 continue  # deleted since the index last heard: skip rather than fail
-            html, anchor = snippet(row.body, terms, fallback=row.summary)
+            html, anchor = snippet(text.body, terms, fallback=docs[entry.id].summary, ends=text.ends)
         hits.append(result_cache.KeptHit(
             entry.id, round(r.score, 3), html, anchor, None if entry.versions == 1 else entry.current,
-            tuple(entries[d].id for d in r.related[:5] if d in entries),
-            tuple(entries[d].id for d in r.versions if d in entries)))
-    return hits
+            related_ids, version_ids))
+    return hits, docs
 
 
-def _restore(results: Results, kept: result_cache.KeptPage) -> None:
-    """``results`` from a kept page: its documents read (without their bodies) for this request."""
+def _restore(results: Results, kept: result_cache.KeptPage, docs: dict[int, Document] | None = None) -> None:
+    """``results`` from a kept page: its documents read (without their bodies) for this
+    request, unless the page was just computed (``docs``, read for it)."""
     results.total, results.page = kept.total, kept.page
     results.message = kept.message or results.message
-    wanted = {h.doc_id for h in kept.hits}
-    for h in kept.hits:
-        wanted.update(h.related + h.versions)
-    docs = {d.id: d for d in db.session.scalars(_DOCUMENTS, {"ids": list(wanted)})} if wanted else {}
+    if docs is None:
+        wanted = {h.doc_id for h in kept.hits}
+        for h in kept.hits:
+            wanted.update(h.related + h.versions)
+        docs = _documents(wanted)
     for h in kept.hits:
         doc = docs.get(h.doc_id)
         if doc is None:

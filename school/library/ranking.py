@@ -100,13 +100,25 @@ class Catalog:
         # Names a member may type: short titles that read like the name of a law.
         self.names = sorted((n for n in self.by_short if len(n) >= 3 or (len(n) == 2 and n.endswith("法"))),
                             key=len, reverse=True)
+        # The names by their first two characters and by their first one, in the order of
+        # ``names``: a query is looked for only among the names that can be in it (each name
+        # is two characters or more), not all 1,300 of them.
+        self._by_start: dict[str, list[int]] = {}
+        self._by_first: dict[str, list[str]] = {}
+        for i, name in enumerate(self.names):
+            self._by_start.setdefault(name[:2], []).append(i)
+            self._by_first.setdefault(name[0], []).append(name)
 
     # --- which documents a query names -----------------------------------------------------
 
     def named_in(self, text: str, synonyms: dict[str, tuple[str, ...]] | None = None) -> list[str]:
         """The titles (short forms) written in ``text``, longest first, none inside another found."""
         found: list[tuple[int, int, str]] = []
-        for name in self.names:
+        by_start = self._by_start
+        at = set()
+        for i in range(len(text) - 1):
+            at.update(by_start.get(text[i:i + 2], ()))
+        for name in [self.names[i] for i in sorted(at)]:  # those whose start is in ``text``, in order
             start = text.find(name)
             if start < 0:
                 continue
@@ -130,8 +142,8 @@ class Catalog:
             return []
         suffix = next(s for s in SUFFIXES if text.endswith(s))
         matches = []
-        for name in self.names:
-            if name[0] != text[0] or not name.endswith(suffix) or len(name) <= len(text):
+        for name in self._by_first.get(text[0], ()):  # the names starting as ``text``, in order
+            if not name.endswith(suffix) or len(name) <= len(text):
                 continue
             it = iter(name)
             if all(ch in it for ch in text):

@@ -83,6 +83,10 @@ class PageCache:
 
 
 pages = PageCache()
+# Documents as search results show them (``search._documents``), per index version: small
+# (no body), at most this many per process.
+documents = PageCache()
+DOCUMENTS_KEPT = 10_000
 
 
 def limit() -> int:

@@ -238,6 +238,25 @@ class _Evaluator:
             return got
         leaf.reset()
         ids, weights, vals = [], [], [] if values else None
+        if type(leaf) is W3LeafMatcher and not leaf._byteids:
+            # a block's ids are stored as the gaps between them (``_read_ids`` adds them up
+            # one by one in Python): summed here by numpy, the same integers
+            while leaf.is_active():
+                if leaf._data is None:
+                    leaf._read_data()
+                if leaf._weights is None:
+                    leaf._read_weights()
+                i = leaf._i
+                ids.append(np.cumsum(np.array(leaf._data[0], dtype=np.int64))[i:])
+                weights.append(np.array(leaf._weights[i:], dtype=np.float64))
+                if values:
+                    if leaf._values is None:
+                        leaf._read_values()
+                    vals.extend(leaf._values[i:])
+                leaf._next_block()
+            got = self.postings[key] = (np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64),
+                                        np.concatenate(weights) if weights else np.zeros(0), vals)
+            return got
         if type(leaf) is W3LeafMatcher:
             while leaf.is_active():
                 if leaf._ids is None:

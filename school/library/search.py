@@ -195,8 +195,10 @@ def search(text: str | None, *, include_drafts: bool = False, category: str | No
            with_snippets)
     kept = result_cache.get(key)
     if kept is None:
-        kept = _search(cached, parsed, results, version, include_drafts=include_drafts, category=category,
-                       year_from=year_from, year_to=year_to, sort=sort, with_snippets=with_snippets, region=region)
+        with scoring.terms_looked_up_once(cached.searcher):
+            kept = _search(cached, parsed, results, version, include_drafts=include_drafts, category=category,
+                           year_from=year_from, year_to=year_to, sort=sort, with_snippets=with_snippets,
+                           region=region)
         result_cache.put(key, kept)
     _restore(results, kept, version)
     return results

@@ -6,9 +6,9 @@ database state its searcher reflects and the index generation it reads,
 (``normal_text``), the filters, the sort and the page. Any change to the documents moves the
 database state on, so pages of the old version are never found again (they age out of the LRU);
 nothing has to be told to forget them. What is kept does not depend on who asked: document ids,
-scores, snippets — the documents themselves are read again for each request — and whether
-drafts were included is part of the key, so a page an editor saw (drafts included) is never
-shown to a member.
+scores, snippets — the documents are listed from ``documents``, per index version too — and
+whether drafts were included is part of the key, so a page an editor saw (drafts included)
+is never shown to a member.
 
 ``SEARCH_PAGES_KEPT`` (``SCHOOL_SEARCH_PAGES_KEPT``, default 2000; 0 turns the cache off)
 bounds the pages each process keeps, the least recently used going first.

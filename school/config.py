@@ -73,6 +73,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "SEARCH_RECHECK_MS": int(env.get("SCHOOL_SEARCH_RECHECK_MS", 500)),
         # Search result pages each process keeps (library.result_cache); 0 turns the cache off.
         "SEARCH_PAGES_KEPT": int(env.get("SCHOOL_SEARCH_PAGES_KEPT", 2000)),
+        # Characters of document bodies each process keeps for snippets (per revision); 0: none.
+        "SEARCH_BODIES_KEPT_CHARS": int(env.get("SCHOOL_SEARCH_BODIES_KEPT_CHARS", 8_000_000)),
         "LIBRARY_HEARTBEAT_SECONDS": int(env.get("SCHOOL_LIBRARY_HEARTBEAT_SECONDS", 30)),
         "COURSES_HEARTBEAT_SECONDS": float(env.get("SCHOOL_COURSES_HEARTBEAT_SECONDS", 10)),
         # A TrueType font with Chinese glyphs for PDF study records (default: WenQuanYi Micro Hei).

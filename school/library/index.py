@@ -122,9 +122,17 @@ def _state_file(path: Path) -> Path:
     return path / "state.json"
 
 
+# Built once, and as two scalar subqueries: SQLite answers ``count(*)`` alone from the
+# table's b-tree and ``max`` alone from the index on updated_at, but ``count(id), max(…)``
+# together scans every row of that index (≈ 25× the time for 1,561 documents). Every search
+# page reads it. ``id`` is the primary key, never NULL: ``count(*)`` is ``count(id)``.
+_DATABASE_STATE = select(select(func.count()).select_from(Document.__table__).scalar_subquery(),
+                         select(func.max(Document.updated_at)).scalar_subquery())
+
+
 def database_state() -> dict:
     with db.engine.connect() as conn:
-        count, newest = conn.execute(select(func.count(Document.id), func.max(Document.updated_at))).one()
+        count, newest = conn.execute(_DATABASE_STATE).one()
     return {"schema": SCHEMA_VERSION, "count": count, "newest": newest.isoformat() if newest else None}
 
 

@@ -97,16 +97,32 @@ class Catalog:
                 for entry in group:
                     entry.versions = len(group)
                 self.versions_of[group[0].docnum] = [e.docnum for e in group[1:]]
+        self.current_of: dict[int, int] = {}  # an older version → the current one it is listed under
+        for current, older in self.versions_of.items():
+            for docnum in older:
+                self.current_of.setdefault(docnum, current)
         # Names a member may type: short titles that read like the name of a law.
         self.names = sorted((n for n in self.by_short if len(n) >= 3 or (len(n) == 2 and n.endswith("法"))),
                             key=len, reverse=True)
+        # The names by their first two characters and by their first one, in the order of
+        # ``names``: a query is looked for only among the names that can be in it (each name
+        # is two characters or more), not all 1,300 of them.
+        self._by_start: dict[str, list[int]] = {}
+        self._by_first: dict[str, list[str]] = {}
+        for i, name in enumerate(self.names):
+            self._by_start.setdefault(name[:2], []).append(i)
+            self._by_first.setdefault(name[0], []).append(name)
 
     # --- which documents a query names -----------------------------------------------------
 
     def named_in(self, text: str, synonyms: dict[str, tuple[str, ...]] | None = None) -> list[str]:
         """The titles (short forms) written in ``text``, longest first, none inside another found."""
         found: list[tuple[int, int, str]] = []
-        for name in self.names:
+        by_start = self._by_start
+        at = set()
+        for i in range(len(text) - 1):
+            at.update(by_start.get(text[i:i + 2], ()))
+        for name in [self.names[i] for i in sorted(at)]:  # those whose start is in ``text``, in order
             start = text.find(name)
             if start < 0:
                 continue
@@ -130,8 +146,8 @@ class Catalog:
             return []
         suffix = next(s for s in SUFFIXES if text.endswith(s))
         matches = []
-        for name in self.names:
-            if name[0] != text[0] or not name.endswith(suffix) or len(name) <= len(text):
+        for name in self._by_first.get(text[0], ()):  # the names starting as ``text``, in order
+            if not name.endswith(suffix) or len(name) <= len(text):
                 continue
             it = iter(name)
             if all(ch in it for ch in text):
@@ -173,18 +189,23 @@ class Ranked:
     versions: list[int] = field(default_factory=list)  # its 历史版本 that matched too
 
 
-def _coverage(title: str, words: list[str], weights: dict[str, float]) -> float:
-    total = sum(weights.get(w, 1.0) for w in words)
+def _query_coverage(words: list[str], weights: dict[str, float]) -> tuple[float, list[tuple[str, float, list[str]]]]:
+    """What ``_coverage`` needs of the query — its total weight, and each word with its weight
+    and sub-words — worked out once per ranking, not once per title."""
+    return sum(weights.get(w, 1.0) for w in words), [(w, weights.get(w, 1.0), sub_words(w)) for w in words]
+
+
+def _coverage(title: str, words: list[str], weights: dict[str, float],
+              query: tuple[float, list[tuple[str, float, list[str]]]] | None = None) -> float:
+    total, terms = query or _query_coverage(words, weights)
     if not total:
         return 0.0
     got = 0.0
-    for word in words:
+    for word, weight, parts in terms:
         if word in title:
-            got += weights.get(word, 1.0)
-        else:
-            parts = sub_words(word)
-            if parts and all(p in title for p in parts):
-                got += 0.5 * weights.get(word, 1.0)
+            got += weight
+        elif parts and all(p in title for p in parts):
+            got += 0.5 * weight
     return got / total
 
 
@@ -228,11 +249,12 @@ def rerank(catalog: Catalog, scored: list[tuple[int, float]], *, words: list[str
                 base.setdefault(docnum, 0.0)
     scores: dict[int, float] = {}
     related_of: dict[int, str] = {}
+    coverage = _query_coverage(words, weights)
     for docnum, b in base.items():
         entry = catalog.entries.get(docnum)
         if entry is None:
             continue
-        score = b + COVERAGE * _coverage(entry.title, words, weights)
+        score = b + COVERAGE * _coverage(entry.title, words, weights, coverage)
         score += LEVEL * levels.LEVEL_PRIOR.get(entry.level, 0.0)
         if docnum in named_docs:
             score += NAMED if not part or entry.part == part or not entry.part else NAMED_OTHER_PART
@@ -262,7 +284,7 @@ def rerank(catalog: Catalog, scored: list[tuple[int, float]], *, words: list[str
             heads[name].related.append(docnum)
             continue
         if not entry.current:
-            current = next((d for d, older in catalog.versions_of.items() if docnum in older), None)
+            current = catalog.current_of.get(docnum)
             if current in placed:
                 placed[current].versions.append(docnum)
                 continue

@@ -6,23 +6,30 @@ database state its searcher reflects and the index generation it reads,
 (``normal_text``), the filters, the sort and the page. Any change to the documents moves the
 database state on, so pages of the old version are never found again (they age out of the LRU);
 nothing has to be told to forget them. What is kept does not depend on who asked: document ids,
-scores, snippets — the documents themselves are read again for each request — and whether
-drafts were included is part of the key, so a page an editor saw (drafts included) is never
-shown to a member.
+scores, snippets — the documents are listed from ``documents``, per index version too — and
+whether drafts were included is part of the key, so a page an editor saw (drafts included)
+is never shown to a member.
 
 ``SEARCH_PAGES_KEPT`` (``SCHOOL_SEARCH_PAGES_KEPT``, default 2000; 0 turns the cache off)
 bounds the pages each process keeps, the least recently used going first.
+
+Also kept per process: the bodies of the documents whose snippets were cut (``bodies``), with
+their sentence ends — per revision of each document, not per query: under the document's id,
+``content_hash`` (of the body, among others) and ``updated_at``, read with the document on each
+search, so a saved document is read again. ``SEARCH_BODIES_KEPT_CHARS`` bounds their size.
 """
 from __future__ import annotations
 
 import json
 import threading
+from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from flask import current_app
 
 DEFAULT_KEPT = 2000
+DEFAULT_BODY_CHARS = 8_000_000  # the 1,561 laws of the corpus hold 8.5 million: ≈ 16 MB of text
 
 
 @dataclass(frozen=True)
@@ -76,10 +83,64 @@ class PageCache:
 
 
 pages = PageCache()
+# Documents as search results show them (``search._documents``), per index version: small
+# (no body), at most this many per process.
+documents = PageCache()
+DOCUMENTS_KEPT = 10_000
 
 
 def limit() -> int:
     return int(current_app.config.get("SEARCH_PAGES_KEPT", DEFAULT_KEPT))
+
+
+@dataclass(frozen=True)
+class KeptBody:
+    body: str
+    ends: array  # ``snippets.sentence_ends(body)``
+
+
+class BodyCache:
+    """Documents' bodies for snippets, a bounded LRU (in characters) shared by the threads of
+    one process. The key holds the document's revision (``search._bodies``), so a document
+    saved since is a new key; the old one ages out."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._bodies: OrderedDict[tuple, KeptBody] = OrderedDict()
+        self.chars = 0
+
+    def get(self, key: tuple) -> KeptBody | None:
+        with self._lock:
+            kept = self._bodies.get(key)
+            if kept is not None:
+                self._bodies.move_to_end(key)
+            return kept
+
+    def put(self, key: tuple, kept: KeptBody, limit: int) -> None:
+        if len(kept.body) > limit:
+            return
+        with self._lock:
+            old = self._bodies.pop(key, None)
+            self.chars += len(kept.body) - (len(old.body) if old else 0)
+            self._bodies[key] = kept
+            while self.chars > limit:
+                _, gone = self._bodies.popitem(last=False)
+                self.chars -= len(gone.body)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._bodies.clear()
+            self.chars = 0
+
+    def __len__(self) -> int:
+        return len(self._bodies)
+
+
+bodies = BodyCache()
+
+
+def body_chars() -> int:
+    return int(current_app.config.get("SEARCH_BODIES_KEPT_CHARS", DEFAULT_BODY_CHARS))
 
 
 def normal_text(text: str | None) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import math
 from bisect import bisect_left
+from contextlib import contextmanager
 from itertools import accumulate
 from pickle import loads
 
@@ -238,6 +239,25 @@ class _Evaluator:
             return got
         leaf.reset()
         ids, weights, vals = [], [], [] if values else None
+        if type(leaf) is W3LeafMatcher and not leaf._byteids:
+            # a block's ids are stored as the gaps between them (``_read_ids`` adds them up
+            # one by one in Python): summed here by numpy, the same integers
+            while leaf.is_active():
+                if leaf._data is None:
+                    leaf._read_data()
+                if leaf._weights is None:
+                    leaf._read_weights()
+                i = leaf._i
+                ids.append(np.cumsum(np.array(leaf._data[0], dtype=np.int64))[i:])
+                weights.append(np.array(leaf._weights[i:], dtype=np.float64))
+                if values:
+                    if leaf._values is None:
+                        leaf._read_values()
+                    vals.extend(leaf._values[i:])
+                leaf._next_block()
+            got = self.postings[key] = (np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64),
+                                        np.concatenate(weights) if weights else np.zeros(0), vals)
+            return got
         if type(leaf) is W3LeafMatcher:
             while leaf.is_active():
                 if leaf._ids is None:
@@ -366,6 +386,76 @@ def _near(lists: list[list[int]], slop: int, mindist: int, ordered: bool) -> boo
                     spans.add((min(astart, b), max(aend, b)))
         aspans = sorted(spans)
     return bool(aspans)
+
+
+# --- one search's term look-ups -----------------------------------------------------------------
+
+
+class _LookedUpOnce:
+    """A segment's term table (Whoosh's ``HashReader``) for the length of one search: each
+    term is looked up in the table once. A search asks for the same ≈ 15 terms ≈ 70 times —
+    whether the index has it, its frequencies for the rarity weights and the scorer, its
+    size for ordering the OR, its postings — and each look-up hashes the term and probes the
+    table in Python. Nothing is kept from one search to the next (``terms_looked_up_once``)."""
+
+    def __init__(self, table):
+        self.table = table
+        self.found: dict[bytes, list[tuple[int, int]]] = {}
+
+    def _ranges(self, key: bytes) -> list[tuple[int, int]]:
+        got = self.found.get(key)
+        if got is None:
+            got = self.found[key] = list(self.table.ranges_for_key(key))
+        return got
+
+    def ranges_for_key(self, key):
+        return iter(self._ranges(key))
+
+    def range_for_key(self, key):
+        ranges = self._ranges(key)
+        if not ranges:
+            raise KeyError(key)
+        return ranges[0]
+
+    def all(self, key):
+        return (self.table.dbfile.get(pos, length) for pos, length in self._ranges(key))
+
+    def get(self, key, default=None):
+        ranges = self._ranges(key)
+        return self.table.dbfile.get(*ranges[0]) if ranges else default
+
+    def __contains__(self, key) -> bool:
+        return bool(self._ranges(key))
+
+    def __getitem__(self, key):
+        ranges = self._ranges(key)
+        if not ranges:
+            raise KeyError(key)
+        return self.table.dbfile.get(*ranges[0])
+
+    def __getattr__(self, name):  # everything else (lexicons, cursors) as the table does it
+        return getattr(self.table, name)
+
+
+@contextmanager
+def terms_looked_up_once(searcher):
+    """For the ``with`` block: every segment's term table of ``searcher`` (this thread's own,
+    ``search.current_searcher``) answers each term from one look-up; as before afterwards."""
+    swapped = []
+    try:
+        for subsearcher, _ in searcher.leaf_searchers():
+            terms = getattr(subsearcher.reader(), "_terms", None)
+            table = getattr(terms, "_tindex", None)
+            if table is not None and type(table) is not _LookedUpOnce and hasattr(table, "ranges_for_key"):
+                terms._tindex = _LookedUpOnce(table)
+                swapped.append(terms)
+    except AttributeError:  # Whoosh's internals changed (another version): look terms up as it does
+        log.exception("scoring could not reach Whoosh's term table")
+    try:
+        yield
+    finally:
+        for terms in swapped:
+            terms._tindex = terms._tindex.table
 
 
 # --- the top documents ------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import defer
 from whoosh import collectors
 from whoosh import query as wq
 from whoosh.searching import ResultsPage
@@ -26,7 +25,7 @@ from school.extensions import db
 from school.library import index, levels, ranking, result_cache, scoring
 from school.library.models import DocStatus, Document
 from school.library.queries import ParsedQuery, build, parse, rarity_weights, simplified, single_character
-from school.library.snippets import snippet
+from school.library.snippets import sentence_ends, snippet
 from school.library.synonyms import SYNONYMS
 
 MAX_RELATED_WORDS = 20  # words that stand in for a one-character search
@@ -107,7 +106,7 @@ def current_searcher() -> _CachedSearcher:
 
 @dataclass
 class Hit:
-    document: Document
+    document: ListedDocument
     score: float
     snippet: str
     anchor: str | None
@@ -191,20 +190,23 @@ def search(text: str | None, *, include_drafts: bool = False, category: str | No
         return results
     region = region.strip() if region else None
     cached = current_searcher()
-    key = (result_cache.version_of(cached), text, include_drafts, category, year_from, year_to, region, sort,
-           results.page, per_page, with_snippets)
+    version = result_cache.version_of(cached)
+    key = (version, text, include_drafts, category, year_from, year_to, region, sort, results.page, per_page,
+           with_snippets)
     kept = result_cache.get(key)
     if kept is None:
-        kept = _search(cached, parsed, results, include_drafts=include_drafts, category=category,
-                       year_from=year_from, year_to=year_to, sort=sort, with_snippets=with_snippets, region=region)
+        with scoring.terms_looked_up_once(cached.searcher):
+            kept = _search(cached, parsed, results, version, include_drafts=include_drafts, category=category,
+                           year_from=year_from, year_to=year_to, sort=sort, with_snippets=with_snippets,
+                           region=region)
         result_cache.put(key, kept)
-    _restore(results, kept)
+    _restore(results, kept, version)
     return results
 
 
-def _search(cached: _CachedSearcher, parsed: ParsedQuery, results: Results, *, include_drafts: bool,
-            category: str | None, year_from: int | None, year_to: int | None, sort: str, with_snippets: bool,
-            region: str | None) -> result_cache.KeptPage:
+def _search(cached: _CachedSearcher, parsed: ParsedQuery, results: Results, version: tuple, *,
+            include_drafts: bool, category: str | None, year_from: int | None, year_to: int | None, sort: str,
+            with_snippets: bool, region: str | None) -> result_cache.KeptPage:
     """The page of ``results`` as computed from the index: ids, scores and snippets."""
     per_page = results.per_page
     filters = []
@@ -249,7 +251,7 @@ def _search(cached: _CachedSearcher, parsed: ParsedQuery, results: Results, *, i
         ranked = [ranking.Ranked(docnum, key or 0.0) for docnum, key in page_hits]
     else:
         ranked = _ranked(cached, searcher, parsed, query, weights, allowed, results)
-    hits = _kept_hits(cached.catalog, ranked, parsed, with_snippets)
+    hits = _kept_hits(cached.catalog, ranked, parsed, with_snippets, version)
     message = results.message
     if parsed.truncated:
         message = "查询内容过长，只按前 200 个字查找。"
@@ -292,48 +294,115 @@ def _about_a_matter(parsed: ParsedQuery) -> bool:
             and not parsed.compact.endswith(ranking.SUFFIXES))
 
 
+class ListedDocument:
+    """A document as search results show it: every column but the body, and ``Document``'s
+    properties (``level_label``, ``is_published`` …). Kept per process and index version
+    (``_documents``), shared by the threads: read-only."""
+
+    __slots__ = tuple(c.name for c in Document.__table__.c if c.name != "body")
+    category_label = Document.category_label
+    level_label = Document.level_label
+    status_label = Document.status_label
+    is_published = Document.is_published
+    tag_list = Document.tag_list
+
+    def __init__(self, row):
+        for name, value in row._mapping.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def __repr__(self) -> str:
+        return f"<ListedDocument {self.id} {self.title!r}>"
+
+
 # Built once: SQLAlchemy keeps a statement's cache key, so each search only binds its ids
 # (building the select and its key again cost about as much as running it on SQLite).
-_BODIES = select(Document.id, Document.body, Document.summary).where(
+_BODIES = select(Document.id, Document.body).where(Document.id.in_(bindparam("ids", expanding=True)))
+_LISTED = select(*(c for c in Document.__table__.c if c.name != "body")).where(
     Document.id.in_(bindparam("ids", expanding=True)))
-_DOCUMENTS = select(Document).options(defer(Document.body)).where(Document.id.in_(bindparam("ids", expanding=True)))
+
+
+def _documents(ids, version: tuple) -> dict[int, ListedDocument]:
+    """The documents of ``ids`` without their bodies, kept per process under the index
+    version the page was computed from (``result_cache.version_of``: the database state,
+    which every saved, added or deleted document moves, and the index generation). On
+    SQLite their columns after the body (status, level, region, dates) cost a walk through
+    the body's overflow pages: ≈ 1 ms for the 25 documents of a page."""
+    found, missing = {}, []
+    for doc_id in ids:
+        kept = result_cache.documents.get((version, doc_id))
+        if kept is None:
+            missing.append(doc_id)
+        else:
+            found[doc_id] = kept
+    if missing:
+        for row in db.session.execute(_LISTED, {"ids": missing}):
+            found[row.id] = doc = ListedDocument(row)
+            result_cache.documents.put((version, row.id), doc, result_cache.DOCUMENTS_KEPT)
+    return found
+
+
+def _bodies(docs: list[ListedDocument]) -> dict[int, result_cache.KeptBody]:
+    """The bodies of ``docs`` with their sentence ends, kept per process under each document's
+    revision (its ``content_hash`` covers the body, ``updated_at`` moves with every save), so
+    a long law is not read and scanned again for every query that shows it; the bodies of
+    documents saved since, or not kept, are read."""
+    uri = current_app.config.get("SQLALCHEMY_DATABASE_URI", "")
+    keys = {doc.id: (uri, doc.id, doc.content_hash, doc.updated_at) for doc in docs}
+    found = {}
+    for doc_id, key in keys.items():
+        kept = result_cache.bodies.get(key)
+        if kept is not None:
+            found[doc_id] = kept
+    missing = [doc_id for doc_id in keys if doc_id not in found]
+    if missing:
+        limit = result_cache.body_chars()
+        for row in db.session.execute(_BODIES, {"ids": missing}):
+            body = row.body or ""
+            found[row.id] = kept = result_cache.KeptBody(body, sentence_ends(body))
+            result_cache.bodies.put(keys[row.id], kept, limit)
+    return found
 
 
 def _kept_hits(catalog: ranking.Catalog, ranked: list[ranking.Ranked], parsed: ParsedQuery,
-               with_snippets: bool) -> list[result_cache.KeptHit]:
+               with_snippets: bool, version: tuple) -> list[result_cache.KeptHit]:
     """The page's hits as ids, scores and snippets. Only the bodies of the documents shown
     are read (for their snippets), not those of the related documents and versions listed
     under them."""
     entries = catalog.entries
     shown = [(r, entries[r.docnum]) for r in ranked if r.docnum in entries]
-    bodies = {}
-    if with_snippets and shown:
-        ids = [entry.id for _, entry in shown]
-        bodies = {row.id: row for row in db.session.execute(_BODIES, {"ids": ids})}
+    related = [(tuple(entries[d].id for d in r.related[:5] if d in entries),
+                tuple(entries[d].id for d in r.versions if d in entries)) for r, _ in shown]
+    texts = {}
+    if with_snippets:
+        docs = _documents([entry.id for _, entry in shown], version)
+        texts = _bodies([docs[entry.id] for _, entry in shown if entry.id in docs])
     terms = parsed.highlight_terms()
     hits = []
-    for r, entry in shown:
+    for (r, entry), (related_ids, version_ids) in zip(shown, related):
         html, anchor = "", None
         if with_snippets:
-            row = bodies.get(entry.id)
-            if row is None:
+            text = texts.get(entry.id)
+            if text is None:
                 continue  # deleted since the index last heard: skip rather than fail
-            html, anchor = snippet(row.body, terms, fallback=row.summary)
+            html, anchor = snippet(text.body, terms, fallback=docs[entry.id].summary, ends=text.ends)
         hits.append(result_cache.KeptHit(
             entry.id, round(r.score, 3), html, anchor, None if entry.versions == 1 else entry.current,
-            tuple(entries[d].id for d in r.related[:5] if d in entries),
-            tuple(entries[d].id for d in r.versions if d in entries)))
+            related_ids, version_ids))
     return hits
 
 
-def _restore(results: Results, kept: result_cache.KeptPage) -> None:
-    """``results`` from a kept page: its documents read (without their bodies) for this request."""
+def _restore(results: Results, kept: result_cache.KeptPage, version: tuple) -> None:
+    """``results`` from a page's ids: its documents (without their bodies), as they are in
+    this index version."""
     results.total, results.page = kept.total, kept.page
     results.message = kept.message or results.message
-    wanted = {h.doc_id for h in kept.hits}
+    wanted = {h.doc_id: None for h in kept.hits}
     for h in kept.hits:
-        wanted.update(h.related + h.versions)
-    docs = {d.id: d for d in db.session.scalars(_DOCUMENTS, {"ids": list(wanted)})} if wanted else {}
+        wanted.update(dict.fromkeys(h.related + h.versions))
+    docs = _documents(list(wanted), version)
     for h in kept.hits:
         doc = docs.get(h.doc_id)
         if doc is None:

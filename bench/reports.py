@@ -114,7 +114,9 @@ def generate(engine, members: int, entries: int, seed: int = 6) -> dict:
                 cursor.executemany("INSERT INTO credit_entry (id, member_id, year, kind, hours, source, "
                                    "idempotency_key, description, created_at) VALUES (?,?,?,?,?,?,?,?,?)", batch)
             conn.execute(text("ANALYZE"))
-    return dict(orgs=len(orgs), members=members, entries=entries, seconds=time.perf_counter() - started,
+    with engine.connect() as conn:
+        marks = conn.execute(text("SELECT count(*) FROM credit_org_stale")).scalar()
+    return dict(orgs=len(orgs), members=members, entries=entries, seconds=time.perf_counter() - started, marks=marks,
                 branch=leaves[len(leaves) // 2], general_branch=orgs[20][0])
 
 
@@ -272,19 +274,42 @@ def measure_interleaved(app, info: dict, repeat: int) -> dict:
             finally:
                 reports.METRICS.extend(saved)
 
+        from school.credits.models import CreditOrgStale, CreditOrgYearState
+        org_ids = [i for (i,) in db.session.execute(text("SELECT id FROM organisation ORDER BY id"))]
+        rnd = random.Random(17)
+
+        def stale(n):
+            """Mark ``n`` random organisations stale (None: the whole year unbuilt), outside the timing."""
+            if n is None:
+                db.session.execute(CreditOrgYearState.__table__.delete())
+            elif n:
+                db.session.execute(CreditOrgStale.__table__.insert(),
+                                   [dict(org_id=o, year=YEAR) for o in rnd.sample(org_ids, n)])
+            db.session.commit()
+
+        first = time.perf_counter()
+        reports.org_report(root, period)  # builds the year's kept figures (and consumes generation's marks)
+        print(f"first root report (builds the kept figures, consumes {info.get('marks', '?')} marks): "
+              f"{(time.perf_counter() - first) * 1000:.0f} ms")
+        staled = {f"root_report_stale_{n if n is not None else 'all'}": n for n in (100, 1000, None)}
         variants = {
             "bare_root": bare(BARE_ORGS, root.path),
             "bare_root_summary": bare(BARE_ORGS_SUMMARY, root.path),
             "root_report": lambda: reports.org_report(root, period),
+            "root_report_members": lambda: reports.org_report(root, period, kept=False),
+            **{key: lambda: reports.org_report(root, period) for key in staled},
             "root_report_no_metrics": without_metrics,
             "root_report_ledger": lambda: reports.org_report(root, period, from_ledger=True),
             "branch_report": lambda: reports.org_report(branch, period),
+            "branch_report_members": lambda: reports.org_report(branch, period, kept=False),
             "bare_branch": bare(BARE_ORGS, branch.path),
         }
-        for fn in variants.values():
+        for key, fn in variants.items():
+            stale(staled.get(key, 0))
             fn()  # warm
         for _ in range(repeat):
             for key, fn in variants.items():
+                stale(staled.get(key, 0))
                 started = time.perf_counter()
                 fn()
                 samples.setdefault(key, []).append(time.perf_counter() - started)
@@ -307,6 +332,8 @@ def run(label: str, url: str, args) -> None:
         m = measure_interleaved(app, info, args.repeat)
         for key, value in m.items():
             print(f"[{label}] {key:24} {ms(value)}")
+        print(f"[{label}] root report from kept figures / computed from members "
+              f"{m['root_report'] / m['root_report_members']:.3f}")
         print(f"[{label}] root report / bare SQL over the ledger {m['root_report'] / m['bare_root']:.2f}, "
               f"/ bare SQL over the summary {m['root_report'] / m['bare_root_summary']:.2f}; "
               f"{load()}")

@@ -227,17 +227,21 @@ def _kept(org: Organisation | None, year: int):
 def per_org_rows(org: Organisation | None, period: reports.Period, shape: reports.Shape,
                  refresh_first: bool = True) -> list[tuple]:
     """``_org_statements``' rows (org id, path, figures…) for a study year's report of ``org``:
-    kept figures where they are current, computed from the members where not."""
-    if refresh_first:
-        refresh(org, shape)
+    kept figures where they are current, computed from the members where not. The subtree is
+    refreshed first when anything in it is marked (or the year is not built)."""
+    want = fingerprint(shape.table)
     rows = _kept(org, period.year)
+    # Refreshed only when something is marked: a refresh is a transaction on another connection.
+    if refresh_first and rows and (rows[0].fingerprint != want or any(r.stale for r in rows)):
+        if refresh(org, shape):
+            rows = _kept(org, period.year)
     if not rows:
         return []
-    if rows[0].fingerprint != fingerprint(shape.table):  # not built (the refresh could not run)
+    if rows[0].fingerprint != want:  # not built (the refresh could not run)
         return _computed_in_session(org, shape, None)
-    stale_ids = [r.id for r in rows if r.stale]
-    out = [(r.id, r.path, *(getattr(r, f) for f in FIGURES)) for r in rows
-           if not r.stale and r.members is not None]
+    # Rows by position (id, path, the figures, stale, fingerprint): by name cost more than the SQL.
+    stale_ids = [r[0] for r in rows if r[-2]]
+    out = [tuple(r[:-2]) for r in rows if not r[-2] and r[2] is not None]
     if stale_ids:
         out += _computed_in_session(org, shape, stale_ids)
     return out

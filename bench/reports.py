@@ -316,6 +316,30 @@ def measure_interleaved(app, info: dict, repeat: int) -> dict:
     return {key: statistics.median(values) for key, values in samples.items()}
 
 
+def measure_write_cost(engine, members: int, rows: int = 20_000, rounds: int = 5) -> dict:
+    """Ledger inserts (each fires the summary's trigger, which fires the org marks' triggers)
+    with the org marks' triggers and without them, interleaved; each batch is rolled back."""
+    from school.credits.models import ORG_TOTALS_DROP
+    rnd = random.Random(3)
+    samples: dict[str, list[float]] = {}
+    sql = ("INSERT INTO credit_entry (member_id, year, kind, hours, source, idempotency_key, description, "
+           "created_at) VALUES (:m, 2026, 'online', 1, 'video', :k, '', :now)")
+    for n in range(rounds):
+        for key in ("with_marks", "without_marks"):
+            batch = [dict(m=rnd.randint(1, members), k=f"w{key}{n}:{i}", now=datetime(2026, 6, 1))
+                     for i in range(rows)]
+            with engine.connect() as conn:
+                trans = conn.begin()
+                if key == "without_marks":
+                    for statement in ORG_TOTALS_DROP[engine.dialect.name]:
+                        conn.execute(text(statement))
+                started = time.perf_counter()
+                conn.execute(text(sql), batch)
+                samples.setdefault(key, []).append(time.perf_counter() - started)
+                trans.rollback()
+    return {key: statistics.median(values) for key, values in samples.items()}
+
+
 def run(label: str, url: str, args) -> None:
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "TESTING": True,
                       "INSTANCE_PATH": tempfile.mkdtemp(prefix="bench-instance-")})
@@ -327,6 +351,12 @@ def run(label: str, url: str, args) -> None:
           f"{info['entries']} ledger rows in {info['seconds']:.1f} s (the summary filled by the trigger)")
     ms = lambda s: f"{s * 1000:.1f} ms"  # noqa: E731
     load = lambda: "load %.1f %.1f %.1f" % os.getloadavg()  # noqa: E731
+    if args.write_cost:
+        print(f"[{label}] {load()}")
+        m = measure_write_cost(create_engine(url), args.members)
+        print(f"[{label}] 20,000 ledger rows: with the org marks' triggers {ms(m['with_marks'])}, "
+              f"without {ms(m['without_marks'])}, ratio {m['with_marks'] / m['without_marks']:.2f}; {load()}")
+        return
     if args.interleaved:
         print(f"[{label}] {load()}")
         m = measure_interleaved(app, info, args.repeat)
@@ -388,6 +418,8 @@ def main():
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--interleaved", action="store_true",
                         help="only the root and branch reports and their baselines, measured in turn round by round")
+    parser.add_argument("--write-cost", action="store_true",
+                        help="only the cost of the org marks' triggers on ledger inserts (use small --members)")
     parser.add_argument("--no-before", action="store_true",
                         help="skip the root report summed from the ledger (the code before the summary)")
     args = parser.parse_args()

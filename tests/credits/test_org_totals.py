@@ -20,7 +20,14 @@ from sqlalchemy import create_engine, func, select, text
 from school.accounts.models import Category
 from school.accounts.orgs import create_org, move_org
 from school.credits import ledger, org_totals, reports, requirements
-from school.credits.models import CreditEntry, CreditOrgStale, CreditOrgYearState, CreditOrgYearTotal
+from school.credits.models import (
+    ORG_TOTALS_DDL,
+    ORG_TOTALS_DROP,
+    CreditEntry,
+    CreditOrgStale,
+    CreditOrgYearState,
+    CreditOrgYearTotal,
+)
 from school.extensions import db
 
 CENT = Decimal("0.01")
@@ -185,8 +192,19 @@ def _drop_trigger(name):
     db.session.commit()
 
 
+@pytest.fixture
+def triggers_restored(app):
+    """PostgreSQL keeps the schema between tests (only the rows are emptied): put the triggers back."""
+    yield
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.rollback()
+        for statement in ORG_TOTALS_DROP["postgresql"][:4] + ORG_TOTALS_DDL["postgresql"]:
+            db.session.execute(text(statement))
+        db.session.commit()
+
+
 @pytest.mark.parametrize("trigger", sorted(BROKEN))
-def test_a_missing_trigger_is_seen(trigger, make, runner):
+def test_a_missing_trigger_is_seen(trigger, make, runner, triggers_restored):
     """Without its trigger a change leaves the kept figures behind: the comparison the random
     histories make fails, ``rebuild-summary --check`` lists it, and a rebuild puts it right."""
     tree = make.tree()

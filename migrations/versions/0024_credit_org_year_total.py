@@ -132,7 +132,7 @@ def upgrade():
         sa.Column('year', sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_credit_org_stale')),
     )
-    op.create_index('ix_credit_org_stale_org_year', 'credit_org_stale', ['org_id', 'year'], unique=False)
+    op.create_index('ix_credit_org_stale_year_org', 'credit_org_stale', ['year', 'org_id'], unique=False)
     for statement in TRIGGERS[op.get_bind().dialect.name]:
         op.execute(statement)
 
@@ -140,7 +140,7 @@ def upgrade():
 def downgrade():
     for statement in DROP_TRIGGERS[op.get_bind().dialect.name]:
         op.execute(statement)
-    op.drop_index('ix_credit_org_stale_org_year', table_name='credit_org_stale')
+    op.drop_index('ix_credit_org_stale_year_org', table_name='credit_org_stale')
     op.drop_table('credit_org_stale')
     op.drop_table('credit_org_year_state')
     op.drop_table('credit_org_year_total')

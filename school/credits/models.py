@@ -232,7 +232,8 @@ class CreditOrgStale(db.Model):
     it read (``DELETE … RETURNING``), never a range: a mark committed late keeps its place."""
 
     __tablename__ = "credit_org_stale"
-    __table_args__ = (Index("ix_credit_org_stale_org_year", "org_id", "year"),)
+    # Year first: a refresh deletes a year's marks (and the NULL ones) without an organisation.
+    __table_args__ = (Index("ix_credit_org_stale_year_org", "year", "org_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(Integer)

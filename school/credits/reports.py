@@ -7,7 +7,9 @@ award; for a date range a per-member subquery sums the ledger by kind), joined t
 year's requirement for the member's group, and computes the gaps and the "met" flag in
 SQL; organisations are then summed in SQL (GROUP BY organisation) and rolled up to the
 direct children of the report's organisation in Python — a loop over organisations,
-never over members. No query runs per member or per organisation.
+never over members. No query runs per member or per organisation. A study year's
+``org_report`` reads those per-organisation sums from ``credit_org_year_total`` instead
+(``org_totals``: kept by the same statement, refreshed where triggers marked them stale).
 
 Other packages add columns through ``METRICS``: a metric is a label and a function
 returning ``SELECT member_id, value`` for a period (e.g. required courses completed,

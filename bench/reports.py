@@ -120,7 +120,9 @@ def generate(engine, members: int, entries: int, seed: int = 6) -> dict:
                 cursor.executemany("INSERT INTO credit_entry (id, member_id, year, kind, hours, source, "
                                    "idempotency_key, description, created_at) VALUES (?,?,?,?,?,?,?,?,?)", batch)
             conn.execute(text("ANALYZE"))
-    return dict(orgs=len(orgs), members=members, entries=entries, seconds=time.perf_counter() - started,
+    with engine.connect() as conn:
+        marks = conn.execute(text("SELECT count(*) FROM credit_org_stale")).scalar()
+    return dict(orgs=len(orgs), members=members, entries=entries, seconds=time.perf_counter() - started, marks=marks,
                 branch=leaves[len(leaves) // 2], general_branch=orgs[20][0])
 
 
@@ -323,22 +325,74 @@ def measure_interleaved(app, info: dict, repeat: int) -> dict:
             finally:
                 reports.METRICS.extend(saved)
 
+        from school.credits.models import CreditOrgStale, CreditOrgYearState
+        org_ids = [i for (i,) in db.session.execute(text("SELECT id FROM organisation ORDER BY id"))]
+        rnd = random.Random(17)
+
+        def stale(n):
+            """Mark ``n`` random organisations stale (None: the whole year unbuilt), outside the timing."""
+            if n is None:
+                db.session.execute(CreditOrgYearState.__table__.delete())
+            elif n:
+                db.session.execute(CreditOrgStale.__table__.insert(),
+                                   [dict(org_id=o, year=YEAR) for o in rnd.sample(org_ids, n)])
+            db.session.commit()
+
+        first = time.perf_counter()
+        reports.org_report(root, period)  # builds the year's kept figures (and consumes generation's marks)
+        print(f"first root report (builds the kept figures, consumes {info.get('marks', '?')} marks): "
+              f"{(time.perf_counter() - first) * 1000:.0f} ms")
+        if db.engine.dialect.name == "postgresql":
+            # The build deleted every mark generation left (2.1 M on PostgreSQL, one per ledger row):
+            # measure the steady state autovacuum reaches, not a refresh wading through dead rows.
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM (ANALYZE) credit_org_stale"))
+        staled = {f"root_report_stale_{n if n is not None else 'all'}": n for n in (100, 1000, None)}
         variants = {
             "bare_root": bare(BARE_ORGS, root.path),
             "bare_root_summary": bare(BARE_ORGS_SUMMARY, root.path),
             "root_report": lambda: reports.org_report(root, period),
+            "root_report_members": lambda: reports.org_report(root, period, kept=False),
+            **{key: lambda: reports.org_report(root, period) for key in staled},
             "root_report_no_metrics": without_metrics,
             "root_report_ledger": lambda: reports.org_report(root, period, from_ledger=True),
             "branch_report": lambda: reports.org_report(branch, period),
+            "branch_report_members": lambda: reports.org_report(branch, period, kept=False),
             "bare_branch": bare(BARE_ORGS, branch.path),
         }
-        for fn in variants.values():
+        for key, fn in variants.items():
+            stale(staled.get(key, 0))
             fn()  # warm
         for _ in range(repeat):
             for key, fn in variants.items():
+                stale(staled.get(key, 0))
                 started = time.perf_counter()
                 fn()
                 samples.setdefault(key, []).append(time.perf_counter() - started)
+    return {key: statistics.median(values) for key, values in samples.items()}
+
+
+def measure_write_cost(engine, members: int, rows: int = 20_000, rounds: int = 5) -> dict:
+    """Ledger inserts (each fires the summary's trigger, which fires the org marks' triggers)
+    with the org marks' triggers and without them, interleaved; each batch is rolled back."""
+    from school.credits.models import ORG_TOTALS_DROP
+    rnd = random.Random(3)
+    samples: dict[str, list[float]] = {}
+    sql = ("INSERT INTO credit_entry (member_id, year, kind, hours, source, idempotency_key, description, "
+           "created_at) VALUES (:m, 2026, 'online', 1, 'video', :k, '', :now)")
+    for n in range(rounds):
+        for key in ("with_marks", "without_marks"):
+            batch = [dict(m=rnd.randint(1, members), k=f"w{key}{n}:{i}", now=datetime(2026, 6, 1))
+                     for i in range(rows)]
+            with engine.connect() as conn:
+                trans = conn.begin()
+                if key == "without_marks":
+                    for statement in ORG_TOTALS_DROP[engine.dialect.name]:
+                        conn.execute(text(statement))
+                started = time.perf_counter()
+                conn.execute(text(sql), batch)
+                samples.setdefault(key, []).append(time.perf_counter() - started)
+                trans.rollback()
     return {key: statistics.median(values) for key, values in samples.items()}
 
 
@@ -374,11 +428,19 @@ def run(label: str, url: str, args) -> None:
               f"{args.members} rows {m['peak_root'] / 2**20:.1f} MiB")
         print(f"[{label}] {load()}")
         return
+    if args.write_cost:
+        print(f"[{label}] {load()}")
+        m = measure_write_cost(create_engine(url), args.members)
+        print(f"[{label}] 20,000 ledger rows: with the org marks' triggers {ms(m['with_marks'])}, "
+              f"without {ms(m['without_marks'])}, ratio {m['with_marks'] / m['without_marks']:.2f}; {load()}")
+        return
     if args.interleaved:
         print(f"[{label}] {load()}")
         m = measure_interleaved(app, info, args.repeat)
         for key, value in m.items():
             print(f"[{label}] {key:24} {ms(value)}")
+        print(f"[{label}] root report from kept figures / computed from members "
+              f"{m['root_report'] / m['root_report_members']:.3f}")
         print(f"[{label}] root report / bare SQL over the ledger {m['root_report'] / m['bare_root']:.2f}, "
               f"/ bare SQL over the summary {m['root_report'] / m['bare_root_summary']:.2f}; "
               f"{load()}")
@@ -435,6 +497,8 @@ def main():
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--interleaved", action="store_true",
                         help="only the root and branch reports and their baselines, measured in turn round by round")
+    parser.add_argument("--write-cost", action="store_true",
+                        help="only the cost of the org marks' triggers on ledger inserts (use small --members)")
     parser.add_argument("--no-before", action="store_true",
                         help="skip the root report summed from the ledger (the code before the summary)")
     parser.add_argument("--export-only", action="store_true",

@@ -230,3 +230,39 @@ def test_0024_keeps_the_subtitle_words_of_existing_files(empty_database_url, tmp
         assert words == {1: "遵义会议是转折点", 2: None, 3: None}
         downgrade(revision="0023")
         db.engine.dispose()
+
+
+def test_0025_marks_changes_and_downgrades_cleanly(empty_database_url, tmp_path):
+    """0025 adds the kept organisation figures' tables and triggers: an award and a member's
+    move leave marks; downgrading drops tables and triggers, and awards and moves work as before."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEY": "x",
+                      "INSTANCE_PATH": str(tmp_path / "instance")})
+    insert = text("INSERT INTO credit_entry (id, member_id, year, kind, hours, source, idempotency_key, "
+                  "description, created_at) VALUES (:id, 1, 2026, 'online', 2, 'video', :key, '', CURRENT_TIMESTAMP)")
+    with app.app_context():
+        upgrade(revision="0024")
+        with db.engine.begin() as conn:
+            for oid in (1, 2):
+                conn.execute(text("INSERT INTO organisation (id, name, kind, path, created_at) "
+                                  "VALUES (:id, '支部', 'branch', :path, CURRENT_TIMESTAMP)"),
+                             {"id": oid, "path": f"/{oid}/"})
+            conn.execute(text(
+                "INSERT INTO users (id, name, member_no, role, org_id, category, is_floating, active, large_text, "
+                "must_change_password, created_at) VALUES (1, '党员', 'M1', 'member', 1, 'full', false, true, "
+                "false, false, CURRENT_TIMESTAMP)"))
+            conn.execute(insert, {"id": 1, "key": "k1"})
+        upgrade()
+        with db.engine.begin() as conn:
+            assert conn.execute(text("SELECT count(*) FROM credit_org_stale")).scalar() == 0
+            conn.execute(insert, {"id": 2, "key": "k2"})
+            conn.execute(text("UPDATE users SET org_id = 2 WHERE id = 1"))
+            marks = conn.execute(text("SELECT org_id, year FROM credit_org_stale ORDER BY id")).all()
+            assert [tuple(m) for m in marks] == [(1, 2026), (1, None), (2, None)]
+        downgrade(revision="0024")
+        with db.engine.begin() as conn:
+            assert "credit_org_stale" not in inspect(conn).get_table_names()
+            conn.execute(insert, {"id": 3, "key": "k3"})
+            conn.execute(text("UPDATE users SET org_id = 1 WHERE id = 1"))
+            assert conn.execute(text("SELECT entries FROM credit_year_summary")).scalar() == 3
+        upgrade()
+        db.engine.dispose()

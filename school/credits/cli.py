@@ -68,29 +68,33 @@ def credits_group():
 
 
 @credits_group.command("rebuild-summary", help="按学时台账重算每名党员每年的学时汇总（credit_year_summary），"
-                       "列出并改正与台账不一致的行。")
+                       "再按党员重算各党组织每年的报表汇总（credit_org_year_total），列出并改正不一致的行。")
 @click.option("--check", is_flag=True, help="只检查并列出不一致的行，不改正（有不一致时退出码为 1）")
 @click.option("--show", type=int, default=20, show_default=True, help="最多列出多少行不一致")
 @with_appcontext
 def credits_rebuild_summary(check, show):
-    from school.credits import summary
+    from school.credits import org_totals, summary
 
+    # The members' summary first: the organisations' figures are computed from it.
     found = summary.differences() if check else summary.rebuild()
+    org_found = org_totals.differences() if check else org_totals.rebuild()
     if check:
         db.session.rollback()
     else:
         db.session.commit()
-    for difference in found[:show]:
-        click.echo(difference.describe())
-    if len(found) > show:
-        click.echo(f"……另有 {len(found) - show} 行")
-    if not found:
-        click.echo("学时汇总与台账一致。")
-    elif check:
-        click.echo(f"学时汇总有 {len(found)} 行与台账不一致（未改正，去掉 --check 即可改正）。")
+    for what, rows, label in ((found, "学时汇总", "与台账"), (org_found, "党组织报表汇总", "与按党员重算的结果")):
+        for difference in what[:show]:
+            click.echo(difference.describe())
+        if len(what) > show:
+            click.echo(f"……另有 {len(what) - show} 行")
+        if not what:
+            click.echo(f"{rows}{label}一致。")
+        elif check:
+            click.echo(f"{rows}有 {len(what)} 行{label}不一致（未改正，去掉 --check 即可改正）。")
+        else:
+            click.echo(f"已改正{rows} {len(what)} 行，现{label}一致。")
+    if check and (found or org_found):
         raise SystemExit(1)
-    else:
-        click.echo(f"已改正学时汇总 {len(found)} 行，现与台账一致。")
 
 
 COMMANDS = [reports_group, credits_group]

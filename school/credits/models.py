@@ -186,6 +186,161 @@ event.listen(CreditEntry.__table__, "after_drop",
              DDL("DROP FUNCTION IF EXISTS credit_year_summary_add()").execute_if(dialect="postgresql"))
 
 
+class CreditOrgYearTotal(db.Model):
+    """The root report's figures per organisation and study year (the members directly in it):
+    exactly the columns ``reports._org_statements`` sums per organisation, so a report of a year
+    adds ~3,000 organisation rows instead of reading 100,000 members (``org_totals``).
+
+    Valid for an organisation unless ``credit_org_stale`` holds a mark for it and that year (or
+    for all years), and only while ``credit_org_year_state`` holds the year with the current
+    requirement's fingerprint. Database triggers add the marks in the same transaction as every
+    change that can move a member between buckets; the reports put the marked rows back by
+    running the per-organisation statement itself over those organisations."""
+
+    __tablename__ = "credit_org_year_total"
+
+    org_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # no FK: a deleted org's row is removed on refresh
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    members: Mapped[int] = mapped_column(Integer, default=0)
+    hours: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0"))
+    met: Mapped[int] = mapped_column(Integer, default=0)
+    floating: Mapped[int] = mapped_column(Integer, default=0)
+    floating_met: Mapped[int] = mapped_column(Integer, default=0)
+    b0: Mapped[int] = mapped_column(Integer, default=0)  # members per chart bucket (reports.BUCKETS)
+    b1: Mapped[int] = mapped_column(Integer, default=0)
+    b2: Mapped[int] = mapped_column(Integer, default=0)
+    b3: Mapped[int] = mapped_column(Integer, default=0)
+    b4: Mapped[int] = mapped_column(Integer, default=0)
+    b5: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CreditOrgYearState(db.Model):
+    """A year whose ``credit_org_year_total`` rows were all built, and with which requirement
+    (``org_totals.fingerprint``: the year's requirement table and the bucket logic's version).
+    A missing year or another fingerprint: the whole year is built again on the next report."""
+
+    __tablename__ = "credit_org_year_state"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    built_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CreditOrgStale(db.Model):
+    """A mark: the totals of ``org_id`` for ``year`` (NULL: every year) may be out of date.
+    Only database triggers insert them (``ORG_TOTALS_DDL``); a refresh deletes exactly the marks
+    it read (``DELETE … RETURNING``), never a range: a mark committed late keeps its place."""
+
+    __tablename__ = "credit_org_stale"
+    # Year first: a refresh deletes a year's marks (and the NULL ones) without an organisation.
+    __table_args__ = (Index("ix_credit_org_stale_year_org", "year", "org_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(Integer)
+    year: Mapped[int | None] = mapped_column(Integer)
+
+
+# The marks' triggers (see ``CreditOrgYearTotal``): whatever changes a member's bucket —
+# their year summary (every award, reversal or rebuild), their organisation, active flag,
+# category or floating flag, a member added or deleted — marks the organisation(s), for the
+# summary's year or for all years; an organisation created or deleted is marked too (SQLite
+# may give a deleted organisation's id to the next one). The requirement is not marked: the
+# year's fingerprint covers it. SQLite adds no second identical mark (its writers are
+# serialised, and a refresh reads and deletes marks under the write lock, so an existing
+# mark cannot be consumed before the writer commits); PostgreSQL adds one per change (a
+# refresh may have read the existing mark already). Migration 0025 installs a frozen copy.
+_SQLITE_MARK = ("INSERT INTO credit_org_stale (org_id, year) SELECT {org}, {year} WHERE {org} IS NOT NULL "
+                "AND NOT EXISTS (SELECT 1 FROM credit_org_stale WHERE org_id = {org} AND year IS {year}); ")
+_SQLITE_SUMMARY_MARK = ("INSERT INTO credit_org_stale (org_id, year) SELECT u.org_id, {row}.year FROM users u "
+                        "WHERE u.id = {row}.member_id AND u.org_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+                        "credit_org_stale s WHERE s.org_id = u.org_id AND s.year = {row}.year); ")
+_MEMBER_CHANGED = ("OLD.org_id IS DISTINCT FROM NEW.org_id OR OLD.active IS DISTINCT FROM NEW.active "
+                   "OR OLD.category IS DISTINCT FROM NEW.category OR OLD.is_floating IS DISTINCT FROM NEW.is_floating")
+ORG_TOTALS_DDL = {
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION credit_org_stale_summary() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n"
+        "    IF TG_OP = 'DELETE' THEN\n"
+        "        INSERT INTO credit_org_stale (org_id, year)\n"
+        "        SELECT u.org_id, OLD.year FROM users u WHERE u.id = OLD.member_id AND u.org_id IS NOT NULL;\n"
+        "    ELSE\n"
+        "        INSERT INTO credit_org_stale (org_id, year)\n"
+        "        SELECT u.org_id, NEW.year FROM users u WHERE u.id = NEW.member_id AND u.org_id IS NOT NULL;\n"
+        "    END IF;\n"
+        "    RETURN NULL;\n"
+        "END\n"
+        "$$",
+        "CREATE TRIGGER credit_org_stale_summary AFTER INSERT OR UPDATE OR DELETE ON credit_year_summary "
+        "FOR EACH ROW EXECUTE FUNCTION credit_org_stale_summary()",
+        "CREATE OR REPLACE FUNCTION credit_org_stale_member() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n"
+        "    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.org_id IS NOT NULL THEN\n"
+        "        INSERT INTO credit_org_stale (org_id, year) VALUES (OLD.org_id, NULL);\n"
+        "    END IF;\n"
+        "    IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.org_id IS NOT NULL THEN\n"
+        "        IF TG_OP = 'INSERT' OR NEW.org_id IS DISTINCT FROM OLD.org_id THEN\n"
+        "            INSERT INTO credit_org_stale (org_id, year) VALUES (NEW.org_id, NULL);\n"
+        "        END IF;\n"
+        "    END IF;\n"
+        "    RETURN NULL;\n"
+        "END\n"
+        "$$",
+        "CREATE TRIGGER credit_org_stale_member AFTER INSERT OR DELETE ON users "
+        "FOR EACH ROW EXECUTE FUNCTION credit_org_stale_member()",
+        "CREATE TRIGGER credit_org_stale_member_update AFTER UPDATE OF org_id, active, category, is_floating "
+        f"ON users FOR EACH ROW WHEN ({_MEMBER_CHANGED}) EXECUTE FUNCTION credit_org_stale_member()",
+        "CREATE OR REPLACE FUNCTION credit_org_stale_org() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n"
+        "    INSERT INTO credit_org_stale (org_id, year)\n"
+        "    VALUES (CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END, NULL);\n"
+        "    RETURN NULL;\n"
+        "END\n"
+        "$$",
+        "CREATE TRIGGER credit_org_stale_org AFTER INSERT OR DELETE ON organisation "
+        "FOR EACH ROW EXECUTE FUNCTION credit_org_stale_org()",
+    ],
+    "sqlite": [
+        "CREATE TRIGGER credit_org_stale_summary_insert AFTER INSERT ON credit_year_summary BEGIN "
+        + _SQLITE_SUMMARY_MARK.format(row="NEW") + "END",
+        "CREATE TRIGGER credit_org_stale_summary_update AFTER UPDATE ON credit_year_summary BEGIN "
+        + _SQLITE_SUMMARY_MARK.format(row="NEW") + "END",
+        "CREATE TRIGGER credit_org_stale_summary_delete AFTER DELETE ON credit_year_summary BEGIN "
+        + _SQLITE_SUMMARY_MARK.format(row="OLD") + "END",
+        "CREATE TRIGGER credit_org_stale_member_insert AFTER INSERT ON users BEGIN "
+        + _SQLITE_MARK.format(org="NEW.org_id", year="NULL") + "END",
+        "CREATE TRIGGER credit_org_stale_member_delete AFTER DELETE ON users BEGIN "
+        + _SQLITE_MARK.format(org="OLD.org_id", year="NULL") + "END",
+        "CREATE TRIGGER credit_org_stale_member_update AFTER UPDATE OF org_id, active, category, is_floating "
+        f"ON users WHEN {_MEMBER_CHANGED.replace('IS DISTINCT FROM', 'IS NOT')} BEGIN "
+        + _SQLITE_MARK.format(org="OLD.org_id", year="NULL") + _SQLITE_MARK.format(org="NEW.org_id", year="NULL")
+        + "END",
+        "CREATE TRIGGER credit_org_stale_org_insert AFTER INSERT ON organisation BEGIN "
+        + _SQLITE_MARK.format(org="NEW.id", year="NULL") + "END",
+        "CREATE TRIGGER credit_org_stale_org_delete AFTER DELETE ON organisation BEGIN "
+        + _SQLITE_MARK.format(org="OLD.id", year="NULL") + "END",
+    ],
+}
+ORG_TOTALS_DROP = {
+    "postgresql": ["DROP TRIGGER IF EXISTS credit_org_stale_summary ON credit_year_summary",
+                   "DROP TRIGGER IF EXISTS credit_org_stale_member ON users",
+                   "DROP TRIGGER IF EXISTS credit_org_stale_member_update ON users",
+                   "DROP TRIGGER IF EXISTS credit_org_stale_org ON organisation",
+                   "DROP FUNCTION IF EXISTS credit_org_stale_summary()",
+                   "DROP FUNCTION IF EXISTS credit_org_stale_member()",
+                   "DROP FUNCTION IF EXISTS credit_org_stale_org()"],
+    "sqlite": [f"DROP TRIGGER IF EXISTS credit_org_stale_{name}" for name in (
+        "summary_insert", "summary_update", "summary_delete", "member_insert", "member_delete", "member_update",
+        "org_insert", "org_delete")],
+}
+# Installed once every table exists (they are on three tables and name a fourth); the
+# functions are dropped before the tables (PostgreSQL drops a table's triggers with it).
+for _dialect, _statements in ORG_TOTALS_DDL.items():
+    for _statement in _statements:
+        event.listen(db.metadata, "after_create", DDL(_statement).execute_if(dialect=_dialect))
+    for _statement in ORG_TOTALS_DROP[_dialect]:
+        event.listen(db.metadata, "before_drop", DDL(_statement).execute_if(dialect=_dialect))
+
+
 class AnnualRequirement(db.Model):
     """Hours a member of a category must earn in a year. A year without rows uses the defaults.
 

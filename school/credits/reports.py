@@ -7,7 +7,9 @@ award; for a date range a per-member subquery sums the ledger by kind), joined t
 year's requirement for the member's group, and computes the gaps and the "met" flag in
 SQL; organisations are then summed in SQL (GROUP BY organisation) and rolled up to the
 direct children of the report's organisation in Python — a loop over organisations,
-never over members. No query runs per member or per organisation.
+never over members. No query runs per member or per organisation. A study year's
+``org_report`` reads those per-organisation sums from ``credit_org_year_total`` instead
+(``org_totals``: kept by the same statement, refreshed where triggers marked them stale).
 
 Other packages add columns through ``METRICS``: a metric is a label and a function
 returning ``SELECT member_id, value`` for a period (e.g. required courses completed,
@@ -41,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.sql import Select
 
 from school.accounts.models import Organisation, User
+from school.credits import org_totals  # imports this module back: used at call time only
 from school.credits.ledger import to_hours
 from school.credits.models import CreditEntry, CreditKind, CreditYearSummary
 from school.credits.requirements import FLOATING, GROUP_LABELS, requirement_table
@@ -377,8 +380,11 @@ class OrgReport:
     metrics: list[Metric]
 
 
-def org_report(org: Organisation | None, period: Period, from_ledger: bool = False) -> OrgReport:
+def org_report(org: Organisation | None, period: Period, from_ledger: bool = False, kept: bool = True) -> OrgReport:
     """The organisation's totals and one line per direct child subtree (plus 本级 members).
+
+    A study year adds the organisations' kept figures (``org_totals``; ``kept=False``, or
+    ``from_ledger``: computed from the members as for a date range, for checks and benches).
 
     Summed per organisation in SQL straight from the members' hours (two statements besides
     the children's: the hours, met and buckets; then every metric column per organisation, one
@@ -400,8 +406,12 @@ def org_report(org: Organisation | None, period: Period, from_ledger: bool = Fal
         key = path[len(prefix):].split("/", 1)[0]
         return lines.get(key, own) if key else own
 
+    if period.is_range or from_ledger or not kept:
+        rows = db.session.execute(per_org, params)
+    else:  # a study year: the organisations' kept totals, refreshed where marked stale
+        rows = org_totals.per_org_rows(org, period, Shape.of(org, period))
     buckets = [0] * len(BUCKETS)
-    for path, members, hours, met_count, floating_count, floating_met, *counts in db.session.execute(per_org, params):
+    for _org_id, path, members, hours, met_count, floating_count, floating_met, *counts in rows:
         line_of(path).add(int(members), hours, met_count, floating_count, floating_met)
         for i, count in enumerate(counts):
             buckets[i] += int(count or 0)
@@ -438,9 +448,19 @@ def _float_requirement(table: tuple, attribute: str):
     return case(*branches)
 
 
+def _org_ids_param():
+    """The organisations ``_org_statements(..., by_ids=True)`` is restricted to: an expanding
+    list rendered into the SQL (as the subtree's prefix is, for the same reason)."""
+    return bindparam("org_ids", type_=Integer, expanding=True, literal_execute=True)
+
+
 @_cached
-def _org_statements(shape: Shape):
-    """``org_report``'s two statements (the second None without metrics), subtree as parameters.
+def _org_statements(shape: Shape, by_ids: bool = False):
+    """``org_report``'s two statements (the second None without metrics), subtree as parameters;
+    with ``by_ids`` the first is restricted to the organisations of the ``org_ids`` parameter
+    instead of a subtree (``org_totals`` refreshes those: one definition of the buckets). The
+    first statement's rows: organisation id, path, members, hours, met, floating, floating_met
+    and the member count of each of the six buckets.
 
     Not the member rows' layers: each member's bucket is computed once, as a GROUP BY key
     (organisation, floating, bucket), in float8 (PostgreSQL's numeric arithmetic cost more than
@@ -450,6 +470,8 @@ def _org_statements(shape: Shape):
     PostgreSQL from planning it in parallel, as it does the bare aggregate."""
     period = shape.period
     subtree, sums, on = _hours_source(shape)
+    if by_ids:
+        subtree = Organisation.id.in_(_org_ids_param())
     groups = [g for g, _ in shape.table]
     real = Double()
     online = cast(func.round(func.coalesce(sums.c.online, 0), 2), real)
@@ -475,12 +497,12 @@ def _org_statements(shape: Shape):
     ).subquery("counted")
     n, met, floating = counted.c.n, counted.c.bucket == 5, counted.c.is_floating.is_(True)
     per_org = select(
-        func.min(counted.c.org_path), func.sum(n).label("members"), func.sum(counted.c.hours).label("hours"),
+        counted.c.org_id, func.min(counted.c.org_path), func.sum(n).label("members"), func.sum(counted.c.hours).label("hours"),
         func.sum(case((met, n), else_=0)).label("met"), func.sum(case((floating, n), else_=0)).label("floating"),
         func.sum(case((and_(floating, met), n), else_=0)).label("floating_met"),
         *[func.sum(case((counted.c.bucket == i, n), else_=0)).label(f"b{i}") for i in range(len(BUCKETS))],
     ).group_by(counted.c.org_id)
-    if not shape.metrics:
+    if not shape.metrics or by_ids:
         return per_org, None
     # A metric is summed per organisation over the same members (active, in the subtree,
     # of a group with a requirement) as its column in ``member_rows``.

@@ -49,6 +49,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import NullPool
 
+from school import jobs
 from school.accounts.models import Organisation
 from school.credits import reports
 from school.credits.ledger import to_hours
@@ -302,3 +303,31 @@ def rebuild() -> list[Difference]:
         shape = _year_shape(year)
         _build_year(conn, shape, fingerprint(shape.table))
     return found
+
+
+# --- the periodic sweep --------------------------------------------------------------------
+
+
+def sweep(now) -> int:
+    """Consume the marks in the background, so they do not pile up between reports (a year-end
+    rush writes one per award) and the morning's first report finds little to compute: every
+    kept year is refreshed at the root, and marks of years never built are dropped (the first
+    report of such a year builds it whole). Under the refreshers' lock; the caller commits.
+    Returns the organisations computed (-1 per year built again)."""
+    conn = db.session.connection()
+    _lock(conn)
+    years = conn.scalars(select(CreditOrgYearState.year).order_by(CreditOrgYearState.year)).all()
+    computed = sum(_refresh(conn, "/", _plain(_year_shape(year))) for year in years)
+    stale = CreditOrgStale.__table__
+    if years:
+        conn.execute(delete(stale).where(stale.c.year.is_not(None), stale.c.year.not_in(years)))
+    else:  # nothing kept at all: marks for "every year" mean nothing either
+        conn.execute(delete(stale))
+    return computed
+
+
+def _sweep_task(now) -> None:
+    sweep(now)
+
+
+jobs.every(600, "credits-refresh-org-totals", _sweep_task)

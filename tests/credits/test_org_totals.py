@@ -131,6 +131,25 @@ def test_the_first_report_builds_the_year_and_a_change_refreshes_one_organisatio
     assert db.session.scalar(select(func.count()).select_from(CreditOrgStale)) == 0
 
 
+def test_the_periodic_sweep_consumes_the_marks_between_reports(make):
+    """The sweep refreshes every kept year (a report afterwards finds nothing marked) and drops
+    the marks of years nobody has reported on, which would otherwise pile up for good."""
+    from school import jobs
+
+    tree = make.tree()
+    a1, b1 = make.user(org=tree["a1"]), make.user(org=tree["b1"])
+    make.entry(a1, "40", now=NOW)
+    assert reports.org_report(tree["root"], reports.Period(2026)).total.met == 1  # 2026 is kept
+    make.entry(b1, "33", now=NOW)
+    make.entry(b1, "5", now=datetime(2024, 6, 1))  # a year never reported on
+    assert db.session.scalar(select(func.count()).select_from(CreditOrgStale)) == 2
+    assert "credits-refresh-org-totals" in jobs.run_periodic(NOW, {})
+    assert db.session.scalar(select(func.count()).select_from(CreditOrgStale)) == 0
+    kept = {r.org_id: (r.members, r.met) for r in db.session.scalars(select(CreditOrgYearTotal))}
+    assert kept[tree["b1"].id] == (1, 1)  # refreshed by the sweep, not by a report
+    assert_kept_equals_members([tree["root"], tree["a"], None], years=(2024, 2026))
+
+
 def test_a_member_move_marks_both_organisations_for_every_year(make):
     tree = make.tree()
     member = make.user(org=tree["a1"])

@@ -59,7 +59,7 @@ from school import jobs
 from school.accounts.models import User
 from school.credits import keys, ledger
 from school.credits.rules import current_rules
-from school.exams import drawing, eligibility, grading, responses, signals
+from school.exams import drawing, eligibility, grading, paper, responses, signals
 from school.exams.errors import AnswerError, ExamError
 from school.exams.models import WRITTEN_TYPES, Answer, Attempt, AttemptState, Exam, Question
 from school.extensions import db
@@ -102,10 +102,14 @@ def is_overdue(attempt: Attempt, now: datetime, grace: int | None = None) -> boo
 # --- starting ---------------------------------------------------------------------------
 
 
+@functools.cache
+def _current_attempt_statement():
+    return select(Attempt).where(Attempt.exam_id == bindparam("exam_id"), Attempt.member_id == bindparam("member_id"),
+                                 Attempt.state == AttemptState.IN_PROGRESS)
+
+
 def current_attempt(exam: Exam, member: User) -> Attempt | None:
-    return db.session.scalar(select(Attempt).where(
-        Attempt.exam_id == exam.id, Attempt.member_id == member.id,
-        Attempt.state == AttemptState.IN_PROGRESS))
+    return db.session.scalar(_current_attempt_statement(), {"exam_id": exam.id, "member_id": member.id})
 
 
 def open_attempt(exam: Exam, member: User, now: datetime) -> Attempt | None:
@@ -421,9 +425,9 @@ def credit_hours(exam: Exam) -> Decimal:
 def _grade(attempt: Attempt) -> None:
     exam = attempt.exam  # before any attribute changes: its load would flush them as a separate UPDATE
     ids = [item["q"] for item in attempt.layout]
-    questions = {q.id: q for q in db.session.scalars(select(Question).where(Question.id.in_(ids)))}
-    answers = {a.question_id: a for a in db.session.scalars(
-        select(Answer).where(Answer.attempt_id == attempt.id).execution_options(populate_existing=True))}
+    questions = paper.questions_by_id(ids)
+    answers = {a.question_id: a for a in db.session.scalars(paper.answers_statement(fresh=True),
+                                                            {"attempt_id": attempt.id})}
     total = Decimal("0")
     maximum = Decimal("0")
     pending = 0
@@ -477,6 +481,15 @@ def _commit_keeping_loaded() -> None:
         session.expire_on_commit = previous
 
 
+@functools.cache
+def _finish_statement():
+    columns = Attempt.__table__.c
+    return update(Attempt).where(
+        Attempt.id == bindparam("b_attempt_id", type_=columns.id.type), Attempt.state == AttemptState.IN_PROGRESS).values(
+        state=AttemptState.FINISHED, finished_at=bindparam("b_finished_at", type_=columns.finished_at.type),
+        finish_reason=bindparam("b_reason", type_=columns.finish_reason.type)).returning(Attempt)
+
+
 def finish(attempt_id: int, now: datetime, reason: str = "submitted") -> tuple[Attempt, bool]:
     """Finish once. Returns the attempt and whether this call was the one that finished it."""
     attempt = db.session.get(Attempt, attempt_id)
@@ -487,9 +500,8 @@ def finish(attempt_id: int, now: datetime, reason: str = "submitted") -> tuple[A
         # Reloading the row drops its loaded exam; holding it keeps it in the identity map (no re-read).
         exam = attempt.exam if attempt is not None else None  # noqa: F841
         # The changed row comes back with the UPDATE (RETURNING): no second read.
-        attempt = db.session.execute(update(Attempt).where(
-            Attempt.id == attempt_id, Attempt.state == AttemptState.IN_PROGRESS).values(
-            state=AttemptState.FINISHED, finished_at=finished_at, finish_reason=reason).returning(Attempt),
+        attempt = db.session.execute(_finish_statement(), {
+            "b_attempt_id": attempt_id, "b_finished_at": finished_at, "b_reason": reason},
             execution_options={"populate_existing": True}).scalar_one_or_none()
         if attempt is None:
             db.session.rollback()

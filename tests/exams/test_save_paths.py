@@ -44,8 +44,8 @@ def _pg() -> bool:
 
 
 def _save(client, attempt_id, token, answers, signals=None):
-    """POST one autosave in a request of its own; returns the response, whether it took the
-    one-statement path, and whether all its statements ran on an autocommit connection."""
+    """POST one autosave in a request of its own; returns the response, whether the one
+    statement took it, and whether all its statements ran on an autocommit connection."""
     body = {"answers": answers} | ({"signals": signals} if signals is not None else {})
     modes = []
 
@@ -60,7 +60,9 @@ def _save(client, attempt_id, token, answers, signals=None):
                 client.client.post, f"/exams/attempts/{attempt_id}/answers", json=body, headers={"X-CSRFToken": token})
     finally:
         event.remove(db.engine, "before_cursor_execute", autocommit)
-    one = any(s.lstrip().startswith(ONE_STATEMENT) for s in counter.statements)
+    # Taken by the one statement: it was sent and nothing followed it (a save it does not take
+    # goes on with the generic statements).
+    one = bool(counter.statements) and counter.statements[-1].lstrip().startswith(ONE_STATEMENT)
     return response, one, bool(modes) and all(modes), len(counter)
 
 

@@ -41,6 +41,7 @@ hold unrelated pending changes in the session when calling them.
 from __future__ import annotations
 
 import functools
+import json
 import random
 import threading
 from contextlib import contextmanager
@@ -49,15 +50,16 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import DateTime, Integer, String, Text, bindparam, cast, event, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from school import jobs
 from school.accounts.models import User
 from school.credits import keys, ledger
 from school.credits.rules import current_rules
-from school.exams import drawing, eligibility, grading, responses, signals
+from school.exams import drawing, eligibility, grading, paper, responses, signals
 from school.exams.errors import AnswerError, ExamError
 from school.exams.models import WRITTEN_TYPES, Answer, Attempt, AttemptState, Exam, Question
 from school.extensions import db
@@ -100,10 +102,14 @@ def is_overdue(attempt: Attempt, now: datetime, grace: int | None = None) -> boo
 # --- starting ---------------------------------------------------------------------------
 
 
+@functools.cache
+def _current_attempt_statement():
+    return select(Attempt).where(Attempt.exam_id == bindparam("exam_id"), Attempt.member_id == bindparam("member_id"),
+                                 Attempt.state == AttemptState.IN_PROGRESS)
+
+
 def current_attempt(exam: Exam, member: User) -> Attempt | None:
-    return db.session.scalar(select(Attempt).where(
-        Attempt.exam_id == exam.id, Attempt.member_id == member.id,
-        Attempt.state == AttemptState.IN_PROGRESS))
+    return db.session.scalar(_current_attempt_statement(), {"exam_id": exam.id, "member_id": member.id})
 
 
 def open_attempt(exam: Exam, member: User, now: datetime) -> Attempt | None:
@@ -223,17 +229,21 @@ def save_answers(attempt: Attempt, member: User, items: list[dict], now: datetim
 
 
 @functools.cache
-def _save_own_statement():
+def _save_own_statement(dialect: str):
     """``save_own``'s UPDATE … RETURNING, built once with its values as parameters (building
-    it per save was a large part of a save's CPU)."""
+    it per save was a large part of a save's CPU). On PostgreSQL it also returns the md5 of the
+    stored layout, which the one-statement save (``_save_in_one``) checks the row against."""
     columns = Attempt.__table__.c
-    return update(Attempt).where(
+    stmt = update(Attempt).where(
         Attempt.id == bindparam("b_attempt_id", type_=columns.id.type),
         Attempt.member_id == bindparam("b_member_id", type_=columns.member_id.type),
         Attempt.state == AttemptState.IN_PROGRESS,
         or_(Attempt.deadline_at.is_(None),
             Attempt.deadline_at >= bindparam("b_earliest_deadline", type_=columns.deadline_at.type))).values(
-        last_saved_at=bindparam("b_now", type_=columns.last_saved_at.type)).returning(Attempt)
+        last_saved_at=bindparam("b_now", type_=columns.last_saved_at.type))
+    if dialect == "postgresql":
+        return stmt.returning(Attempt, func.md5(cast(Attempt.layout, Text)))
+    return stmt.returning(Attempt)
 
 
 def save_own(attempt_id: int, member: User, items: list[dict], now: datetime, signals_raw=None) -> SaveResult | None:
@@ -246,32 +256,163 @@ def save_own(attempt_id: int, member: User, items: list[dict], now: datetime, si
     written — when the attempt is not such an attempt: the caller then loads it and calls
     ``save_answers``, which tells why (not yours, handed in, overdue: handed in now).
     Raises AnswerError (nothing saved) for malformed answers or signals.
+
+    On PostgreSQL, once this process has seen the attempt's paper, the usual save is a single
+    autocommitted statement instead (``_save_in_one``).
     """
     earliest_deadline = now - timedelta(seconds=grace_seconds())
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        done = _save_in_one(attempt_id, member, items, now, signals_raw, earliest_deadline)
+        if done is not _NOT_TAKEN:
+            return done
+        _end_autocommit()  # what follows reads, then writes: one transaction
     with write_section():
-        attempt = db.session.execute(_save_own_statement(), {
+        row = db.session.execute(_save_own_statement(dialect), {
             "b_attempt_id": attempt_id, "b_member_id": member.id, "b_earliest_deadline": earliest_deadline, "b_now": now},
-            execution_options={"populate_existing": True}).scalar_one_or_none()
-        if attempt is None:
+            execution_options={"populate_existing": True}).one_or_none()
+        if row is None:
             db.session.rollback()
             return None
+        attempt = row[0]
         try:
             rows = responses.parse_items(attempt, items)
             counted = responses.parse_signals(attempt, signals_raw)
         except AnswerError:
             db.session.rollback()
             raise
+        integrity = attempt.integrity or None
         if counted is not None:
             merged = responses.merge_signals(attempt.integrity, counted)
-            if merged != (attempt.integrity or None):
-                attempt.integrity = merged  # flushed below (the upsert is a Core statement: no autoflush)
+            if merged != integrity:
+                attempt.integrity = integrity = merged  # flushed below (the upsert is a Core statement: no autoflush)
         result = SaveResult(saved_at=now, deadline_at=attempt.deadline_at)
+        paper = _Paper(member.id, row[1], attempt.layout, integrity) if dialect == "postgresql" else None
         for row in rows:
             _upsert(dict(row, attempt_id=attempt.id, saved_at=now))
             result.saved.append(row["question_id"])
         db.session.flush()  # the integrity counts, when there are no answers to upsert
         db.session.commit()
+    if paper is not None:
+        _remember(attempt_id, paper)
     return result
+
+
+# --- PostgreSQL: the autosave in one statement ------------------------------------------
+#
+# A save is otherwise BEGIN, the attempt's UPDATE … RETURNING, one upsert per answer and
+# COMMIT: four or more round trips, each costing the database server and psycopg CPU on the
+# same cores as the web process. The answers can only be checked against the attempt's paper
+# (its layout), which is fixed at start and never changes, so this process keeps the layout of
+# each attempt it has saved to (with the md5 of the stored layout, the member and the
+# integrity counts last seen) and later saves are checked before any SQL, then written by one
+# statement: a data-modifying CTE that updates the attempt row under exactly the generic WHERE
+# (the member's, in progress, deadline + grace by the server's clock; and the layout's md5, so
+# a reused id or a stale entry can never match) and inserts the answers *from* that update's
+# result — no attempt row, no answers written; the row lock is taken before the answers, as in
+# the generic path. One statement is atomic by itself, so it runs without BEGIN/COMMIT (the
+# request's connection is in autocommit: ``autocommit_save_request``). Whatever the statement
+# does not take — unknown paper, someone else's attempt, handed in, overdue, integrity counts
+# that may have grown, the same question twice — goes the generic way, in a transaction.
+
+_NOT_TAKEN = object()
+_PAPERS_MAX = 50_000
+
+
+@dataclass(frozen=True)
+class _Paper:
+    member_id: int
+    layout_md5: str
+    layout: list
+    integrity: dict | None  # the counts as last written: they only grow
+
+    @property
+    def complete(self) -> bool:
+        return all("t" in item for item in self.layout)  # question types in the layout: no query to check answers
+
+
+_PAPERS: dict[int, _Paper] = {}
+
+
+def _remember(attempt_id: int, paper: _Paper) -> None:
+    if not paper.complete:
+        return
+    if len(_PAPERS) >= _PAPERS_MAX:  # exams end; a bound is enough, no LRU needed
+        _PAPERS.clear()
+    _PAPERS[attempt_id] = paper
+
+
+def forget_papers(*_args) -> None:
+    """Drop what this process remembers of attempts' papers (a database was disposed of:
+    the test suite empties the database between tests and attempt ids start again)."""
+    _PAPERS.clear()
+
+
+event.listen(Engine, "engine_disposed", forget_papers)
+
+
+@functools.cache
+def _save_in_one_statement():
+    return text(f"""
+WITH taken AS (
+  UPDATE exam_attempt SET last_saved_at = :now
+  WHERE id = :attempt_id AND member_id = :member_id AND state = '{AttemptState.IN_PROGRESS}'
+    AND (deadline_at IS NULL OR deadline_at >= :earliest_deadline)
+    AND md5(CAST(layout AS text)) = :layout_md5
+  RETURNING id, deadline_at
+), saved AS (
+  INSERT INTO exam_answer (attempt_id, question_id, response, flagged, saved_at, client_rev)
+  SELECT taken.id, r.question_id, coalesce(r.response, 'null'::json), r.flagged, :now, r.client_rev
+  FROM taken CROSS JOIN json_to_recordset(CAST(:rows AS json))
+    AS r(question_id integer, response json, flagged boolean, client_rev bigint)
+  ON CONFLICT (attempt_id, question_id) DO UPDATE SET response = excluded.response,
+    flagged = excluded.flagged, saved_at = excluded.saved_at, client_rev = excluded.client_rev
+  WHERE exam_answer.client_rev <= excluded.client_rev
+)
+SELECT deadline_at FROM taken""").bindparams(
+        bindparam("now", type_=DateTime()), bindparam("earliest_deadline", type_=DateTime()),
+        bindparam("attempt_id", type_=Integer()), bindparam("member_id", type_=Integer()),
+        bindparam("layout_md5", type_=String()), bindparam("rows", type_=String()))
+
+
+def _save_in_one(attempt_id, member, items, now, signals_raw, earliest_deadline):
+    paper = _PAPERS.get(attempt_id)
+    if paper is None or paper.member_id != member.id:
+        return _NOT_TAKEN
+    rows = responses.parse_items(paper, items)  # AnswerError: nothing written, nothing to roll back
+    counted = responses.parse_signals(paper, signals_raw)
+    if counted is not None and responses.merge_signals(paper.integrity, counted) != paper.integrity:
+        return _NOT_TAKEN  # the counts may have grown: read and write them under the row lock
+    if len({row["question_id"] for row in rows}) != len(rows):
+        return _NOT_TAKEN  # one INSERT … ON CONFLICT may not touch a row twice
+    deadline = db.session.execute(_save_in_one_statement(), {
+        "now": now, "earliest_deadline": earliest_deadline, "attempt_id": attempt_id, "member_id": member.id,
+        "layout_md5": paper.layout_md5, "rows": json.dumps(rows, ensure_ascii=False)}).one_or_none()
+    if deadline is None:
+        _PAPERS.pop(attempt_id, None)
+        return _NOT_TAKEN
+    # Nothing to send in autocommit (psycopg skips it); a real COMMIT should a caller have
+    # opened a transaction before this request's connection was put in autocommit.
+    db.session.commit()
+    return SaveResult(saved=[row["question_id"] for row in rows], saved_at=now, deadline_at=deadline[0])
+
+
+def autocommit_save_request() -> None:
+    """PostgreSQL: run this request's session on an autocommit connection, so that the
+    login-session read and the one-statement save need no BEGIN and COMMIT (two round trips
+    of five). ``save_own`` switches back to a transaction before anything that needs one."""
+    if db.session.get_bind().dialect.name == "postgresql" and not db.session().in_transaction():
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+def _end_autocommit() -> None:
+    """Back to transactions for the rest of the request. The connection's isolation level is
+    put back by SQLAlchemy when it returns to the pool (``_reset_characteristics``)."""
+    if not db.session().in_transaction():
+        return
+    driver = db.session.connection().connection.dbapi_connection
+    if driver.autocommit:
+        driver.autocommit = False  # psycopg sends BEGIN before the next statement
 
 
 # --- finishing --------------------------------------------------------------------------
@@ -284,9 +425,9 @@ def credit_hours(exam: Exam) -> Decimal:
 def _grade(attempt: Attempt) -> None:
     exam = attempt.exam  # before any attribute changes: its load would flush them as a separate UPDATE
     ids = [item["q"] for item in attempt.layout]
-    questions = {q.id: q for q in db.session.scalars(select(Question).where(Question.id.in_(ids)))}
-    answers = {a.question_id: a for a in db.session.scalars(
-        select(Answer).where(Answer.attempt_id == attempt.id).execution_options(populate_existing=True))}
+    questions = paper.questions_by_id(ids)
+    answers = {a.question_id: a for a in db.session.scalars(paper.answers_statement(fresh=True),
+                                                            {"attempt_id": attempt.id})}
     total = Decimal("0")
     maximum = Decimal("0")
     pending = 0
@@ -340,6 +481,15 @@ def _commit_keeping_loaded() -> None:
         session.expire_on_commit = previous
 
 
+@functools.cache
+def _finish_statement():
+    columns = Attempt.__table__.c
+    return update(Attempt).where(
+        Attempt.id == bindparam("b_attempt_id", type_=columns.id.type), Attempt.state == AttemptState.IN_PROGRESS).values(
+        state=AttemptState.FINISHED, finished_at=bindparam("b_finished_at", type_=columns.finished_at.type),
+        finish_reason=bindparam("b_reason", type_=columns.finish_reason.type)).returning(Attempt)
+
+
 def finish(attempt_id: int, now: datetime, reason: str = "submitted") -> tuple[Attempt, bool]:
     """Finish once. Returns the attempt and whether this call was the one that finished it."""
     attempt = db.session.get(Attempt, attempt_id)
@@ -350,9 +500,8 @@ def finish(attempt_id: int, now: datetime, reason: str = "submitted") -> tuple[A
         # Reloading the row drops its loaded exam; holding it keeps it in the identity map (no re-read).
         exam = attempt.exam if attempt is not None else None  # noqa: F841
         # The changed row comes back with the UPDATE (RETURNING): no second read.
-        attempt = db.session.execute(update(Attempt).where(
-            Attempt.id == attempt_id, Attempt.state == AttemptState.IN_PROGRESS).values(
-            state=AttemptState.FINISHED, finished_at=finished_at, finish_reason=reason).returning(Attempt),
+        attempt = db.session.execute(_finish_statement(), {
+            "b_attempt_id": attempt_id, "b_finished_at": finished_at, "b_reason": reason},
             execution_options={"populate_existing": True}).scalar_one_or_none()
         if attempt is None:
             db.session.rollback()

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from school.exams.bank import category_ids
 from school.exams.models import MAX_WRITTEN_LENGTH, WRITTEN_TYPES, Exam, Question, QuestionType
+from school.exams.paper import questions_by_id
 from school.extensions import db
 
 
@@ -31,7 +32,7 @@ def question_pool(exam: Exam, rng: random.Random) -> list[int]:
 
 
 def _questions(ids: list[int]) -> dict[int, Question]:
-    return {q.id: q for q in db.session.scalars(select(Question).where(Question.id.in_(ids)))} if ids else {}
+    return questions_by_id(ids)
 
 
 def draw_layout(exam: Exam, rng: random.Random) -> list[dict]:

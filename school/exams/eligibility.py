@@ -4,9 +4,10 @@ Reads only: nothing here writes to the session.
 """
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from school.accounts import audience
 from school.accounts.models import User
@@ -28,9 +29,15 @@ def exams_for(member: User) -> list[Exam]:
         Exam.closes_at.is_(None), Exam.closes_at, Exam.id.desc())) if in_audience(e, member)]
 
 
+@functools.cache
+def _attempts_statement():
+    # Built once (values as parameters): start, the exam page and the result read it per request.
+    return select(Attempt).where(Attempt.exam_id == bindparam("exam_id"),
+                                 Attempt.member_id == bindparam("member_id")).order_by(Attempt.number)
+
+
 def attempts_of(exam: Exam, member: User) -> list[Attempt]:
-    return list(db.session.scalars(select(Attempt).where(
-        Attempt.exam_id == exam.id, Attempt.member_id == member.id).order_by(Attempt.number)))
+    return list(db.session.scalars(_attempts_statement(), {"exam_id": exam.id, "member_id": member.id}))
 
 
 def why_not_start(exam: Exam, member: User, now: datetime, mine: list[Attempt] | None = None) -> str | None:

@@ -27,6 +27,19 @@ from school.timeutil import format_local, utcnow
 bp = Blueprint("exams", __name__, url_prefix="/exams", template_folder="templates")
 
 
+def _autocommit_saves():
+    if request.endpoint == "exams.save_answers":
+        attempts.autocommit_save_request()
+
+
+@bp.record_once
+def _first_before_request(state):
+    # First of all the app's before-request functions, before anything reads the login session
+    # (``require_own_password`` does): on PostgreSQL a usual autosave then needs no BEGIN/COMMIT
+    # at all (``attempts.autocommit_save_request``).
+    state.app.before_request_funcs.setdefault(None, []).insert(0, _autocommit_saves)
+
+
 def _ms(dt) -> int | None:
     return int(dt.replace(tzinfo=timezone.utc).timestamp() * 1000) if dt else None
 

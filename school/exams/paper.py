@@ -2,7 +2,9 @@
 attempt's stored order) and, after finishing, the review the exam's policy allows."""
 from __future__ import annotations
 
-from sqlalchemy import select
+import functools
+
+from sqlalchemy import bindparam, select
 
 from school.exams import grading
 from school.exams.models import WRITTEN_TYPES, Answer, Attempt, Question, QuestionType
@@ -11,13 +13,29 @@ from school.exams.text import inline, render
 from school.extensions import db
 
 
+@functools.cache
+def questions_statement():
+    """Questions by id (``ids``, expanding), built once: the attempt page, submit and start read them."""
+    return select(Question).where(Question.id.in_(bindparam("ids", expanding=True)))
+
+
+@functools.cache
+def answers_statement(fresh: bool = False):
+    """An attempt's answers (``attempt_id``), built once; ``fresh`` reloads rows already in the session."""
+    stmt = select(Answer).where(Answer.attempt_id == bindparam("attempt_id"))
+    return stmt.execution_options(populate_existing=True) if fresh else stmt
+
+
+def questions_by_id(ids: list[int]) -> dict[int, Question]:
+    return {q.id: q for q in db.session.scalars(questions_statement(), {"ids": ids})} if ids else {}
+
+
 def _questions(attempt: Attempt) -> dict[int, Question]:
-    ids = [item["q"] for item in attempt.layout]
-    return {q.id: q for q in db.session.scalars(select(Question).where(Question.id.in_(ids)))}
+    return questions_by_id([item["q"] for item in attempt.layout])
 
 
 def _answers(attempt: Attempt) -> dict[int, Answer]:
-    return {a.question_id: a for a in db.session.scalars(select(Answer).where(Answer.attempt_id == attempt.id))}
+    return {a.question_id: a for a in db.session.scalars(answers_statement(), {"attempt_id": attempt.id})}
 
 
 def paper(attempt: Attempt) -> list[dict]:

@@ -159,6 +159,36 @@ GROUP BY u.id, u.name, o.name, o.path ORDER BY o.path, u.name
 """
 
 
+def bare(sql, prefix):
+    """The bare SQL ``sql`` over the subtree at ``prefix``, as a function to time."""
+    args = {"year": YEAR, "prefix": prefix + "%", "low": prefix, "high": prefix[:-1] + "0"}
+    return lambda: db.session.execute(text(sql), args).all()
+
+
+def export(org, period):
+    """The XLSX export of ``org``'s report into a temporary file, as a function to time."""
+    from school.credits import exports
+
+    def run():
+        with tempfile.TemporaryFile() as target:
+            exports.write_xlsx(org, period, target)
+    return run
+
+
+def export_memory(general, root, period) -> dict:
+    """The export's peak Python memory for a small branch and for the root, and the branch's rows."""
+    out = {}
+    for name, org in (("branch", general), ("root", root)):
+        tracemalloc.start()
+        export(org, period)()
+        out[f"peak_{name}"] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    out["rows_branch"] = db.session.execute(text(
+        "SELECT count(*) FROM users u JOIN organisation o ON o.id = u.org_id WHERE o.path LIKE :p"),
+        {"p": general.path + "%"}).scalar()
+    return out
+
+
 def timed(fn, repeat: int) -> float:
     fn()  # warm the caches once
     samples = []
@@ -171,7 +201,7 @@ def timed(fn, repeat: int) -> float:
 
 def measure(app, info: dict, repeat: int, before: bool = True) -> dict:
     from school.accounts.models import Organisation, Role, User
-    from school.credits import exports, reports
+    from school.credits import reports
 
     out = {}
     with app.app_context():
@@ -179,10 +209,6 @@ def measure(app, info: dict, repeat: int, before: bool = True) -> dict:
         branch = db.session.get(Organisation, info["branch"])
         general = db.session.get(Organisation, info["general_branch"])
         period = reports.Period(YEAR)
-
-        def bare(sql, prefix):
-            args = {"year": YEAR, "prefix": prefix + "%", "low": prefix, "high": prefix[:-1] + "0"}
-            return lambda: db.session.execute(text(sql), args).all()
 
         out["bare_root"] = timed(bare(BARE_ORGS, root.path), repeat)
         out["bare_root_summary"] = timed(bare(BARE_ORGS_SUMMARY, root.path), repeat)
@@ -203,21 +229,8 @@ def measure(app, info: dict, repeat: int, before: bool = True) -> dict:
         out["bare_members"] = timed(bare(BARE_MEMBERS, root.path), max(1, repeat // 2))
         out["bare_members_summary"] = timed(bare(BARE_MEMBERS_SUMMARY, root.path), max(1, repeat // 2))
 
-        def export(org):
-            def run():
-                with tempfile.TemporaryFile() as target:
-                    exports.write_xlsx(org, period, target)
-            return run
-
-        out["export_root"] = timed(export(root), max(1, repeat // 2))
-        for name, org in (("branch", general), ("root", root)):
-            tracemalloc.start()
-            export(org)()
-            out[f"peak_{name}"] = tracemalloc.get_traced_memory()[1]
-            tracemalloc.stop()
-        out["rows_branch"] = db.session.execute(text(
-            "SELECT count(*) FROM users u JOIN organisation o ON o.id = u.org_id WHERE o.path LIKE :p"),
-            {"p": general.path + "%"}).scalar()
+        out["export_root"] = timed(export(root, period), max(1, repeat // 2))
+        out.update(export_memory(general, root, period))
         admin = User(name="管理员", member_no="bench-admin", role=Role.ADMIN, password_hash=None)
         db.session.add(admin)
         db.session.commit()
@@ -260,7 +273,7 @@ def measure_export(app, info: dict, repeat: int) -> dict:
     """The root XLSX export and its two bare member SQLs, one of each per round (medians), and
     the export's peak Python memory for a small branch and for the root."""
     from school.accounts.models import Organisation
-    from school.credits import exports, reports
+    from school.credits import reports
 
     samples: dict[str, list[float]] = {}
     out = {}
@@ -269,19 +282,9 @@ def measure_export(app, info: dict, repeat: int) -> dict:
         general = db.session.get(Organisation, info["general_branch"])
         period = reports.Period(YEAR)
 
-        def bare(sql, prefix):
-            args = {"year": YEAR, "prefix": prefix + "%", "low": prefix, "high": prefix[:-1] + "0"}
-            return lambda: db.session.execute(text(sql), args).all()
-
-        def export(org):
-            def run():
-                with tempfile.TemporaryFile() as target:
-                    exports.write_xlsx(org, period, target)
-            return run
-
         variants = {"bare_members": bare(BARE_MEMBERS, root.path),
                     "bare_members_summary": bare(BARE_MEMBERS_SUMMARY, root.path),
-                    "export_root": export(root)}
+                    "export_root": export(root, period)}
         for fn in variants.values():
             fn()  # warm
         for _ in range(repeat):
@@ -290,14 +293,7 @@ def measure_export(app, info: dict, repeat: int) -> dict:
                 fn()
                 samples.setdefault(key, []).append(time.perf_counter() - started)
         out = {key: statistics.median(values) for key, values in samples.items()}
-        for name, org in (("branch", general), ("root", root)):
-            tracemalloc.start()
-            export(org)()
-            out[f"peak_{name}"] = tracemalloc.get_traced_memory()[1]
-            tracemalloc.stop()
-        out["rows_branch"] = db.session.execute(text(
-            "SELECT count(*) FROM users u JOIN organisation o ON o.id = u.org_id WHERE o.path LIKE :p"),
-            {"p": general.path + "%"}).scalar()
+        out.update(export_memory(general, root, period))
     return out
 
 
@@ -313,10 +309,6 @@ def measure_interleaved(app, info: dict, repeat: int) -> dict:
         branch = db.session.get(Organisation, info["branch"])
         period = reports.Period(YEAR)
         saved = list(reports.METRICS)
-
-        def bare(sql, prefix):
-            args = {"year": YEAR, "prefix": prefix + "%", "low": prefix, "high": prefix[:-1] + "0"}
-            return lambda: db.session.execute(text(sql), args).all()
 
         def without_metrics():
             reports.METRICS.clear()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from flask import Blueprint, render_template, request
 from flask_login import login_required
 from sqlalchemy import or_, select
+from sqlalchemy.orm import undefer
 
 from school.accounts.roles import current_actor, is_editor
 from school.courses import visibility
@@ -120,16 +121,13 @@ def lessons(terms: list[str], user) -> Group:
     matches = or_(*[or_(_like(Lesson.title, t), _like(Lesson.body_md, t), _like(Lesson.subtitles_text, t))
                     for t in terms])
     found = []
-    for lesson, course_title in db.session.execute(visible.where(matches)):
-        item = Found(lesson.title, ("courses.lesson", {"lesson_id": lesson.id}), context=course_title,
-                     score=score(terms, lesson.title, lesson.body_md))
+    for lesson, course_title in db.session.execute(visible.where(matches).options(undefer(Lesson.subtitles_text))):
         words = lesson.subtitles_text if lesson.kind == LessonKind.VIDEO else ""
-        hits = score(terms, "", words)
-        item.score += hits
+        in_body, in_subtitles = score(terms, "", lesson.body_md), score(terms, "", words)
         # The text around a word found: in the body, else in the subtitles, else the body's start.
-        item.excerpt = "字幕：" + excerpt(words, terms) if hits and not score(terms, "", lesson.body_md) \
-            else excerpt(lesson.body_md, terms)
-        found.append(item)
+        shown = "字幕：" + excerpt(words, terms) if in_subtitles and not in_body else excerpt(lesson.body_md, terms)
+        found.append(Found(lesson.title, ("courses.lesson", {"lesson_id": lesson.id}), context=course_title,
+                           excerpt=shown, score=score(terms, lesson.title) + in_body + in_subtitles))
     return _ranked(group, found)
 
 

@@ -132,7 +132,8 @@ class Lesson(db.Model):
     has_video: Mapped[bool] = mapped_column(Boolean, default=True)
     ladder: Mapped[str] = mapped_column(String(100), default="")  # rendition heights, "240,360"
     subtitles_name: Mapped[str | None] = mapped_column(String(100))  # file under media/subtitles/
-    subtitles_text: Mapped[str | None] = mapped_column(Text)  # its words, for search (courses.subtitles)
+    # Its words, for /search only (courses.subtitles): deferred, so course pages do not load a lecture's text.
+    subtitles_text: Mapped[str | None] = mapped_column(Text, deferred=True)
     job_id: Mapped[int | None] = mapped_column(ForeignKey("job.id", ondelete="SET NULL"))
     document_id: Mapped[int | None] = mapped_column(ForeignKey("library_document.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 
 import markdown
 import nh3
@@ -122,11 +123,25 @@ def bound_markdown(text: str) -> str:
     return "\n".join(lines)
 
 
+_converters = threading.local()
+
+
+def _converter() -> markdown.Markdown:
+    """This thread's Markdown instance. Building one (its parsers and ~40 patterns) cost more
+    than converting a short text: an exam page renders ~100 stems and options. Python-Markdown
+    documents ``reset()`` between uses of one instance; instances are not thread-safe."""
+    md = getattr(_converters, "md", None)
+    if md is None:
+        md = _converters.md = markdown.Markdown(extensions=["tables", "sane_lists", "fenced_code"],
+                                                output_format="html")
+    return md
+
+
 def markdown_to_safe_html(text: str, data_urls: bool = False) -> str:
     try:
-        raw = markdown.markdown(bound_markdown(text or ""), extensions=["tables", "sane_lists", "fenced_code"],
-                                output_format="html")
+        raw = _converter().reset().convert(bound_markdown(text or ""))
     except RecursionError:  # a construct the bounds above do not foresee: show the text as text
+        _converters.md = None  # a parse abandoned half-way: the next text gets a fresh instance
         raw = "".join(f"<p>{html.escape(part).replace(chr(10), '<br>')}</p>"
                       for part in re.split(r"\n[ \t]*\n", text or "") if part.strip())
     return sanitise(raw, data_urls=data_urls)

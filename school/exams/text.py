@@ -1,6 +1,7 @@
 """Question text to safe HTML: Markdown (or the author's HTML) rendered, then sanitised."""
 from __future__ import annotations
 
+import functools
 import html
 import re
 
@@ -8,13 +9,30 @@ from markupsafe import Markup
 
 from school.safe_html import markdown_to_safe_html, sanitise
 
+CACHED_CHARS = 2000  # stems and options; longer texts (inline images from a bank) are rendered each time
+
 
 def render(text: str, fmt: str = "markdown") -> Markup:
+    """A question's text as safe HTML. The same text renders to the same HTML, and an attempt
+    page shows every stem and option of a paper (~100 texts, each a Markdown parse and an nh3
+    pass) on each visit of each member, so short texts are kept per process by their content."""
+    text = text or ""
+    if len(text) <= CACHED_CHARS:
+        return _render_kept(text, fmt)
+    return _render(text, fmt)
+
+
+@functools.lru_cache(maxsize=4096)
+def _render_kept(text: str, fmt: str) -> Markup:
+    return _render(text, fmt)
+
+
+def _render(text: str, fmt: str) -> Markup:
     # Images may be inline data (imported banks carry them); no scripts, styles or handlers survive.
     if fmt == "html":
-        return Markup(sanitise(text or "", data_urls=True))
+        return Markup(sanitise(text, data_urls=True))
     if fmt == "plain":
-        return Markup(sanitise(html.escape(text or "").replace("\n", "<br>")))
+        return Markup(sanitise(html.escape(text).replace("\n", "<br>")))
     return Markup(markdown_to_safe_html(text, data_urls=True))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -107,7 +107,9 @@ def _init_login(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = None  # sessions are checked on the server instead
     max_age = timedelta(seconds=app.config["PERMANENT_SESSION_LIFETIME"])
-    login_manager.user_loader(lambda token: load_session_user(token, utcnow(), max_age))
+    # A JSON call (autosave, heartbeat) renders no menu: its user comes without the organisation.
+    login_manager.user_loader(lambda token: load_session_user(token, utcnow(), max_age,
+                                                              with_org=not (has_request_context() and request.is_json)))
 
 
 def _is_sqlite(dbapi_connection) -> bool:

@@ -218,22 +218,29 @@ def start_session(user: User, now: datetime, ip: str | None, user_agent: str | N
 
 
 @functools.cache
-def _session_statement():
-    """The session row, its user and the user's organisation (the menu's notice count, audience
-    checks) in one statement: every signed-in request pays for it, so it is built once (the
-    token as a parameter), not per request."""
-    return select(AuthSession).options(joinedload(AuthSession.user, innerjoin=True).joinedload(User.org)).where(
-        AuthSession.token_hash == bindparam("token_hash", type_=AuthSession.__table__.c.token_hash.type))
+def _session_statement(with_org: bool):
+    """The user of a live session in one statement, built once (the token and the oldest
+    start still alive as parameters): every signed-in request pays for it. The session's rules
+    — not expired, user active — are in the WHERE, so only the user's columns come back: on
+    PostgreSQL each result column costs the driver Python work, and this read was the largest
+    single part of an exam autosave's CPU. ``with_org`` also loads the user's organisation
+    (a page's menu and audience checks need it; a JSON call such as an autosave does not, and
+    should it touch ``user.org`` after all, the organisation is loaded then)."""
+    columns = AuthSession.__table__.c
+    stmt = select(User).join(AuthSession, AuthSession.user_id == User.id).where(
+        AuthSession.token_hash == bindparam("token_hash", type_=columns.token_hash.type),
+        AuthSession.created_at >= bindparam("oldest", type_=columns.created_at.type),
+        User.active)
+    return stmt.options(joinedload(User.org)) if with_org else stmt
 
 
-def load_session_user(token: str | None, now: datetime, max_age: timedelta) -> User | None:
+def load_session_user(token: str | None, now: datetime, max_age: timedelta, with_org: bool = True) -> User | None:
     """The user of a live login session; expired, revoked or deactivated sessions give ``None``."""
     if not token:
         return None
-    row = db.session.scalar(_session_statement(), {"token_hash": _hash_token(token)})
-    if row is None or not row.user.active or row.created_at < now - max_age:
+    user = db.session.scalar(_session_statement(with_org), {"token_hash": _hash_token(token), "oldest": now - max_age})
+    if user is None:
         return None
-    user = row.user
     user.auth_token = token
     return user
 

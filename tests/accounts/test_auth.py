@@ -1,6 +1,7 @@
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import inspect
 
 from school.accounts import auth
 from school.accounts.models import AuthSession
@@ -196,10 +197,41 @@ def test_passwords_are_hashed_with_argon2(app, make):
     assert "Secret123x" not in user.password_hash
 
 
-@pytest.mark.parametrize("age,alive", [(timedelta(hours=11, minutes=59), True), (timedelta(hours=12, seconds=1), False)])
-def test_sessions_expire_on_the_server(make, age, alive):
+@pytest.mark.parametrize("age,alive", [(timedelta(hours=11, minutes=59), True), (timedelta(hours=12), True),
+                                       (timedelta(hours=12, seconds=1), False)])
+@pytest.mark.parametrize("with_org", [True, False])
+def test_sessions_expire_on_the_server(make, age, alive, with_org):
     user = make.user()
     token = auth.start_session(user, T0, "127.0.0.1", "pytest")
     db.session.commit()
-    found = auth.load_session_user(token, T0 + age, timedelta(hours=12))
+    found = auth.load_session_user(token, T0 + age, timedelta(hours=12), with_org=with_org)
     assert (found is not None) == alive
+
+
+@pytest.mark.parametrize("with_org", [True, False])
+def test_a_session_of_a_deactivated_or_revoked_user_signs_nobody_in(make, with_org):
+    kept, deactivated, revoked = make.user(), make.user(), make.user()
+    tokens = {u.id: auth.start_session(u, T0, "127.0.0.1", "pytest") for u in (kept, deactivated, revoked)}
+    deactivated.active = False
+    auth.revoke_all_sessions(revoked)
+    db.session.commit()
+    found = {u.id: auth.load_session_user(tokens[u.id], T0, timedelta(hours=12), with_org=with_org)
+             for u in (kept, deactivated, revoked)}
+    assert found == {kept.id: kept, deactivated.id: None, revoked.id: None}
+    assert auth.load_session_user("not-a-token", T0, timedelta(hours=12), with_org=with_org) is None
+
+
+def test_a_json_call_loads_its_user_without_the_organisation(make):
+    """Pages need the member's organisation (menu, audience checks) and get it in the same
+    statement; a JSON call (autosave, heartbeat) does not, and still finds it if it asks."""
+    org = make.org("第一党支部")
+    user = make.user(org=org)
+    token = auth.start_session(user, T0, "127.0.0.1", "pytest")
+    db.session.commit()
+    db.session.expunge_all()
+    page_user = auth.load_session_user(token, T0, timedelta(hours=12))
+    assert "org" not in inspect(page_user).unloaded
+    db.session.expunge_all()
+    json_user = auth.load_session_user(token, T0, timedelta(hours=12), with_org=False)
+    assert "org" in inspect(json_user).unloaded
+    assert json_user.org.name == "第一党支部"

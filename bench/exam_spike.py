@@ -348,10 +348,13 @@ def kill_worker_later(arbiter: int, at: float, killed: list):
         killed.append(workers[0])
 
 
-def machine_busy() -> float:
-    """CPU seconds the whole machine spent busy since boot (every process, every core)."""
+def machine_busy() -> tuple[float, float]:
+    """CPU seconds the whole machine spent busy since boot (every process, every core), and of
+    those the seconds the hypervisor took for other guests ("steal": on a shared host, a run
+    with much steal had fewer cores than the figures suggest)."""
     ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    per_second = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - ticks[3] - ticks[4]) / per_second, ticks[7] / per_second
 
 
 def pct(values: list[float], p: float) -> float:
@@ -494,7 +497,7 @@ def run(label: str, url: str, args) -> dict:
             t.join()
         elapsed = time.perf_counter() - spike_started
         cpu = cpu_used(cpu_before, cpu_ticks(groups, database))
-        busy = machine_busy() - busy_before
+        busy, stolen = (after - before for after, before in zip(machine_busy(), busy_before))
         stop.set()
         probe.join()
         if args.kill_worker:
@@ -522,6 +525,7 @@ def run(label: str, url: str, args) -> dict:
         # PostgreSQL backends (SQLite works inside gunicorn); the machine's busy cores (all processes).
         "cpu_ms_per_request": {k: round(1000 * v / requests, 2) for k, v in sorted(cpu.items())},
         "machine_busy_cores": round(busy / elapsed, 2),
+        "stolen_cores": round(stolen / elapsed, 2),
     }
     for kind in MEMBER_KINDS + ("healthz",):
         result[f"{kind}_n"] = len(rec.times.get(kind, []))
@@ -635,7 +639,7 @@ def main():
     header = ("db", "rps", "start p50/p95", "choice save p50/p95", "written save p50/p95", "submit p50/p95",
               "healthz p50/p95", "acked", "lost", "finished", "client errors", "killed",
               "statements start/page/save/submit", "per node", "load 1 min before/after",
-              "after all pages loaded (s): choice/written save p50/p95", "CPU ms/request", "busy cores")
+              "after all pages loaded (s): choice/written save p50/p95", "CPU ms/request", "busy cores", "stolen")
 
     def ms(r, kind):
         return f"{r[kind + '_p50_ms']:.0f}/{r[kind + '_p95_ms']:.0f} ms"
@@ -650,7 +654,7 @@ def main():
             "/".join(r[f"{k}_statements"] for k in ("start", "page", "save_choice", "submit")),
             "/".join(map(str, r["per_node"])) or "-", "/".join(map(str, r["load_1min_before_after"])),
             f"{r['settled_after_s']:.0f}: {ms(r, 'save_choice_settled')}, {ms(r, 'save_written_settled')}",
-            ", ".join(f"{k} {v}" for k, v in r["cpu_ms_per_request"].items()), str(r["machine_busy_cores"])]))
+            ", ".join(f"{k} {v}" for k, v in r["cpu_ms_per_request"].items()), str(r["machine_busy_cores"]), str(r["stolen_cores"])]))
     print(json.dumps(results, ensure_ascii=False, indent=1))
     # Lost answers always fail the run; errors only when no worker was killed on purpose.
     if any(r["lost_saves"] or (r["errors"] and not args.kill_worker) for r in results):

@@ -2,7 +2,9 @@
 one text (reference definitions, stashed HTML, a parse abandoned half-way) reaches the next."""
 from __future__ import annotations
 
+import sys
 import threading
+import traceback
 from pathlib import Path
 
 import markdown
@@ -44,18 +46,23 @@ def test_reference_definitions_do_not_reach_the_next_text():
     assert "href" not in markdown_to_safe_html("[链接][r]")
 
 
-def test_a_parse_abandoned_by_recursion_leaves_no_state(monkeypatch):
-    calls = []
-
-    def too_deep(self, source):
-        calls.append(source)
-        raise RecursionError
-
-    monkeypatch.setattr(markdown.Markdown, "convert", too_deep)
-    assert markdown_to_safe_html("第一段\n\n第二段") == "<p>第一段</p><p>第二段</p>"
-    monkeypatch.undo()
-    assert calls
-    assert markdown_to_safe_html("**粗体**") == "<p><strong>粗体</strong></p>"
+def test_a_parse_abandoned_by_recursion_leaves_no_state():
+    """A real RecursionError half-way through a parse (the stack made short on purpose): the
+    text is shown as text, and the texts after it render as a fresh instance renders them."""
+    nested = "> " * 16 + "深层引用"
+    depth = len(traceback.extract_stack())
+    fell_back = False
+    for headroom in (30, 40, 50):
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(depth + headroom)
+        try:
+            out = markdown_to_safe_html(nested)
+        finally:
+            sys.setrecursionlimit(limit)
+        fell_back = fell_back or "<blockquote>" not in out
+    assert fell_back
+    for text in ("[r]: https://example.org\n\n[链接][r]", "[链接][r]", nested, "| a | b |\n|---|---|\n| 1 | 2 |"):
+        assert markdown_to_safe_html(text) == fresh(text)
 
 
 def test_threads_render_with_instances_of_their_own():

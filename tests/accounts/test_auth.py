@@ -1,11 +1,14 @@
 from datetime import datetime, timedelta
 
 import pytest
+from flask import session
+from flask_login import current_user
 from sqlalchemy import inspect
 
 from school.accounts import auth
 from school.accounts.models import AuthSession
 from school.extensions import db
+from school.timeutil import utcnow
 from tests.conftest import PASSWORD, CsrfClient
 
 T0 = datetime(2026, 3, 1, 8, 0, 0)
@@ -235,3 +238,20 @@ def test_a_json_call_loads_its_user_without_the_organisation(make):
     json_user = auth.load_session_user(token, T0, timedelta(hours=12), with_org=False)
     assert "org" in inspect(json_user).unloaded
     assert json_user.org.name == "第一党支部"
+
+
+def test_the_site_loads_the_organisation_for_pages_not_for_json_calls(app, make):
+    """The wiring in ``school._init_login``: the signed-in user of a JSON call (autosave,
+    heartbeat) comes without the organisation, a page's with it; both are the same member."""
+    user = make.user(org=make.org("第二党支部"))
+    token = auth.start_session(user, utcnow(), "127.0.0.1", "pytest")
+    db.session.commit()
+    user_id = user.id
+    for request_kwargs, org_left_out in (({"json": {"answers": []}}, True), ({}, False)):
+        db.session.expunge_all()
+        with app.test_request_context("/exams/attempts/1/answers", method="POST", **request_kwargs):
+            session["_user_id"] = token
+            signed_in = current_user._get_current_object()
+            assert signed_in.id == user_id
+            assert ("org" in inspect(signed_in).unloaded) == org_left_out
+            assert signed_in.org.name == "第二党支部"

@@ -35,6 +35,8 @@ def create_app(overrides: dict | None = None) -> Flask:
                      render_as_batch=True)
     csrf.init_app(app)
     _init_login(app)
+    from school import autocommit
+    autocommit.init_app(app)  # PostgreSQL: views marked @autocommit.reads need no BEGIN/COMMIT
 
     # Documents used by course lessons are not deleted from the library.
     import school.courses.library_uses  # noqa: F401

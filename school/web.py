@@ -8,7 +8,7 @@ from flask import Flask, jsonify, render_template, request
 from sqlalchemy import text
 from sqlalchemy.exc import InternalError, OperationalError
 
-from school import diskspace
+from school import autocommit, diskspace
 from school.extensions import db
 from school.timeutil import format_local
 
@@ -123,6 +123,7 @@ def init_app(app: Flask) -> None:
         app.register_error_handler(LxmlError, disk_full)
 
     @app.get("/healthz")
+    @autocommit.reads  # SELECT 1 alone: no BEGIN/ROLLBACK around it (load balancers ask often)
     def healthz():
         try:
             db.session.execute(text("SELECT 1"))

@@ -50,12 +50,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import DateTime, Integer, String, Text, bindparam, cast, event, func, or_, select, text, update
+from sqlalchemy import DateTime, Integer, String, Text, bindparam, case, cast, event, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
-from school import jobs
+from school import autocommit, jobs
 from school.accounts.models import User
 from school.credits import keys, ledger
 from school.credits.rules import current_rules
@@ -115,6 +116,16 @@ def current_attempt(exam: Exam, member: User) -> Attempt | None:
 def open_attempt(exam: Exam, member: User, now: datetime) -> Attempt | None:
     """The attempt in progress, if any; one found overdue is handed in from its saved answers first."""
     current = current_attempt(exam, member)
+    if current is not None and finish_if_overdue(current, now).state != AttemptState.IN_PROGRESS:
+        return None
+    return current
+
+
+def open_among(mine: list[Attempt], now: datetime) -> Attempt | None:
+    """``open_attempt`` over the member's attempts just read (``eligibility.attempts_of``). One
+    found overdue is handed in first; ``finish`` updates that same object, so ``mine`` then
+    shows it finished without a second read."""
+    current = next((a for a in mine if a.state == AttemptState.IN_PROGRESS), None)
     if current is not None and finish_if_overdue(current, now).state != AttemptState.IN_PROGRESS:
         return None
     return current
@@ -266,7 +277,7 @@ def save_own(attempt_id: int, member: User, items: list[dict], now: datetime, si
         done = _save_in_one(attempt_id, member, items, now, signals_raw, earliest_deadline)
         if done is not _NOT_TAKEN:
             return done
-        _end_autocommit()  # what follows reads, then writes: one transaction
+        autocommit.end()  # what follows reads, then writes: one transaction
     with write_section():
         row = db.session.execute(_save_own_statement(dialect), {
             "b_attempt_id": attempt_id, "b_member_id": member.id, "b_earliest_deadline": earliest_deadline, "b_now": now},
@@ -311,7 +322,7 @@ def save_own(attempt_id: int, member: User, items: list[dict], now: datetime, si
 # a reused id or a stale entry can never match) and inserts the answers *from* that update's
 # result — no attempt row, no answers written; the row lock is taken before the answers, as in
 # the generic path. One statement is atomic by itself, so it runs without BEGIN/COMMIT (the
-# request's connection is in autocommit: ``autocommit_save_request``). Whatever the statement
+# request's connection is in autocommit: ``school.autocommit``). Whatever the statement
 # does not take — unknown paper, someone else's attempt, handed in, overdue, integrity counts
 # that may have grown, the same question twice — goes the generic way, in a transaction.
 
@@ -397,24 +408,6 @@ def _save_in_one(attempt_id, member, items, now, signals_raw, earliest_deadline)
     return SaveResult(saved=[row["question_id"] for row in rows], saved_at=now, deadline_at=deadline[0])
 
 
-def autocommit_save_request() -> None:
-    """PostgreSQL: run this request's session on an autocommit connection, so that the
-    login-session read and the one-statement save need no BEGIN and COMMIT (two round trips
-    of five). ``save_own`` switches back to a transaction before anything that needs one."""
-    if db.session.get_bind().dialect.name == "postgresql" and not db.session().in_transaction():
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-
-
-def _end_autocommit() -> None:
-    """Back to transactions for the rest of the request. The connection's isolation level is
-    put back by SQLAlchemy when it returns to the pool (``_reset_characteristics``)."""
-    if not db.session().in_transaction():
-        return
-    driver = db.session.connection().connection.dbapi_connection
-    if driver.autocommit:
-        driver.autocommit = False  # psycopg sends BEGIN before the next statement
-
-
 # --- finishing --------------------------------------------------------------------------
 
 
@@ -425,16 +418,14 @@ def credit_hours(exam: Exam) -> Decimal:
 def _grade(attempt: Attempt) -> None:
     exam = attempt.exam  # before any attribute changes: its load would flush them as a separate UPDATE
     ids = [item["q"] for item in attempt.layout]
-    questions = paper.questions_by_id(ids)
-    answers = {a.question_id: a for a in db.session.scalars(paper.answers_statement(fresh=True),
-                                                            {"attempt_id": attempt.id})}
+    graded = paper.questions_with_answers(attempt.id, ids)
     total = Decimal("0")
     maximum = Decimal("0")
     pending = 0
+    fractions: dict[int, Decimal] = {}
     for qid in ids:
-        question = questions[qid]
+        question, answer = graded[qid]
         maximum += Decimal(question.points)
-        answer = answers.get(qid)
         if answer is None:
             continue
         if question.qtype in WRITTEN_TYPES:
@@ -444,14 +435,31 @@ def _grade(attempt: Attempt) -> None:
                 total += answer.awarded_points
             continue
         fraction = grading.score(question.qtype, question.data, answer.response)
-        answer.fraction = Decimal(str(round(fraction, 4)))
+        value = Decimal(str(round(fraction, 4)))
+        if answer.fraction != value:
+            fractions[answer.id] = value
+        set_committed_value(answer, "fraction", value)  # written by _write_fractions, not by the flush
         total += grading.points_for(question.points, fraction)
+    _write_fractions(fractions)
     attempt.score = total
     attempt.max_score = maximum
     # Written answers to grade (待阅卷): the score so far is provisional, no verdict, no credit
     # until the last one is graded (``marking.grade``).
     attempt.awaiting_grading = pending > 0
     attempt.passed = None if pending else grading.passes(total, maximum, exam.pass_percent)
+
+
+def _write_fractions(fractions: dict[int, Decimal]) -> None:
+    """The graded answers' fractions in one ``UPDATE … CASE``: the flush would send one
+    UPDATE per answer (up to a hundred a paper), each with its Python and, on PostgreSQL,
+    its share of the round trips."""
+    if not fractions:
+        return
+    table = Answer.__table__
+    values = {answer_id: bindparam(f"f{n}", value, type_=table.c.fraction.type)
+              for n, (answer_id, value) in enumerate(fractions.items())}
+    db.session.execute(update(table).where(table.c.id.in_(list(fractions)))
+                       .values(fraction=case(values, value=table.c.id)))
 
 
 def _written_needs_grader(question: Question, answer: Answer) -> bool:
@@ -492,6 +500,7 @@ def _finish_statement():
 
 def finish(attempt_id: int, now: datetime, reason: str = "submitted") -> tuple[Attempt, bool]:
     """Finish once. Returns the attempt and whether this call was the one that finished it."""
+    autocommit.end()  # the UPDATE, grading and the credit are one transaction
     attempt = db.session.get(Attempt, attempt_id)
     finished_at = now
     if reason == "overdue" and attempt is not None and attempt.deadline_at and attempt.deadline_at < now:

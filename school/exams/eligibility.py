@@ -64,12 +64,13 @@ def review_allowed(exam: Exam, now: datetime) -> bool:
     return False
 
 
-def answers_may_show(exam: Exam, member: User, now: datetime) -> bool:
+def answers_may_show(exam: Exam, member: User, now: datetime, mine: list[Attempt] | None = None) -> bool:
     """Whether the review may show correct answers and explanations (if the exam's
     ``review_answers`` says so): only once the member can no longer use them — no attempt in
     progress, and no attempt left (all used, or the exam closed). While attempts remain the
-    review shows the member's own answers and points only, whatever the exam's settings."""
-    mine = attempts_of(exam, member)
+    review shows the member's own answers and points only, whatever the exam's settings.
+    ``mine``: the member's attempts at ``exam`` when the caller has just read them."""
+    mine = attempts_of(exam, member) if mine is None else mine
     if any(a.state == AttemptState.IN_PROGRESS for a in mine):
         return False
     closed = exam.closes_at is not None and now >= exam.closes_at
@@ -77,9 +78,10 @@ def answers_may_show(exam: Exam, member: User, now: datetime) -> bool:
     return closed or used_up
 
 
-def counted_attempt(exam: Exam, member: User) -> Attempt | None:
-    """The attempt that stands for the member's result: the highest or the last, per the exam."""
-    done = [a for a in attempts_of(exam, member) if a.state == AttemptState.FINISHED]
+def counted_attempt(exam: Exam, member: User, mine: list[Attempt] | None = None) -> Attempt | None:
+    """The attempt that stands for the member's result: the highest or the last, per the exam.
+    ``mine``: the member's attempts at ``exam`` when the caller has just read them."""
+    done = [a for a in (attempts_of(exam, member) if mine is None else mine) if a.state == AttemptState.FINISHED]
     if not done:
         return None
     if exam.grading == "last":

@@ -14,7 +14,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import inspect
 from sqlalchemy.orm import joinedload
 
-from school import observability
+from school import autocommit, observability
 from school.accounts.roles import current_actor, is_editor
 from school.exams import attempts, eligibility, images, paper, responses
 from school.exams.errors import AnswerError, ExamError
@@ -25,19 +25,6 @@ from school.extensions import db
 from school.timeutil import format_local, utcnow
 
 bp = Blueprint("exams", __name__, url_prefix="/exams", template_folder="templates")
-
-
-def _autocommit_saves():
-    if request.endpoint == "exams.save_answers":
-        attempts.autocommit_save_request()
-
-
-@bp.record_once
-def _first_before_request(state):
-    # First of all the app's before-request functions, before anything reads the login session
-    # (``require_own_password`` does): on PostgreSQL a usual autosave then needs no BEGIN/COMMIT
-    # at all (``attempts.autocommit_save_request``).
-    state.app.before_request_funcs.setdefault(None, []).insert(0, _autocommit_saves)
 
 
 def _ms(dt) -> int | None:
@@ -63,13 +50,17 @@ def _own_attempt_or_404(attempt_id: int, with_exam: bool = False) -> Attempt:
 def index():
     now = utcnow()
     member = current_actor()
-    # An overdue attempt is handed in from its saved answers on this visit.
-    rows = [(exam, attempts.open_attempt(exam, member, now), eligibility.counted_attempt(exam, member))
-            for exam in eligibility.exams_for(member)]
+    # An overdue attempt is handed in from its saved answers on this visit. One read of the
+    # member's attempts per exam gives both the open one and the result.
+    rows = []
+    for exam in eligibility.exams_for(member):
+        mine = eligibility.attempts_of(exam, member)
+        rows.append((exam, attempts.open_among(mine, now), eligibility.counted_attempt(exam, member, mine)))
     return render_template("exams/index.html", rows=rows, now=now)
 
 
 @bp.get("/<int:exam_id>")
+@autocommit.reads
 @login_required
 def exam_detail(exam_id: int):
     exam = _exam_or_404(exam_id)
@@ -77,18 +68,19 @@ def exam_detail(exam_id: int):
     if not eligibility.visible_to(exam, member) and not is_editor(member):
         abort(404)
     now = utcnow()
-    current = attempts.open_attempt(exam, member, now)
+    mine = eligibility.attempts_of(exam, member)  # one read for the open attempt, the count and the result
+    current = attempts.open_among(mine, now)
     return render_template("exams/detail.html", exam=exam, current=current, now=now,
-                           reason=eligibility.why_not_start(exam, member, now),
-                           would_end=attempts.deadline_for(exam, now),
-                           mine=eligibility.attempts_of(exam, member),
-                           counted=eligibility.counted_attempt(exam, member),
+                           reason=eligibility.why_not_start(exam, member, now, mine),
+                           would_end=attempts.deadline_for(exam, now), mine=mine,
+                           counted=eligibility.counted_attempt(exam, member, mine),
                            review_open=eligibility.review_allowed(exam, now), form=ConfirmForm(),
                            hours=attempts.credit_hours(exam),
                            instructions=render(exam.instructions))
 
 
 @bp.post("/<int:exam_id>/start")
+@autocommit.reads
 @login_required
 def start(exam_id: int):
     exam = _exam_or_404(exam_id)
@@ -104,6 +96,7 @@ def start(exam_id: int):
 
 
 @bp.get("/attempts/<int:attempt_id>")
+@autocommit.reads
 @login_required
 def attempt_page(attempt_id: int):
     attempt = _own_attempt_or_404(attempt_id, with_exam=True)
@@ -117,6 +110,7 @@ def attempt_page(attempt_id: int):
 
 
 @bp.post("/attempts/<int:attempt_id>/answers")
+@autocommit.reads
 @login_required
 def save_answers(attempt_id: int):
     """Autosave (JSON). 200: all saved; 400: malformed, nothing saved (``error``, ``errors``
@@ -181,6 +175,7 @@ def submit(attempt_id: int):
 
 
 @bp.get("/attempts/<int:attempt_id>/result")
+@autocommit.reads
 @login_required
 def result(attempt_id: int):
     attempt = _own_attempt_or_404(attempt_id, with_exam=True)
@@ -189,21 +184,22 @@ def result(attempt_id: int):
     if attempt.state != AttemptState.FINISHED:
         return redirect(url_for("exams.attempt_page", attempt_id=attempt.id))
     exam, member = attempt.exam, current_actor()
-    attempts.open_attempt(exam, member, now)  # an overdue attempt elsewhere is handed in first
+    mine = eligibility.attempts_of(exam, member)  # one read for the rules below
+    attempts.open_among(mine, now)  # an overdue attempt elsewhere is handed in first
     allowed = eligibility.review_allowed(exam, now)
     # Correct answers and explanations only once no attempt is left to use them in.
-    with_answers = exam.review_answers and eligibility.answers_may_show(exam, member, now)
+    with_answers = exam.review_answers and eligibility.answers_may_show(exam, member, now, mine)
     return render_template("exams/result.html", attempt=attempt, exam=exam, review_open=allowed,
                            items=paper.review(attempt, with_answers) if allowed else [],
                            answers_held=exam.review_answers and not with_answers,
-                           hours=attempts.credit_hours(exam), next_step=_next_step(exam, member, now))
+                           hours=attempts.credit_hours(exam), next_step=_next_step(exam, member, now, mine))
 
 
-def _next_step(exam: Exam, member, now) -> dict:
+def _next_step(exam: Exam, member, now, mine: list[Attempt]) -> dict:
     """After a result: another attempt while one may be started (with how many remain), else
     the course whose test this is, else the member's record."""
-    if eligibility.why_not_start(exam, member, now) is None:
-        left = exam.attempts_allowed - len(eligibility.attempts_of(exam, member)) if exam.attempts_allowed else None
+    if eligibility.why_not_start(exam, member, now, mine) is None:
+        left = exam.attempts_allowed - len(mine) if exam.attempts_allowed else None
         return {"kind": "retry", "left": left, "form": ConfirmForm(),
                 "url": url_for("exams.start", exam_id=exam.id)}
     if exam.course_id:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Integer, and_, any_, bindparam, select
+from sqlalchemy.dialects import postgresql
 
 from school.exams import grading
 from school.exams.models import WRITTEN_TYPES, Answer, Attempt, Question, QuestionType
@@ -13,21 +14,51 @@ from school.exams.text import inline, render
 from school.extensions import db
 
 
-@functools.cache
-def questions_statement():
-    """Questions by id (``ids``, expanding), built once: the attempt page, submit and start read them."""
-    return select(Question).where(Question.id.in_(bindparam("ids", expanding=True)))
+def _by_ids(dialect: str):
+    """``Question.id`` among ``ids``. On PostgreSQL ``= ANY(array)``: one parameter, so the
+    statement's text is the same for every paper and psycopg parses it once and prepares it;
+    an expanding IN sends one placeholder per question (a hundred on a year-end paper), which
+    psycopg re-parses in Python on every call."""
+    if dialect == "postgresql":
+        return Question.id == any_(bindparam("ids", type_=postgresql.ARRAY(Integer)))
+    return Question.id.in_(bindparam("ids", expanding=True))
 
 
 @functools.cache
-def answers_statement(fresh: bool = False):
-    """An attempt's answers (``attempt_id``), built once; ``fresh`` reloads rows already in the session."""
-    stmt = select(Answer).where(Answer.attempt_id == bindparam("attempt_id"))
-    return stmt.execution_options(populate_existing=True) if fresh else stmt
+def questions_statement(dialect: str):
+    """Questions by id (``ids``), built once per dialect: the attempt page and start read them."""
+    return select(Question).where(_by_ids(dialect))
+
+
+@functools.cache
+def answers_statement():
+    """An attempt's answers (``attempt_id``), built once."""
+    return select(Answer).where(Answer.attempt_id == bindparam("attempt_id"))
+
+
+@functools.cache
+def graded_statement(dialect: str):
+    """The paper's questions, each with the attempt's answer to it or ``None``, in one
+    statement (grading reads both under the finish's row lock). Answers already in the
+    session are reloaded: a hand-in saves its last answers with a Core upsert first."""
+    answer = and_(Answer.question_id == Question.id, Answer.attempt_id == bindparam("attempt_id"))
+    return (select(Question, Answer).outerjoin(Answer, answer).where(_by_ids(dialect))
+            .execution_options(populate_existing=True))
+
+
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
 
 
 def questions_by_id(ids: list[int]) -> dict[int, Question]:
-    return {q.id: q for q in db.session.scalars(questions_statement(), {"ids": ids})} if ids else {}
+    return {q.id: q for q in db.session.scalars(questions_statement(_dialect()), {"ids": ids})} if ids else {}
+
+
+def questions_with_answers(attempt_id: int, ids: list[int]) -> dict[int, tuple[Question, Answer | None]]:
+    if not ids:
+        return {}
+    rows = db.session.execute(graded_statement(_dialect()), {"ids": ids, "attempt_id": attempt_id})
+    return {question.id: (question, answer) for question, answer in rows}
 
 
 def _questions(attempt: Attempt) -> dict[int, Question]:
@@ -38,9 +69,12 @@ def _answers(attempt: Attempt) -> dict[int, Answer]:
     return {a.question_id: a for a in db.session.scalars(answers_statement(), {"attempt_id": attempt.id})}
 
 
-def paper(attempt: Attempt) -> list[dict]:
-    """Stem, option texts and the member's own saved answer; nothing about what is right."""
-    questions, answers = _questions(attempt), _answers(attempt)
+def paper(attempt: Attempt, questions: dict[int, Question] | None = None,
+          answers: dict[int, Answer] | None = None) -> list[dict]:
+    """Stem, option texts and the member's own saved answer; nothing about what is right.
+    ``questions`` and ``answers``: the attempt's, when the caller has just read them."""
+    questions = _questions(attempt) if questions is None else questions
+    answers = _answers(attempt) if answers is None else answers
     out = []
     for number, item in enumerate(attempt.layout, start=1):
         question = questions[item["q"]]
@@ -67,7 +101,7 @@ def review(attempt: Attempt, with_answers: bool) -> list[dict]:
     """After finishing: per question the points earned, and (if allowed) the right answer and explanation."""
     questions, answers = _questions(attempt), _answers(attempt)
     out = []
-    for entry in paper(attempt):
+    for entry in paper(attempt, questions, answers):
         question = questions[entry["id"]]
         answer = answers.get(question.id)
         fraction = float(answer.fraction) if answer and answer.fraction is not None else 0.0

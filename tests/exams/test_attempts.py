@@ -218,3 +218,42 @@ def test_overdue_attempts_are_handed_in_by_the_periodic_sweep(make):
     db.session.expire_all()
     assert db.session.get(Attempt, attempt.id).state == "finished"
     assert jobs.run_periodic(utcnow(), last_run) == []  # not again within its minute
+
+
+def test_every_answers_fraction_is_stored_by_one_update(app, make):
+    """Grading writes the fractions of all the choice answers in one ``UPDATE … CASE``
+    (``attempts._write_fractions``): each stored fraction is what ``grading.score`` gives for the
+    stored response, right, wrong and half right alike; unanswered questions have no row."""
+    from school.exams import grading
+    from school.exams.responses import to_shown
+    from school.sqlcount import counting
+
+    member = make.user()
+    bank = make.questions()
+    bank[1].data = dict(bank[1].data, weighted=True)  # one of the two right options: half the points
+    db.session.commit()
+    exam = make.exam(bank, T0, closes_in=None)
+    attempt = attempts.start(exam, member, T0, random.Random(3))
+    items = helpers.shown_right(attempt, bank)
+    by_id = {item["q"]: item for item in attempt.layout}
+    wrong = {"question": bank[0].id, "response": to_shown(by_id[bank[0].id], "single", {"choice": 0}), "rev": 1}
+    half = {"question": bank[1].id, "response": to_shown(by_id[bank[1].id], "multiple", {"choices": [0]}), "rev": 1}
+    given = [wrong, half] + [i for i in items if i["question"] not in (bank[0].id, bank[1].id, bank[4].id)]
+    attempts.save_answers(attempt, member, given, T0 + M)
+    with counting(db.engine) as counter:
+        finished, changed = attempts.finish(attempt.id, T0 + 2 * M)
+    assert changed
+    assert sum(1 for s in counter.statements if s.lstrip().upper().startswith("UPDATE EXAM_ANSWER")) == 1
+    db.session.expire_all()
+    stored = {a.question_id: a for a in db.session.scalars(select(Answer).where(Answer.attempt_id == attempt.id))}
+    assert set(stored) == {i["question"] for i in given}  # the numeric question was left unanswered
+    questions = {q.id: q for q in bank}
+    fractions = {}
+    for qid, answer in stored.items():
+        expected = grading.score(questions[qid].qtype, questions[qid].data, answer.response)
+        assert answer.fraction == Decimal(str(round(expected, 4))), (questions[qid].qtype, answer.fraction)
+        fractions[questions[qid].qtype] = answer.fraction
+    assert fractions["single"] == 0 and fractions["truefalse"] == 1 and fractions["matching"] == 1
+    assert fractions["multiple"] == Decimal("0.5")
+    total = sum(grading.points_for(questions[qid].points, float(a.fraction)) for qid, a in stored.items())
+    assert db.session.get(Attempt, attempt.id).score == total

@@ -15,7 +15,8 @@ from school.sqlcount import counting
 from tests.exams import helpers
 
 # The most each request may send (BEGIN/COMMIT not counted; see school/sqlcount.py).
-LIMITS = {"save": 4, "save_same_signals": 3, "start": 5, "page": 5, "submit": 10}
+LIMITS = {"save": 4, "save_same_signals": 3, "start": 5, "page": 5, "exam_page": 5, "submit": 9,
+          "result": 7}
 SHOW = os.environ.get("SCHOOL_SHOW_STATEMENTS") == "1"
 
 
@@ -42,12 +43,17 @@ def taking(app, client, auth, make):
 def test_statements_per_request(app, client, taking):
     member, bank, exam, token = taking
     raw, exam_id = client.client, exam.id
+    # The exam's page reads the member's attempts once (open one, count, result), before and after.
+    response, exam_page = _count(app, lambda: raw.get(f"/exams/{exam_id}"))
+    assert response.status_code == 200 and 'id="start-button"' in response.get_data(as_text=True)
     response, start = _count(app, lambda: raw.post(f"/exams/{exam_id}/start", data={"csrf_token": token}))
     assert response.status_code == 302
     attempt_id = int(re.search(r"/attempts/(\d+)", response.headers["Location"]).group(1))
 
     response, page = _count(app, lambda: raw.get(f"/exams/attempts/{attempt_id}"))
     assert response.status_code == 200
+    response, exam_page_open = _count(app, lambda: raw.get(f"/exams/{exam_id}"))
+    assert response.status_code == 200 and 'id="resume"' in response.get_data(as_text=True)
 
     attempt = db.session.get(Attempt, attempt_id)
     items = helpers.shown_right(attempt, bank)
@@ -74,7 +80,11 @@ def test_statements_per_request(app, client, taking):
     assert response.status_code == 302
     db.session.expire_all()
     assert db.session.get(Attempt, attempt_id).passed is True
-    figures = {"save": max(saves), "start": start, "page": page, "submit": submit}
+    # The result with the review: the member's attempts, the questions and answers read once each.
+    response, result = _count(app, lambda: raw.get(f"/exams/attempts/{attempt_id}/result"))
+    assert response.status_code == 200 and 'id="review-title"' in response.get_data(as_text=True)
+    figures = {"save": max(saves), "start": start, "page": page, "exam_page": max(exam_page, exam_page_open),
+               "submit": submit, "result": result}
     print("statements per request:", figures, "save of", len(items), "answers:", save_all)
     for kind in figures:
         assert figures[kind] <= LIMITS[kind], (kind, figures)

@@ -16,6 +16,7 @@ statement — is atomic by itself. SQLite is left as it is.
 from __future__ import annotations
 
 from flask import Flask, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from school.extensions import db
 
@@ -42,8 +43,14 @@ def init_app(app: Flask) -> None:
 
 def begin() -> None:
     """PostgreSQL: run the rest of this request's session on an autocommit connection."""
-    if db.session.get_bind().dialect.name == "postgresql" and not db.session().in_transaction():
+    if db.session.get_bind().dialect.name != "postgresql" or db.session().in_transaction():
+        return
+    try:
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    except SQLAlchemyError:
+        # The database is unreachable: the view meets the same error at its first statement
+        # and answers as it always does (``/healthz`` with its 503), not a hook's error page.
+        db.session.rollback()
 
 
 def end() -> None:

@@ -142,3 +142,15 @@ def test_the_connection_goes_back_to_the_pool_transactional(app, client, member_
         db.session.rollback()
     db.session.expire_all()
     assert db.session.get(type(exam), exam.id).title == "党章知识测试"
+
+
+def test_an_unreachable_postgresql_still_gets_the_health_check_answer(tmp_path):
+    """The hook connects before the view: when PostgreSQL is down, ``/healthz`` must still
+    answer its own 503 (load balancers act on it), not the hook's error."""
+    from school import create_app
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "postgresql://postgres@127.0.0.1:1/none", "SECRET_KEY": "x",
+                      "INSTANCE_PATH": str(tmp_path / "i"), "JOBS_INLINE_WORKER": False})
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "error", "database": "unreachable"}

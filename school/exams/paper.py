@@ -17,8 +17,8 @@ from school.extensions import db
 def _by_ids(dialect: str):
     """``Question.id`` among ``ids``. On PostgreSQL ``= ANY(array)``: one parameter, so the
     statement's text is the same for every paper and psycopg parses it once and prepares it;
-    an expanding IN sends one placeholder per question (a hundred on a year-end paper), which
-    psycopg re-parses in Python on every call."""
+    an expanding IN binds one parameter per question (a hundred on a year-end paper), and
+    psycopg re-parses that text in Python on every call."""
     if dialect == "postgresql":
         return Question.id == any_(bindparam("ids", type_=postgresql.ARRAY(Integer)))
     return Question.id.in_(bindparam("ids", expanding=True))
@@ -39,7 +39,7 @@ def answers_statement():
 @functools.cache
 def graded_statement(dialect: str):
     """The paper's questions, each with the attempt's answer to it or ``None``, in one
-    statement (grading reads both under the finish's row lock). Answers already in the
+    statement (grading reads both under the finish's row lock; the review too). Answers already in the
     session are reloaded: a hand-in saves its last answers with a Core upsert first."""
     answer = and_(Answer.question_id == Question.id, Answer.attempt_id == bindparam("attempt_id"))
     return (select(Question, Answer).outerjoin(Answer, answer).where(_by_ids(dialect))
@@ -99,7 +99,9 @@ def paper(attempt: Attempt, questions: dict[int, Question] | None = None,
 
 def review(attempt: Attempt, with_answers: bool) -> list[dict]:
     """After finishing: per question the points earned, and (if allowed) the right answer and explanation."""
-    questions, answers = _questions(attempt), _answers(attempt)
+    graded = questions_with_answers(attempt.id, [item["q"] for item in attempt.layout])
+    questions = {qid: question for qid, (question, _answer) in graded.items()}
+    answers = {qid: answer for qid, (_question, answer) in graded.items() if answer is not None}
     out = []
     for entry in paper(attempt, questions, answers):
         question = questions[entry["id"]]

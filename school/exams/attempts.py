@@ -113,18 +113,10 @@ def current_attempt(exam: Exam, member: User) -> Attempt | None:
     return db.session.scalar(_current_attempt_statement(), {"exam_id": exam.id, "member_id": member.id})
 
 
-def open_attempt(exam: Exam, member: User, now: datetime) -> Attempt | None:
-    """The attempt in progress, if any; one found overdue is handed in from its saved answers first."""
-    current = current_attempt(exam, member)
-    if current is not None and finish_if_overdue(current, now).state != AttemptState.IN_PROGRESS:
-        return None
-    return current
-
-
 def open_among(mine: list[Attempt], now: datetime) -> Attempt | None:
-    """``open_attempt`` over the member's attempts just read (``eligibility.attempts_of``). One
-    found overdue is handed in first; ``finish`` updates that same object, so ``mine`` then
-    shows it finished without a second read."""
+    """The attempt in progress among the member's attempts just read (``eligibility.attempts_of``).
+    One found overdue is handed in from its saved answers first; ``finish`` updates that same
+    object, so ``mine`` then shows it finished without a second read."""
     current = next((a for a in mine if a.state == AttemptState.IN_PROGRESS), None)
     if current is not None and finish_if_overdue(current, now).state != AttemptState.IN_PROGRESS:
         return None

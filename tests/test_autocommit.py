@@ -154,38 +154,3 @@ def test_an_unreachable_postgresql_still_gets_the_health_check_answer(tmp_path):
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.get_json() == {"status": "error", "database": "unreachable"}
-
-
-def test_taps_on_start_at_once_open_one_attempt(app, client, member_exam):
-    """Start runs in autocommit on PostgreSQL: its read and its INSERT are separate
-    transactions. Several taps at the same moment (two tabs, a script) still open exactly one
-    attempt — the unique indexes refuse the losers' INSERTs, which then resume the winner's."""
-    import threading
-
-    from sqlalchemy import func, select
-
-    member, exam, token = member_exam
-    raw, exam_id, member_id = client.client, exam.id, member.id
-    barrier = threading.Barrier(6)
-    locations, errors = [], []
-
-    def tap():
-        try:
-            barrier.wait()
-            response = raw.post(f"/exams/{exam_id}/start", data={"csrf_token": token})
-            locations.append((response.status_code, response.headers.get("Location")))
-        except Exception as exc:  # surfaced by the assertion below
-            errors.append(repr(exc))
-
-    threads = [threading.Thread(target=contextvars.Context().run, args=(tap,)) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    assert len(locations) == 6 and {status for status, _ in locations} == {302}
-    assert len({location for _, location in locations}) == 1 and "/attempts/" in locations[0][1]
-    db.session.expire_all()
-    opened = db.session.scalar(select(func.count()).select_from(Attempt).where(
-        Attempt.exam_id == exam_id, Attempt.member_id == member_id))
-    assert opened == 1

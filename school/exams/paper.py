@@ -3,7 +3,11 @@ attempt's stored order) and, after finishing, the review the exam's policy allow
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import NamedTuple
 
+from markupsafe import Markup
 from sqlalchemy import Integer, and_, any_, bindparam, select
 from sqlalchemy.dialects import postgresql
 
@@ -12,6 +16,13 @@ from school.exams.models import WRITTEN_TYPES, Answer, Attempt, Question, Questi
 from school.exams.responses import to_shown
 from school.exams.text import inline, render
 from school.extensions import db
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _letter(index: int) -> str:
+    """A, B … Z, then 27, 28 …: an imported bank may give a question more options than letters."""
+    return LETTERS[index] if index < len(LETTERS) else str(index + 1)
 
 
 def _by_ids(dialect: str):
@@ -69,8 +80,62 @@ def _answers(attempt: Attempt) -> dict[int, Answer]:
     return {a.question_id: a for a in db.session.scalars(answers_statement(), {"attempt_id": attempt.id})}
 
 
+class Option(NamedTuple):
+    """A choice as shown: the value the form sends, its letter (A, B …; none for 正确/错误),
+    its text, and whether the member's saved answer picks it."""
+    value: int | str
+    letter: str
+    text: Markup
+    checked: bool
+
+
+@dataclass(eq=False)
+class Entry:
+    """One question of the paper as the member's browser receives it.
+
+    An object, not a dict: the attempt page reads ~40 fields of each of a hundred questions,
+    and Jinja tries attribute access first, so a dict entry raised (and caught) an
+    ``AttributeError`` for every one of them. Whether an option is picked is worked out here
+    for the same reason, once per option instead of by template expressions."""
+    id: int
+    number: int
+    qtype: str
+    type_label: str
+    points: Decimal
+    stem: Markup
+    response: dict | None  # the saved answer in the shown order; None: not answered
+    flagged: bool
+    rev: int
+    options: list[Option] = field(default_factory=list)  # single, multiple, truefalse
+    min_length: int = 0  # written answers
+    max_length: int = 0
+    lefts: list[tuple[int, Markup, int | None]] = field(default_factory=list)  # matching: index, text, right picked
+    rights: list[tuple[int, str]] = field(default_factory=list)  # matching: shown index, plain text
+    # The review (after finishing) only.
+    earned: Decimal | None = None
+    pending: bool = False
+    comment: str = ""
+    given: str = ""
+    correct: str | None = None  # None: the right answers are not shown
+    explanation: Markup | str = ""
+
+
+_TRUE_FALSE = ((True, "true", "正确"), (False, "false", "错误"))
+
+
+def _options(question: Question, item: dict, shown: dict) -> list[Option]:
+    if question.qtype == QuestionType.TRUEFALSE:
+        value = shown.get("value")
+        return [Option(sent, "", Markup(label), value is truth) for truth, sent, label in _TRUE_FALSE]
+    options = question.data["options"]
+    picked = {shown.get("choice")} if question.qtype == QuestionType.SINGLE else set(shown.get("choices") or ())
+    return [Option(shown_index, _letter(shown_index), inline(options[i]["text"], options[i].get("format", "markdown")),
+                   shown_index in picked)
+            for shown_index, i in enumerate(item["opts"])]
+
+
 def paper(attempt: Attempt, questions: dict[int, Question] | None = None,
-          answers: dict[int, Answer] | None = None) -> list[dict]:
+          answers: dict[int, Answer] | None = None) -> list[Entry]:
     """Stem, option texts and the member's own saved answer; nothing about what is right.
     ``questions`` and ``answers``: the attempt's, when the caller has just read them."""
     questions = _questions(attempt) if questions is None else questions
@@ -79,43 +144,45 @@ def paper(attempt: Attempt, questions: dict[int, Question] | None = None,
     for number, item in enumerate(attempt.layout, start=1):
         question = questions[item["q"]]
         answer = answers.get(question.id)
-        entry = {"id": question.id, "number": number, "qtype": question.qtype, "type_label": question.type_label,
-                 "points": question.points, "stem": render(question.stem, question.stem_format),
-                 "response": to_shown(item, question.qtype, answer.response) if answer else None,
-                 "flagged": bool(answer and answer.flagged), "rev": answer.client_rev if answer else 0}
-        if question.qtype in (QuestionType.SINGLE, QuestionType.MULTIPLE):
-            options = question.data["options"]
-            entry["options"] = [inline(options[i]["text"], options[i].get("format", "markdown")) for i in item["opts"]]
+        shown = to_shown(item, question.qtype, answer.response) if answer else None
+        entry = Entry(id=question.id, number=number, qtype=question.qtype, type_label=question.type_label,
+                      points=question.points, stem=render(question.stem, question.stem_format), response=shown,
+                      flagged=bool(answer and answer.flagged), rev=answer.client_rev if answer else 0)
+        if question.qtype in (QuestionType.SINGLE, QuestionType.MULTIPLE, QuestionType.TRUEFALSE):
+            entry.options = _options(question, item, shown or {})
         elif question.qtype in WRITTEN_TYPES:  # the length limits only: reference and rubric are for graders
-            entry["min_length"] = int(question.data.get("min_length") or 0)
-            entry["max_length"] = int(item.get("max") or question.data.get("max_length") or 0)
+            entry.min_length = int(question.data.get("min_length") or 0)
+            entry.max_length = int(item.get("max") or question.data.get("max_length") or 0)
         elif question.qtype == QuestionType.MATCHING:
             pairs = question.data["pairs"]
-            entry["lefts"] = [(i, inline(p["left"])) for i, p in enumerate(pairs) if p.get("left")]
-            entry["rights"] = [inline(pairs[i]["right"]) for i in item["rights"]]
+            picked = (shown or {}).get("pairs") or {}
+            entry.lefts = [(i, inline(p["left"]), picked.get(str(i))) for i, p in enumerate(pairs) if p.get("left")]
+            # A select's option is plain text: the right-hand texts without their markup.
+            entry.rights = [(shown_index, inline(pairs[i]["right"]).striptags())
+                            for shown_index, i in enumerate(item["rights"])]
         out.append(entry)
     return out
 
 
-def review(attempt: Attempt, with_answers: bool) -> list[dict]:
+def review(attempt: Attempt, with_answers: bool) -> list[Entry]:
     """After finishing: per question the points earned, and (if allowed) the right answer and explanation."""
     graded = questions_with_answers(attempt.id, [item["q"] for item in attempt.layout])
     questions = {qid: question for qid, (question, _answer) in graded.items()}
     answers = {qid: answer for qid, (_question, answer) in graded.items() if answer is not None}
     out = []
     for entry in paper(attempt, questions, answers):
-        question = questions[entry["id"]]
+        question = questions[entry.id]
         answer = answers.get(question.id)
         fraction = float(answer.fraction) if answer and answer.fraction is not None else 0.0
-        entry["earned"] = grading.points_for(question.points, fraction)
+        entry.earned = grading.points_for(question.points, fraction)
         if question.qtype in WRITTEN_TYPES:  # a person's grade and comment (待阅卷 until then)
-            entry["pending"] = bool(answer and answer.fraction is None)
-            entry["earned"] = answer.awarded_points if answer and answer.awarded_points is not None else entry["earned"]
-            entry["comment"] = (answer.grader_comment or "") if answer else ""
-        entry["given"] = _given_text(question, answer.response if answer else None)
+            entry.pending = bool(answer and answer.fraction is None)
+            entry.earned = answer.awarded_points if answer and answer.awarded_points is not None else entry.earned
+            entry.comment = (answer.grader_comment or "") if answer else ""
+        entry.given = _given_text(question, answer.response if answer else None)
         if with_answers:
-            entry["correct"] = grading.correct_answer_text(question.qtype, question.data)
-            entry["explanation"] = render(question.explanation) if question.explanation else ""
+            entry.correct = grading.correct_answer_text(question.qtype, question.data)
+            entry.explanation = render(question.explanation) if question.explanation else ""
         out.append(entry)
     return out
 

@@ -37,8 +37,21 @@ def _render(text: str, fmt: str) -> Markup:
 
 
 def inline(text: str, fmt: str = "markdown") -> Markup:
-    """An option or pair text: rendered like a stem (in its own format) but without the wrapping paragraph."""
-    out = str(render(text, fmt or "markdown"))
+    """An option or pair text: rendered like a stem (in its own format) but without the wrapping
+    paragraph. Short texts are kept too: a paper shows four hundred of them."""
+    text, fmt = text or "", fmt or "markdown"
+    if len(text) <= CACHED_CHARS:
+        return _inline_kept(text, fmt)
+    return _unwrap(_render(text, fmt))
+
+
+@functools.lru_cache(maxsize=4096)
+def _inline_kept(text: str, fmt: str) -> Markup:
+    return _unwrap(_render_kept(text, fmt))
+
+
+def _unwrap(rendered: Markup) -> Markup:
+    out = str(rendered)
     if out.startswith("<p>") and out.endswith("</p>") and out.count("<p>") == 1:
         out = out[3:-4]
     return Markup(out)

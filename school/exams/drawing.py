@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from school.exams.bank import category_ids
 from school.exams.models import MAX_WRITTEN_LENGTH, WRITTEN_TYPES, Exam, Question, QuestionType
-from school.exams.paper import questions_by_id
+from school.exams.paper import question_shapes
 from school.extensions import db
 
 
@@ -31,18 +31,14 @@ def question_pool(exam: Exam, rng: random.Random) -> list[int]:
     return [q for q in wanted if q in existing]
 
 
-def _questions(ids: list[int]) -> dict[int, Question]:
-    return questions_by_id(ids)
-
-
 def draw_layout(exam: Exam, rng: random.Random) -> list[dict]:
     selection = exam.selection or {}
     if "draw" in selection:
         ids = question_pool(exam, rng)
-        questions = _questions(ids)
+        questions = question_shapes(ids)
     else:  # a fixed paper: its questions that still exist, read once (not ids first, then rows)
         wanted = [int(q) for q in selection.get("fixed", [])]
-        questions = _questions(wanted)
+        questions = question_shapes(wanted)
         ids = [q for q in wanted if q in questions]
     if exam.shuffle_questions:
         rng.shuffle(ids)

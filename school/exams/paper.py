@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from markupsafe import Markup
-from sqlalchemy import Integer, and_, any_, bindparam, select
+from sqlalchemy import Integer, Row, and_, any_, bindparam, select
 from sqlalchemy.dialects import postgresql
 
 from school.exams import grading
@@ -42,6 +42,13 @@ def questions_statement(dialect: str):
 
 
 @functools.cache
+def shapes_statement(dialect: str):
+    """What drawing a paper needs of its questions: id, type and data, as plain rows. Start
+    reads a hundred, and building ORM objects of them cost more than reading them."""
+    return select(Question.id, Question.qtype, Question.data).where(_by_ids(dialect))
+
+
+@functools.cache
 def answers_statement():
     """An attempt's answers (``attempt_id``), built once."""
     return select(Answer).where(Answer.attempt_id == bindparam("attempt_id"))
@@ -63,6 +70,11 @@ def _dialect() -> str:
 
 def questions_by_id(ids: list[int]) -> dict[int, Question]:
     return {q.id: q for q in db.session.scalars(questions_statement(_dialect()), {"ids": ids})} if ids else {}
+
+
+def question_shapes(ids: list[int]) -> dict[int, Row]:
+    """``{id: (id, qtype, data)}`` of the questions among ``ids`` that exist."""
+    return {row.id: row for row in db.session.execute(shapes_statement(_dialect()), {"ids": ids})} if ids else {}
 
 
 def questions_with_answers(attempt_id: int, ids: list[int]) -> dict[int, tuple[Question, Answer | None]]:

@@ -36,12 +36,6 @@ def _by_ids(dialect: str):
 
 
 @functools.cache
-def questions_statement(dialect: str):
-    """Questions by id (``ids``), built once per dialect: the attempt page and start read them."""
-    return select(Question).where(_by_ids(dialect))
-
-
-@functools.cache
 def shapes_statement(dialect: str):
     """What drawing a paper needs of its questions: id, type and data, as plain rows. Start
     reads a hundred, and building ORM objects of them cost more than reading them."""
@@ -49,16 +43,11 @@ def shapes_statement(dialect: str):
 
 
 @functools.cache
-def answers_statement():
-    """An attempt's answers (``attempt_id``), built once."""
-    return select(Answer).where(Answer.attempt_id == bindparam("attempt_id"))
-
-
-@functools.cache
 def graded_statement(dialect: str):
     """The paper's questions, each with the attempt's answer to it or ``None``, in one
-    statement (grading reads both under the finish's row lock; the review too). Answers already in the
-    session are reloaded: a hand-in saves its last answers with a Core upsert first."""
+    statement: grading reads both under the finish's row lock, the attempt page and the review
+    to show them. Answers already in the session are reloaded: a hand-in saves its last
+    answers with a Core upsert first."""
     answer = and_(Answer.question_id == Question.id, Answer.attempt_id == bindparam("attempt_id"))
     return (select(Question, Answer).outerjoin(Answer, answer).where(_by_ids(dialect))
             .execution_options(populate_existing=True))
@@ -66,10 +55,6 @@ def graded_statement(dialect: str):
 
 def _dialect() -> str:
     return db.session.get_bind().dialect.name
-
-
-def questions_by_id(ids: list[int]) -> dict[int, Question]:
-    return {q.id: q for q in db.session.scalars(questions_statement(_dialect()), {"ids": ids})} if ids else {}
 
 
 def question_shapes(ids: list[int]) -> dict[int, Row]:
@@ -84,12 +69,12 @@ def questions_with_answers(attempt_id: int, ids: list[int]) -> dict[int, tuple[Q
     return {question.id: (question, answer) for question, answer in rows}
 
 
-def _questions(attempt: Attempt) -> dict[int, Question]:
-    return questions_by_id([item["q"] for item in attempt.layout])
-
-
-def _answers(attempt: Attempt) -> dict[int, Answer]:
-    return {a.question_id: a for a in db.session.scalars(answers_statement(), {"attempt_id": attempt.id})}
+def _questions_and_answers(attempt: Attempt) -> tuple[dict[int, Question], dict[int, Answer]]:
+    """The paper's questions and the member's answers to them, in one statement."""
+    graded = questions_with_answers(attempt.id, [item["q"] for item in attempt.layout])
+    questions = {qid: question for qid, (question, _answer) in graded.items()}
+    answers = {qid: answer for qid, (_question, answer) in graded.items() if answer is not None}
+    return questions, answers
 
 
 class Option(NamedTuple):
@@ -150,8 +135,8 @@ def paper(attempt: Attempt, questions: dict[int, Question] | None = None,
           answers: dict[int, Answer] | None = None) -> list[Entry]:
     """Stem, option texts and the member's own saved answer; nothing about what is right.
     ``questions`` and ``answers``: the attempt's, when the caller has just read them."""
-    questions = _questions(attempt) if questions is None else questions
-    answers = _answers(attempt) if answers is None else answers
+    if questions is None or answers is None:
+        questions, answers = _questions_and_answers(attempt)
     out = []
     for number, item in enumerate(attempt.layout, start=1):
         question = questions[item["q"]]
@@ -178,9 +163,7 @@ def paper(attempt: Attempt, questions: dict[int, Question] | None = None,
 
 def review(attempt: Attempt, with_answers: bool) -> list[Entry]:
     """After finishing: per question the points earned, and (if allowed) the right answer and explanation."""
-    graded = questions_with_answers(attempt.id, [item["q"] for item in attempt.layout])
-    questions = {qid: question for qid, (question, _answer) in graded.items()}
-    answers = {qid: answer for qid, (_question, answer) in graded.items() if answer is not None}
+    questions, answers = _questions_and_answers(attempt)
     out = []
     for entry in paper(attempt, questions, answers):
         question = questions[entry.id]

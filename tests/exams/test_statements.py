@@ -15,7 +15,7 @@ from school.sqlcount import counting
 from tests.exams import helpers
 
 # The most each request may send (BEGIN/COMMIT not counted; see school/sqlcount.py).
-LIMITS = {"save": 4, "save_same_signals": 3, "start": 5, "page": 5, "exam_page": 5, "submit": 9,
+LIMITS = {"save": 4, "save_same_signals": 3, "start": 5, "page": 4, "exam_page": 5, "submit": 9,
           "result": 7}
 SHOW = os.environ.get("SCHOOL_SHOW_STATEMENTS") == "1"
 

@@ -37,6 +37,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     _init_login(app)
     from school import autocommit
     autocommit.init_app(app)  # PostgreSQL: views marked @autocommit.reads need no BEGIN/COMMIT
+    from school import read_commit
+    read_commit.init_app(app)  # PostgreSQL: a transaction that only read ends with COMMIT (after db.init_app)
 
     # Documents used by course lessons are not deleted from the library.
     import school.courses.library_uses  # noqa: F401

@@ -1,8 +1,9 @@
 """The credit ledger: the one way any part of the school awards study hours (学时).
 
 ``award`` is idempotent on its key, also under concurrency: the insert is an
-``INSERT … ON CONFLICT DO NOTHING`` on the unique key, then the row with that key is
-returned, so ten racing awards leave exactly one row and all ten callers see it.
+``INSERT … ON CONFLICT DO NOTHING … RETURNING`` on the unique key; the caller whose insert
+wrote gets its row back from it, the others read the row with that key, so ten racing awards
+leave exactly one row and all ten callers see it.
 """
 from __future__ import annotations
 
@@ -30,14 +31,14 @@ def to_hours(value) -> Decimal:
     return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def _insert_ignoring_duplicate(values: dict) -> bool:
-    """True when this call wrote the row (a RETURNING id, not the row count: the driver may
-    report -1 for an INSERT … ON CONFLICT DO NOTHING that returns rows)."""
+def _insert_ignoring_duplicate(values: dict) -> CreditEntry | None:
+    """The row this call wrote, returned whole by the INSERT (no read after it: one round trip
+    less on PostgreSQL), or None when a row with the key was already there."""
     dialect = db.session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
     stmt = module.insert(CreditEntry).values(**values).on_conflict_do_nothing(
-        index_elements=[CreditEntry.idempotency_key]).returning(CreditEntry.id)
-    return db.session.execute(stmt).scalar() is not None
+        index_elements=[CreditEntry.idempotency_key]).returning(CreditEntry)
+    return db.session.scalars(stmt).first()
 
 
 def award(member: User | int, hours, kind: str, source: str, key: str, now: datetime,
@@ -56,11 +57,13 @@ def award(member: User | int, hours, kind: str, source: str, key: str, now: date
     if not key:
         raise LedgerError("缺少幂等键")
     member_id = member if isinstance(member, int) else member.id
-    if _insert_ignoring_duplicate(dict(
-            member_id=member_id, year=year or local_year(now), kind=kind, hours=hours, source=source,
-            idempotency_key=key, description=description[:300], created_at=now,
-            created_by_id=actor.id if actor else None)):
+    written = _insert_ignoring_duplicate(dict(
+        member_id=member_id, year=year or local_year(now), kind=kind, hours=hours, source=source,
+        idempotency_key=key, description=description[:300], created_at=now,
+        created_by_id=actor.id if actor else None))
+    if written is not None:
         observability.credit_awarded(kind, source, hours)  # counted when written (before the caller's commit)
+        return written
     return db.session.scalar(
         select(CreditEntry).where(CreditEntry.idempotency_key == key).execution_options(populate_existing=True))
 
@@ -73,12 +76,12 @@ def reverse(entry: CreditEntry, reason: str, approver: User, now: datetime) -> C
     if entry.reverses_id is not None:
         raise LedgerError("不能更正一条更正记录")
     key = keys.reversal(entry.id)
-    _insert_ignoring_duplicate(dict(
+    written = _insert_ignoring_duplicate(dict(
         member_id=entry.member_id, year=entry.year, kind=entry.kind, hours=-entry.hours,
         source=CreditSource.CORRECTION, idempotency_key=key,
         description=f"更正：{entry.description}"[:300], created_at=now, created_by_id=approver.id,
         reverses_id=entry.id, reason=reason[:300], approved_by_id=approver.id))
-    return db.session.scalar(select(CreditEntry).where(CreditEntry.idempotency_key == key))
+    return written or db.session.scalar(select(CreditEntry).where(CreditEntry.idempotency_key == key))
 
 
 def balance(member: User | int, year: int, kind: str | None = None) -> Decimal:

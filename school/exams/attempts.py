@@ -430,28 +430,34 @@ def _grade(attempt: Attempt) -> None:
         value = Decimal(str(round(fraction, 4)))
         if answer.fraction != value:
             fractions[answer.id] = value
-        set_committed_value(answer, "fraction", value)  # written by _write_fractions, not by the flush
+        set_committed_value(answer, "fraction", value)  # written by _write_grades, not by the flush
         total += grading.points_for(question.points, fraction)
-    _write_fractions(fractions)
-    attempt.score = total
-    attempt.max_score = maximum
     # Written answers to grade (待阅卷): the score so far is provisional, no verdict, no credit
     # until the last one is graded (``marking.grade``).
-    attempt.awaiting_grading = pending > 0
-    attempt.passed = None if pending else grading.passes(total, maximum, exam.pass_percent)
+    _write_grades(attempt, fractions, {
+        "score": total, "max_score": maximum, "awaiting_grading": pending > 0,
+        "passed": None if pending else grading.passes(total, maximum, exam.pass_percent)})
 
 
-def _write_fractions(fractions: dict[int, Decimal]) -> None:
-    """The graded answers' fractions in one ``UPDATE … CASE``: the flush would send one
-    UPDATE per answer (up to a hundred a paper), each with its Python and, on PostgreSQL,
-    its share of the round trips."""
-    if not fractions:
-        return
-    table = Answer.__table__
-    values = {answer_id: bindparam(f"f{n}", value, type_=table.c.fraction.type)
-              for n, (answer_id, value) in enumerate(fractions.items())}
-    db.session.execute(update(table).where(table.c.id.in_(list(fractions)))
-                       .values(fraction=case(values, value=table.c.id)))
+def _write_grades(attempt: Attempt, fractions: dict[int, Decimal], values: dict) -> None:
+    """The graded answers' fractions in one ``UPDATE … CASE`` (the flush would send one UPDATE
+    per answer, up to a hundred a paper) and the attempt's score. On PostgreSQL the fractions'
+    UPDATE is a CTE of the score's: one round trip for both, inside the finish's transaction."""
+    columns = Attempt.__table__.c
+    score = update(Attempt.__table__).where(columns.id == attempt.id).values(**values)
+    if fractions:
+        table = Answer.__table__
+        cases = {answer_id: bindparam(f"f{n}", value, type_=table.c.fraction.type)
+                 for n, (answer_id, value) in enumerate(fractions.items())}
+        answers = (update(table).where(table.c.id.in_(list(fractions)))
+                   .values(fraction=case(cases, value=table.c.id)))
+        if db.session.get_bind().dialect.name == "postgresql":
+            score = score.add_cte(answers.cte("graded"))
+        else:
+            db.session.execute(answers)
+    db.session.execute(score)
+    for key, value in values.items():
+        set_committed_value(attempt, key, value)  # written above, not by the flush
 
 
 def _written_needs_grader(question: Question, answer: Answer) -> bool:

@@ -17,6 +17,7 @@ before. SQLite is left as it is.
 from __future__ import annotations
 
 from flask import Flask
+from psycopg.pq import TransactionStatus
 from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -53,16 +54,9 @@ def finish(exc: BaseException | None = None) -> None:
         driver = conn.connection.dbapi_connection
         if conn.dialect.name != "postgresql" or not conn.info.get(_READ_ONLY, False):
             return
-        from psycopg.pq import TransactionStatus
-
         if driver.info.transaction_status != TransactionStatus.INTRANS:
             return  # no statement sent (nothing to end) or a failed one (ROLLBACK is all it takes)
-        # Nothing loaded needs expiring: the session is closed right after this.
-        previous, session.expire_on_commit = session.expire_on_commit, False
-        try:
-            session.commit()
-        finally:
-            session.expire_on_commit = previous
+        session.commit()
     except SQLAlchemyError:
         session.rollback()
 

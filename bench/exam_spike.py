@@ -421,13 +421,17 @@ def run(label: str, url: str, args) -> dict:
         port = site.port
     else:
         port = free_port()
-        # SCHOOL_WEB_THREADS sizes the PostgreSQL pool as deploy/gunicorn.conf.py does; every
-        # response carries X-Statements (its SQL statement count).
+        # deploy/gunicorn.conf.py (its hooks: the workers' gc.freeze()), with the spike's sizes on
+        # the command line; SCHOOL_WEB_THREADS sizes the PostgreSQL pool as in production; every
+        # response carries X-Statements (its SQL statement count). Workers are not recycled
+        # unless --max-requests says so.
         env = dict(os.environ, SCHOOL_DATABASE_URL=url, SCHOOL_INSTANCE_PATH=instance, SCHOOL_SECRET_KEY="bench-secret",
-                   SCHOOL_WEB_THREADS=str(args.threads), SCHOOL_COUNT_STATEMENTS="1")
+                   SCHOOL_WEB_THREADS=str(args.threads), SCHOOL_COUNT_STATEMENTS="1",
+                   SCHOOL_WEB_MAX_REQUESTS=str(args.max_requests or 0))
         env.pop("SCHOOL_REDIS_URL", None)
         server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "--worker-class", "gthread", "--workers", str(args.workers),
+            [str(Path(sys.executable).parent / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+             "--worker-class", "gthread", "--workers", str(args.workers),
              "--threads", str(args.threads), "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
              "--keep-alive", "30", "school:create_app()"], cwd=ROOT, env=env, start_new_session=True)
     killed: list[int] = []
@@ -605,7 +609,8 @@ def main():
                         help="two gunicorn nodes (--workers × --threads each) behind nginx on PostgreSQL "
                              "(needs --pg and Debian's nginx; implies --no-sqlite)")
     parser.add_argument("--max-requests", type=int, default=None,
-                        help="--two-nodes: SCHOOL_WEB_MAX_REQUESTS of the nodes (0: never recycle a worker)")
+                        help="SCHOOL_WEB_MAX_REQUESTS of the gunicorn workers (0: never recycle a worker; "
+                             "default: never on one node, deploy/gunicorn.conf.py's on two)")
     parser.add_argument("--sqlite", action=argparse.BooleanOptionalAction, default=True, help="run on SQLite")
     parser.add_argument("--pg", default=os.environ.get("SCHOOL_BENCH_PG_URL", ""),
                         help="PostgreSQL database for the second run (a schema exam_spike is used and dropped)")

@@ -49,9 +49,9 @@ proc_name = "school-web"
 def post_worker_init(worker):
     """Move everything the worker loaded (Flask, SQLAlchemy's mappers and compiled statements,
     Jinja, the search libraries: ~200,000 objects) out of the garbage collector's reach. A full
-    collection otherwise walks all of them: ~130 ms with the GIL held, so every request thread of
-    the worker stops, several times during an exam's start burst. Frozen, a full collection
-    takes a few ms (bench/gc_pause.py). Garbage from start-up is collected first: what is frozen
+    collection otherwise walks all of them: ~120 ms with the GIL held, so every request thread of
+    the worker stops; the exam journey triggers one about every 800 requests. Frozen, a full
+    collection takes 3–6 ms (bench/gc_pause.py). Garbage from start-up is collected first: what is frozen
     is never freed."""
     gc.collect()
     gc.freeze()

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.exam_spike import PASSWORD, pg_schema_url, seed  # noqa: E402
+from bench.exam_spike import PASSWORD, database_url, seed  # noqa: E402
 
 
 def measure(url: str, instance: str, members: int, questions: int) -> dict[str, float]:
@@ -73,12 +73,7 @@ def main():
     parser.add_argument("--pg", default="", help="PostgreSQL instead of SQLite (schema exam_spike, dropped first)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as instance:
-        if args.pg:
-            engine, url = pg_schema_url(args.pg)
-            engine.dispose()
-        else:
-            url = f"sqlite:///{instance}/bench.db"
-        result = measure(url, instance, max(args.members, 6), args.questions)
+        result = measure(database_url(args.pg, instance), instance, max(args.members, 6), args.questions)
     print(f"{'PostgreSQL' if args.pg else 'SQLite'}, {args.questions} questions, CPU ms (medians): "
           f"request {result['request']:.1f}, template {result['template']:.1f}, paper {result['paper']:.1f}")
 

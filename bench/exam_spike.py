@@ -590,6 +590,16 @@ def pg_schema_url(base: str):
     return engine, f"{url}{sep}options=-csearch_path%3Dexam_spike"
 
 
+def database_url(pg: str, instance: str) -> str:
+    """The in-process benches' database: PostgreSQL's ``exam_spike`` schema (made afresh) when
+    ``pg`` is given, else a SQLite file in ``instance``."""
+    if not pg:
+        return f"sqlite:///{instance}/bench.db"
+    engine, url = pg_schema_url(pg)
+    engine.dispose()
+    return url
+
+
 def main():
     parser = argparse.ArgumentParser(description="考试压测：多名党员同时开考、保存答案（含论述题）、交卷")
     parser.add_argument("--members", type=int, default=300)

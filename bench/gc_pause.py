@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.exam_spike import PASSWORD, pg_schema_url, seed  # noqa: E402
+from bench.exam_spike import PASSWORD, database_url, seed  # noqa: E402
 
 
 def journey(url: str, instance: str, members: int, freeze: bool) -> dict:
@@ -79,12 +79,7 @@ def journey(url: str, instance: str, members: int, freeze: bool) -> dict:
 
 def child(args) -> None:
     with tempfile.TemporaryDirectory() as instance:
-        if args.pg:
-            engine, url = pg_schema_url(args.pg)
-            engine.dispose()
-        else:
-            url = f"sqlite:///{instance}/bench.db"
-        print(json.dumps(journey(url, instance, args.members, args.freeze)))
+        print(json.dumps(journey(database_url(args.pg, instance), instance, args.members, args.freeze)))
 
 
 def main():

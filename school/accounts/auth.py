@@ -234,6 +234,33 @@ def _session_statement(with_org: bool):
     return stmt.options(joinedload(User.org)) if with_org else stmt
 
 
+@dataclass(frozen=True)
+class SessionClaim:
+    """A request's login session, not yet checked: what a statement needs to check it itself
+    (``LIVE_SESSION_OF_MEMBER``) instead of loading the user first."""
+
+    token_hash: str
+    oldest: datetime  # sessions started before this have expired
+
+
+# The rules of ``_session_statement`` (and of ``require_own_password``: no password to change)
+# as a condition on the member ``:member_id``, for a statement that saves a round trip by not
+# loading the user: the autosave's (``exams.attempts.save_by_session``). Parameters
+# ``:token_hash``, ``:oldest``, ``:member_id``.
+LIVE_SESSION_OF_MEMBER = """EXISTS (
+    SELECT 1 FROM auth_session JOIN users ON users.id = auth_session.user_id
+    WHERE auth_session.token_hash = :token_hash AND auth_session.user_id = :member_id
+      AND auth_session.created_at >= :oldest AND users.active AND NOT users.must_change_password)"""
+
+
+def session_claim(token: object, now: datetime, max_age: timedelta) -> SessionClaim | None:
+    """The claim of the login-session token ``token`` (Flask-Login's ``session["_user_id"]``),
+    or ``None`` when the request carries none."""
+    if not isinstance(token, str) or not token:
+        return None
+    return SessionClaim(_hash_token(token), now - max_age)
+
+
 def load_session_user(token: str | None, now: datetime, max_age: timedelta, with_org: bool = True) -> User | None:
     """The user of a live login session; expired, revoked or deactivated sessions give ``None``."""
     if not token:

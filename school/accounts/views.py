@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from school.accounts import auth, devices
+from school.accounts import auth, devices, login_checks
 from school.accounts.forms import ConfirmForm, LoginForm, PasswordChangeForm
 from school.extensions import db
 from school.timeutil import utcnow
@@ -15,22 +15,11 @@ from school.web import safe_next
 bp = Blueprint("accounts", __name__, template_folder="templates")
 
 
-# While ``must_change_password`` is set only these open; everything else leads to the
-# change-password page (scripts get 403 with a message instead of a redirect).
-OPEN_WHILE_PASSWORD_MUST_CHANGE = {"accounts.change_password", "accounts.logout", "static"}
-
-
 @bp.before_app_request
 def require_own_password():
-    if not (current_user.is_authenticated and current_user.must_change_password):
-        return None
-    endpoint = request.endpoint or ""
-    if endpoint in OPEN_WHILE_PASSWORD_MUST_CHANGE or endpoint.endswith(".static"):
-        return None
-    message = "您的密码由他人设置，请先修改密码"
-    if request.is_json or request.accept_mimetypes.best == "application/json" or "X-CSRFToken" in request.headers:
-        return jsonify(error=message), 403
-    return redirect(url_for("accounts.change_password"))
+    if login_checks.view_checks_login():
+        return None  # the view checks it itself (``login_checks``)
+    return login_checks.password_refusal()
 
 
 def _policy() -> auth.ThrottlePolicy:

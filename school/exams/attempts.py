@@ -57,6 +57,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from school import autocommit, jobs
+from school.accounts.auth import LIVE_SESSION_OF_MEMBER, SessionClaim
 from school.accounts.models import User
 from school.credits import keys, ledger
 from school.credits.rules import current_rules
@@ -235,7 +236,7 @@ def save_answers(attempt: Attempt, member: User, items: list[dict], now: datetim
 def _save_own_statement(dialect: str):
     """``save_own``'s UPDATE … RETURNING, built once with its values as parameters (building
     it per save was a large part of a save's CPU). On PostgreSQL it also returns the md5 of the
-    stored layout, which the one-statement save (``_save_in_one``) checks the row against."""
+    stored layout, which the one-statement save (``save_by_session``) checks the row against."""
     columns = Attempt.__table__.c
     stmt = update(Attempt).where(
         Attempt.id == bindparam("b_attempt_id", type_=columns.id.type),
@@ -261,14 +262,11 @@ def save_own(attempt_id: int, member: User, items: list[dict], now: datetime, si
     Raises AnswerError (nothing saved) for malformed answers or signals.
 
     On PostgreSQL, once this process has seen the attempt's paper, the usual save is a single
-    autocommitted statement instead (``_save_in_one``).
+    autocommitted statement instead (``save_by_session``), tried before this.
     """
     earliest_deadline = now - timedelta(seconds=grace_seconds())
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
-        done = _save_in_one(attempt_id, member, items, now, signals_raw, earliest_deadline)
-        if done is not _NOT_TAKEN:
-            return done
         autocommit.end()  # what follows reads, then writes: one transaction
     with write_section():
         row = db.session.execute(_save_own_statement(dialect), {
@@ -305,20 +303,22 @@ def save_own(attempt_id: int, member: User, items: list[dict], now: datetime, si
 #
 # A save is otherwise BEGIN, the attempt's UPDATE … RETURNING, one upsert per answer and
 # COMMIT: four or more round trips, each costing the database server and psycopg CPU on the
-# same cores as the web process. The answers can only be checked against the attempt's paper
-# (its layout), which is fixed at start and never changes, so this process keeps the layout of
-# each attempt it has saved to (with the md5 of the stored layout, the member and the
-# integrity counts last seen) and later saves are checked before any SQL, then written by one
-# statement: a data-modifying CTE that updates the attempt row under exactly the generic WHERE
-# (the member's, in progress, deadline + grace by the server's clock; and the layout's md5, so
-# a reused id or a stale entry can never match) and inserts the answers *from* that update's
-# result — no attempt row, no answers written; the row lock is taken before the answers, as in
-# the generic path. One statement is atomic by itself, so it runs without BEGIN/COMMIT (the
-# request's connection is in autocommit: ``school.autocommit``). Whatever the statement
-# does not take — unknown paper, someone else's attempt, handed in, overdue, integrity counts
-# that may have grown, the same question twice — goes the generic way, in a transaction.
+# same cores as the web process, after the round trip that loads the signed-in user. The
+# answers can only be checked against the attempt's paper (its layout), which is fixed at
+# start and never changes, so this process keeps the layout of each attempt it has saved to
+# (with the md5 of the stored layout, the member and the integrity counts last seen) and later
+# saves are checked before any SQL, then written by one statement: a data-modifying CTE that
+# updates the attempt row under exactly the generic WHERE (the member's, in progress, deadline
+# + grace by the server's clock; and the layout's md5, so a reused id or a stale entry can
+# never match) plus the login session's rules (``auth.LIVE_SESSION_OF_MEMBER``: the session
+# is the member's, alive, the account active, no password to change first), and inserts the
+# answers *from* that update's result — no attempt row, no answers written; the row lock is
+# taken before the answers, as in the generic path. One statement is atomic by itself, so it
+# runs without BEGIN/COMMIT (the request's connection is in autocommit: ``school.autocommit``).
+# Whatever the statement does not take — unknown paper, no live session of the attempt's
+# member, handed in, overdue, malformed answers, integrity counts that may have grown, the
+# same question twice — goes the generic way, in a transaction, after the usual login checks.
 
-_NOT_TAKEN = object()
 _PAPERS_MAX = 50_000
 
 
@@ -362,6 +362,7 @@ WITH taken AS (
   WHERE id = :attempt_id AND member_id = :member_id AND state = '{AttemptState.IN_PROGRESS}'
     AND (deadline_at IS NULL OR deadline_at >= :earliest_deadline)
     AND md5(CAST(layout AS text)) = :layout_md5
+    AND {LIVE_SESSION_OF_MEMBER}
   RETURNING id, deadline_at
 ), saved AS (
   INSERT INTO exam_answer (attempt_id, question_id, response, flagged, saved_at, client_rev)
@@ -375,25 +376,37 @@ WITH taken AS (
 SELECT deadline_at FROM taken""").bindparams(
         bindparam("now", type_=DateTime()), bindparam("earliest_deadline", type_=DateTime()),
         bindparam("attempt_id", type_=Integer()), bindparam("member_id", type_=Integer()),
-        bindparam("layout_md5", type_=String()), bindparam("rows", type_=String()))
+        bindparam("layout_md5", type_=String()), bindparam("rows", type_=String()),
+        bindparam("token_hash", type_=String()), bindparam("oldest", type_=DateTime()))
 
 
-def _save_in_one(attempt_id, member, items, now, signals_raw, earliest_deadline):
+def save_by_session(attempt_id: int, claim: SessionClaim | None, items, now: datetime,
+                    signals_raw=None) -> SaveResult | None:
+    """The usual autosave on PostgreSQL: one autocommitted statement that checks the login
+    session ``claim`` too, so the user is never loaded (see above). ``None`` — nothing written,
+    nothing raised — when it does not take the request: the caller then runs the login checks
+    and ``save_own``, which say why (not signed in, not yours, malformed, handed in…)."""
     paper = _PAPERS.get(attempt_id)
-    if paper is None or paper.member_id != member.id:
-        return _NOT_TAKEN
-    rows = responses.parse_items(paper, items)  # AnswerError: nothing written, nothing to roll back
-    counted = responses.parse_signals(paper, signals_raw)
+    if claim is None or paper is None or db.session.get_bind().dialect.name != "postgresql":
+        return None
+    try:
+        rows = responses.parse_items(paper, items)
+        counted = responses.parse_signals(paper, signals_raw)
+    except AnswerError:
+        return None  # told by the generic way, once the requester is known to be the member
     if counted is not None and responses.merge_signals(paper.integrity, counted) != paper.integrity:
-        return _NOT_TAKEN  # the counts may have grown: read and write them under the row lock
+        return None  # the counts may have grown: read and write them under the row lock
     if len({row["question_id"] for row in rows}) != len(rows):
-        return _NOT_TAKEN  # one INSERT … ON CONFLICT may not touch a row twice
+        return None  # one INSERT … ON CONFLICT may not touch a row twice
     deadline = db.session.execute(_save_in_one_statement(), {
-        "now": now, "earliest_deadline": earliest_deadline, "attempt_id": attempt_id, "member_id": member.id,
-        "layout_md5": paper.layout_md5, "rows": json.dumps(rows, ensure_ascii=False)}).one_or_none()
+        "now": now, "earliest_deadline": now - timedelta(seconds=grace_seconds()), "attempt_id": attempt_id,
+        "member_id": paper.member_id, "layout_md5": paper.layout_md5, "rows": json.dumps(rows, ensure_ascii=False),
+        "token_hash": claim.token_hash, "oldest": claim.oldest}).one_or_none()
     if deadline is None:
+        # Not the member's live session, or the attempt no longer takes answers: the generic
+        # way finds out which, and remembers the paper again if it saves.
         _PAPERS.pop(attempt_id, None)
-        return _NOT_TAKEN
+        return None
     # Nothing to send in autocommit (psycopg skips it); a real COMMIT should a caller have
     # opened a transaction before this request's connection was put in autocommit.
     db.session.commit()

@@ -15,6 +15,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import joinedload
 
 from school import autocommit, observability
+from school.accounts import login_checks
 from school.accounts.roles import current_actor, is_editor
 from school.exams import attempts, eligibility, images, paper, responses
 from school.exams.errors import AnswerError, ExamError
@@ -111,10 +112,14 @@ def attempt_page(attempt_id: int):
 
 @bp.post("/attempts/<int:attempt_id>/answers")
 @autocommit.reads
-@login_required
+@login_checks.checks_login_itself
 def save_answers(attempt_id: int):
     """Autosave (JSON). 200: all saved; 400: malformed, nothing saved (``error``, ``errors``
-    by question); 409 ``finished``: the attempt no longer takes answers."""
+    by question); 409 ``finished``: the attempt no longer takes answers.
+
+    The usual save is one statement that checks the login session too
+    (``attempts.save_by_session``); anything it does not take gets the login checks every
+    view gets and the generic save, which says why."""
     try:
         payload = request.get_json(silent=True)
     except RecursionError:  # nested deeper than the parser goes: not from the page either
@@ -122,6 +127,13 @@ def save_answers(attempt_id: int):
     items = payload.get("answers") if isinstance(payload, dict) else None
     signals_raw = payload.get("signals") if isinstance(payload, dict) else None
     now = utcnow()
+    if isinstance(items, list):
+        result = attempts.save_by_session(attempt_id, login_checks.session_claim(now), items, now, signals_raw)
+        if result is not None:
+            return _saved(result, now)
+    refused = login_checks.login_checks()
+    if refused is not None:
+        return refused
     if not isinstance(items, list):
         _own_attempt_or_404(attempt_id)  # someone else's attempt is not found, whatever was sent
         return jsonify(error="请求格式不正确", server_time=_ms(now)), 400
@@ -140,6 +152,10 @@ def save_answers(attempt_id: int):
         observability.exam_save("finished")
         return jsonify(error=str(exc), finished=True, server_time=_ms(now),
                        result_url=url_for("exams.result", attempt_id=attempt_id)), 409
+    return _saved(result, now)
+
+
+def _saved(result: attempts.SaveResult, now):
     observability.exam_save("saved")
     return jsonify(saved=result.saved, errors={}, saved_at=format_local(now, "%H:%M:%S"),
                    server_time=_ms(utcnow()), deadline=_ms(result.deadline_at))

@@ -1,8 +1,8 @@
 """The autosave's two paths give the same outcomes (issue 17 item 4).
 
 On PostgreSQL a save to an attempt whose paper this process already knows is one
-autocommitted statement (``attempts._save_in_one``); every other save — and every save on
-SQLite — goes the generic way. These tests run on both databases (CI runs the suite on both)
+autocommitted statement that checks the login session too (``attempts.save_by_session``);
+every other save — and every save on SQLite — goes the generic way, after the login checks. These tests run on both databases (CI runs the suite on both)
 and, on PostgreSQL, also check which path answered, so each rule is proven on the fast path:
 only the member's own attempt, in progress, before deadline + grace by the server's clock, the
 revision rule, integrity counts that only grow, and nothing saved after a hand-in.
@@ -14,8 +14,10 @@ import re
 from datetime import timedelta
 
 import pytest
+from flask import current_app
 from sqlalchemy import event, select
 
+from school.accounts.models import AuthSession, User
 from school.exams import attempts
 from school.exams.models import Answer, Attempt, AttemptState
 from school.extensions import db
@@ -81,8 +83,8 @@ def test_usual_saves_take_one_autocommitted_statement_on_postgresql(client, taki
     assert second.get_json()["saved"] == [items[1]["question"], items[2]["question"]]
     assert second.get_json()["deadline"] == first.get_json()["deadline"]
     if _pg():
-        # The login-session read and the save: no BEGIN/COMMIT round trips either.
-        assert one and autocommit and count == 2
+        # The save checks the login session itself: no user read, no BEGIN/COMMIT either.
+        assert one and autocommit and count == 1
     stored = _stored(attempt_id)
     assert {qid for qid in stored} == {items[i]["question"] for i in range(3)}
     assert stored[items[2]["question"]][1] == 2
@@ -232,3 +234,58 @@ def test_a_request_after_a_save_gets_a_transaction_again(app, client, taking):
         db.session.rollback()
     db.session.expire_all()
     assert db.session.get(Attempt, attempt_id).number == 1
+
+
+def _session_ended(member_id):
+    db.session.execute(AuthSession.__table__.delete().where(AuthSession.user_id == member_id))
+
+
+def _session_expired(member_id):
+    lifetime = timedelta(seconds=current_app.config["PERMANENT_SESSION_LIFETIME"])
+    db.session.execute(AuthSession.__table__.update().where(AuthSession.user_id == member_id)
+                       .values(created_at=utcnow() - lifetime - timedelta(minutes=1)))
+
+
+def _account_disabled(member_id):
+    db.session.get(User, member_id).active = False
+
+
+def _password_reset_by_admin(member_id):
+    db.session.get(User, member_id).must_change_password = True
+
+
+@pytest.mark.parametrize("change, status", [
+    (_session_ended, 302),  # logged out in another tab, or all sessions revoked: to the login page
+    (_session_expired, 302),
+    (_account_disabled, 302),
+    (_password_reset_by_admin, 403),  # a script is told to change the password first
+])
+def test_the_one_statement_save_needs_the_members_live_session(client, taking, change, status):
+    """The one statement never loads the user, so it must refuse whatever the login check
+    refuses: the answer goes nowhere and the member gets what any other request gets."""
+    member, attempt_id, items, token = taking
+    assert _save(client, attempt_id, token, [dict(items[0], rev=1)])[0].status_code == 200
+    assert _save(client, attempt_id, token, [dict(items[0], rev=2)])[1] or not _pg()  # the paper is known
+    change(member.id)
+    db.session.commit()
+    refused, one, _, _ = _save(client, attempt_id, token, [dict(items[1], rev=3)])
+    assert refused.status_code == status and not one
+    if status == 403:
+        assert "修改密码" in refused.get_json()["error"]
+    else:
+        assert "/login" in refused.headers["Location"]
+    assert set(_stored(attempt_id)) == {items[0]["question"]}
+    assert _stored(attempt_id)[items[0]["question"]][1] == 2
+
+
+def test_a_forged_session_token_saves_nothing(client, taking):
+    """A cookie whose login token is not a session's (made up, or of a browser that logged out):
+    the one statement does not take it and the member is sent to log in."""
+    member, attempt_id, items, token = taking
+    for rev in (1, 2):
+        assert _save(client, attempt_id, token, [dict(items[0], rev=rev)])[0].status_code == 200
+    with client.client.session_transaction() as session:
+        session["_user_id"] = "made-up-token"
+    refused, one, _, _ = _save(client, attempt_id, token, [dict(items[1], rev=9)])
+    assert refused.status_code == 302 and "/login" in refused.headers["Location"] and not one
+    assert set(_stored(attempt_id)) == {items[0]["question"]}

@@ -237,19 +237,20 @@ def _session_statement(with_org: bool):
 @dataclass(frozen=True)
 class SessionClaim:
     """A request's login session, not yet checked: what a statement needs to check it itself
-    (``LIVE_SESSION_OF_MEMBER``) instead of loading the user first."""
+    (``live_session_of``) instead of loading the user first."""
 
     token_hash: str
     oldest: datetime  # sessions started before this have expired
 
 
-# The rules of ``_session_statement`` (and of ``require_own_password``: no password to change)
-# as a condition on the member ``:member_id``, for a statement that saves a round trip by not
-# loading the user: the autosave's (``exams.attempts.save_by_session``). Parameters
-# ``:token_hash``, ``:oldest``, ``:member_id``.
-LIVE_SESSION_OF_MEMBER = """EXISTS (
+def live_session_of(member: str) -> str:
+    """The rules of ``_session_statement`` (and of ``require_own_password``: no password to
+    change first) as an SQL condition on the member ``member`` (a column or a parameter), for a
+    statement that saves a round trip by not loading the user: the autosave's and the
+    hand-in's (``exams.attempts``). Parameters ``:token_hash`` and ``:oldest``."""
+    return f"""EXISTS (
     SELECT 1 FROM auth_session JOIN users ON users.id = auth_session.user_id
-    WHERE auth_session.token_hash = :token_hash AND auth_session.user_id = :member_id
+    WHERE auth_session.token_hash = :token_hash AND auth_session.user_id = {member}
       AND auth_session.created_at >= :oldest AND users.active AND NOT users.must_change_password)"""
 
 

@@ -57,7 +57,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from school import autocommit, jobs
-from school.accounts.auth import LIVE_SESSION_OF_MEMBER, SessionClaim
+from school.accounts.auth import SessionClaim, live_session_of
 from school.accounts.models import User
 from school.credits import keys, ledger
 from school.credits.rules import current_rules
@@ -310,7 +310,7 @@ def save_own(attempt_id: int, member: User, items: list[dict], now: datetime, si
 # saves are checked before any SQL, then written by one statement: a data-modifying CTE that
 # updates the attempt row under exactly the generic WHERE (the member's, in progress, deadline
 # + grace by the server's clock; and the layout's md5, so a reused id or a stale entry can
-# never match) plus the login session's rules (``auth.LIVE_SESSION_OF_MEMBER``: the session
+# never match) plus the login session's rules (``auth.live_session_of``: the session
 # is the member's, alive, the account active, no password to change first), and inserts the
 # answers *from* that update's result — no attempt row, no answers written; the row lock is
 # taken before the answers, as in the generic path. One statement is atomic by itself, so it
@@ -362,7 +362,7 @@ WITH taken AS (
   WHERE id = :attempt_id AND member_id = :member_id AND state = '{AttemptState.IN_PROGRESS}'
     AND (deadline_at IS NULL OR deadline_at >= :earliest_deadline)
     AND md5(CAST(layout AS text)) = :layout_md5
-    AND {LIVE_SESSION_OF_MEMBER}
+    AND {live_session_of(':member_id')}
   RETURNING id, deadline_at
 ), saved AS (
   INSERT INTO exam_answer (attempt_id, question_id, response, flagged, saved_at, client_rev)
@@ -526,18 +526,68 @@ def finish(attempt_id: int, now: datetime, reason: str = "submitted") -> tuple[A
         if attempt is None:
             db.session.rollback()
             return db.session.get(Attempt, attempt_id, populate_existing=True), False
-        _grade(attempt)
-        if attempt.passed:
-            hours = credit_hours(attempt.exam)
-            if hours > 0:
-                # Once per exam and member, however many attempts pass.
-                ledger.award(attempt.member_id, hours, "online", "exam",
-                             key=keys.exam_pass(attempt.exam_id, attempt.member_id), now=finished_at,
-                             description=f"考试通过：{attempt.exam.title}"[:300])
+        _grade_and_award(attempt, finished_at)
         _commit_keeping_loaded()
+    _announce(attempt, finished_at)
+    return attempt, True
+
+
+def _grade_and_award(attempt: Attempt, finished_at: datetime) -> None:
+    """For the attempt just finished under its row lock: the grades, and the credit if it passed."""
+    _grade(attempt)
+    if attempt.passed:
+        hours = credit_hours(attempt.exam)
+        if hours > 0:
+            # Once per exam and member, however many attempts pass.
+            ledger.award(attempt.member_id, hours, "online", "exam",
+                         key=keys.exam_pass(attempt.exam_id, attempt.member_id), now=finished_at,
+                         description=f"考试通过：{attempt.exam.title}"[:300])
+
+
+def _announce(attempt: Attempt, finished_at: datetime) -> None:
+    """After the commit that finished it (see the module docstring)."""
     if attempt.passed:
         signals.attempt_passed.send(attempt, now=finished_at)  # e.g. a course whose test this is
-    return attempt, True
+
+
+@functools.cache
+def _hand_in_statement():
+    columns = Attempt.__table__.c
+    session = text(live_session_of("exam_attempt.member_id")).bindparams(
+        bindparam("token_hash", type_=String()), bindparam("oldest", type_=DateTime()))
+    return update(Attempt).where(
+        Attempt.id == bindparam("b_attempt_id", type_=columns.id.type), Attempt.state == AttemptState.IN_PROGRESS,
+        or_(Attempt.deadline_at.is_(None),
+            Attempt.deadline_at >= bindparam("b_earliest_deadline", type_=columns.deadline_at.type)),
+        Attempt.exam_id == Exam.id, session).values(
+        state=AttemptState.FINISHED, finished_at=bindparam("b_now", type_=columns.finished_at.type),
+        finish_reason="submitted").returning(Attempt, Exam).execution_options(
+        synchronize_session=False)  # nothing of the attempt is loaded before it: nothing to sync
+
+
+def hand_in_by_session(attempt_id: int, claim: SessionClaim | None, now: datetime) -> Attempt | None:
+    """The usual hand-in on PostgreSQL — nothing left to save, on time, from the member's own
+    live login session — with the finish's UPDATE doing what the view's reads of the user and
+    the attempt otherwise do: the UPDATE … FROM exam takes the attempt only if it is the
+    session's member's (``auth.live_session_of``), in progress and within deadline + grace, and
+    returns it with its exam. Then grading and the credit as in ``finish``, in the same
+    transaction. ``None`` — nothing changed — when it does not take the request: the caller
+    then runs the login checks and ``submit``, which say why (not signed in, not yours, handed
+    in already, overdue: handed in as such)."""
+    if claim is None or db.session.get_bind().dialect.name != "postgresql":
+        return None
+    autocommit.end()  # the UPDATE, grading and the credit are one transaction
+    row = db.session.execute(_hand_in_statement(), {
+        "b_attempt_id": attempt_id, "b_earliest_deadline": now - timedelta(seconds=grace_seconds()), "b_now": now,
+        "token_hash": claim.token_hash, "oldest": claim.oldest},
+        execution_options={"populate_existing": True}).one_or_none()
+    if row is None:
+        return None  # the transaction holds nothing: the generic way goes on in it
+    attempt, exam = row  # the exam held in the identity map: ``attempt.exam`` needs no read
+    _grade_and_award(attempt, now)
+    _commit_keeping_loaded()
+    _announce(attempt, now)
+    return attempt
 
 
 def submit(attempt: Attempt, member: User, items: list[dict], now: datetime) -> Attempt:

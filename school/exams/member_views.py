@@ -166,12 +166,25 @@ def _bad_request(message: str):
 
 
 @bp.post("/attempts/<int:attempt_id>/submit")
-@login_required
+@login_checks.checks_login_itself
 def submit(attempt_id: int):
     """Hand in. The page's script sends its answers as JSON in ``answers``; without it the
-    attempt page's own fields are read. Malformed answers: 400, nothing saved or finished."""
+    attempt page's own fields are read. Malformed answers: 400, nothing saved or finished.
+
+    The usual hand-in (the script's ``[]``: every answer already saved) is taken by the
+    finish's own statement, which checks the login session and the attempt
+    (``attempts.hand_in_by_session``); anything else gets the login checks every view gets."""
+    now = utcnow()
+    confirmed = ConfirmForm().validate_on_submit()
+    if confirmed and request.form.get("answers") == "[]":
+        attempt = attempts.hand_in_by_session(attempt_id, login_checks.session_claim(now), now)
+        if attempt is not None:
+            return _handed_in(attempt)
+    refused = login_checks.login_checks()
+    if refused is not None:
+        return refused
     attempt = _own_attempt_or_404(attempt_id, with_exam=True)
-    if not ConfirmForm().validate_on_submit():
+    if not confirmed:
         abort(400)
     if request.form.get("answers"):
         try:
@@ -183,9 +196,13 @@ def submit(attempt_id: int):
     else:
         items = responses.items_from_form(attempt, request.form)
     try:
-        attempt = attempts.submit(attempt, current_actor(), items, utcnow())
+        attempt = attempts.submit(attempt, current_actor(), items, now)
     except AnswerError as exc:
         return _bad_request(f"{exc}，请刷新页面后重新交卷")
+    return _handed_in(attempt)
+
+
+def _handed_in(attempt: Attempt):
     flash("已交卷" if attempt.finish_reason == "submitted" else "作答时间已到，系统已按已保存的答案交卷", "success")
     return redirect(url_for("exams.result", attempt_id=attempt.id))
 

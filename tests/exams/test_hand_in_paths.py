@@ -1,0 +1,192 @@
+"""The hand-in's two paths give the same outcomes (issue 17 item 4).
+
+On PostgreSQL the usual hand-in — the page's script sends ``answers=[]``, everything already
+saved — is taken by the finish's own UPDATE, which also checks the login session and the
+attempt (``attempts.hand_in_by_session``): the user and the attempt are not read first. Every
+other hand-in, and every one on SQLite, goes the generic way after the login checks. These
+tests run on both databases and, on PostgreSQL, check which path answered, so each rule is
+proven on the short path: only the member's own live session, only an attempt in progress
+within deadline + grace, a credit once, and nothing changed for anyone else.
+"""
+from __future__ import annotations
+
+import contextvars
+import json
+import re
+from datetime import timedelta
+
+import pytest
+from flask import current_app
+from sqlalchemy import func, select
+
+from school.accounts.models import AuthSession, User
+from school.credits.models import CreditEntry
+from school.exams import attempts
+from school.exams.models import Attempt, AttemptState
+from school.extensions import db
+from school.sqlcount import counting
+from school.timeutil import utcnow
+from tests.exams import helpers
+
+
+@pytest.fixture
+def taking(client, auth, make):
+    member = make.user(org=make.tree()["a1"])
+    bank = make.questions()
+    exam = make.exam(bank, utcnow())
+    auth.login(member)
+    token = client.token()
+    started = client.client.post(f"/exams/{exam.id}/start", data={"csrf_token": token})
+    attempt_id = int(re.search(r"/attempts/(\d+)", started.headers["Location"]).group(1))
+    items = helpers.shown_right(db.session.get(Attempt, attempt_id), bank)
+    response = client.client.post(f"/exams/attempts/{attempt_id}/answers", json={"answers": items},
+                                  headers={"X-CSRFToken": token})
+    assert response.status_code == 200  # every answer right and saved: the attempt passes
+    return member, attempt_id, items, token
+
+
+def _pg() -> bool:
+    return db.engine.dialect.name == "postgresql"
+
+
+def _hand_in(client, attempt_id, token, answers="[]"):
+    """POST the hand-in in a request of its own; returns the response, whether the finish's
+    statement took it without the user and attempt reads, and the statements sent."""
+    with counting(db.engine) as counter:
+        response = contextvars.Context().run(client.client.post, f"/exams/attempts/{attempt_id}/submit",
+                                             data={"csrf_token": token, "answers": answers})
+    # Taken: the finish's statement came first and no login read followed (one that does not
+    # take the request is followed by the generic way's reads).
+    short = (bool(counter.statements) and counter.statements[0].lstrip().startswith("UPDATE exam_attempt")
+             and " FROM exam " in counter.statements[0]
+             and not any(s.lstrip().startswith("SELECT users.") for s in counter.statements))
+    return response, short, counter.statements
+
+
+def _attempt(attempt_id):
+    db.session.expire_all()
+    return db.session.get(Attempt, attempt_id)
+
+
+def _credits(member_id):
+    return db.session.scalar(select(func.count()).select_from(CreditEntry).where(CreditEntry.member_id == member_id))
+
+
+def test_the_usual_hand_in_is_taken_by_the_finish_statement(client, taking):
+    member, attempt_id, items, token = taking
+    response, short, statements = _hand_in(client, attempt_id, token)
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/attempts/{attempt_id}/result")
+    if _pg():
+        assert short and not any(s.lstrip().startswith("SELECT exam_attempt") for s in statements)
+    attempt = _attempt(attempt_id)
+    assert attempt.state == AttemptState.FINISHED and attempt.finish_reason == "submitted"
+    assert attempt.passed is True and attempt.score == attempt.max_score
+    assert _credits(member.id) == 1
+    page = client.client.get(response.headers["Location"])
+    assert page.status_code == 200 and "已交卷" in page.get_data(as_text=True)
+
+
+def test_a_second_hand_in_changes_nothing(client, taking):
+    member, attempt_id, items, token = taking
+    assert _hand_in(client, attempt_id, token)[0].status_code == 302
+    finished = _attempt(attempt_id)
+    before = (finished.finished_at, finished.score, finished.finish_reason)
+    again, short, _ = _hand_in(client, attempt_id, token)
+    assert again.status_code == 302 and not short
+    finished = _attempt(attempt_id)
+    assert (finished.finished_at, finished.score, finished.finish_reason) == before
+    assert _credits(member.id) == 1
+
+
+def _session_ended(member_id):
+    db.session.execute(AuthSession.__table__.delete().where(AuthSession.user_id == member_id))
+
+
+def _session_expired(member_id):
+    lifetime = timedelta(seconds=current_app.config["PERMANENT_SESSION_LIFETIME"])
+    db.session.execute(AuthSession.__table__.update().where(AuthSession.user_id == member_id)
+                       .values(created_at=utcnow() - lifetime - timedelta(minutes=1)))
+
+
+def _account_disabled(member_id):
+    db.session.get(User, member_id).active = False
+
+
+def _password_reset_by_admin(member_id):
+    db.session.get(User, member_id).must_change_password = True
+
+
+@pytest.mark.parametrize("change, goes_to", [
+    (_session_ended, "/login"),
+    (_session_expired, "/login"),
+    (_account_disabled, "/login"),
+    (_password_reset_by_admin, "/account/password"),
+])
+def test_the_finish_statement_needs_the_members_live_session(client, taking, change, goes_to):
+    """It never loads the user, so it refuses whatever the login checks refuse: the attempt
+    stays open (the member hands in after logging in again) and no credit is given."""
+    member, attempt_id, items, token = taking
+    change(member.id)
+    db.session.commit()
+    refused, short, _ = _hand_in(client, attempt_id, token)
+    assert refused.status_code == 302 and goes_to in refused.headers["Location"] and not short
+    assert _attempt(attempt_id).state == AttemptState.IN_PROGRESS
+    assert _credits(member.id) == 0
+
+
+def test_someone_elses_attempt_is_not_found_and_stays_open(client, auth, make, taking):
+    member, attempt_id, items, token = taking
+    auth.logout()
+    other = make.user(org=member.org)
+    auth.login(other)
+    refused, short, _ = _hand_in(client, attempt_id, client.token())
+    assert refused.status_code == 404 and not short
+    assert _attempt(attempt_id).state == AttemptState.IN_PROGRESS
+    assert _credits(member.id) == 0 and _credits(other.id) == 0
+
+
+def test_a_made_up_session_token_hands_nothing_in(client, taking):
+    member, attempt_id, items, token = taking
+    with client.client.session_transaction() as session:
+        session["_user_id"] = "made-up-token"
+    refused, short, _ = _hand_in(client, attempt_id, token)
+    assert refused.status_code == 302 and "/login" in refused.headers["Location"] and not short
+    assert _attempt(attempt_id).state == AttemptState.IN_PROGRESS
+
+
+@pytest.mark.parametrize("past_deadline, short_path, reason", [
+    (timedelta(seconds=-60), True, "submitted"),  # before the deadline
+    (timedelta(seconds=10), True, "submitted"),  # within the grace: still on time
+    (timedelta(minutes=10), False, "overdue"),  # past deadline + grace: handed in as overdue, at the deadline
+])
+def test_the_deadline_decides_the_path_and_the_reason(client, taking, past_deadline, short_path, reason):
+    member, attempt_id, items, token = taking
+    assert attempts.grace_seconds() > 10
+    attempt = _attempt(attempt_id)
+    deadline = utcnow() - past_deadline
+    attempt.deadline_at = deadline
+    db.session.commit()
+    response, short, _ = _hand_in(client, attempt_id, token)
+    assert response.status_code == 302 and short == (short_path and _pg())
+    attempt = _attempt(attempt_id)
+    assert attempt.state == AttemptState.FINISHED and attempt.finish_reason == reason
+    if reason == "overdue":
+        assert attempt.finished_at == deadline
+
+
+def test_answers_sent_with_the_hand_in_go_the_generic_way_and_are_graded(client, taking):
+    """The page sends what the autosave could not deliver: saved first, then graded."""
+    member, attempt_id, items, token = taking
+    wrong = dict(items[0], response=None, rev=9)  # clears the first answer
+    response, short, _ = _hand_in(client, attempt_id, token, answers=json.dumps([wrong]))
+    assert response.status_code == 302 and not short
+    attempt = _attempt(attempt_id)
+    assert attempt.state == AttemptState.FINISHED and attempt.score < attempt.max_score
+
+
+def test_a_hand_in_without_the_form_token_is_refused_and_changes_nothing(client, taking):
+    member, attempt_id, items, token = taking
+    response = client.client.post(f"/exams/attempts/{attempt_id}/submit", data={"answers": "[]"})
+    assert response.status_code == 400
+    assert _attempt(attempt_id).state == AttemptState.IN_PROGRESS
+    assert _credits(member.id) == 0

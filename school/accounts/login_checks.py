@@ -1,17 +1,19 @@
 """The checks a request gets before its view — a member with a password set by someone else
 must change it first (``password_refusal``) — and how a view can take them over.
 
-Loading the signed-in user is a statement of its own. The exam autosave, most of the requests
-of an exam rush, checks the login session inside its one statement instead
-(``auth.LIVE_SESSION_OF_MEMBER``): its view is marked ``checks_login_itself``, so the
-before-request check leaves it alone, and when that statement does not take the request the
-view calls ``login_checks()`` — the same checks, in the same order, as any other view gets.
+Loading the signed-in user is a statement of its own. On PostgreSQL the exam autosave (most
+of the requests of an exam rush) and the usual hand-in check the login session inside their
+own statement instead (``auth.live_session_of``): their views are marked
+``checks_login_itself``, so the before-request check leaves them alone, and when that statement
+does not take the request the view calls ``login_checks()`` — the same checks, in the same
+order, as any other view gets.
 """
 from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Response, current_app, jsonify, redirect, request, session, url_for
+from flask import current_app, jsonify, redirect, request, session, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from school.accounts import auth
@@ -34,7 +36,7 @@ def view_checks_login() -> bool:
     return bool(getattr(view, _MARK, False))
 
 
-def password_refusal() -> Response | None:
+def password_refusal() -> ResponseReturnValue | None:
     """The change-password page (403 with a message for scripts) while the signed-in member's
     password is one someone else set; ``None`` otherwise. Loads the user."""
     if not (current_user.is_authenticated and current_user.must_change_password):
@@ -48,7 +50,7 @@ def password_refusal() -> Response | None:
     return redirect(url_for("accounts.change_password"))
 
 
-def login_checks() -> Response | None:
+def login_checks() -> ResponseReturnValue | None:
     """For a view marked ``checks_login_itself``: what the before-request check and
     ``login_required`` would have answered (a response), or ``None`` to go on as the user."""
     refused = password_refusal()

@@ -1,5 +1,14 @@
-"""The right answers to the factory's standard bank (``make.questions()``), in the shown order."""
+"""The right answers to the factory's standard bank (``make.questions()``), in the shown order,
+and the ways a login session stops being valid."""
 from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+
+from school.accounts.models import AuthSession, User
+from school.extensions import db
+from school.timeutil import utcnow
 
 # The right answer to each question of ``Factory.questions``, in its own terms (identity layout).
 RIGHT = [
@@ -18,3 +27,33 @@ def shown_right(attempt, bank):
         question, right = by_id[item["q"]]
         items.append({"question": question.id, "response": to_shown(item, question.qtype, right), "rev": 1})
     return items
+
+
+
+# Ways a signed-in browser stops being signed in (or must change its password first), for the
+# tests of statements that check the login session themselves: they must refuse what the login
+# checks refuse. Each: (change(member_id), where a form post is sent, a JSON call's status).
+def _session_ended(member_id):  # logged out in another tab, or every session revoked
+    db.session.execute(AuthSession.__table__.delete().where(AuthSession.user_id == member_id))
+
+
+def _session_expired(member_id):
+    lifetime = timedelta(seconds=current_app.config["PERMANENT_SESSION_LIFETIME"])
+    db.session.execute(AuthSession.__table__.update().where(AuthSession.user_id == member_id)
+                       .values(created_at=utcnow() - lifetime - timedelta(minutes=1)))
+
+
+def _account_disabled(member_id):
+    db.session.get(User, member_id).active = False
+
+
+def _password_reset_by_admin(member_id):
+    db.session.get(User, member_id).must_change_password = True
+
+
+SESSION_BREAKERS = [
+    (_session_ended, "/login", 302),
+    (_session_expired, "/login", 302),
+    (_account_disabled, "/login", 302),
+    (_password_reset_by_admin, "/account/password", 403),  # a script is told to change it first
+]

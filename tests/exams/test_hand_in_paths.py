@@ -16,10 +16,8 @@ import re
 from datetime import timedelta
 
 import pytest
-from flask import current_app
 from sqlalchemy import func, select
 
-from school.accounts.models import AuthSession, User
 from school.credits.models import CreditEntry
 from school.exams import attempts
 from school.exams.models import Attempt, AttemptState
@@ -98,31 +96,8 @@ def test_a_second_hand_in_changes_nothing(client, taking):
     assert _credits(member.id) == 1
 
 
-def _session_ended(member_id):
-    db.session.execute(AuthSession.__table__.delete().where(AuthSession.user_id == member_id))
-
-
-def _session_expired(member_id):
-    lifetime = timedelta(seconds=current_app.config["PERMANENT_SESSION_LIFETIME"])
-    db.session.execute(AuthSession.__table__.update().where(AuthSession.user_id == member_id)
-                       .values(created_at=utcnow() - lifetime - timedelta(minutes=1)))
-
-
-def _account_disabled(member_id):
-    db.session.get(User, member_id).active = False
-
-
-def _password_reset_by_admin(member_id):
-    db.session.get(User, member_id).must_change_password = True
-
-
-@pytest.mark.parametrize("change, goes_to", [
-    (_session_ended, "/login"),
-    (_session_expired, "/login"),
-    (_account_disabled, "/login"),
-    (_password_reset_by_admin, "/account/password"),
-])
-def test_the_finish_statement_needs_the_members_live_session(client, taking, change, goes_to):
+@pytest.mark.parametrize("change, goes_to, _json_status", helpers.SESSION_BREAKERS)
+def test_the_finish_statement_needs_the_members_live_session(client, taking, change, goes_to, _json_status):
     """It never loads the user, so it refuses whatever the login checks refuse: the attempt
     stays open (the member hands in after logging in again) and no credit is given."""
     member, attempt_id, items, token = taking

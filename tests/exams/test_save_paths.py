@@ -14,10 +14,8 @@ import re
 from datetime import timedelta
 
 import pytest
-from flask import current_app
 from sqlalchemy import event, select
 
-from school.accounts.models import AuthSession, User
 from school.exams import attempts
 from school.exams.models import Answer, Attempt, AttemptState
 from school.extensions import db
@@ -236,31 +234,8 @@ def test_a_request_after_a_save_gets_a_transaction_again(app, client, taking):
     assert db.session.get(Attempt, attempt_id).number == 1
 
 
-def _session_ended(member_id):
-    db.session.execute(AuthSession.__table__.delete().where(AuthSession.user_id == member_id))
-
-
-def _session_expired(member_id):
-    lifetime = timedelta(seconds=current_app.config["PERMANENT_SESSION_LIFETIME"])
-    db.session.execute(AuthSession.__table__.update().where(AuthSession.user_id == member_id)
-                       .values(created_at=utcnow() - lifetime - timedelta(minutes=1)))
-
-
-def _account_disabled(member_id):
-    db.session.get(User, member_id).active = False
-
-
-def _password_reset_by_admin(member_id):
-    db.session.get(User, member_id).must_change_password = True
-
-
-@pytest.mark.parametrize("change, status", [
-    (_session_ended, 302),  # logged out in another tab, or all sessions revoked: to the login page
-    (_session_expired, 302),
-    (_account_disabled, 302),
-    (_password_reset_by_admin, 403),  # a script is told to change the password first
-])
-def test_the_one_statement_save_needs_the_members_live_session(client, taking, change, status):
+@pytest.mark.parametrize("change, goes_to, json_status", helpers.SESSION_BREAKERS)
+def test_the_one_statement_save_needs_the_members_live_session(client, taking, change, goes_to, json_status):
     """The one statement never loads the user, so it must refuse whatever the login check
     refuses: the answer goes nowhere and the member gets what any other request gets."""
     member, attempt_id, items, token = taking
@@ -269,11 +244,11 @@ def test_the_one_statement_save_needs_the_members_live_session(client, taking, c
     change(member.id)
     db.session.commit()
     refused, one, _, _ = _save(client, attempt_id, token, [dict(items[1], rev=3)])
-    assert refused.status_code == status and not one
-    if status == 403:
+    assert refused.status_code == json_status and not one
+    if json_status == 403:
         assert "修改密码" in refused.get_json()["error"]
     else:
-        assert "/login" in refused.headers["Location"]
+        assert goes_to in refused.headers["Location"]
     assert set(_stored(attempt_id)) == {items[0]["question"]}
     assert _stored(attempt_id)[items[0]["question"]][1] == 2
 

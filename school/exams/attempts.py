@@ -536,12 +536,18 @@ def _grade_and_award(attempt: Attempt, finished_at: datetime) -> None:
     """For the attempt just finished under its row lock: the grades, and the credit if it passed."""
     _grade(attempt)
     if attempt.passed:
-        hours = credit_hours(attempt.exam)
-        if hours > 0:
-            # Once per exam and member, however many attempts pass.
-            ledger.award(attempt.member_id, hours, "online", "exam",
-                         key=keys.exam_pass(attempt.exam_id, attempt.member_id), now=finished_at,
-                         description=f"考试通过：{attempt.exam.title}"[:300])
+        award_pass_credit(attempt, finished_at)
+
+
+def award_pass_credit(attempt: Attempt, now: datetime) -> None:
+    """The exam's credit for a passed attempt: once per exam and member, however many attempts
+    pass (the ledger's idempotency key). Used when an attempt finishes passed and when its
+    last written answer is graded (``marking``)."""
+    hours = credit_hours(attempt.exam)
+    if hours > 0:
+        ledger.award(attempt.member_id, hours, "online", "exam",
+                     key=keys.exam_pass(attempt.exam_id, attempt.member_id), now=now,
+                     description=f"考试通过：{attempt.exam.title}"[:300])
 
 
 def _announce(attempt: Attempt, finished_at: datetime) -> None:

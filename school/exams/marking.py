@@ -22,7 +22,6 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from sqlalchemy import func, select, update
 
 from school.accounts.models import Role, User
-from school.credits import keys, ledger
 from school.exams import grading
 from school.exams.errors import ExamError
 from school.exams.models import WRITTEN_TYPES, Answer, Attempt, AttemptState, Exam, Grade, Question
@@ -214,12 +213,8 @@ def _finalise(attempt: Attempt, now: datetime) -> bool:
     attempt.passed = grading.passes(attempt.score, attempt.max_score, attempt.exam.pass_percent)
     attempt.awaiting_grading = False
     if attempt.passed:
-        from school.exams.attempts import credit_hours
+        from school.exams.attempts import award_pass_credit
 
-        hours = credit_hours(attempt.exam)
-        if hours > 0:
-            ledger.award(attempt.member_id, hours, "online", "exam",
-                         key=keys.exam_pass(attempt.exam_id, attempt.member_id), now=now,
-                         description=f"考试通过：{attempt.exam.title}"[:300])
+        award_pass_credit(attempt, now)
     db.session.flush()
     return bool(attempt.passed)

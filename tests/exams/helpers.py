@@ -2,11 +2,13 @@
 and the ways a login session stops being valid."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from flask import current_app
 
 from school.accounts.models import AuthSession, User
+from school.exams.models import Attempt
 from school.extensions import db
 from school.timeutil import utcnow
 
@@ -15,6 +17,19 @@ RIGHT = [
     {"choice": 1}, {"choices": [0, 1]}, {"value": True}, {"text": " 人 民 "}, {"value": "2012"},
     {"pairs": {"0": 0, "1": 1}},
 ]
+
+
+def start_through_views(client, auth, make):
+    """A member of a branch logged in, an exam over the standard bank, and an attempt started
+    through the site: (member, attempt id, the right answers in shown order, CSRF token)."""
+    member = make.user(org=make.tree()["a1"])
+    bank = make.questions()
+    exam = make.exam(bank, utcnow())
+    auth.login(member)
+    token = client.token()
+    started = client.client.post(f"/exams/{exam.id}/start", data={"csrf_token": token})
+    attempt_id = int(re.search(r"/attempts/(\d+)", started.headers["Location"]).group(1))
+    return member, attempt_id, shown_right(db.session.get(Attempt, attempt_id), bank), token
 
 
 def shown_right(attempt, bank):

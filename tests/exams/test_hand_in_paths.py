@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import json
-import re
+import threading
 from datetime import timedelta
 
 import pytest
@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from school.credits.models import CreditEntry
 from school.exams import attempts
-from school.exams.models import Attempt, AttemptState
+from school.exams.models import Answer, Attempt, AttemptState
 from school.extensions import db
 from school.sqlcount import counting
 from school.timeutil import utcnow
@@ -29,14 +29,7 @@ from tests.exams import helpers
 
 @pytest.fixture
 def taking(client, auth, make):
-    member = make.user(org=make.tree()["a1"])
-    bank = make.questions()
-    exam = make.exam(bank, utcnow())
-    auth.login(member)
-    token = client.token()
-    started = client.client.post(f"/exams/{exam.id}/start", data={"csrf_token": token})
-    attempt_id = int(re.search(r"/attempts/(\d+)", started.headers["Location"]).group(1))
-    items = helpers.shown_right(db.session.get(Attempt, attempt_id), bank)
+    member, attempt_id, items, token = helpers.start_through_views(client, auth, make)
     response = client.client.post(f"/exams/attempts/{attempt_id}/answers", json={"answers": items},
                                   headers={"X-CSRFToken": token})
     assert response.status_code == 200  # every answer right and saved: the attempt passes
@@ -165,3 +158,60 @@ def test_a_hand_in_without_the_form_token_is_refused_and_changes_nothing(client,
     assert response.status_code == 400
     assert _attempt(attempt_id).state == AttemptState.IN_PROGRESS
     assert _credits(member.id) == 0
+
+
+def test_tabs_handing_in_while_another_saves_finish_once_and_grade_every_acknowledged_answer(app, client, taking):
+    """Five tabs hand in while a sixth saves a changed answer, all at once. Whatever order the
+    database takes them in: one finish, one credit, and a save that was acknowledged is in the
+    graded result (a refused one is not)."""
+    from tests.conftest import CsrfClient
+
+    member, attempt_id, items, token = taking
+    member_id = member.id
+    changed = dict(items[0], response=None, rev=9)  # clears the first answer
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    tabs = []
+    for _ in range(6):
+        tab = CsrfClient(app.test_client())
+        tab.set_cookie(cookie.key, cookie.value)
+        tabs.append(tab)
+    db.session.remove()
+    barrier = threading.Barrier(len(tabs))
+    handed_in, saved, errors = [], [], []
+
+    def hand_in(tab):
+        try:
+            barrier.wait()
+            response = tab.client.post(f"/exams/attempts/{attempt_id}/submit",
+                                       data={"csrf_token": token, "answers": "[]"})
+            handed_in.append(response.status_code)
+        except Exception as exc:  # asserted below
+            errors.append(repr(exc))
+
+    def save(tab):
+        try:
+            barrier.wait()
+            response = tab.client.post(f"/exams/attempts/{attempt_id}/answers", json={"answers": [changed]},
+                                       headers={"X-CSRFToken": token})
+            saved.append(response.status_code)
+        except Exception as exc:  # asserted below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=contextvars.Context().run, args=(hand_in, tab)) for tab in tabs[:5]]
+    threads.append(threading.Thread(target=contextvars.Context().run, args=(save, tabs[5])))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert handed_in == [302] * 5 and saved in ([200], [409])
+    attempt = _attempt(attempt_id)
+    assert attempt.state == AttemptState.FINISHED and attempt.finish_reason == "submitted"
+    assert _credits(member_id) == 1
+    answers = {a.question_id: a for a in db.session.scalars(select(Answer).where(Answer.attempt_id == attempt_id))}
+    assert all(answer.fraction is not None for answer in answers.values())  # nothing left ungraded
+    first = answers[items[0]["question"]]
+    if saved == [200]:
+        assert first.client_rev == 9 and first.fraction == 0 and attempt.score < attempt.max_score
+    else:
+        assert first.client_rev == 1 and attempt.score == attempt.max_score

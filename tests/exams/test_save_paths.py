@@ -10,7 +10,6 @@ revision rule, integrity counts that only grow, and nothing saved after a hand-i
 from __future__ import annotations
 
 import contextvars
-import re
 from datetime import timedelta
 
 import pytest
@@ -27,16 +26,8 @@ ONE_STATEMENT = "WITH taken AS"
 
 
 @pytest.fixture
-def taking(app, client, auth, make):
-    member = make.user(org=make.tree()["a1"])
-    bank = make.questions()
-    exam = make.exam(bank, utcnow())
-    auth.login(member)
-    token = client.token()
-    started = client.client.post(f"/exams/{exam.id}/start", data={"csrf_token": token})
-    attempt_id = int(re.search(r"/attempts/(\d+)", started.headers["Location"]).group(1))
-    items = helpers.shown_right(db.session.get(Attempt, attempt_id), bank)
-    return member, attempt_id, items, token
+def taking(client, auth, make):
+    return helpers.start_through_views(client, auth, make)
 
 
 def _pg() -> bool:

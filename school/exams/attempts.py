@@ -124,18 +124,22 @@ def open_among(mine: list[Attempt], now: datetime) -> Attempt | None:
     return current
 
 
-def start(exam: Exam, member: User, now: datetime, rng: random.Random | None = None) -> Attempt:
+def start(exam: Exam, member: User, now: datetime, rng: random.Random | None = None,
+          mine: list[Attempt] | None = None) -> Attempt:
     """Resume the attempt in progress, or start a new one with its deadline fixed now.
 
     The limits hold in the database, however many requests race (see the module docstring):
     the new attempt's ``number`` is the member's highest + 1 and must be within
     ``attempts_allowed``; the unique (exam, member, number) constraint and the partial unique
     index on open attempts refuse the insert of whoever lost the race, who then resumes the
-    winner's attempt or is told the attempts are used up.
+    winner's attempt or is told the attempts are used up. ``mine``: the member's attempts at
+    ``exam`` when the caller has just read them (``eligibility.exam_and_attempts``); a retry
+    reads them again.
     """
     for _ in range(_START_TRIES):
         # One read of the member's attempts gives the open one, the count and the next number.
-        mine = eligibility.attempts_of(exam, member)
+        if mine is None:
+            mine = eligibility.attempts_of(exam, member)
         existing = next((a for a in mine if a.state == AttemptState.IN_PROGRESS), None)
         if existing is not None:
             if not is_overdue(existing, now):
@@ -164,6 +168,7 @@ def start(exam: Exam, member: User, now: datetime, rng: random.Random | None = N
             return attempt
         except IntegrityError:  # another request made this number, or an open attempt, first
             db.session.rollback()
+            mine = None  # the winner's attempt is not among them
     # Only reached if the member keeps starting and finishing in parallel faster than this loop.
     raise ExamError("开始考试失败，请重试")
 

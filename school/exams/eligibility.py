@@ -7,7 +7,8 @@ from __future__ import annotations
 import functools
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.orm import joinedload
 
 from school.accounts import audience
 from school.accounts.models import User
@@ -38,6 +39,22 @@ def _attempts_statement():
 
 def attempts_of(exam: Exam, member: User) -> list[Attempt]:
     return list(db.session.scalars(_attempts_statement(), {"exam_id": exam.id, "member_id": member.id}))
+
+
+@functools.cache
+def _exam_and_attempts_statement():
+    mine = and_(Attempt.exam_id == Exam.id, Attempt.member_id == bindparam("member_id"))
+    return (select(Exam, Attempt).outerjoin(Attempt, mine).where(Exam.id == bindparam("exam_id"))
+            .options(joinedload(Exam.audience_orgs)).order_by(Attempt.number))
+
+
+def exam_and_attempts(exam_id: int, member: User) -> tuple[Exam | None, list[Attempt]]:
+    """The exam with its audience, and ``member``'s attempts at it (``attempts_of``), in one
+    statement: the exam page and start need all three, and on PostgreSQL each statement is a
+    round trip that waits for a core under an exam rush."""
+    rows = db.session.execute(_exam_and_attempts_statement(), {"exam_id": exam_id, "member_id": member.id})
+    pairs = rows.unique().all()  # the audience's joined rows repeat each pair
+    return (pairs[0][0] if pairs else None), [attempt for _exam, attempt in pairs if attempt is not None]
 
 
 def why_not_start(exam: Exam, member: User, now: datetime, mine: list[Attempt] | None = None) -> str | None:

@@ -32,9 +32,12 @@ def _ms(dt) -> int | None:
     return int(dt.replace(tzinfo=timezone.utc).timestamp() * 1000) if dt else None
 
 
-def _exam_or_404(exam_id: int) -> Exam:
-    # With its audience in the same statement: every page here checks it.
-    return db.session.get(Exam, exam_id, options=[joinedload(Exam.audience_orgs)]) or abort(404)
+def _exam_and_mine_or_404(exam_id: int, member) -> tuple[Exam, list[Attempt]]:
+    """The exam (with its audience) and the member's attempts at it, in one read."""
+    exam, mine = eligibility.exam_and_attempts(exam_id, member)
+    if exam is None:
+        abort(404)
+    return exam, mine
 
 
 def _own_attempt_or_404(attempt_id: int, with_exam: bool = False) -> Attempt:
@@ -64,12 +67,12 @@ def index():
 @autocommit.reads
 @login_required
 def exam_detail(exam_id: int):
-    exam = _exam_or_404(exam_id)
     member = current_actor()
+    # One read for the exam, and the member's open attempt, count and result.
+    exam, mine = _exam_and_mine_or_404(exam_id, member)
     if not eligibility.visible_to(exam, member) and not is_editor(member):
         abort(404)
     now = utcnow()
-    mine = eligibility.attempts_of(exam, member)  # one read for the open attempt, the count and the result
     current = attempts.open_among(mine, now)
     return render_template("exams/detail.html", exam=exam, current=current, now=now,
                            reason=eligibility.why_not_start(exam, member, now, mine),
@@ -84,11 +87,12 @@ def exam_detail(exam_id: int):
 @autocommit.reads
 @login_required
 def start(exam_id: int):
-    exam = _exam_or_404(exam_id)
+    member = current_actor()
+    exam, mine = _exam_and_mine_or_404(exam_id, member)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        attempt = attempts.start(exam, current_actor(), utcnow())
+        attempt = attempts.start(exam, member, utcnow(), mine=mine)
     except ExamError as exc:
         flash(str(exc), "error")
         return redirect(url_for("exams.exam_detail", exam_id=exam.id))

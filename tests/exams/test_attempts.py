@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from school.credits.models import CreditEntry
-from school.exams import attempts
+from school.exams import attempts, eligibility
 from school.exams.attempts import ExamError
 from school.exams.models import Answer, Attempt
 from school.extensions import db
@@ -258,3 +258,25 @@ def test_every_answers_fraction_is_stored_by_one_update(app, make):
     assert fractions["multiple"] == Decimal("0.5")
     total = sum(grading.points_for(questions[qid].points, float(a.fraction)) for qid, a in stored.items())
     assert db.session.get(Attempt, attempt.id).score == total
+
+
+def test_exam_and_attempts_in_one_read_repeat_nothing_and_start_counts_them(app, make):
+    """The exam page's and start's one read: joined with a two-organisation audience, each of
+    the member's attempts comes once, in order, and nobody else's; the limit counts them."""
+    t = make.tree()
+    member, other = make.user(org=t["a1"]), make.user(org=t["b1"])
+    exam = make.exam(make.questions(), T0, audience_orgs=[t["a"], t["b"]], attempts_allowed=3)
+    assert eligibility.exam_and_attempts(exam.id, member) == (exam, [])
+    for minute in (0, 40):
+        attempts.finish(attempts.start(exam, member, T0 + minute * M).id, T0 + minute * M + S, "submitted")
+    attempts.start(exam, other, T0)
+    db.session.expire_all()
+    read, mine = eligibility.exam_and_attempts(exam.id, member)
+    assert {o.name for o in read.audience_orgs} == {t["a"].name, t["b"].name}
+    assert [a.number for a in mine] == [1, 2] and {a.member_id for a in mine} == {member.id}
+    third = attempts.start(read, member, T0 + 80 * M, mine=mine)
+    assert third.number == 3
+    with pytest.raises(ExamError, match="次数已用完"):
+        attempts.finish(third.id, T0 + 81 * M, "submitted")
+        attempts.start(exam, member, T0 + 90 * M, mine=eligibility.exam_and_attempts(exam.id, member)[1])
+    assert eligibility.exam_and_attempts(10**6, member) == (None, [])

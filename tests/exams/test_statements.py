@@ -17,8 +17,9 @@ from tests.exams import helpers
 # The most each request may send (BEGIN/COMMIT not counted; see school/sqlcount.py).
 # Submit, passed with a credit: user, attempt, the finish's UPDATE, the graded read, the fractions
 # and the score (one statement on PostgreSQL: a CTE), the credit's INSERT … RETURNING, the
-# classes the exam ends.
-LIMITS = {"save": 4, "save_same_signals": 3, "start": 5, "page": 4, "exam_page": 5, "submit": 8,
+# classes the exam ends. Start: user, the exam with its audience and the member's attempts (one
+# statement), the questions' shapes, the INSERT.
+LIMITS = {"save": 4, "save_same_signals": 3, "start": 4, "page": 4, "exam_page": 3, "submit": 8,
           "result": 7}
 # PostgreSQL: a save to a paper the process knows is one statement, the login session included;
 # the usual submit's finish checks the session and the attempt itself (no user or attempt read).

@@ -15,7 +15,7 @@ from typing import Callable
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import Row, bindparam, delete, func, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -218,7 +218,7 @@ def start_session(user: User, now: datetime, ip: str | None, user_agent: str | N
 
 
 @functools.cache
-def _session_statement(with_org: bool):
+def session_statement(with_org: bool):
     """The user of a live session in one statement, built once (the token and the oldest
     start still alive as parameters): every signed-in request pays for it. The session's rules
     — not expired, user active — are in the WHERE, so only the user's columns come back: on
@@ -244,7 +244,7 @@ class SessionClaim:
 
 
 def live_session_of(member: str) -> str:
-    """The rules of ``_session_statement`` (and of ``require_own_password``: no password to
+    """The rules of ``session_statement`` (and of ``require_own_password``: no password to
     change first) as an SQL condition on the member ``member`` (a column or a parameter), for a
     statement that saves a round trip by not loading the user: the autosave's and the
     hand-in's (``exams.attempts``). Parameters ``:token_hash`` and ``:oldest``."""
@@ -264,13 +264,22 @@ def session_claim(token: object, now: datetime, max_age: timedelta) -> SessionCl
 
 def load_session_user(token: str | None, now: datetime, max_age: timedelta, with_org: bool = True) -> User | None:
     """The user of a live login session; expired, revoked or deactivated sessions give ``None``."""
+    row = read_session(token, now, max_age, session_statement(with_org))
+    return row[0] if row is not None else None
+
+
+def read_session(token: str | None, now: datetime, max_age: timedelta, statement, params: dict | None = None) -> Row | None:
+    """``statement`` — ``session_statement`` with more columns, ``params`` theirs — for the
+    login session ``token``: the row (the user first), or ``None`` as ``load_session_user``.
+    Lets a page read what it shows of the user's along with the session, in one round trip."""
     if not token:
         return None
-    user = db.session.scalar(_session_statement(with_org), {"token_hash": _hash_token(token), "oldest": now - max_age})
-    if user is None:
+    row = db.session.execute(statement, {"token_hash": _hash_token(token), "oldest": now - max_age,
+                                         **(params or {})}).first()
+    if row is None:
         return None
-    user.auth_token = token
-    return user
+    row[0].auth_token = token
+    return row
 
 
 def end_session(token: str | None) -> None:

@@ -103,6 +103,7 @@ def _init_login(app: Flask) -> None:
     from datetime import timedelta
 
     from school.accounts.auth import load_session_user
+    from school.notices.menu import load_page_user
     from school.timeutil import utcnow
 
     login_manager.init_app(app)
@@ -111,9 +112,14 @@ def _init_login(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = None  # sessions are checked on the server instead
     max_age = timedelta(seconds=app.config["PERMANENT_SESSION_LIFETIME"])
-    # A JSON call (autosave, heartbeat) renders no menu: its user comes without the organisation.
-    login_manager.user_loader(lambda token: load_session_user(token, utcnow(), max_age,
-                                                              with_org=not (has_request_context() and request.is_json)))
+    def load_user(token):
+        # A JSON call (autosave, heartbeat) renders no menu: its user comes without the
+        # organisation; a page's may come with the menu's counts.
+        if has_request_context() and request.is_json:
+            return load_session_user(token, utcnow(), max_age, with_org=False)
+        return load_page_user(token, utcnow(), max_age)
+
+    login_manager.user_loader(load_user)
 
 
 def _is_sqlite(dbapi_connection) -> bool:

@@ -44,7 +44,8 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-def _live(now: datetime):
+def live(now):
+    """Notices not expired at ``now`` (a time, or a bound parameter for a statement built once)."""
     return or_(Notice.expires_at.is_(None), Notice.expires_at > now)
 
 
@@ -54,7 +55,7 @@ def visible_notices(member: User, now: datetime, limit: int | None = None) -> li
     if not ids:
         return []
     read = exists().where(NoticeRead.notice_id == Notice.id, NoticeRead.member_id == member.id)
-    query = (select(Notice, read.label("read")).where(Notice.org_id.in_(ids), _live(now))
+    query = (select(Notice, read.label("read")).where(Notice.org_id.in_(ids), live(now))
              .order_by(Notice.pinned.desc(), Notice.created_at.desc(), Notice.id.desc()))
     if limit:
         query = query.limit(limit)
@@ -66,7 +67,7 @@ def unread_count(member: User, now: datetime) -> int:
     if not ids:
         return 0
     read = exists().where(NoticeRead.notice_id == Notice.id, NoticeRead.member_id == member.id)
-    return db.session.scalar(select(func.count(Notice.id)).where(Notice.org_id.in_(ids), _live(now), ~read)) or 0
+    return db.session.scalar(select(func.count(Notice.id)).where(Notice.org_id.in_(ids), live(now), ~read)) or 0
 
 
 @functools.cache
@@ -77,7 +78,7 @@ def _unread_counts_statement():
     read = exists().where(NoticeRead.notice_id == Notice.id, NoticeRead.member_id == member)
     notices = (select(func.count(Notice.id))
                .where(Notice.org_id.in_(bindparam("orgs", expanding=True)),
-                      _live(bindparam("now", type_=Notice.expires_at.type)), ~read).scalar_subquery())
+                      live(bindparam("now", type_=Notice.expires_at.type)), ~read).scalar_subquery())
     messages = select(func.count(Message.id)).where(Message.member_id == member,
                                                      Message.read_at.is_(None)).scalar_subquery()
     return select(notices, messages)

@@ -13,7 +13,7 @@ from school.accounts.roles import current_actor, manager_required
 from school.accounts.scoping import get_org_or_404, scope_root, scoped_orgs
 from school.credits import reports
 from school.extensions import db
-from school.notices import delivery, plans, recipients, services
+from school.notices import delivery, menu, plans, recipients, services
 from school.notices.forms import NoticeForm, PlanForm, PlanItemForm, ReminderForm
 from school.notices.models import Message, Notice, Reminder, StudyPlan
 from school.paging import page_of
@@ -38,14 +38,15 @@ def _back(default: str) -> str:
 
 @bp.app_template_global()
 def notice_summary() -> dict:
-    """Unread notices and messages of the signed-in user (the menu; two counts per page)."""
-    if "notice_summary" not in g:
+    """Unread notices and messages of the signed-in user (the menu; two counts per page). On
+    PostgreSQL they usually came with the login session (``menu``)."""
+    if menu.KEY not in g:
         if not current_user.is_authenticated:
-            g.notice_summary = {}
+            setattr(g, menu.KEY, {})
         else:
             notices, messages = services.unread_counts(current_actor(), utcnow())
-            g.notice_summary = {"unread_notices": notices, "unread_messages": messages}
-    return g.notice_summary
+            setattr(g, menu.KEY, {"unread_notices": notices, "unread_messages": messages})
+    return g.get(menu.KEY)
 
 
 @bp.app_template_global()

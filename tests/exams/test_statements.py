@@ -20,10 +20,11 @@ from tests.exams import helpers
 # classes the exam ends. Start: user, the exam with its audience and the member's attempts (one
 # statement), the questions' shapes, the INSERT.
 LIMITS = {"save": 4, "save_same_signals": 3, "start": 4, "page": 4, "exam_page": 3, "submit": 8,
-          "result": 7}
+          "result": 6}
 # PostgreSQL: a save to a paper the process knows is one statement, the login session included;
-# the usual submit's finish checks the session and the attempt itself (no user or attempt read).
-PG_LIMITS = dict(LIMITS, submit=5, save_same_signals=1)
+# the usual submit's finish checks the session and the attempt itself (no user or attempt read);
+# a page's menu counts come with the login session (school/notices/menu.py).
+PG_LIMITS = dict(LIMITS, submit=5, save_same_signals=1, page=3, exam_page=2, result=5)
 SHOW = os.environ.get("SCHOOL_SHOW_STATEMENTS") == "1"
 
 

@@ -18,13 +18,14 @@ from tests.exams import helpers
 # Submit, passed with a credit: user, attempt, the finish's UPDATE, the graded read, the fractions
 # and the score (one statement on PostgreSQL: a CTE), the credit's INSERT … RETURNING, the
 # classes the exam ends. Start: user, the exam with its audience and the member's attempts (one
-# statement), the questions' shapes, the INSERT.
-LIMITS = {"save": 4, "save_same_signals": 3, "start": 4, "page": 4, "exam_page": 3, "submit": 8,
+# statement), the questions' shapes, the INSERT. The attempt page: the member with the attempt
+# and its exam (one statement), the questions with the answers, the menu's counts.
+LIMITS = {"save": 4, "save_same_signals": 3, "start": 4, "page": 3, "exam_page": 3, "submit": 8,
           "result": 6}
 # PostgreSQL: a save to a paper the process knows is one statement, the login session included;
 # the usual submit's finish checks the session and the attempt itself (no user or attempt read);
 # a page's menu counts come with the login session (school/notices/menu.py).
-PG_LIMITS = dict(LIMITS, submit=5, save_same_signals=1, page=3, exam_page=2, result=5)
+PG_LIMITS = dict(LIMITS, submit=5, save_same_signals=1, page=2, exam_page=2, result=5)
 SHOW = os.environ.get("SCHOOL_SHOW_STATEMENTS") == "1"
 
 

@@ -114,9 +114,14 @@ def _init_login(app: Flask) -> None:
     max_age = timedelta(seconds=app.config["PERMANENT_SESSION_LIFETIME"])
     def load_user(token):
         # A JSON call (autosave, heartbeat) renders no menu: its user comes without the
-        # organisation; a page's may come with the menu's counts.
-        if has_request_context() and request.is_json:
+        # organisation. A page's may come with the menu's counts; a form's post usually
+        # redirects, and reads them only if it draws a page after all.
+        if not has_request_context():
+            return load_session_user(token, utcnow(), max_age)
+        if request.is_json:
             return load_session_user(token, utcnow(), max_age, with_org=False)
+        if request.method not in ("GET", "HEAD"):
+            return load_session_user(token, utcnow(), max_age)
         return load_page_user(token, utcnow(), max_age)
 
     login_manager.user_loader(load_user)

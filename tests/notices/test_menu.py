@@ -83,3 +83,12 @@ def test_on_postgresql_the_counts_come_with_the_login_session(app, client, auth,
     counts_alone = [s for s in counter.statements if s.lstrip().startswith("SELECT (SELECT count(notice.id)")]
     expected = 0 if db.engine.dialect.name == "postgresql" else 1
     assert len(counts_alone) == expected, counter.statements
+
+
+def test_a_form_drawn_again_after_a_post_counts_too(client, auth, town):
+    """A post reads the user without the counts (it usually redirects); a form drawn again with
+    its errors reads them when the menu is drawn."""
+    _t, member, _shown = town
+    auth.login(member)
+    response = client.post("/account/password", data={"current": "wrong", "new": "x", "confirm": "y"})
+    assert _menu(response) == {"notices": 3, "messages": 2}

@@ -126,6 +126,15 @@ class CsrfClient:
     def open(self, *args, **kwargs):
         return contextvars.Context().run(self.client.open, *args, **kwargs)
 
+    def tabs(self, n: int) -> list["CsrfClient"]:
+        """``n`` more clients holding this one's session cookie: the same browser's other tabs.
+        Take them after ``token()`` when the tabs post: the token is stored in the session."""
+        cookie = self.client.get_cookie(self.client.application.config["SESSION_COOKIE_NAME"])
+        tabs = [CsrfClient(self.client.application.test_client()) for _ in range(n)]
+        for tab in tabs:
+            tab.set_cookie(cookie.key, cookie.value)
+        return tabs
+
     def token(self) -> str:
         page = self.get("/login").get_data(as_text=True)
         if "csrf-token" not in page:  # logged in: /login redirects

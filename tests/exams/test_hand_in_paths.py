@@ -164,17 +164,10 @@ def test_tabs_handing_in_while_another_saves_finish_once_and_grade_every_acknowl
     """Five tabs hand in while a sixth saves a changed answer, all at once. Whatever order the
     database takes them in: one finish, one credit, and a save that was acknowledged is in the
     graded result (a refused one is not)."""
-    from tests.conftest import CsrfClient
-
     member, attempt_id, items, token = taking
     member_id = member.id
     changed = dict(items[0], response=None, rev=9)  # clears the first answer
-    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
-    tabs = []
-    for _ in range(6):
-        tab = CsrfClient(app.test_client())
-        tab.set_cookie(cookie.key, cookie.value)
-        tabs.append(tab)
+    tabs = client.tabs(6)
     db.session.remove()
     barrier = threading.Barrier(len(tabs))
     handed_in, saved, errors = [], [], []

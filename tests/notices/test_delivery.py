@@ -16,7 +16,6 @@ from school.extensions import db
 from school.notices import delivery, services
 from school.notices.models import Delivery, DeliveryState, Message, Reminder
 from school.timeutil import utcnow
-from tests.conftest import CsrfClient
 
 
 @pytest.fixture
@@ -321,12 +320,7 @@ def test_parallel_sends_respect_the_daily_limit(app, client, auth, make, monkeyp
     monkeypatch.setattr(delivery, "received_today", slow)
     auth.login(secretary)
     token = client.token()
-    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
-    clients = []
-    for _ in range(6):
-        own = CsrfClient(app.test_client())
-        own.set_cookie(cookie.key, cookie.value)
-        clients.append(own)
+    clients = client.tabs(6)
     db.session.remove()
     barrier = threading.Barrier(len(clients))
     results, errors = [], []

@@ -19,7 +19,6 @@ from school.exams import attempts, drawing, eligibility
 from school.exams.models import Attempt
 from school.extensions import db
 from school.timeutil import utcnow
-from tests.conftest import CsrfClient
 
 THREADS = 10
 
@@ -39,14 +38,8 @@ def slow_draw(monkeypatch):
 
 def _clients(app, client, auth, member, n):
     auth.login(member)
-    token = client.token()  # stored in the session: take the cookie after it
-    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
-    clients = []
-    for _ in range(n):
-        own = CsrfClient(app.test_client())
-        own.set_cookie(cookie.key, cookie.value)
-        clients.append(own)
-    return clients, token
+    token = client.token()  # stored in the session: take the tabs after it
+    return client.tabs(n), token
 
 
 def _parallel(n, work):

@@ -227,3 +227,21 @@ def test_results_are_scoped_to_the_secretary_subtree(client, auth, make):
     auth.login(make.user(role=Role.EDITOR))
     page = client.get(f"/exams/results/{exam.id}?passed=no").get_data(as_text=True)
     assert "成员南村党支部" in page and "成员东村党支部" not in page
+
+
+def test_a_crafted_start_from_outside_the_audience_opens_nothing(client, auth, make):
+    """Start reads the exam's audience with the member's attempts in one joined statement: with
+    a two-organisation audience, a member of neither who posts to start directly gets the
+    reason and no attempt; a member of the second organisation starts."""
+    t = make.tree()
+    exam = make.exam(make.questions(), utcnow(), audience_orgs=[t["a1"], t["b1"]])
+    outsider, inside = make.user(org=t["a2"]), make.user(org=t["b1"])
+    auth.login(outsider)
+    refused = client.post(f"/exams/{exam.id}/start")
+    assert refused.status_code == 302 and refused.headers["Location"].endswith(f"/exams/{exam.id}")
+    assert "您不在本次考试的参考范围内" in client.get(refused.headers["Location"]).get_data(as_text=True)
+    assert client.get(f"/exams/{exam.id}").status_code == 404  # the page does not show it either
+    assert db.session.scalar(select(func.count()).select_from(Attempt).where(Attempt.exam_id == exam.id)) == 0
+    auth.logout()
+    auth.login(inside)
+    assert _attempt_id(client.post(f"/exams/{exam.id}/start")) > 0

@@ -29,10 +29,11 @@ No row lock is needed for this; SQLite additionally serialises this process's co
 
 Who commits — the documented exception to "services flush, callers commit": ``start``,
 ``save_answers``, ``save_own``, ``save_by_session``, ``finish`` (so also ``submit``,
-``finish_if_overdue`` and ``finish_overdue``) and ``hand_in_by_session`` commit themselves, and roll back when they lose a race. Their
-correctness rests on the commit: the conditional UPDATE's row lock (PostgreSQL) and this
-process's SQLite write lock (``write_section``) must be held until the transaction ends,
-or a save could slip in after a finish has graded; ``start`` must commit to learn from the
+``finish_if_overdue`` and ``finish_overdue``) and ``hand_in_by_session`` commit themselves,
+and roll back when they lose a race. Their correctness rests on the commit: the conditional
+UPDATE's row lock (PostgreSQL) and this process's SQLite write lock (``write_section``) must
+be held until the transaction ends, or a save could slip in after a finish has graded;
+``start`` must commit to learn from the
 unique index whether a second tap made the attempt first; and ``signals.attempt_passed``
 is sent only after the commit that finished a passing attempt, so listeners (a course
 completed by its test) never act on a finish that could still roll back. Callers must not

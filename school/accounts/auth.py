@@ -268,18 +268,22 @@ def load_session_user(token: str | None, now: datetime, max_age: timedelta, with
     return row[0] if row is not None else None
 
 
-def read_session(token: str | None, now: datetime, max_age: timedelta, statement, params: dict | None = None) -> Row | None:
+def read_session(token: str | None, now: datetime, max_age: timedelta, statement, params: dict | None = None,
+                 every_row: bool = False) -> Row | list[Row] | None:
     """``statement`` — ``session_statement`` with more columns, ``params`` theirs — for the
     login session ``token``: the row (the user first), or ``None`` as ``load_session_user``.
-    Lets a page read what it shows of the user's along with the session, in one round trip."""
+    Lets a page read what it shows of the user's along with the session, in one round trip.
+    ``every_row``: all the rows, made unique (for a statement that joins a collection, whose
+    rows repeat), or ``None`` when there are none."""
     if not token:
         return None
-    row = db.session.execute(statement, {"token_hash": _hash_token(token), "oldest": now - max_age,
-                                         **(params or {})}).first()
-    if row is None:
+    result = db.session.execute(statement, {"token_hash": _hash_token(token), "oldest": now - max_age,
+                                            **(params or {})})
+    rows = result.unique().all() if every_row else result.first()
+    if not rows:
         return None
-    row[0].auth_token = token
-    return row
+    (rows[0] if every_row else rows)[0].auth_token = token
+    return rows
 
 
 def end_session(token: str | None) -> None:

@@ -6,18 +6,17 @@ of the requests of an exam rush) and the usual hand-in check the login session i
 own statement instead (``auth.live_session_of``): their views are marked
 ``checks_login_itself``, so the before-request check leaves them alone, and when that statement
 does not take the request the view calls ``login_checks()`` — the same checks, in the same
-order, as any other view gets. The attempt page reads the user with its attempt
-(``sign_in_by``), which spares it the user loader's statement.
+order, as any other view gets. The attempt page reads the user with its attempt, and start
+with the exam and its attempts (``sign_in_by``), which spares each the user loader's statement.
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Callable, Sequence
 
 from flask import current_app, jsonify, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import Row
 
 from school.accounts import auth
 
@@ -71,12 +70,12 @@ def session_claim(now) -> auth.SessionClaim | None:
     return auth.session_claim(session.get("_user_id"), now, _lifetime())
 
 
-def sign_in_by(read: Callable[[str | None, datetime, timedelta], Row | None], now: datetime) -> Row | None:
+def sign_in_by(read: Callable[[str | None, datetime, timedelta], Sequence | None], now: datetime) -> Sequence | None:
     """For a view marked ``checks_login_itself`` that reads the login session together with
     its own rows — ``read(token, now, max_age)``, such as ``notices.menu.read_page_session``
-    with a statement of the view's: the row, its user (first) made the request's user; or
-    ``None`` when the view must call ``login_checks()`` instead (no live session, or a
-    password to change first)."""
+    with a statement of the view's: what ``read`` gave (a row or a tuple, the user first),
+    its user made the request's user; or ``None`` when the view must call ``login_checks()``
+    instead (no live session, or a password to change first)."""
     row = read(session.get("_user_id"), now, _lifetime())
     if row is None or row[0].must_change_password:
         return None

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import joinedload
 
-from school.accounts import audience
+from school.accounts import audience, auth
 from school.accounts.models import User
 from school.exams.models import Attempt, AttemptState, Exam
 from school.extensions import db
@@ -53,8 +53,25 @@ def exam_and_attempts(exam_id: int, member: User) -> tuple[Exam | None, list[Att
     statement: the exam page and start need all three, and on PostgreSQL each statement is a
     round trip that waits for a core under an exam rush."""
     rows = db.session.execute(_exam_and_attempts_statement(), {"exam_id": exam_id, "member_id": member.id})
-    pairs = rows.unique().all()  # the audience's joined rows repeat each pair
-    return (pairs[0][0] if pairs else None), [attempt for _exam, attempt in pairs if attempt is not None]
+    return exam_and_attempts_in(rows.unique().all())  # the audience's joined rows repeat each pair
+
+
+def exam_and_attempts_in(rows) -> tuple[Exam | None, list[Attempt]]:
+    """The exam and the member's attempts from rows that end in (exam, attempt), made unique:
+    ``exam_and_attempts``' own or ``session_exam_and_attempts_statement``'s."""
+    return (rows[0][-2] if rows else None), [row[-1] for row in rows if row[-1] is not None]
+
+
+@functools.cache
+def session_exam_and_attempts_statement():
+    """``auth.session_statement`` (the user with the organisation) with the exam ``:exam_id``
+    and the user's attempts at it, joined as ``exam_and_attempts`` joins them: start reads the
+    member with them in one round trip (``auth.read_session`` with ``every_row``). Outer-joined:
+    an unknown exam still gives the user, with no exam."""
+    mine = and_(Attempt.exam_id == Exam.id, Attempt.member_id == User.id)
+    return (auth.session_statement(with_org=True).add_columns(Exam, Attempt)
+            .outerjoin(Exam, Exam.id == bindparam("exam_id")).outerjoin(Attempt, mine)
+            .options(joinedload(Exam.audience_orgs)).order_by(Attempt.number))
 
 
 def why_not_start(exam: Exam, member: User, now: datetime, mine: list[Attempt] | None = None) -> str | None:

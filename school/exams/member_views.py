@@ -16,7 +16,7 @@ from sqlalchemy import and_, bindparam, inspect
 from sqlalchemy.orm import joinedload
 
 from school import autocommit, observability
-from school.accounts import login_checks
+from school.accounts import auth, login_checks
 from school.accounts.models import User
 from school.accounts.roles import current_actor, is_editor
 from school.exams import attempts, eligibility, images, paper, responses
@@ -88,19 +88,39 @@ def exam_detail(exam_id: int):
 
 @bp.post("/<int:exam_id>/start")
 @autocommit.reads
-@login_required
+@login_checks.checks_login_itself
 def start(exam_id: int):
-    member = current_actor()
-    exam, mine = _exam_and_mine_or_404(exam_id, member)
+    """Open an attempt. The member, the exam with its audience and the member's attempts at it
+    come in the login session's statement (every member posts this as the exam opens); a
+    request it does not sign in gets the login checks every view gets."""
+    now = utcnow()
+    read = login_checks.sign_in_by(functools.partial(_read_start, exam_id=exam_id), now)
+    if read is None:
+        refused = login_checks.login_checks()
+        if refused is not None:
+            return refused
+        member = current_actor()
+        exam, mine = _exam_and_mine_or_404(exam_id, member)
+    else:
+        member, exam, mine = read
+        if exam is None:
+            abort(404)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        attempt = attempts.start(exam, member, utcnow(), mine=mine)
+        attempt = attempts.start(exam, member, now, mine=mine)
     except ExamError as exc:
         flash(str(exc), "error")
         return redirect(url_for("exams.exam_detail", exam_id=exam.id))
     # The id from the identity map: the commit expired the row, and reading it back costs a statement.
     return redirect(url_for("exams.attempt_page", attempt_id=inspect(attempt).identity[0]))
+
+
+def _read_start(token, now, max_age, exam_id: int) -> tuple[User, Exam | None, list[Attempt]] | None:
+    """For ``login_checks.sign_in_by``: the live session's user, the exam and the user's attempts."""
+    rows = auth.read_session(token, now, max_age, eligibility.session_exam_and_attempts_statement(),
+                             {"exam_id": exam_id}, every_row=True)
+    return None if rows is None else (rows[0][0], *eligibility.exam_and_attempts_in(rows))
 
 
 @functools.cache

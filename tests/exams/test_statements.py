@@ -20,7 +20,7 @@ from tests.exams import helpers
 # classes the exam ends. Start: user, the exam with its audience and the member's attempts (one
 # statement), the questions' shapes, the INSERT. The attempt page: the member with the attempt
 # and its exam (one statement), the questions with the answers, the menu's counts.
-LIMITS = {"save": 4, "save_same_signals": 3, "start": 4, "page": 3, "exam_page": 3, "submit": 8,
+LIMITS = {"save": 4, "save_same_signals": 3, "start": 3, "page": 3, "exam_page": 3, "submit": 8,
           "result": 6}
 # PostgreSQL: a save to a paper the process knows is one statement, the login session included;
 # the usual submit's finish checks the session and the attempt itself (no user or attempt read);

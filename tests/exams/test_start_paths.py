@@ -1,0 +1,112 @@
+"""Start reads the member, the exam with its audience and the member's attempts at it in the
+login session's statement (issue 17 item 4): three statements in all (that read, the
+questions of the paper, the attempt's INSERT), never the user loader. So it must refuse
+whatever the login checks refuse and open nothing then. Both databases run these tests."""
+from __future__ import annotations
+
+import contextvars
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from school.exams.models import Attempt, AttemptState
+from school.extensions import db
+from school.sqlcount import counting
+from school.timeutil import utcnow
+from tests.exams import helpers
+
+
+def _start(client, exam_id, token):
+    """POST start in a request of its own: the response and the statements it sent."""
+    with counting(db.engine) as counter:
+        response = contextvars.Context().run(client.post, f"/exams/{exam_id}/start", data={"csrf_token": token})
+    return response, counter.statements
+
+
+def _attempts(member_id) -> int:
+    return db.session.scalar(select(func.count()).select_from(Attempt).where(Attempt.member_id == member_id))
+
+
+@pytest.fixture
+def signed_in(client, auth, make):
+    """A member of a1 signed in, an exam for a1 and b1 (two audience rows to join), a CSRF token."""
+    t = make.tree()
+    member = make.user(org=t["a1"])
+    exam = make.exam(make.questions(), utcnow(), audience_orgs=[t["a1"], t["b1"]], attempts_allowed=3)
+    auth.login(member)
+    return member, exam, client.token()
+
+
+def test_start_reads_member_exam_and_attempts_with_the_login_session(client, make, signed_in):
+    member, exam, token = signed_in
+    other = make.user(org=member.org)  # has used all three attempts: none of them are the member's
+    for _ in range(3):
+        make.attempt(exam, other)
+        db.session.execute(Attempt.__table__.update().values(state=AttemptState.FINISHED))
+        db.session.commit()
+    numbers = []
+    for _ in range(2):  # the second start sees the first attempt (joined beside two audience rows)
+        first_id = db.session.scalar(select(Attempt.id).where(Attempt.member_id == member.id, Attempt.state == AttemptState.IN_PROGRESS))
+        if first_id is not None:
+            db.session.get(Attempt, first_id).state = AttemptState.FINISHED
+            db.session.commit()
+        response, statements = _start(client.client, exam.id, token)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        attempt_id = int(re.search(r"/attempts/(\d+)$", response.headers["Location"]).group(1))
+        numbers.append(db.session.get(Attempt, attempt_id).number)
+        first = statements[0].lstrip()
+        assert first.startswith("SELECT users.") and "exam_audience_org" in first and "exam_attempt.number" in first
+        assert sum(s.lstrip().startswith("SELECT users.") for s in statements) == 1  # no user loader after it
+        assert len(statements) == 3, statements
+    assert numbers == [1, 2]
+
+
+def test_the_attempt_limit_counts_the_attempts_read_with_the_session(client, make, signed_in):
+    member, exam, token = signed_in
+    for _ in range(3):
+        make.attempt(exam, member)
+        db.session.execute(Attempt.__table__.update().values(state=AttemptState.FINISHED))
+        db.session.commit()
+    response, _ = _start(client.client, exam.id, token)
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/exams/{exam.id}")
+    assert _attempts(member.id) == 3
+    assert "您的作答次数已用完" in client.client.get(f"/exams/{exam.id}").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("change, goes_to, _json_status", helpers.SESSION_BREAKERS)
+def test_start_needs_the_members_live_session(client, signed_in, change, goes_to, _json_status):
+    """Logged out elsewhere, expired, disabled, a password to change first: the login page or
+    the change-password page, and no attempt."""
+    member, exam, token = signed_in
+    change(member.id)
+    db.session.commit()
+    response, _ = _start(client.client, exam.id, token)
+    assert response.status_code == 302 and goes_to in response.headers["Location"]
+    assert _attempts(member.id) == 0
+
+
+def test_a_made_up_session_token_opens_nothing(client, signed_in):
+    member, exam, token = signed_in
+    with client.client.session_transaction() as session:
+        session["_user_id"] = "made-up-token"
+    response, _ = _start(client.client, exam.id, token)
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert _attempts(member.id) == 0
+
+
+def test_a_stranger_with_a_csrf_token_gets_the_login_page(app, signed_in):
+    _member, exam, _token = signed_in
+    stranger = app.test_client()
+    page = contextvars.Context().run(stranger.get, "/login").get_data(as_text=True)
+    stranger_token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    response, _ = _start(stranger, exam.id, stranger_token)
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert db.session.scalar(select(func.count()).select_from(Attempt)) == 0
+
+
+def test_an_unknown_exam_is_not_found_and_a_missing_token_refused(client, signed_in):
+    member, exam, _token = signed_in
+    assert _start(client.client, 10**6, _token)[0].status_code == 404
+    assert _start(client.client, exam.id, "")[0].status_code == 400
+    assert _attempts(member.id) == 0

@@ -410,8 +410,9 @@ def save_by_session(attempt_id: int, claim: SessionClaim | None, items, now: dat
         "token_hash": claim.token_hash, "oldest": claim.oldest}).one_or_none()
     if deadline is None:
         # Not the member's live session, or the attempt no longer takes answers: the generic
-        # way finds out which, and remembers the paper again if it saves.
-        _PAPERS.pop(attempt_id, None)
+        # way finds out which. The paper stays remembered: a request by someone else must not
+        # cost the member the one statement (the WHERE refuses a handed-in attempt anyway, and
+        # a save the generic way replaces an entry that no longer matches).
         return None
     # Nothing to send in autocommit (psycopg skips it); a real COMMIT should a caller have
     # opened a transaction before this request's connection was put in autocommit.

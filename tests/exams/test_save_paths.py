@@ -91,6 +91,11 @@ def test_someone_elses_attempt_stays_404_when_the_paper_is_known(client, auth, m
     refused, one, _, _ = _save(client, attempt_id, other_token, [dict(items[0], response=None, rev=9)])
     assert refused.status_code == 404 and not one
     assert _stored(attempt_id)[items[0]["question"]][1] == 1
+    # The stranger's post did not make the process forget the member's paper.
+    auth.logout()
+    auth.login(member)
+    saved, one, _, _ = _save(client, attempt_id, client.token(), [dict(items[1], rev=2)])
+    assert saved.status_code == 200 and (one or not _pg())
 
 
 def test_after_deadline_and_grace_the_save_is_refused_and_the_attempt_handed_in(client, taking):

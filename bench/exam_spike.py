@@ -43,6 +43,8 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench import cpugroups  # noqa: E402
+
 PASSWORD = "Bench-Passw0rd"
 WRITTEN_MAX = 5000
 ESSAY_PARAGRAPH = ("全心全意为人民服务是我们党的根本宗旨，要求每一名党员在本职岗位上把群众的冷暖放在心上，"
@@ -415,7 +417,13 @@ class TwoNodes:
 def run(label: str, url: str, args) -> dict:
     instance = tempfile.mkdtemp(prefix="exam-spike-")
     exam_id, numbers = seed(url, instance, args.members, args.saves)
-    site = server = None
+    site = server = cpu_groups = None
+    if args.cgroups:
+        # As systemd runs the units: the web server, PostgreSQL and the simulated members
+        # (standing in for phones elsewhere) each in a CPU cgroup of its own (bench/cpugroups.py).
+        cpu_groups = cpugroups.CpuGroups(["web", "db", "load"])
+        cpu_groups.move("db", cpugroups.postgres_pids())
+        cpu_groups.move("load", [os.getpid()])
     if args.two_nodes:
         site = TwoNodes(url, instance, args)
         port = site.port
@@ -433,7 +441,8 @@ def run(label: str, url: str, args) -> dict:
             [str(Path(sys.executable).parent / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
              "--worker-class", "gthread", "--workers", str(args.workers),
              "--threads", str(args.threads), "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-             "--keep-alive", "30", "school:create_app()"], cwd=ROOT, env=env, start_new_session=True)
+             "--keep-alive", "30", "school:create_app()"], cwd=ROOT, env=env, start_new_session=True,
+            preexec_fn=cpu_groups.preexec("web") if cpu_groups else None)
     killed: list[int] = []
     per_node: list[int] = []
     load_before = os.getloadavg()
@@ -514,6 +523,8 @@ def run(label: str, url: str, args) -> dict:
         else:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
+        if cpu_groups is not None:
+            cpu_groups.close()
     load_after = os.getloadavg()
 
     lost, finished = verify(url, instance, acked)
@@ -530,6 +541,7 @@ def run(label: str, url: str, args) -> dict:
         "cpu_ms_per_request": {k: round(1000 * v / requests, 2) for k, v in sorted(cpu.items())},
         "machine_busy_cores": round(busy / elapsed, 2),
         "stolen_cores": round(stolen / elapsed, 2),
+        "cgroups": bool(cpu_groups),
     }
     for kind in MEMBER_KINDS + ("healthz",):
         result[f"{kind}_n"] = len(rec.times.get(kind, []))
@@ -621,6 +633,9 @@ def main():
     parser.add_argument("--max-requests", type=int, default=None,
                         help="SCHOOL_WEB_MAX_REQUESTS of the gunicorn workers (0: never recycle a worker; "
                              "default: never on one node, deploy/gunicorn.conf.py's on two)")
+    parser.add_argument("--cgroups", action="store_true",
+                        help="the web server, PostgreSQL and the load generator each in a CPU cgroup of its "
+                             "own, equal weights, as systemd runs the units (needs root; bench/cpugroups.py)")
     parser.add_argument("--sqlite", action=argparse.BooleanOptionalAction, default=True, help="run on SQLite")
     parser.add_argument("--pg", default=os.environ.get("SCHOOL_BENCH_PG_URL", ""),
                         help="PostgreSQL database for the second run (a schema exam_spike is used and dropped)")
@@ -628,6 +643,8 @@ def main():
     args.members, args.saves = min(args.members, 1000), min(args.saves, 100)  # bounded load
     args.written_saves = max(1, min(args.written_saves, 100))
     args.written_chars = max(1, min(args.written_chars, WRITTEN_MAX))
+    if args.cgroups and (args.two_nodes or not cpugroups.available()):
+        parser.error("--cgroups needs root and the CPU cgroup controller, and one node")
     if args.two_nodes:
         if not args.pg or args.kill_worker:
             parser.error("--two-nodes needs --pg (one database for both nodes) and does not take --kill-worker")

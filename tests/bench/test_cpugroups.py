@@ -24,7 +24,7 @@ def _group_of(pid: int) -> str:
 
 
 def test_processes_and_their_children_move_in_and_back():
-    before_sleeper = subprocess.Popen(["sleep", "30"])
+    before_sleeper, started = subprocess.Popen(["sleep", "30"]), None
     groups = cpugroups.CpuGroups(["web", "db"])
     try:
         was = _group_of(before_sleeper.pid)
@@ -41,6 +41,7 @@ def test_processes_and_their_children_move_in_and_back():
         assert _group_of(started.pid) == _group_of(child) == was
     finally:
         before_sleeper.kill()
-        os.killpg(started.pid, signal.SIGKILL)
-        for proc in (before_sleeper, started):
-            proc.wait()
+        before_sleeper.wait()
+        if started is not None:
+            os.killpg(started.pid, signal.SIGKILL)
+            started.wait()

@@ -52,28 +52,25 @@ def postgres_pids() -> list[int]:
 
 class CpuGroups:
     def __init__(self, names: list[str]):
-        root = _root()
-        if root is None or not available():
+        if not available():
             raise RuntimeError("需要 root 权限和 CPU cgroup 控制器")
-        self.root = root
-        self.base = root / f"school-bench-{os.getpid()}"
+        self.root = _root()
+        self.base = self.root / f"school-bench-{os.getpid()}"
         self.base.mkdir()
-        if root == V2:  # a v2 group shares CPU among its children only with the controller on
+        if self.root == V2:  # a v2 group shares CPU among its children only with the controller on
             (self.base / "cgroup.subtree_control").write_text("+cpu")
         self.groups = {}
         for name in names:
             path = self.base / name
             path.mkdir()
             self.groups[name] = path
-        self.moved: list[int] = []
 
     def move(self, name: str, pids: list[int]) -> None:
         """Move whole processes (every thread; their later children follow)."""
         for pid in pids:
             try:
                 (self.groups[name] / "cgroup.procs").write_text(str(pid))
-                self.moved.append(pid)
-            except (ProcessLookupError, OSError):
+            except OSError:
                 continue  # gone in between
 
     def preexec(self, name: str):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextvars
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -110,3 +111,22 @@ def test_an_unknown_exam_is_not_found_and_a_missing_token_refused(client, signed
     assert _start(client.client, 10**6, _token)[0].status_code == 404
     assert _start(client.client, exam.id, "")[0].status_code == 400
     assert _attempts(member.id) == 0
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"published": False}, "考试尚未发布"),  # a draft whose id was guessed
+    ({"opens_at": timedelta(hours=1)}, "考试尚未开始"),
+    ({"closes_at": -timedelta(minutes=1)}, "考试已结束"),
+])
+def test_a_crafted_start_outside_the_exams_window_opens_nothing(client, signed_in, change, reason):
+    """Posted directly (not from the exam page's button): the exam read with the session is
+    checked as before — the reason, and no attempt."""
+    member, exam, token = signed_in
+    for field, value in change.items():
+        setattr(exam, field, utcnow() + value if isinstance(value, timedelta) else value)
+    db.session.commit()
+    response, _ = _start(client.client, exam.id, token)
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/exams/{exam.id}")
+    assert _attempts(member.id) == 0
+    with client.client.session_transaction() as session:
+        assert reason in str(session.get("_flashes"))

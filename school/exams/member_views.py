@@ -126,10 +126,13 @@ def _read_start(token, now, max_age, exam_id: int) -> tuple[User, Exam | None, l
 @functools.cache
 def _attempt_page_statement(dialect: str):
     """The page's login session (``menu.page_session_statement``) and the member's attempt with
-    its exam. Outer-joined: a live session with someone else's attempt id still gives the user."""
+    its exam; on PostgreSQL its paper too (``paper.paper_column``). Outer-joined: a live session
+    with someone else's attempt id still gives the user."""
     own = and_(Attempt.id == bindparam("attempt_id"), Attempt.member_id == User.id)
-    return (menu.page_session_statement(dialect).add_columns(Attempt).outerjoin(Attempt, own)
-            .options(joinedload(Attempt.exam)))
+    statement = menu.page_session_statement(dialect).add_columns(Attempt)
+    if dialect == "postgresql":
+        statement = statement.add_columns(paper.paper_column())
+    return statement.outerjoin(Attempt, own).options(joinedload(Attempt.exam))
 
 
 @bp.get("/attempts/<int:attempt_id>")
@@ -137,25 +140,28 @@ def _attempt_page_statement(dialect: str):
 @login_checks.checks_login_itself
 def attempt_page(attempt_id: int):
     """The paper. The member, the attempt and its exam come in the login session's statement
-    (one round trip less on PostgreSQL: every member opens this page as the exam starts); a
-    request it does not sign in gets the login checks every view gets."""
+    (one round trip less on PostgreSQL: every member opens this page as the exam starts), and
+    on PostgreSQL the questions with the member's answers too; a request it does not sign in
+    gets the login checks every view gets."""
     now = utcnow()
     statement = _attempt_page_statement(db.session.get_bind().dialect.name)
     row = login_checks.sign_in_by(functools.partial(menu.read_page_session, statement=statement,
                                                     params={"attempt_id": attempt_id}), now)
+    shown = None
     if row is None:
         refused = login_checks.login_checks()
         if refused is not None:
             return refused
         attempt = _own_attempt_or_404(attempt_id, with_exam=True)
-    elif row[-1] is None:
+    elif row.Attempt is None:
         abort(404)  # someone else's attempt does not exist for you
     else:
-        attempt = row[-1]
+        attempt, shown = row.Attempt, row._mapping.get("paper")
     attempt = attempts.finish_if_overdue(attempt, now)
     if attempt.state != AttemptState.IN_PROGRESS:
         return redirect(url_for("exams.result", attempt_id=attempt.id))
-    return render_template("exams/attempt.html", attempt=attempt, exam=attempt.exam, questions=paper.paper(attempt),
+    entries = paper.paper(attempt, *paper.paper_from(shown)) if shown is not None else paper.paper(attempt)
+    return render_template("exams/attempt.html", attempt=attempt, exam=attempt.exam, questions=entries,
                            server_now=_ms(now), deadline=_ms(attempt.deadline_at), form=ConfirmForm(),
                            grace=attempts.grace_seconds())
 

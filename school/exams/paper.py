@@ -8,11 +8,11 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from markupsafe import Markup
-from sqlalchemy import Integer, Row, and_, any_, bindparam, select
+from sqlalchemy import Integer, Row, Text, and_, any_, bindparam, cast, func, select
 from sqlalchemy.dialects import postgresql
 
 from school.exams import grading
-from school.exams.models import WRITTEN_TYPES, Answer, Attempt, Question, QuestionType
+from school.exams.models import TYPE_LABELS, WRITTEN_TYPES, Answer, Attempt, Question, QuestionType
 from school.exams.responses import to_shown
 from school.exams.text import inline, render
 from school.extensions import db
@@ -69,6 +69,57 @@ def questions_with_answers(attempt_id: int, ids: list[int]) -> dict[int, tuple[Q
     return {question.id: (question, answer) for question, answer in rows}
 
 
+@dataclass(frozen=True, slots=True)
+class ShownQuestion:
+    """What ``paper`` reads of a question, when it came as JSON (``paper_column``) instead of
+    as a ``Question``: the answer key, the explanation and the rubric are not among it."""
+    id: int
+    qtype: str
+    points: Decimal
+    stem: str
+    stem_format: str
+    data: dict
+
+    @property
+    def type_label(self) -> str:
+        return TYPE_LABELS.get(self.qtype, self.qtype)
+
+
+class SavedAnswer(NamedTuple):
+    """What ``paper`` reads of the member's saved answer, when it came as JSON."""
+    response: dict | None
+    flagged: bool
+    client_rev: int
+
+
+@functools.cache
+def paper_column():
+    """PostgreSQL: the paper of the statement's ``Attempt`` — every question of its layout with
+    the attempt's answer to it — as one JSON column, so that the attempt page reads it in the
+    login session's statement (one round trip instead of two; every member opens the page as
+    the exam starts). Correlated to the enclosing statement's ``exam_attempt``; ``NULL`` when
+    it has none, or an empty layout. ``paper_from`` takes it apart. SQLite keeps the second
+    statement: there a statement is a function call, not a round trip to another process."""
+    item = func.json_array_elements(Attempt.layout).table_valued("value").render_derived()
+    in_layout = select(cast(item.c.value.op("->>")("q"), Integer)).scalar_subquery()
+    answer = and_(Answer.attempt_id == Attempt.id, Answer.question_id == Question.id)
+    shown = func.json_build_array(Question.id, Question.qtype, cast(Question.points, Text), Question.stem,
+                                  Question.stem_format, Question.data, Answer.id, Answer.response, Answer.flagged,
+                                  Answer.client_rev)
+    return (select(func.json_agg(shown)).select_from(Question).outerjoin(Answer, answer)
+            .where(Question.id.in_(in_layout)).scalar_subquery().label("paper"))
+
+
+def paper_from(shown: list) -> tuple[dict[int, ShownQuestion], dict[int, SavedAnswer]]:
+    """``paper``'s questions and answers from ``paper_column``'s value."""
+    questions, answers = {}, {}
+    for qid, qtype, points, stem, stem_format, data, answer_id, response, flagged, client_rev in shown:
+        questions[qid] = ShownQuestion(qid, qtype, Decimal(points), stem, stem_format, data)
+        if answer_id is not None:
+            answers[qid] = SavedAnswer(response, flagged, client_rev)
+    return questions, answers
+
+
 def _questions_and_answers(attempt: Attempt) -> tuple[dict[int, Question], dict[int, Answer]]:
     """The paper's questions and the member's answers to them, in one statement."""
     graded = questions_with_answers(attempt.id, [item["q"] for item in attempt.layout])
@@ -120,7 +171,7 @@ class Entry:
 _TRUE_FALSE = ((True, "true", "正确"), (False, "false", "错误"))
 
 
-def _options(question: Question, item: dict, shown: dict) -> list[Option]:
+def _options(question: Question | ShownQuestion, item: dict, shown: dict) -> list[Option]:
     if question.qtype == QuestionType.TRUEFALSE:
         value = shown.get("value")
         return [Option(sent, "", Markup(label), value is truth) for truth, sent, label in _TRUE_FALSE]
@@ -131,10 +182,11 @@ def _options(question: Question, item: dict, shown: dict) -> list[Option]:
             for shown_index, i in enumerate(item["opts"])]
 
 
-def paper(attempt: Attempt, questions: dict[int, Question] | None = None,
-          answers: dict[int, Answer] | None = None) -> list[Entry]:
+def paper(attempt: Attempt, questions: dict[int, Question | ShownQuestion] | None = None,
+          answers: dict[int, Answer | SavedAnswer] | None = None) -> list[Entry]:
     """Stem, option texts and the member's own saved answer; nothing about what is right.
-    ``questions`` and ``answers``: the attempt's, when the caller has just read them."""
+    ``questions`` and ``answers``: the attempt's, when the caller has just read them
+    (``_questions_and_answers``, or ``paper_from``)."""
     if questions is None or answers is None:
         questions, answers = _questions_and_answers(attempt)
     out = []

@@ -1,17 +1,21 @@
 """The attempt page reads the member, the attempt and its exam in the login session's statement
 (issue 17 item 4): it never runs the user loader, so it must refuse whatever the login checks
-refuse, and show nobody else's paper. On PostgreSQL the menu's counts come in that statement
-too, so the page is two statements (the session with the attempt, the questions with the
-answers); SQLite reads the counts when the menu is drawn. Both databases run these tests."""
+refuse, and show nobody else's paper. On PostgreSQL the menu's counts and the paper (the
+questions with the member's answers, as JSON) come in that statement too, so the page is one
+statement; SQLite reads the paper with a second one and the counts when the menu is drawn. Both databases run these tests."""
 from __future__ import annotations
 
 import contextvars
 import re
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 
+from school.exams import paper
 from school.exams.models import Attempt, AttemptState
+from school.exams.responses import to_shown
 from school.extensions import db
 from school.sqlcount import counting
 from school.timeutil import utcnow
@@ -45,7 +49,7 @@ def test_the_page_reads_member_attempt_and_exam_with_the_login_session(client, m
     first = statements[0].lstrip()
     assert first.startswith("SELECT users.") and "exam_attempt.layout" in first and re.search(r"exam(_\d+)?\.title", first)
     assert sum(s.lstrip().startswith("SELECT users.") for s in statements) == 1  # no user loader after it
-    assert len(statements) == (2 if db.engine.dialect.name == "postgresql" else 3)
+    assert len(statements) == (1 if db.engine.dialect.name == "postgresql" else 3)
 
 
 @pytest.mark.parametrize("change, goes_to, _json_status", helpers.SESSION_BREAKERS)
@@ -99,3 +103,64 @@ def test_an_overdue_attempt_is_handed_in_on_the_page(client, taking, past_deadli
         assert response.status_code == 302 and response.headers["Location"].endswith(f"/attempts/{attempt_id}/result")
     else:
         assert response.status_code == 200 and _shows_paper(response)
+
+
+def test_the_paper_read_as_json_is_the_paper_read_as_rows(client, auth, make):
+    """PostgreSQL reads the paper as one JSON column of the page's statement
+    (``paper.paper_column``). Every question type, points with decimals, an HTML stem, an
+    essay's length limits, a flagged question with a cleared answer, saved answers and an
+    unanswered question: the paper built from it is the paper built from the ORM's rows, and
+    the page shows the member's saved answers."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite reads the paper with a second statement")
+    bank = make.questions() + [
+        make.question("essay", stem="谈谈你对**基层治理**的认识。", points=Decimal("12.5"),
+                      data={"reference": "参考要点", "rubric": "评分细则", "min_length": 50, "max_length": 800}),
+        make.question("single", stem="<b>HTML</b> 题干", stem_format="html", points=Decimal("2.25"),
+                      data={"options": [{"text": "甲", "weight": 100}, {"text": "<i>乙</i>", "weight": 0,
+                                                                       "format": "html"}]}),
+    ]
+    exam = make.exam(bank, utcnow())
+    member = make.user(org=make.tree()["a1"])
+    auth.login(member)
+    token = client.token()
+    started = client.client.post(f"/exams/{exam.id}/start", data={"csrf_token": token})
+    attempt_id = int(re.search(r"/attempts/(\d+)", started.headers["Location"]).group(1))
+    standard = {q.id: (q, helpers.RIGHT[i]) for i, q in enumerate(bank[:6])}
+    right = {item["q"]: to_shown(item, standard[item["q"]][0].qtype, standard[item["q"]][1])
+             for item in db.session.get(Attempt, attempt_id).layout if item["q"] in standard}
+    essay, html_single, fill = bank[6].id, bank[7].id, bank[3].id
+    answers = [{"question": q.id, "response": right[q.id], "flagged": q.id == bank[0].id, "rev": 1}
+               for q in bank[:6] if q.id != fill]
+    answers += [{"question": essay, "response": {"text": "基层治理要靠群众。"}, "rev": 1},
+                {"question": html_single, "response": None, "flagged": True, "rev": 2}]
+    saved = client.client.post(f"/exams/attempts/{attempt_id}/answers", json={"answers": answers},
+                               headers={"X-CSRFToken": token})
+    assert saved.status_code == 200, saved.get_data(as_text=True)
+    db.session.expire_all()
+
+    row = db.session.execute(select(Attempt, paper.paper_column()).where(Attempt.id == attempt_id)).one()
+    as_json = paper.paper(row.Attempt, *paper.paper_from(row.paper))
+    as_rows = paper.paper(db.session.get(Attempt, attempt_id))
+    assert [vars(entry) for entry in as_json] == [vars(entry) for entry in as_rows]
+    by_id = {entry.id: entry for entry in as_json}
+    assert by_id[fill].response is None and by_id[fill].rev == 0  # not answered
+    assert by_id[html_single].flagged and by_id[html_single].rev == 2 and by_id[html_single].response is None
+    assert by_id[bank[0].id].flagged and by_id[essay].max_length == 800 and by_id[essay].points == Decimal("12.50")
+    assert "1921 年 7 月" not in repr(row.paper)  # the explanations are not read
+
+    response, statements = _page(client, attempt_id)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and len(statements) == 1
+    assert "基层治理要靠群众。" in page and "<b>HTML</b> 题干" in page
+    assert "参考要点" not in page and "评分细则" not in page and "weight" not in page  # nothing for graders
+
+
+def test_an_attempt_with_an_empty_layout_shows_an_empty_paper(client, taking):
+    """``json_agg`` over no questions is NULL: the page falls back to the rows, which are none."""
+    _member, attempt_id, _items, _token = taking
+    db.session.get(Attempt, attempt_id).layout = []
+    db.session.commit()
+    response, _ = _page(client, attempt_id)
+    assert response.status_code == 200 and _shows_paper(response)
+    assert 'data-qid="' not in response.get_data(as_text=True)

@@ -24,8 +24,9 @@ LIMITS = {"save": 4, "save_same_signals": 3, "start": 3, "page": 3, "exam_page":
           "result": 6}
 # PostgreSQL: a save to a paper the process knows is one statement, the login session included;
 # the usual submit's finish checks the session and the attempt itself (no user or attempt read);
-# a page's menu counts come with the login session (school/notices/menu.py).
-PG_LIMITS = dict(LIMITS, submit=5, save_same_signals=1, page=2, exam_page=2, result=5)
+# a page's menu counts come with the login session (school/notices/menu.py), and the attempt
+# page's paper too (``paper.paper_column``).
+PG_LIMITS = dict(LIMITS, submit=5, save_same_signals=1, page=1, exam_page=2, result=5)
 SHOW = os.environ.get("SCHOOL_SHOW_STATEMENTS") == "1"
 
 

@@ -126,7 +126,7 @@ def open_among(mine: list[Attempt], now: datetime) -> Attempt | None:
 
 
 def start(exam: Exam, member: User, now: datetime, rng: random.Random | None = None,
-          mine: list[Attempt] | None = None) -> Attempt:
+          mine: list[Attempt] | None = None, paper_digest: str | None = None) -> Attempt:
     """Resume the attempt in progress, or start a new one with its deadline fixed now.
 
     The limits hold in the database, however many requests race (see the module docstring):
@@ -135,7 +135,7 @@ def start(exam: Exam, member: User, now: datetime, rng: random.Random | None = N
     index on open attempts refuse the insert of whoever lost the race, who then resumes the
     winner's attempt or is told the attempts are used up. ``mine``: the member's attempts at
     ``exam`` when the caller has just read them (``eligibility.exam_and_attempts``); a retry
-    reads them again.
+    reads them again. ``paper_digest``: see ``drawing.draw_layout``.
     """
     for _ in range(_START_TRIES):
         # One read of the member's attempts gives the open one, the count and the next number.
@@ -157,7 +157,7 @@ def start(exam: Exam, member: User, now: datetime, rng: random.Random | None = N
             if opened is not None and not is_overdue(opened, now):
                 return opened
             raise ExamError(reason)
-        layout = drawing.draw_layout(exam, rng or random.SystemRandom())
+        layout = drawing.draw_layout(exam, rng or random.SystemRandom(), paper_digest)
         if not layout:
             raise ExamError("这场考试还没有题目，请联系出题人")
         attempt = Attempt(exam_id=exam.id, member_id=member.id, number=number, state=AttemptState.IN_PROGRESS,

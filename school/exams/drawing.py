@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 
-from sqlalchemy import select
+from sqlalchemy import Row, event, select
+from sqlalchemy.engine import Engine
 
 from school.exams.bank import category_ids
 from school.exams.models import MAX_WRITTEN_LENGTH, WRITTEN_TYPES, Exam, Question, QuestionType
@@ -31,14 +32,48 @@ def question_pool(exam: Exam, rng: random.Random) -> list[int]:
     return [q for q in wanted if q in existing]
 
 
-def draw_layout(exam: Exam, rng: random.Random) -> list[dict]:
+# A fixed paper's question shapes per exam, with their digest (``paper.fixed_paper_digest``):
+# every member starting the exam draws from the same questions, and on PostgreSQL reading them
+# was start's second round trip. Keyed by a digest of their content, not invalidated: an entry
+# is used only when the digest start read with the login session is the entry's.
+_FIXED_SHAPES: dict[int, tuple[str, dict[int, Row]]] = {}
+_FIXED_SHAPES_MAX = 1_000
+
+
+def fixed_shapes(exam_id: int, wanted: list[int], digest: str | None) -> dict[int, Row]:
+    """``question_shapes(wanted)``, from this process's memory when ``digest`` (read before, in
+    the same request) matches the one they were read under. Shapes read after the digest are
+    at least as new as it, so an entry is never older than its key."""
+    if digest is not None:
+        known = _FIXED_SHAPES.get(exam_id)
+        if known is not None and known[0] == digest:
+            return known[1]
+    questions = question_shapes(wanted)
+    if digest is not None:
+        if len(_FIXED_SHAPES) >= _FIXED_SHAPES_MAX:  # exams end; a bound is enough
+            _FIXED_SHAPES.clear()
+        _FIXED_SHAPES[exam_id] = (digest, questions)
+    return questions
+
+
+def forget_fixed_shapes(*_args) -> None:
+    """A database was disposed of (the test suite empties it between tests): start afresh."""
+    _FIXED_SHAPES.clear()
+
+
+event.listen(Engine, "engine_disposed", forget_fixed_shapes)
+
+
+def draw_layout(exam: Exam, rng: random.Random, paper_digest: str | None = None) -> list[dict]:
+    """The attempt's layout. ``paper_digest``: ``paper.fixed_paper_digest`` of ``exam``, when the
+    caller read it (start on PostgreSQL)."""
     selection = exam.selection or {}
     if "draw" in selection:
         ids = question_pool(exam, rng)
         questions = question_shapes(ids)
     else:  # a fixed paper: its questions that still exist, read once (not ids first, then rows)
         wanted = [int(q) for q in selection.get("fixed", [])]
-        questions = question_shapes(wanted)
+        questions = fixed_shapes(exam.id, wanted, paper_digest)
         ids = [q for q in wanted if q in questions]
     if exam.shuffle_questions:
         rng.shuffle(ids)

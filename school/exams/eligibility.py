@@ -12,6 +12,7 @@ from sqlalchemy.orm import joinedload
 
 from school.accounts import audience, auth
 from school.accounts.models import User
+from school.exams import paper
 from school.exams.models import Attempt, AttemptState, Exam
 from school.extensions import db
 
@@ -63,13 +64,17 @@ def exam_and_attempts_in(rows) -> tuple[Exam | None, list[Attempt]]:
 
 
 @functools.cache
-def session_exam_and_attempts_statement():
+def session_exam_and_attempts_statement(dialect: str):
     """``auth.session_statement`` (the user with the organisation) with the exam ``:exam_id``
     and the user's attempts at it, joined as ``exam_and_attempts`` joins them: start reads the
     member with them in one round trip (``auth.read_session`` with ``every_row``). Outer-joined:
-    an unknown exam still gives the user, with no exam."""
+    an unknown exam still gives the user, with no exam. On PostgreSQL the digest of the exam's
+    fixed paper (``paper.fixed_paper_digest``) comes before the exam."""
     mine = and_(Attempt.exam_id == Exam.id, Attempt.member_id == User.id)
-    return (auth.session_statement(with_org=True).add_columns(Exam, Attempt)
+    statement = auth.session_statement(with_org=True)
+    if dialect == "postgresql":
+        statement = statement.add_columns(paper.fixed_paper_digest())
+    return (statement.add_columns(Exam, Attempt)
             .outerjoin(Exam, Exam.id == bindparam("exam_id")).outerjoin(Attempt, mine)
             .options(joinedload(Exam.audience_orgs)).order_by(Attempt.number))
 

@@ -95,6 +95,7 @@ def start(exam_id: int):
     request it does not sign in gets the login checks every view gets."""
     now = utcnow()
     read = login_checks.sign_in_by(functools.partial(_read_start, exam_id=exam_id), now)
+    digest = None
     if read is None:
         refused = login_checks.login_checks()
         if refused is not None:
@@ -102,13 +103,13 @@ def start(exam_id: int):
         member = current_actor()
         exam, mine = _exam_and_mine_or_404(exam_id, member)
     else:
-        member, exam, mine = read
+        member, exam, mine, digest = read
         if exam is None:
             abort(404)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        attempt = attempts.start(exam, member, now, mine=mine)
+        attempt = attempts.start(exam, member, now, mine=mine, paper_digest=digest)
     except ExamError as exc:
         flash(str(exc), "error")
         return redirect(url_for("exams.exam_detail", exam_id=exam.id))
@@ -116,11 +117,15 @@ def start(exam_id: int):
     return redirect(url_for("exams.attempt_page", attempt_id=inspect(attempt).identity[0]))
 
 
-def _read_start(token, now, max_age, exam_id: int) -> tuple[User, Exam | None, list[Attempt]] | None:
-    """For ``login_checks.sign_in_by``: the live session's user, the exam and the user's attempts."""
-    rows = auth.read_session(token, now, max_age, eligibility.session_exam_and_attempts_statement(),
+def _read_start(token, now, max_age, exam_id: int) -> tuple[User, Exam | None, list[Attempt], str | None] | None:
+    """For ``login_checks.sign_in_by``: the live session's user, the exam, the user's attempts
+    and, on PostgreSQL, the digest of the exam's fixed paper."""
+    dialect = db.session.get_bind().dialect.name
+    rows = auth.read_session(token, now, max_age, eligibility.session_exam_and_attempts_statement(dialect),
                              {"exam_id": exam_id}, every_row=True)
-    return None if rows is None else (rows[0][0], *eligibility.exam_and_attempts_in(rows))
+    if rows is None:
+        return None
+    return (rows[0][0], *eligibility.exam_and_attempts_in(rows), rows[0]._mapping.get("paper_digest"))
 
 
 @functools.cache

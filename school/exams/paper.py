@@ -8,11 +8,12 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from markupsafe import Markup
-from sqlalchemy import Integer, Row, Text, and_, any_, bindparam, cast, func, select
+from sqlalchemy import Integer, Row, Text, and_, any_, bindparam, case, cast, func, literal_column, select
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from school.exams import grading
-from school.exams.models import TYPE_LABELS, WRITTEN_TYPES, Answer, Attempt, Question, QuestionType
+from school.exams.models import TYPE_LABELS, WRITTEN_TYPES, Answer, Attempt, Exam, Question, QuestionType
 from school.exams.responses import to_shown
 from school.exams.text import inline, render
 from school.extensions import db
@@ -40,6 +41,22 @@ def shapes_statement(dialect: str):
     """What drawing a paper needs of its questions: id, type and data, as plain rows. Start
     reads a hundred, and building ORM objects of them cost more than reading them."""
     return select(Question.id, Question.qtype, Question.data).where(_by_ids(dialect))
+
+
+@functools.cache
+def fixed_paper_digest():
+    """PostgreSQL: an MD5 of what ``shapes_statement`` reads of the enclosing statement's
+    ``Exam``'s fixed questions (id, type, data, in id order; those that still exist). Start
+    reads it with the login session, so a process that drew this exam's paper before can draw
+    it again without reading the questions (``drawing.fixed_shapes``); an editor's change to a
+    question, on whichever node, changes the digest. ``NULL`` for a paper drawn by rules."""
+    fixed = Exam.selection.op("->")("fixed")
+    listed = case((func.json_typeof(fixed) == "array", fixed))  # anything else: no elements, no error
+    item = func.json_array_elements_text(listed).table_valued("value").render_derived()
+    in_paper = select(cast(item.c.value, Integer)).scalar_subquery()
+    shape = func.concat_ws(":", Question.id, Question.qtype, cast(Question.data, Text))
+    return (select(func.md5(func.string_agg(shape, aggregate_order_by(literal_column("','"), Question.id))))
+            .where(Question.id.in_(in_paper)).scalar_subquery().label("paper_digest"))
 
 
 @functools.cache

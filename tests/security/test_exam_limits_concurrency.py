@@ -29,9 +29,9 @@ def slow_draw(monkeypatch):
     the window between "may this member start?" and the insert, as on a busy server."""
     real = drawing.draw_layout
 
-    def draw(exam, rng):
+    def draw(exam, rng, *args):
         time.sleep(random.uniform(0, 0.03))
-        return real(exam, rng)
+        return real(exam, rng, *args)
 
     monkeypatch.setattr(drawing, "draw_layout", draw)
 

@@ -170,6 +170,7 @@ def start(exam: Exam, member: User, now: datetime, rng: random.Random | None = N
         except IntegrityError:  # another request made this number, or an open attempt, first
             db.session.rollback()
             mine = None  # the winner's attempt is not among them
+            paper_digest = None  # read with the exam as it was; the rollback reloads the exam
     # Only reached if the member keeps starting and finishing in parallel faster than this loop.
     raise ExamError("开始考试失败，请重试")
 

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 
 from school.exams.bank import category_ids
 from school.exams.models import MAX_WRITTEN_LENGTH, WRITTEN_TYPES, Exam, Question, QuestionType
-from school.exams.paper import question_shapes
+from school.exams.paper import question_shapes, shapes_and_digest_statement
 from school.extensions import db
 
 
@@ -41,18 +41,21 @@ _FIXED_SHAPES_MAX = 1_000
 
 
 def fixed_shapes(exam_id: int, wanted: list[int], digest: str | None) -> dict[int, Row]:
-    """``question_shapes(wanted)``, from this process's memory when ``digest`` (read before, in
-    the same request) matches the one they were read under. Shapes read after the digest are
-    at least as new as it, so an entry is never older than its key."""
-    if digest is not None:
-        known = _FIXED_SHAPES.get(exam_id)
-        if known is not None and known[0] == digest:
-            return known[1]
-    questions = question_shapes(wanted)
-    if digest is not None:
+    """``question_shapes(wanted)``, from this process's memory when ``digest`` (read with the
+    login session) is the digest they were kept under. What is kept is read with its own digest
+    in one statement (``paper.shapes_and_digest_statement``), not under ``digest``: an editor
+    may commit between the two statements, and then undo."""
+    if digest is None:
+        return question_shapes(wanted)
+    known = _FIXED_SHAPES.get(exam_id)
+    if known is not None and known[0] == digest:
+        return known[1]
+    rows = db.session.execute(shapes_and_digest_statement(), {"ids": wanted}).all() if wanted else []
+    questions = {row.id: row for row in rows}
+    if rows:
         if len(_FIXED_SHAPES) >= _FIXED_SHAPES_MAX:  # exams end; a bound is enough
             _FIXED_SHAPES.clear()
-        _FIXED_SHAPES[exam_id] = (digest, questions)
+        _FIXED_SHAPES[exam_id] = (rows[0].digest, questions)
     return questions
 
 

@@ -8,9 +8,10 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from markupsafe import Markup
-from sqlalchemy import Integer, Row, Text, and_, any_, bindparam, case, cast, func, literal_column, select
+from sqlalchemy import Integer, Row, Text, and_, any_, bindparam, case, cast, func, literal_column, select, true
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.orm import aliased
 
 from school.exams import grading
 from school.exams.models import TYPE_LABELS, WRITTEN_TYPES, Answer, Attempt, Exam, Question, QuestionType
@@ -43,20 +44,43 @@ def shapes_statement(dialect: str):
     return select(Question.id, Question.qtype, Question.data).where(_by_ids(dialect))
 
 
+def _digest_of(among):
+    """An MD5 of what ``shapes_statement`` reads of the questions ``among(question)`` picks:
+    id, type and data of those that exist, in id order. A scalar subquery over its own alias of
+    the questions, so it can stand in a statement that reads them too."""
+    question = aliased(Question)
+    shape = func.concat_ws(":", question.id, question.qtype, cast(question.data, Text))
+    return (select(func.md5(func.string_agg(shape, aggregate_order_by(literal_column("','"), question.id))))
+            .where(among(question)).scalar_subquery())
+
+
 @functools.cache
 def fixed_paper_digest():
-    """PostgreSQL: an MD5 of what ``shapes_statement`` reads of the enclosing statement's
-    ``Exam``'s fixed questions (id, type, data, in id order; those that still exist). Start
-    reads it with the login session, so a process that drew this exam's paper before can draw
-    it again without reading the questions (``drawing.fixed_shapes``); an editor's change to a
-    question, on whichever node, changes the digest. ``NULL`` for a paper drawn by rules."""
-    fixed = Exam.selection.op("->")("fixed")
+    """PostgreSQL: ``_digest_of`` the fixed questions of the exam ``:exam_id``. Start reads it
+    with the login session, so a process that drew this exam's paper before can draw it again
+    without reading the questions (``drawing.fixed_shapes``); an editor's change to a question
+    or to the exam's list, on whichever node, changes it. ``NULL`` for a paper drawn by rules.
+    Not correlated to the enclosing statement's rows (one per audience organisation and
+    attempt): PostgreSQL computes it once per statement."""
+    exam = aliased(Exam)
+    fixed = exam.selection.op("->")("fixed")
     listed = case((func.json_typeof(fixed) == "array", fixed))  # anything else: no elements, no error
     item = func.json_array_elements_text(listed).table_valued("value").render_derived()
-    in_paper = select(cast(item.c.value, Integer)).scalar_subquery()
-    shape = func.concat_ws(":", Question.id, Question.qtype, cast(Question.data, Text))
-    return (select(func.md5(func.string_agg(shape, aggregate_order_by(literal_column("','"), Question.id))))
-            .where(Question.id.in_(in_paper)).scalar_subquery().label("paper_digest"))
+    # An id the editor did not write as digits (3.0, a string) is left out of the digest; the
+    # shapes read later includes it, so the two never match and the questions are read.
+    as_id = case((item.c.value.regexp_match("^[0-9]{1,9}$"), cast(item.c.value, Integer)))
+    ids = select(as_id).select_from(exam).join(item, true()).where(exam.id == bindparam("exam_id"))
+    return _digest_of(lambda question: question.id.in_(ids)).label("paper_digest")
+
+
+@functools.cache
+def shapes_and_digest_statement():
+    """PostgreSQL: ``shapes_statement`` with ``_digest_of`` the same ids as a column, read in
+    one statement and so from one snapshot: the digest a process keeps shapes under is the
+    digest of those very shapes, whatever an editor commits in between."""
+    ids = bindparam("ids", type_=postgresql.ARRAY(Integer))
+    return shapes_statement("postgresql").add_columns(_digest_of(lambda question: question.id == any_(ids))
+                                                      .label("digest"))
 
 
 @functools.cache
@@ -89,7 +113,9 @@ def questions_with_answers(attempt_id: int, ids: list[int]) -> dict[int, tuple[Q
 @dataclass(frozen=True, slots=True)
 class ShownQuestion:
     """What ``paper`` reads of a question, when it came as JSON (``paper_column``) instead of
-    as a ``Question``: the answer key, the explanation and the rubric are not among it."""
+    as a ``Question``. Not the explanation; ``data`` holds the answer key (the options'
+    weights, a written answer's reference and rubric) as the ORM question's does: only
+    ``paper``'s ``Entry`` reaches the template."""
     id: int
     qtype: str
     points: Decimal

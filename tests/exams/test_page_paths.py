@@ -116,7 +116,7 @@ def test_the_paper_read_as_json_is_the_paper_read_as_rows(client, auth, make):
     bank = make.questions() + [
         make.question("essay", stem="谈谈你对**基层治理**的认识。", points=Decimal("12.5"),
                       data={"reference": "参考要点", "rubric": "评分细则", "min_length": 50, "max_length": 800}),
-        make.question("single", stem="<b>HTML</b> 题干", stem_format="html", points=Decimal("2.25"),
+        make.question("single", stem="<b>HTML</b> 题干", stem_format="html", points=Decimal("1.10"),
                       data={"options": [{"text": "甲", "weight": 100}, {"text": "<i>乙</i>", "weight": 0,
                                                                        "format": "html"}]}),
     ]
@@ -145,8 +145,11 @@ def test_the_paper_read_as_json_is_the_paper_read_as_rows(client, auth, make):
     assert [vars(entry) for entry in as_json] == [vars(entry) for entry in as_rows]
     by_id = {entry.id: entry for entry in as_json}
     assert by_id[fill].response is None and by_id[fill].rev == 0  # not answered
-    assert by_id[html_single].flagged and by_id[html_single].rev == 2 and by_id[html_single].response is None
-    assert by_id[bank[0].id].flagged and by_id[essay].max_length == 800 and by_id[essay].points == Decimal("12.50")
+    assert by_id[html_single].flagged is True and by_id[html_single].rev == 2 and by_id[html_single].response is None
+    assert by_id[bank[0].id].flagged is True and by_id[bank[1].id].flagged is False and by_id[essay].max_length == 800
+    # Decimals as the ORM gives them (a float 1.1 would compare unequal to Decimal("1.10") only by luck).
+    assert [(type(by_id[q].points), str(by_id[q].points)) for q in (essay, html_single)] == \
+        [(Decimal, "12.50"), (Decimal, "1.10")]
     assert "1921 年 7 月" not in repr(row.paper)  # the explanations are not read
 
     response, statements = _page(client, attempt_id)

@@ -11,7 +11,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from school.exams.models import Attempt, AttemptState, Exam, Question, QuestionCategory
 from school.extensions import db
@@ -199,3 +199,43 @@ def test_a_paper_drawn_by_rules_is_read_at_every_start(client, auth, make):
 
 def exam_questions(exam):
     return db.session.scalars(select(Question).where(Question.id.in_(exam.selection["fixed"]))).all()
+
+
+def test_a_change_committed_between_starts_two_statements_is_not_kept_under_the_old_digest(client, auth, make, signed_in):
+    """An editor commits a change after start read the digest and before it read the questions,
+    then undoes it. The process keeps the questions it read under their own digest, so the next
+    start (whose digest is the undone paper's again) reads them afresh instead of drawing from
+    the changed ones."""
+    if not _pg():
+        pytest.skip("PostgreSQL only: SQLite reads the questions at every start")
+    member, exam, _token = signed_in
+    single = next(q for q in exam_questions(exam) if q.qtype == "single")
+    original = dict(single.data)
+    changed = dict(original, options=[*original["options"], {"text": "1927", "weight": 0}])
+    armed = [True]
+
+    def edit_in_between(conn, cursor, statement, *_args):
+        if armed[0] and " AS digest" in statement:  # start's second statement, about to run
+            armed[0] = False
+            with db.engine.begin() as editor:  # another connection: an editor's commit
+                editor.execute(Question.__table__.update().where(Question.id == single.id).values(data=changed))
+
+    def options_drawn():
+        auth.logout()
+        auth.login(make.user(org=member.org))
+        response, statements = _start(client.client, exam.id, client.token())
+        assert response.status_code == 302, response.get_data(as_text=True)
+        attempt = db.session.get(Attempt, int(re.search(r"/attempts/(\d+)$", response.headers["Location"]).group(1)))
+        return next(len(item["opts"]) for item in attempt.layout if item["q"] == single.id), len(statements)
+
+    event.listen(db.engine, "before_cursor_execute", edit_in_between)
+    try:
+        # Read after the editor's commit: the changed question (the count includes the editor's).
+        assert options_drawn()[0] == 4
+    finally:
+        event.remove(db.engine, "before_cursor_execute", edit_in_between)
+    assert not armed[0]
+    db.session.execute(Question.__table__.update().where(Question.id == single.id).values(data=original))
+    db.session.commit()  # the undo
+    assert options_drawn() == (3, 3)  # the undone paper's digest finds nothing kept: read again
+    assert options_drawn() == (3, 2)

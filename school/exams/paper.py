@@ -27,14 +27,14 @@ def _letter(index: int) -> str:
     return LETTERS[index] if index < len(LETTERS) else str(index + 1)
 
 
-def _by_ids(dialect: str):
-    """``Question.id`` among ``ids``. On PostgreSQL ``= ANY(array)``: one parameter, so the
-    statement's text is the same for every paper and psycopg parses it once and prepares it;
-    an expanding IN binds one parameter per question (a hundred on a year-end paper), and
-    psycopg re-parses that text in Python on every call."""
+def _by_ids(dialect: str, column=Question.id):
+    """``column`` (``Question.id``, or an alias's) among ``ids``. On PostgreSQL ``= ANY(array)``:
+    one parameter, so the statement's text is the same for every paper and psycopg parses it
+    once and prepares it; an expanding IN binds one parameter per question (a hundred on a
+    year-end paper), and psycopg re-parses that text in Python on every call."""
     if dialect == "postgresql":
-        return Question.id == any_(bindparam("ids", type_=postgresql.ARRAY(Integer)))
-    return Question.id.in_(bindparam("ids", expanding=True))
+        return column == any_(bindparam("ids", type_=postgresql.ARRAY(Integer)))
+    return column.in_(bindparam("ids", expanding=True))
 
 
 @functools.cache
@@ -78,9 +78,8 @@ def shapes_and_digest_statement():
     """PostgreSQL: ``shapes_statement`` with ``_digest_of`` the same ids as a column, read in
     one statement and so from one snapshot: the digest a process keeps shapes under is the
     digest of those very shapes, whatever an editor commits in between."""
-    ids = bindparam("ids", type_=postgresql.ARRAY(Integer))
-    return shapes_statement("postgresql").add_columns(_digest_of(lambda question: question.id == any_(ids))
-                                                      .label("digest"))
+    digest = _digest_of(lambda question: _by_ids("postgresql", question.id))
+    return shapes_statement("postgresql").add_columns(digest.label("digest"))
 
 
 @functools.cache

@@ -35,6 +35,21 @@ def _attempts(member_id) -> int:
     return db.session.scalar(select(func.count()).select_from(Attempt).where(Attempt.member_id == member_id))
 
 
+def _start_as_another(client, auth, make, org, exam_id) -> tuple[dict[int, dict], int]:
+    """Sign in a new member of ``org`` and start ``exam_id``: the attempt's layout by question
+    id, and the statements start sent."""
+    auth.logout()
+    auth.login(make.user(org=org))
+    response, statements = _start(client.client, exam_id, client.token())
+    assert response.status_code == 302, response.get_data(as_text=True)
+    attempt = db.session.get(Attempt, int(re.search(r"/attempts/(\d+)$", response.headers["Location"]).group(1)))
+    return {item["q"]: item for item in attempt.layout}, len(statements)
+
+
+def _exam_questions(exam):
+    return db.session.scalars(select(Question).where(Question.id.in_(exam.selection["fixed"]))).all()
+
+
 @pytest.fixture
 def signed_in(client, auth, make):
     """A member of a1 signed in, an exam for a1 and b1 (two audience rows to join), a CSRF token."""
@@ -145,15 +160,10 @@ def test_a_fixed_paper_is_read_again_after_any_change_to_its_questions(client, a
     database, nothing in this process told), or a question taken off the paper: the next start
     reads the questions and draws from what they are now."""
     member, exam, _token = signed_in
-    single = next(q for q in exam_questions(exam) if q.qtype == "single")
+    single = next(q for q in _exam_questions(exam) if q.qtype == "single")
 
     def start_as_another():
-        auth.logout()
-        auth.login(make.user(org=member.org))
-        response, statements = _start(client.client, exam.id, client.token())
-        assert response.status_code == 302, response.get_data(as_text=True)
-        attempt = db.session.get(Attempt, int(re.search(r"/attempts/(\d+)$", response.headers["Location"]).group(1)))
-        return {item["q"]: item for item in attempt.layout}, len(statements)
+        return _start_as_another(client, auth, make, member.org, exam.id)
 
     first, reads = start_as_another()
     assert reads == 3 and len(first[single.id]["opts"]) == 3
@@ -187,18 +197,8 @@ def test_a_paper_drawn_by_rules_is_read_at_every_start(client, auth, make):
     exam = make.exam(bank, utcnow())
     exam.selection = {"draw": [{"category_id": category.id, "count": 4}]}
     db.session.commit()
-    counts = []
-    for _ in range(2):
-        auth.logout()
-        auth.login(make.user(org=t["a1"]))
-        response, statements = _start(client.client, exam.id, client.token())
-        assert response.status_code == 302, response.get_data(as_text=True)
-        counts.append(len(statements))
+    counts = [_start_as_another(client, auth, make, t["a1"], exam.id)[1] for _ in range(2)]
     assert counts[0] == counts[1] >= 4  # the read, the pool, the shapes, the INSERT
-
-
-def exam_questions(exam):
-    return db.session.scalars(select(Question).where(Question.id.in_(exam.selection["fixed"]))).all()
 
 
 def test_a_change_committed_between_starts_two_statements_is_not_kept_under_the_old_digest(client, auth, make, signed_in):
@@ -209,7 +209,7 @@ def test_a_change_committed_between_starts_two_statements_is_not_kept_under_the_
     if not _pg():
         pytest.skip("PostgreSQL only: SQLite reads the questions at every start")
     member, exam, _token = signed_in
-    single = next(q for q in exam_questions(exam) if q.qtype == "single")
+    single = next(q for q in _exam_questions(exam) if q.qtype == "single")
     original = dict(single.data)
     changed = dict(original, options=[*original["options"], {"text": "1927", "weight": 0}])
     armed = [True]
@@ -221,12 +221,8 @@ def test_a_change_committed_between_starts_two_statements_is_not_kept_under_the_
                 editor.execute(Question.__table__.update().where(Question.id == single.id).values(data=changed))
 
     def options_drawn():
-        auth.logout()
-        auth.login(make.user(org=member.org))
-        response, statements = _start(client.client, exam.id, client.token())
-        assert response.status_code == 302, response.get_data(as_text=True)
-        attempt = db.session.get(Attempt, int(re.search(r"/attempts/(\d+)$", response.headers["Location"]).group(1)))
-        return next(len(item["opts"]) for item in attempt.layout if item["q"] == single.id), len(statements)
+        layout, statements = _start_as_another(client, auth, make, member.org, exam.id)
+        return len(layout[single.id]["opts"]), statements
 
     event.listen(db.engine, "before_cursor_execute", edit_in_between)
     try:

@@ -110,7 +110,9 @@ def test_one_question_per_page_and_auto_submit_at_the_deadline(live_server, phon
     page.goto(f"{live_server}/exams/{exam.id}")
     page.get_by_role("button", name="开始答题").click()
     page.wait_for_selector("#attempt")
-    assert page.locator("section.question:visible").count() == 1
+    # The page script hides all but the first question after the paper is in the DOM: wait
+    # for it (a busy machine runs it later than #attempt appears).
+    expect(page.locator("section.question:visible")).to_have_count(1)
     page.locator("section.question:visible").get_by_text("1921").click()
     page.get_by_role("button", name="下一题").click()
     assert page.locator(f"#q-{bank[1].id}").is_visible() and not page.locator(f"#q-{bank[0].id}").is_visible()

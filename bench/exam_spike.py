@@ -9,6 +9,8 @@ database ("lost") and, separately, the errors a member's phone would have seen.
 
     .venv/bin/python bench/exam_spike.py --pg postgresql://postgres@127.0.0.1:5432/school_exams
     .venv/bin/python bench/exam_spike.py --members 100 --kill-worker   # SIGKILL a worker mid-spike
+    .venv/bin/python bench/exam_spike.py --think 3 --rounds 4 \
+        --pg postgresql://postgres@127.0.0.1:5432/school_exams   # both databases four times, A B B A A B B A
     .venv/bin/python bench/exam_spike.py --two-nodes --workers 1 --members 1000 --think 10 \
         --pg postgresql://postgres@127.0.0.1:5432/school_exams   # two gunicorn nodes behind nginx
 
@@ -18,6 +20,11 @@ client does too). "Lost" means an answer the server acknowledged (200, listed in
 that is not in the database at the end — a later revision of it counts as kept.
 
 Each request kind's SQL statements per request (the server's X-Statements header) are reported too.
+
+With ``--rounds N`` both databases run N times in the order A B, B A, A B …, and each request
+kind's p95 is also taken over all of a database's samples together (``pooled_comparison``):
+a run's p95 of 300 starts is its 15th slowest start, and one burst of the host's load in one
+run moves it more than anything the code does.
 
 PostgreSQL runs in a schema of its own (``exam_spike``) that is dropped afterwards.
 Load stays on 127.0.0.1 and is bounded by --members/--saves.
@@ -542,6 +549,7 @@ def run(label: str, url: str, args) -> dict:
         "machine_busy_cores": round(busy / elapsed, 2),
         "stolen_cores": round(stolen / elapsed, 2),
         "cgroups": bool(cpu_groups),
+        "times": {k: v for k, v in rec.times.items() if k in MEMBER_KINDS},  # seconds; pooled by --rounds, not printed
     }
     for kind in MEMBER_KINDS + ("healthz",):
         result[f"{kind}_n"] = len(rec.times.get(kind, []))
@@ -612,6 +620,59 @@ def database_url(pg: str, instance: str) -> str:
     return url
 
 
+def one_run(label: str, args) -> dict:
+    if label == "SQLite":
+        with tempfile.TemporaryDirectory() as tmp:
+            return run("SQLite", f"sqlite:///{tmp}/spike.db", args)
+    from sqlalchemy import text
+
+    engine, url = pg_schema_url(args.pg)
+    try:
+        return run("PostgreSQL", url, args)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS exam_spike CASCADE"))
+        engine.dispose()
+
+
+def pooled_comparison(results: list[dict], times: list[dict]) -> dict:
+    """Both databases over every round: p50/p95 of all their samples together (a run's p95 of
+    300 starts is its 15th slowest, and one burst of the host's load moves it), PostgreSQL's
+    pooled p95 ÷ SQLite's, and each round's own ratio beside it."""
+    samples: dict[str, dict[str, list[float]]] = {}
+    for result, kinds in zip(results, times):
+        for kind, values in kinds.items():
+            samples.setdefault(result["db"], {}).setdefault(kind, []).extend(values)
+    by_round: dict[int, dict[str, dict]] = {}
+    for result in results:
+        by_round.setdefault(result["round"], {})[result["db"]] = result
+    pooled = {"db": "pooled", "rounds": len(by_round)}
+    for kind in MEMBER_KINDS:
+        for db, key in (("SQLite", "sqlite"), ("PostgreSQL", "pg")):
+            values = samples.get(db, {}).get(kind, [])
+            pooled[f"{kind}_{key}_n"] = len(values)
+            pooled[f"{kind}_{key}_p50_ms"], pooled[f"{kind}_{key}_p95_ms"] = pct(values, 50), pct(values, 95)
+        pooled[f"{kind}_p95_ratio"] = pooled[f"{kind}_pg_p95_ms"] / pooled[f"{kind}_sqlite_p95_ms"]
+        pooled[f"{kind}_round_ratios"] = [round(pair["PostgreSQL"][f"{kind}_p95_ms"] / pair["SQLite"][f"{kind}_p95_ms"], 2)
+                                          for _, pair in sorted(by_round.items()) if len(pair) == 2]
+    pooled["max_p95_ratio"] = max(pooled[f"{kind}_p95_ratio"] for kind in MEMBER_KINDS)
+    pooled["rounds_within_1_5"] = sum(
+        all(pooled[f"{kind}_round_ratios"][i] <= 1.5 for kind in MEMBER_KINDS)
+        for i in range(len(pooled["start_round_ratios"])))
+    return pooled
+
+
+def print_pooled(pooled: dict) -> None:
+    print(f"\n{pooled['rounds']} rounds pooled | SQLite p50/p95 | PostgreSQL p50/p95 | PG ÷ SQLite p95 | each round's ÷")
+    for kind in MEMBER_KINDS:
+        print(" | ".join([
+            kind, f"{pooled[kind + '_sqlite_p50_ms']:.0f}/{pooled[kind + '_sqlite_p95_ms']:.0f} ms",
+            f"{pooled[kind + '_pg_p50_ms']:.0f}/{pooled[kind + '_pg_p95_ms']:.0f} ms",
+            f"{pooled[kind + '_p95_ratio']:.2f}", " ".join(f"{r:.2f}" for r in pooled[kind + "_round_ratios"])]))
+    print(f"largest pooled ratio {pooled['max_p95_ratio']:.2f}; rounds with every ratio ≤ 1.5: "
+          f"{pooled['rounds_within_1_5']} of {len(pooled['start_round_ratios'])}")
+
+
 def main():
     parser = argparse.ArgumentParser(description="考试压测：多名党员同时开考、保存答案（含论述题）、交卷")
     parser.add_argument("--members", type=int, default=300)
@@ -637,38 +698,44 @@ def main():
                         help="the web server, PostgreSQL and the load generator each in a CPU cgroup of its "
                              "own, equal weights, as systemd runs the units (needs root; bench/cpugroups.py)")
     parser.add_argument("--sqlite", action=argparse.BooleanOptionalAction, default=True, help="run on SQLite")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run both databases this many times, in the order A B, B A, …, and compare "
+                             "their p95 over all rounds' samples together")
+    parser.add_argument("--pause", type=float, default=25.0, help="seconds between two runs")
     parser.add_argument("--pg", default=os.environ.get("SCHOOL_BENCH_PG_URL", ""),
                         help="PostgreSQL database for the second run (a schema exam_spike is used and dropped)")
     args = parser.parse_args()
     args.members, args.saves = min(args.members, 1000), min(args.saves, 100)  # bounded load
     args.written_saves = max(1, min(args.written_saves, 100))
     args.written_chars = max(1, min(args.written_chars, WRITTEN_MAX))
+    args.rounds = max(1, min(args.rounds, 10))
     if args.cgroups and (args.two_nodes or not cpugroups.available()):
         parser.error("--cgroups needs root and the CPU cgroup controller, and one node")
     if args.two_nodes:
         if not args.pg or args.kill_worker:
             parser.error("--two-nodes needs --pg (one database for both nodes) and does not take --kill-worker")
         args.sqlite = False
-    results = []
+    runs = []
     if args.sqlite:
-        with tempfile.TemporaryDirectory() as tmp:
-            results.append(run("SQLite", f"sqlite:///{tmp}/spike.db", args))
+        runs.append("SQLite")
     if args.pg:
-        from sqlalchemy import text
-
-        engine, url = pg_schema_url(args.pg)
-        try:
-            results.append(run("PostgreSQL", url, args))
-        finally:
-            with engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA IF EXISTS exam_spike CASCADE"))
-            engine.dispose()
+        runs.append("PostgreSQL")
+    results = []
+    for number in range(args.rounds):
+        # Rounds in the order A B, B A, A B …: the host's load drifts, and neither database
+        # always runs first, last or after the other.
+        for label in (runs if number % 2 == 0 else runs[::-1]):
+            if results:
+                time.sleep(args.pause)  # the last run's backends, checkpoint and autovacuum settle
+            results.append(one_run(label, args))
+            results[-1]["round"] = number + 1
+    times = [r.pop("times") for r in results]
     print(f"\n{args.members} members × ({args.saves} choice saves + a written answer growing to "
           f"{args.written_chars} characters in {args.written_saves} autosaves every {args.written_every:g} s) + submit, "
           f"starts spread over {args.window:g} s, think {args.think:g} s, "
           f"gunicorn gthread {args.workers}×{args.threads}" + (" on each of two nodes behind nginx" if args.two_nodes else "")
           + ("，中途 SIGKILL 一个 worker" if args.kill_worker else ""))
-    header = ("db", "rps", "start p50/p95", "choice save p50/p95", "written save p50/p95", "submit p50/p95",
+    header = ("db", "rps", "start p50/p95", "attempt page p50/p95", "choice save p50/p95", "written save p50/p95", "submit p50/p95",
               "healthz p50/p95", "acked", "lost", "finished", "client errors", "killed",
               "statements start/page/save/submit", "per node", "load 1 min before/after",
               "after all pages loaded (s): choice/written save p50/p95", "CPU ms/request", "busy cores", "stolen")
@@ -679,7 +746,8 @@ def main():
     print(" | ".join(header))
     for r in results:
         print(" | ".join([
-            r["db"], f"{r['rps']:.0f}", ms(r, "start"), ms(r, "save_choice"), ms(r, "save_written"), ms(r, "submit"),
+            r["db"] + (f" #{r['round']}" if args.rounds > 1 else ""), f"{r['rps']:.0f}", ms(r, "start"), ms(r, "page"),
+            ms(r, "save_choice"), ms(r, "save_written"), ms(r, "submit"),
             ms(r, "healthz"), str(r["acked_answers"]), str(r["lost_saves"]), f"{r['finished_attempts']}/{r['members']}",
             (f"{r['client_errors']} " + json.dumps(r["errors"], ensure_ascii=False)) if r["errors"] else "0",
             ",".join(map(str, r["killed_worker"])) or "-",
@@ -687,7 +755,10 @@ def main():
             "/".join(map(str, r["per_node"])) or "-", "/".join(map(str, r["load_1min_before_after"])),
             f"{r['settled_after_s']:.0f}: {ms(r, 'save_choice_settled')}, {ms(r, 'save_written_settled')}",
             ", ".join(f"{k} {v}" for k, v in r["cpu_ms_per_request"].items()), str(r["machine_busy_cores"]), str(r["stolen_cores"])]))
-    print(json.dumps(results, ensure_ascii=False, indent=1))
+    pooled = pooled_comparison(results, times) if args.rounds > 1 and len(runs) == 2 else None
+    if pooled:
+        print_pooled(pooled)
+    print(json.dumps(results + ([pooled] if pooled else []), ensure_ascii=False, indent=1))
     # Lost answers always fail the run; errors only when no worker was killed on purpose.
     if any(r["lost_saves"] or (r["errors"] and not args.kill_worker) for r in results):
         sys.exit(1)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from bench.exam_spike import MEMBER_KINDS, pooled_comparison
+from bench.exam_spike import MEMBER_KINDS, pct, pooled_comparison
 
 
 def _run(db: str, number: int, seconds: list[float]) -> tuple[dict, dict]:
     result = {"db": db, "round": number}
-    result.update({f"{kind}_p95_ms": sorted(seconds)[int(round(0.95 * (len(seconds) - 1)))] * 1000
-                   for kind in MEMBER_KINDS})
+    result.update({f"{kind}_p95_ms": pct(seconds, 95) for kind in MEMBER_KINDS})
     return result, {kind: list(seconds) for kind in MEMBER_KINDS}
 
 

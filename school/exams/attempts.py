@@ -51,7 +51,22 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import DateTime, Integer, String, Text, bindparam, case, cast, event, func, or_, select, text, update
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    case,
+    cast,
+    event,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -62,9 +77,9 @@ from school.accounts.auth import SessionClaim, live_session_of
 from school.accounts.models import User
 from school.credits import keys, ledger
 from school.credits.rules import current_rules
-from school.exams import drawing, eligibility, grading, paper, responses, signals
+from school.exams import drawing, eligibility, paper, paper_grades, responses, signals
 from school.exams.errors import AnswerError, ExamError
-from school.exams.models import WRITTEN_TYPES, Answer, Attempt, AttemptState, Exam, Question
+from school.exams.models import Answer, Attempt, AttemptState, Exam
 from school.extensions import db
 
 _SQLITE_WRITES = threading.RLock()
@@ -432,67 +447,51 @@ def _grade(attempt: Attempt) -> None:
     exam = attempt.exam  # before any attribute changes: its load would flush them as a separate UPDATE
     ids = [item["q"] for item in attempt.layout]
     graded = paper.questions_with_answers(attempt.id, ids)
-    total = Decimal("0")
-    maximum = Decimal("0")
-    pending = 0
-    fractions: dict[int, Decimal] = {}
-    for qid in ids:
-        question, answer = graded[qid]
-        maximum += Decimal(question.points)
-        if answer is None:
-            continue
-        if question.qtype in WRITTEN_TYPES:
-            if _written_needs_grader(question, answer):
-                pending += 1
-            else:
-                total += answer.awarded_points
-            continue
-        fraction = grading.score(question.qtype, question.data, answer.response)
-        value = Decimal(str(round(fraction, 4)))
-        if answer.fraction != value:
-            fractions[answer.id] = value
-        set_committed_value(answer, "fraction", value)  # written by _write_grades, not by the flush
-        total += grading.points_for(question.points, fraction)
-    # Written answers to grade (待阅卷): the score so far is provisional, no verdict, no credit
-    # until the last one is graded (``marking.grade``).
-    _write_grades(attempt, fractions, {
-        "score": total, "max_score": maximum, "awaiting_grading": pending > 0,
-        "passed": None if pending else grading.passes(total, maximum, exam.pass_percent)})
+    answers = {qid: answer for qid, (_question, answer) in graded.items() if answer is not None}
+    grades = paper_grades.grade_paper(ids, {qid: question for qid, (question, _answer) in graded.items()},
+                                      {qid: answer.response for qid, answer in answers.items()}, exam.pass_percent)
+    _write_grades(attempt, grades)
+    for qid, answer in answers.items():  # written by _write_grades, not by the flush
+        set_committed_value(answer, "fraction", grades.fractions[qid])
+        if qid in grades.awarded:
+            set_committed_value(answer, "awarded_points", grades.awarded[qid])
+        if qid in grades.comments:
+            set_committed_value(answer, "grader_comment", grades.comments[qid])
 
 
-def _write_grades(attempt: Attempt, fractions: dict[int, Decimal], values: dict) -> None:
-    """The graded answers' fractions in one ``UPDATE … CASE`` (the flush would send one UPDATE
-    per answer, up to a hundred a paper) and the attempt's score. On PostgreSQL the fractions'
-    UPDATE is a CTE of the score's: one round trip for both, inside the finish's transaction."""
+def _answers_graded(attempt_id, grades: paper_grades.PaperGrades):
+    """The graded answers' fractions (and a written answer's points and comment) in one
+    ``UPDATE … CASE question_id`` (the flush would send one UPDATE per answer, up to a hundred
+    a paper). ``attempt_id``: the id, or an expression giving it."""
+    table = Answer.__table__
+
+    def by_question(values: dict, column, prefix: str):
+        cases = {qid: bindparam(f"{prefix}{n}", value, type_=column.type) for n, (qid, value) in enumerate(values.items())}
+        return case(cases, value=table.c.question_id, else_=column)
+
+    values = {"fraction": by_question(grades.fractions, table.c.fraction, "f")}
+    if grades.awarded:
+        values["awarded_points"] = by_question(grades.awarded, table.c.awarded_points, "p")
+    if grades.comments:
+        values["grader_comment"] = by_question(grades.comments, table.c.grader_comment, "c")
+    return (update(table).where(table.c.attempt_id == attempt_id, table.c.question_id.in_(list(grades.fractions)))
+            .values(**values))
+
+
+def _write_grades(attempt: Attempt, grades: paper_grades.PaperGrades) -> None:
+    """The answers' grades and the attempt's score. On PostgreSQL the answers' UPDATE is a CTE
+    of the score's: one round trip for both, inside the finish's transaction."""
     columns = Attempt.__table__.c
-    score = update(Attempt.__table__).where(columns.id == attempt.id).values(**values)
-    if fractions:
-        table = Answer.__table__
-        cases = {answer_id: bindparam(f"f{n}", value, type_=table.c.fraction.type)
-                 for n, (answer_id, value) in enumerate(fractions.items())}
-        answers = (update(table).where(table.c.id.in_(list(fractions)))
-                   .values(fraction=case(cases, value=table.c.id)))
+    score = update(Attempt.__table__).where(columns.id == attempt.id).values(**grades.attempt)
+    if grades.fractions:
+        answers = _answers_graded(attempt.id, grades)
         if db.session.get_bind().dialect.name == "postgresql":
             score = score.add_cte(answers.cte("graded"))
         else:
             db.session.execute(answers)
     db.session.execute(score)
-    for key, value in values.items():
+    for key, value in grades.attempt.items():
         set_committed_value(attempt, key, value)  # written above, not by the flush
-
-
-def _written_needs_grader(question: Question, answer: Answer) -> bool:
-    """An empty written answer, or one still shorter than the question's ``min_length`` when
-    the attempt ends, is graded 0 here (with the reason as the comment); any other waits for a grader."""
-    text = (answer.response or {}).get("text") or ""
-    minimum = int(question.data.get("min_length") or 0)
-    if text.strip() and responses.written_length(text) >= minimum:
-        answer.fraction = answer.awarded_points = None
-        return True
-    answer.fraction, answer.awarded_points = Decimal("0"), Decimal("0")
-    if text.strip():
-        answer.grader_comment = f"字数不足：{responses.written_length(text)} 字，至少应写 {minimum} 字，按 0 分计"
-    return False
 
 
 def _commit_keeping_loaded() -> None:
@@ -564,44 +563,93 @@ def _announce(attempt: Attempt, finished_at: datetime) -> None:
         signals.attempt_passed.send(attempt, now=finished_at)  # e.g. a course whose test this is
 
 
+# --- PostgreSQL: the usual hand-in in two round trips -------------------------------------
+#
+# ``finish`` is BEGIN, the finish's UPDATE, the questions with the answers, the grades' and
+# score's UPDATE and COMMIT: five round trips. The usual hand-in (every answer already saved,
+# from the member's own live login session, on time) reads instead, in autocommit, the
+# attempt with its exam and its paper (questions and answers as JSON, ``paper.paper_column``)
+# in the statement that checks the login session; grades that in the process; and writes the
+# finish, the score and the answers' grades in one statement (data-modifying CTEs), which is
+# atomic by itself. What makes it safe to grade what was read before the write: the write
+# takes the attempt only if its row is still the version that was read (its ``xmin``, the id
+# of the transaction that wrote it). Every save of an answer updates the attempt row in its
+# own transaction (``save_answers``, ``save_own``, ``save_by_session``), so any answer saved
+# after the read — a second tab's autosave — changes ``xmin``; and a save committing while
+# the write waits for the row lock makes PostgreSQL re-check the WHERE on the newer row
+# (READ COMMITTED), which no longer matches. Then nothing is written and the generic way
+# (``finish``) grades under the row lock. A pass is written in a transaction with its credit.
+
+
 @functools.cache
-def _hand_in_statement():
-    columns = Attempt.__table__.c
+def _hand_in_read():
     session = text(live_session_of("exam_attempt.member_id")).bindparams(
         bindparam("token_hash", type_=String()), bindparam("oldest", type_=DateTime()))
-    return update(Attempt).where(
+    columns = Attempt.__table__.c
+    return select(Attempt, Exam, cast(literal_column("exam_attempt.xmin"), Text), paper.paper_column()).join(
+        Exam, Attempt.exam_id == Exam.id).where(
         Attempt.id == bindparam("b_attempt_id", type_=columns.id.type), Attempt.state == AttemptState.IN_PROGRESS,
         or_(Attempt.deadline_at.is_(None),
-            Attempt.deadline_at >= bindparam("b_earliest_deadline", type_=columns.deadline_at.type)),
-        Attempt.exam_id == Exam.id, session).values(
+            Attempt.deadline_at >= bindparam("b_earliest_deadline", type_=columns.deadline_at.type)), session)
+
+
+def _hand_in_write(grades: paper_grades.PaperGrades):
+    """The finish, the score and the answers' grades, if the attempt row is the version read
+    (``seen``): returns the attempt's id, or no row and nothing written."""
+    columns = Attempt.__table__.c
+    finished = update(Attempt.__table__).where(
+        columns.id == bindparam("b_attempt_id", type_=columns.id.type), columns.state == AttemptState.IN_PROGRESS,
+        cast(literal_column("exam_attempt.xmin"), Text) == bindparam("b_seen", type_=String())).values(
         state=AttemptState.FINISHED, finished_at=bindparam("b_now", type_=columns.finished_at.type),
-        finish_reason="submitted").returning(Attempt, Exam).execution_options(
-        synchronize_session=False)  # nothing of the attempt is loaded before it: nothing to sync
+        finish_reason="submitted", **grades.attempt).returning(columns.id).cte("finished")
+    statement = select(finished.c.id)
+    if grades.fractions:
+        statement = statement.add_cte(_answers_graded(select(finished.c.id).scalar_subquery(), grades).cte("graded"))
+    return statement
 
 
 def hand_in_by_session(attempt_id: int, claim: SessionClaim | None, now: datetime) -> Attempt | None:
     """The usual hand-in on PostgreSQL — nothing left to save, on time, from the member's own
-    live login session — with the finish's UPDATE doing what the view's reads of the user and
-    the attempt otherwise do: the UPDATE … FROM exam takes the attempt only if it is the
-    session's member's (``auth.live_session_of``), in progress and within deadline + grace, and
-    returns it with its exam. Then grading and the credit as in ``finish``, in the same
-    transaction. ``None`` — nothing changed — when it does not take the request: the caller
-    then runs the login checks and ``submit``, which say why (not signed in, not yours, handed
-    in already, overdue: handed in as such)."""
+    live login session — in two round trips (see above) instead of the view's reads of the
+    user and the attempt and ``finish``'s five. ``None`` — nothing changed, the request's
+    connection back in transactions — when it does not take the request: the caller then runs
+    the login checks and ``submit``, which say why (not signed in, not yours, handed in
+    already, overdue: handed in as such) or grade under the row lock."""
     if claim is None or db.session.get_bind().dialect.name != "postgresql":
         return None
-    autocommit.end()  # the UPDATE, grading and the credit are one transaction
-    row = db.session.execute(_hand_in_statement(), {
-        "b_attempt_id": attempt_id, "b_earliest_deadline": now - timedelta(seconds=grace_seconds()), "b_now": now,
+    autocommit.begin()  # a read, then one statement: neither needs BEGIN/COMMIT
+    row = db.session.execute(_hand_in_read(), {
+        "b_attempt_id": attempt_id, "b_earliest_deadline": now - timedelta(seconds=grace_seconds()),
         "token_hash": claim.token_hash, "oldest": claim.oldest},
         execution_options={"populate_existing": True}).one_or_none()
-    if row is None:
-        return None  # the transaction holds nothing: the generic way goes on in it
-    attempt, exam = row  # the exam held in the identity map: ``attempt.exam`` needs no read
-    _grade_and_award(attempt, now)
+    attempt, exam, seen, shown = row if row is not None else (None, None, None, None)
+    ids = [item["q"] for item in attempt.layout] if attempt is not None else []
+    questions, answers = paper.paper_from(shown or [])
+    if attempt is None or not questions.keys() >= set(ids):
+        return _not_handed_in()  # (a question missing from the paper: ``finish`` raises as it always has)
+    grades = paper_grades.grade_paper(ids, questions, {qid: answer.response for qid, answer in answers.items()},
+                                      exam.pass_percent)
+    if grades.attempt["passed"]:
+        autocommit.end()  # the finish and its credit are one transaction, and the listeners run in one
+    written = db.session.execute(_hand_in_write(grades), {
+        "b_attempt_id": attempt_id, "b_seen": seen, "b_now": now}).one_or_none()
+    if written is None:
+        return _not_handed_in()  # a save came in between, or a second tab handed in first
+    finished = dict(state=AttemptState.FINISHED, finished_at=now, finish_reason="submitted", **grades.attempt)
+    for key, value in finished.items():
+        set_committed_value(attempt, key, value)  # written above, not by the flush
+    if attempt.passed:
+        award_pass_credit(attempt, now)
     _commit_keeping_loaded()
     _announce(attempt, now)
     return attempt
+
+
+def _not_handed_in() -> None:
+    """Nothing was written: back to transactions for the generic way."""
+    db.session.rollback()
+    autocommit.end()
+    return None
 
 
 def submit(attempt: Attempt, member: User, items: list[dict], now: datetime) -> Attempt:

@@ -232,9 +232,9 @@ def submit(attempt_id: int):
     """Hand in. The page's script sends its answers as JSON in ``answers``; without it the
     attempt page's own fields are read. Malformed answers: 400, nothing saved or finished.
 
-    The usual hand-in (the script's ``[]``: every answer already saved) is taken by the
-    finish's own statement, which checks the login session and the attempt
-    (``attempts.hand_in_by_session``); anything else gets the login checks every view gets."""
+    The usual hand-in (the script's ``[]``: every answer already saved) is taken by a read
+    that checks the login session and the attempt and one write (``attempts.hand_in_by_session``);
+    anything else gets the login checks every view gets."""
     now = utcnow()
     confirmed = ConfirmForm().validate_on_submit()
     if confirmed and request.form.get("answers") == "[]":

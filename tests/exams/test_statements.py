@@ -23,11 +23,12 @@ from tests.exams import helpers
 LIMITS = {"save": 4, "save_same_signals": 3, "start": 3, "page": 3, "exam_page": 3, "submit": 8,
           "result": 6}
 # PostgreSQL: a save to a paper the process knows is one statement, the login session included;
-# the usual submit's finish checks the session and the attempt itself (no user or attempt read);
+# the usual submit reads the attempt with its paper in the login session's statement and writes
+# the finish with the grades in one (no user read; a pass adds the credit and the classes);
 # a page's menu counts come with the login session (school/notices/menu.py), and the attempt
 # page's paper too (``paper.paper_column``). Start is 3 here: the first start of the process
 # reads the fixed paper's questions (later ones: 2, ``test_start_paths.py``).
-PG_LIMITS = dict(LIMITS, submit=5, save_same_signals=1, page=1, exam_page=2, result=5)
+PG_LIMITS = dict(LIMITS, submit=4, save_same_signals=1, page=1, exam_page=2, result=5)
 SHOW = os.environ.get("SCHOOL_SHOW_STATEMENTS") == "1"
 
 

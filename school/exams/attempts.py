@@ -578,7 +578,9 @@ def _announce(attempt: Attempt, finished_at: datetime) -> None:
 # after the read — a second tab's autosave — changes ``xmin``; and a save committing while
 # the write waits for the row lock makes PostgreSQL re-check the WHERE on the newer row
 # (READ COMMITTED), which no longer matches. Then nothing is written and the generic way
-# (``finish``) grades under the row lock. A pass is written in a transaction with its credit.
+# (``finish``) grades under the row lock. The guard only fails safe: an ``xmin`` changed for
+# any other reason (another writer, a freeze) sends the hand-in the generic way too. A pass
+# is written in a transaction with its credit.
 
 
 @functools.cache
@@ -622,11 +624,13 @@ def hand_in_by_session(attempt_id: int, claim: SessionClaim | None, now: datetim
         "b_attempt_id": attempt_id, "b_earliest_deadline": now - timedelta(seconds=grace_seconds()),
         "token_hash": claim.token_hash, "oldest": claim.oldest},
         execution_options={"populate_existing": True}).one_or_none()
-    attempt, exam, seen, shown = row if row is not None else (None, None, None, None)
-    ids = [item["q"] for item in attempt.layout] if attempt is not None else []
+    if row is None:
+        return _not_handed_in()
+    attempt, exam, seen, shown = row  # the exam held in the identity map: ``attempt.exam`` needs no read
+    ids = [item["q"] for item in attempt.layout]
     questions, answers = paper.paper_from(shown or [])
-    if attempt is None or not questions.keys() >= set(ids):
-        return _not_handed_in()  # (a question missing from the paper: ``finish`` raises as it always has)
+    if not questions.keys() >= set(ids):
+        return _not_handed_in()  # a question missing from the paper: ``finish`` raises as it always has
     grades = paper_grades.grade_paper(ids, questions, {qid: answer.response for qid, answer in answers.items()},
                                       exam.pass_percent)
     if grades.attempt["passed"]:

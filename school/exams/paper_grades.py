@@ -2,7 +2,7 @@
 
 Pure (no session, no SQL): ``attempts`` grades the questions and answers it read as ORM rows
 (``finish``) or as the JSON of one statement (``hand_in_by_session`` on PostgreSQL) with the
-same rules, and writes the result with one statement either way.
+same rules, and writes the result with the same ``UPDATE … CASE question_id``.
 """
 from __future__ import annotations
 

@@ -27,9 +27,14 @@ def start_through_views(client, auth, make):
     exam = make.exam(bank, utcnow())
     auth.login(member)
     token = client.token()
-    started = client.client.post(f"/exams/{exam.id}/start", data={"csrf_token": token})
-    attempt_id = int(re.search(r"/attempts/(\d+)", started.headers["Location"]).group(1))
+    attempt_id = start_by_view(client, exam.id, token)
     return member, attempt_id, shown_right(db.session.get(Attempt, attempt_id), bank), token
+
+
+def start_by_view(client, exam_id: int, token: str) -> int:
+    """Start ``exam_id`` as the logged-in member through the site; the new attempt's id."""
+    started = client.client.post(f"/exams/{exam_id}/start", data={"csrf_token": token})
+    return int(re.search(r"/attempts/(\d+)", started.headers["Location"]).group(1))
 
 
 def shown_right(attempt, bank):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextvars
 import functools
 import json
-import re
 import threading
 import time
 from datetime import timedelta
@@ -26,11 +25,12 @@ from sqlalchemy import event, func, select, text
 
 from school.credits.models import CreditEntry
 from school.exams import attempts
-from school.exams.models import Answer, Attempt, AttemptState, Question, written_data
+from school.exams.models import Answer, Attempt, AttemptState
 from school.extensions import db
 from school.sqlcount import counting
 from school.timeutil import utcnow
 from tests.exams import helpers
+from tests.exams.test_written import _written_exam
 
 
 @pytest.fixture
@@ -351,18 +351,11 @@ def test_an_answer_saved_between_the_read_and_the_write_is_graded(client, taking
 def test_a_written_answer_is_graded_the_same_on_either_path(client, auth, make, text, waits_for_grader):
     """Too short when handed in: 0 points with the reason as the grader's comment; long
     enough: 待阅卷, no verdict yet. The short path writes these in its one statement."""
-    choice = Question(qtype="single", stem="中国共产党成立于哪一年？", points=Decimal("2"),
-                      data={"options": [{"text": "1919", "weight": 0}, {"text": "1921", "weight": 100}]})
-    essay = Question(qtype="essay", stem="论述“两个确立”的决定性意义。", points=Decimal("8"),
-                     data=written_data("essay", "参考", "标准", 8, 300))
-    db.session.add_all([choice, essay])
-    db.session.commit()
-    exam = make.exam([choice, essay], utcnow())
+    exam, choice, essay = _written_exam(make)  # the essay: at least 5 characters
     member = make.user(org=make.tree()["a1"])
     auth.login(member)
     token = client.token()
-    started = client.client.post(f"/exams/{exam.id}/start", data={"csrf_token": token})
-    attempt_id = int(re.search(r"/attempts/(\d+)", started.headers["Location"]).group(1))
+    attempt_id = helpers.start_by_view(client, exam.id, token)
     layout = {item["q"]: item for item in _attempt(attempt_id).layout}
     items = [{"question": choice.id, "response": {"choice": layout[choice.id]["opts"].index(1)}, "rev": 1},
              {"question": essay.id, "response": {"text": text}, "rev": 1}]

@@ -56,8 +56,17 @@ def begin() -> None:
 def end() -> None:
     """Back to transactions for the rest of the request. The connection's isolation level is
     put back by SQLAlchemy when it returns to the pool (``_reset_characteristics``)."""
+    if active():
+        _driver().autocommit = False  # psycopg sends BEGIN before the next statement
+
+
+def active() -> bool:
+    """Whether this request's statements are running in autocommit now (PostgreSQL, after
+    ``begin()`` and before ``end()``): a statement sent now is its own transaction."""
     if not db.session().in_transaction() or db.session.get_bind().dialect.name != "postgresql":
-        return  # (sqlite3's own ``autocommit`` attribute, Python 3.12+, means something else)
-    driver = db.session.connection().connection.dbapi_connection
-    if driver.autocommit:
-        driver.autocommit = False  # psycopg sends BEGIN before the next statement
+        return False  # (sqlite3's own ``autocommit`` attribute, Python 3.12+, means something else)
+    return bool(_driver().autocommit)
+
+
+def _driver():
+    return db.session.connection().connection.dbapi_connection

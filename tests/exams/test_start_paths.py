@@ -3,7 +3,11 @@ login session's statement (issue 17 item 4): three statements in all (that read,
 questions of the paper, the attempt's INSERT), never the user loader. So it must refuse
 whatever the login checks refuse and open nothing then. On PostgreSQL that read also gives a
 digest of a fixed paper's questions, and a process that has read them under that digest does
-not read them again: two statements. Both databases run these tests."""
+not read them again: two statements. Both databases run these tests.
+
+On PostgreSQL the INSERT is alone in its transaction (the request runs in autocommit) and
+commits without waiting for the WAL flush (``attempts._lazily_committed_insert``): only that
+statement, never a later one on the same connection — saves and hand-ins stay durable."""
 from __future__ import annotations
 
 import contextvars
@@ -13,6 +17,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, func, select
 
+from school.exams import attempts
 from school.exams.models import Attempt, AttemptState, Exam, Question, QuestionCategory
 from school.extensions import db
 from school.sqlcount import counting
@@ -235,3 +240,68 @@ def test_a_change_committed_between_starts_two_statements_is_not_kept_under_the_
     db.session.commit()  # the undo
     assert options_drawn() == (3, 3)  # the undone paper's digest finds nothing kept: read again
     assert options_drawn() == (3, 2)
+
+
+def _setting(driver) -> str:
+    """``synchronous_commit`` as a statement sent now on this psycopg connection sees it."""
+    return driver.execute("SHOW synchronous_commit").fetchone()[0]
+
+
+def test_the_start_alone_commits_without_waiting_for_the_wal(client, make, signed_in):
+    """The INSERT runs in autocommit with the setting turned off inside it; right after it, on
+    the same connection, the setting is the server's again, so the member's saves that follow
+    on that pooled connection commit durably — and flush the start's WAL with theirs."""
+    if not _pg():
+        pytest.skip("PostgreSQL only: SQLite's commits are already lazy (WAL, synchronous=NORMAL)")
+    member, exam, token = signed_in
+    with db.engine.connect() as fresh:
+        configured = fresh.exec_driver_sql("SHOW synchronous_commit").scalar()
+    seen = []
+
+    def after(conn, cursor, statement, *_args):
+        if statement.startswith("INSERT INTO exam_attempt"):
+            driver = conn.connection.dbapi_connection
+            seen.append((driver.autocommit, "set_config" in statement, _setting(driver)))
+
+    event.listen(db.engine, "after_cursor_execute", after)
+    try:
+        response, _ = _start(client.client, exam.id, token)
+    finally:
+        event.remove(db.engine, "after_cursor_execute", after)
+    assert response.status_code == 302
+    assert seen == [(True, True, configured)]
+    assert configured != "off"  # else this test proves nothing
+    attempt = db.session.scalar(select(Attempt).where(Attempt.member_id == member.id))
+    assert (attempt.number, attempt.state, len(attempt.layout)) == (1, AttemptState.IN_PROGRESS, len(exam.selection["fixed"]))
+
+
+def test_the_lazy_insert_turns_the_setting_off_for_its_own_transaction_only(app, make):
+    """What the statement does inside a transaction, where it can be looked at: the setting is
+    off until that transaction ends, then back (``set_config``'s third argument: local)."""
+    if not _pg():
+        pytest.skip("PostgreSQL only")
+    member = make.user()
+    exam = make.exam(make.questions(), utcnow())
+    values = {"exam_id": exam.id, "member_id": member.id, "number": 1, "state": AttemptState.IN_PROGRESS,
+              "started_at": utcnow(), "deadline_at": None, "layout": [{"q": 1}]}
+    db.session.commit()
+    with db.engine.connect() as conn:
+        driver = conn.connection.dbapi_connection
+        before = _setting(driver)
+        with conn.begin():
+            attempt_id = conn.execute(attempts._lazily_committed_insert(), values).scalar_one()
+            assert _setting(driver) == "off"
+        assert _setting(driver) == before != "off"
+    assert db.session.get(Attempt, attempt_id).member_id == member.id
+
+
+def test_a_start_inside_a_transaction_is_an_ordinary_insert(app, make):
+    """Not in autocommit (a CLI, a retry after a lost race, SQLite): whatever else the
+    transaction holds must stay durable, so the INSERT is the ORM's own."""
+    member = make.user()
+    exam = make.exam(make.questions(), utcnow())
+    with counting(db.engine) as counter:
+        attempt = attempts.start(exam, member, utcnow())
+    inserts = [s for s in counter.statements if s.lstrip().startswith("INSERT INTO exam_attempt")]
+    assert len(inserts) == 1 and "set_config" not in inserts[0]
+    assert db.session.get(Attempt, attempt.id).state == AttemptState.IN_PROGRESS

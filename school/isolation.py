@@ -149,8 +149,9 @@ def _run(task: str, data: bytes, **params) -> dict:
             raise Refused(f"文件处理超时（超过 {timeout:g} 秒），可能过于复杂或是恶意构造的文件，未导入") from None
         if code != 0:
             stderr.seek(0)
-            log.warning("isolated %s: exit %s %s", task, code, stderr.read(2000).decode("utf-8", "replace"))
-            raise Refused(_failure(code))
+            said = stderr.read(2000).decode("utf-8", "replace")
+            log.warning("isolated %s: exit %s %s", task, code, said)
+            raise Refused(_failure(code, said))
         size = stdout.seek(0, os.SEEK_END)
         if size > output_bytes:
             raise Refused("从文件中提取的文字过多，未导入")
@@ -164,10 +165,12 @@ def _run(task: str, data: bytes, **params) -> dict:
     return result
 
 
-def _failure(code: int) -> str:
+def _failure(code: int, said: str = "") -> str:
     if code == -signal.SIGXCPU or code == -signal.SIGKILL:
         return "文件处理超时（计算量超出限制），可能过于复杂或是恶意构造的文件，未导入"
-    if code == EXIT_MEMORY:
+    # At the cap the interpreter may abort before the child's handler runs ("Fatal Python
+    # error: … Cannot recover from MemoryErrors …", SIGABRT): still the memory cap.
+    if code == EXIT_MEMORY or (code == -signal.SIGABRT and "MemoryError" in said):
         return "文件处理所需内存超出限制，可能过于复杂或是恶意构造的文件，未导入"
     if code == EXIT_OUTPUT:
         return "从文件中提取的文字过多，未导入"

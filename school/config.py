@@ -33,13 +33,21 @@ def engine_options(url: str, env) -> dict:
     """PostgreSQL pool per process: one connection for each gunicorn thread (``SCHOOL_WEB_THREADS``,
     read by deploy/gunicorn.conf.py too) and a few more for the in-process job worker and the
     periodic sweeps. SQLAlchemy's default (5 + 10 overflow) is below 16 threads: the rest waited
-    for a connection, and overflow connections were opened and closed per burst."""
+    for a connection, and overflow connections were opened and closed per burst.
+
+    Last in, first out: the connection a request takes is the one used last, so at the usual
+    concurrency a few connections serve nearly every request and stay warm — their PostgreSQL
+    backend has the tables' catalog entries cached and psycopg has prepared the hot statements
+    (at their fifth run on a connection). First in, first out sent each request to the
+    connection idle longest: after a burst of logins had opened all 16, the exam's statements
+    came to each connection a fifth as often, cold (a fresh backend's start took 10 ms instead
+    of 4 in process; docs/benchmarks.md)."""
     if not url.startswith("postgresql"):
         return {}
     threads = int(env.get("SCHOOL_WEB_THREADS", 8))
     return {"pool_size": int(env.get("SCHOOL_DB_POOL_SIZE", threads)),
             "max_overflow": int(env.get("SCHOOL_DB_MAX_OVERFLOW", 4)),
-            "pool_timeout": float(env.get("SCHOOL_DB_POOL_TIMEOUT", 30))}
+            "pool_timeout": float(env.get("SCHOOL_DB_POOL_TIMEOUT", 30)), "pool_use_lifo": True}
 
 
 def load_config(overrides: dict | None = None) -> dict:

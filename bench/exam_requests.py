@@ -10,6 +10,11 @@ the round trips it waits for. ``exam_spike.py`` measures the same requests under
 
 Medians over ``--members`` members (the first five left out: caches warming). PostgreSQL runs
 in a schema of its own (``exam_spike``, dropped first), as ``exam_spike.py`` does.
+
+``--fresh-connections``: every request runs on a connection new to the database — the pool's
+connections are closed and a new one opened (and used for ``SELECT 1``, so the connect itself
+is not timed) before each request: what a backend's cold catalog caches and unprepared statements cost,
+beside a run without it.
 """
 from __future__ import annotations
 
@@ -30,8 +35,10 @@ from bench.exam_spike import PASSWORD, pg_schema_url, seed  # noqa: E402
 KINDS = ("exam_page", "start", "exam_page_open", "attempt_page", "save_choice", "submit", "result", "healthz")
 
 
-def measure(url: str, instance: str, members: int, questions: int, saves: int) -> dict[str, tuple[float, float, str]]:
+def measure(url: str, instance: str, members: int, questions: int, saves: int,
+            fresh: bool = False) -> dict[str, tuple[float, float, str]]:
     from school import create_app
+    from school.extensions import db
 
     exam_id, numbers = seed(url, instance, members, questions)
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "INSTANCE_PATH": instance,
@@ -39,6 +46,15 @@ def measure(url: str, instance: str, members: int, questions: int, saves: int) -
     seen: dict[str, list[tuple[float, float, str]]] = {kind: [] for kind in KINDS}
 
     def timed(kind, call):
+        if fresh:
+            with app.app_context():
+                # Invalidated, not disposed: disposing would also empty the process's paper caches.
+                idle = [db.engine.connect() for _ in range(db.engine.pool.checkedin())]
+                for conn in idle:
+                    conn.invalidate()
+                    conn.close()
+                with db.engine.connect() as conn:
+                    conn.exec_driver_sql("SELECT 1")
         cpu, wall = time.process_time(), time.perf_counter()
         response = call()
         seen[kind].append(((time.process_time() - cpu) * 1000, (time.perf_counter() - wall) * 1000,
@@ -77,17 +93,20 @@ def main():
     parser.add_argument("--saves", type=int, default=20, help="choice saves per member")
     parser.add_argument("--sqlite", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--pg", default=os.environ.get("SCHOOL_BENCH_PG_URL", ""))
+    parser.add_argument("--fresh-connections", action="store_true",
+                        help="a connection new to the database for every request (see the docstring)")
     args = parser.parse_args()
     results = {}
     if args.sqlite:
         with tempfile.TemporaryDirectory() as instance:
             results["SQLite"] = measure(f"sqlite:///{instance}/bench.db", instance, args.members, args.questions,
-                                        args.saves)
+                                        args.saves, args.fresh_connections)
     if args.pg:
         engine, url = pg_schema_url(args.pg)
         engine.dispose()
         with tempfile.TemporaryDirectory() as instance:
-            results["PostgreSQL"] = measure(url, instance, args.members, args.questions, args.saves)
+            results["PostgreSQL"] = measure(url, instance, args.members, args.questions, args.saves,
+                                            args.fresh_connections)
     print(f"\n{args.members} members, {args.questions} questions, {args.saves} choice saves each; medians, ms")
     print("request | " + " | ".join(f"{db} CPU / wall / statements" for db in results)
           + (" | PostgreSQL ÷ SQLite wall" if len(results) == 2 else ""))

@@ -40,8 +40,8 @@ def engine_options(url: str, env) -> dict:
     backend has the tables' catalog entries cached and psycopg has prepared the hot statements
     (at their fifth run on a connection). First in, first out sent each request to the
     connection idle longest: after a burst of logins had opened all 16, the exam's statements
-    came to each connection a fifth as often, cold (a fresh backend's start took 10 ms instead
-    of 4 in process; docs/benchmarks.md)."""
+    came to each connection a sixteenth as often, cold (start on a new connection takes 12 ms
+    instead of 6 in process: ``bench/exam_requests.py --fresh-connections``)."""
     if not url.startswith("postgresql"):
         return {}
     threads = int(env.get("SCHOOL_WEB_THREADS", 8))
